@@ -1,0 +1,5 @@
+//! The engine.
+
+pub mod settings;
+
+pub use settings::*;

@@ -1,0 +1,106 @@
+//! Resolved settings: what the engine runs with. Built by `ralph-cli` from defaults, `ralph.toml`
+//! and flags; the engine never reads files, environment or flags itself.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ralph_agents::BackendConfig;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Project root: where the agent runs, where `.ralph/` lives.
+    pub root: PathBuf,
+    pub agent: AgentSettings,
+    pub limits: Limits,
+    pub completion_marker: String,
+    /// Where the prompt comes from.
+    pub prompt: PromptSource,
+    pub checkpoint_every: u32,
+    pub retry: RetrySettings,
+    pub gates: Vec<Gate>,
+    /// Start a new run even if an unfinished one exists.
+    pub fresh: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// A concrete backend name (`auto` is resolved by the CLI before the engine starts).
+    pub backend: String,
+    pub model: Option<String>,
+    /// `agent.args` followed by the arguments after `--`.
+    pub args: Vec<String>,
+    pub backend_config: BackendConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_iterations: u32,
+    pub max_runtime: Duration,
+    pub iteration_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_cost_usd: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub max_consecutive_failures: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum PromptSource {
+    /// Read each iteration, so edits during a run take effect.
+    File(PathBuf),
+    Text(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryStrategy {
+    Immediate,
+    Linear,
+    Exponential,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetrySettings {
+    pub strategy: RetryStrategy,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateWhen {
+    /// Only when the agent claims completion.
+    Complete,
+    /// After every iteration.
+    Iteration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub name: String,
+    /// Run with `sh -c` in the project root.
+    pub run: String,
+    pub when: GateWhen,
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_iterations: 100,
+            max_runtime: Duration::from_secs(4 * 3600),
+            iteration_timeout: Duration::from_secs(30 * 60),
+            idle_timeout: Duration::from_secs(10 * 60),
+            max_cost_usd: None,
+            max_tokens: None,
+            max_consecutive_failures: 5,
+        }
+    }
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            strategy: RetryStrategy::Exponential,
+            base_delay: Duration::from_secs(5),
+            max_delay: Duration::from_secs(600),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! ralph's durable state in `.ralph/ralph.db`.
