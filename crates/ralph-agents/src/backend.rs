@@ -24,12 +24,73 @@ pub enum OutputFormat {
     ClaudeStreamJson,
 }
 
+impl PromptVia {
+    /// The config spellings, for error hints.
+    pub const NAMES: &'static [&'static str] = &["stdin", "arg", "file"];
+
+    /// Parse the `agent.prompt_via` config value.
+    pub fn parse(s: &str) -> Option<PromptVia> {
+        match s {
+            "stdin" => Some(PromptVia::Stdin),
+            "arg" => Some(PromptVia::Arg),
+            "file" => Some(PromptVia::File),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PromptVia::Stdin => "stdin",
+            PromptVia::Arg => "arg",
+            PromptVia::File => "file",
+        }
+    }
+}
+
+impl std::fmt::Display for PromptVia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parse the `agent.output` config value (`text`, `claude-stream-json`).
+pub fn parse_output_format(s: &str) -> Option<OutputFormat> {
+    OutputFormat::parse(s)
+}
+
 impl OutputFormat {
+    /// The config spellings of the formats this build can parse, for error hints.
+    pub const NAMES: &'static [&'static str] = &["text", "claude-stream-json"];
+
+    /// Parse the `agent.output` config value; same as [`parse_output_format`].
+    pub fn parse(s: &str) -> Option<OutputFormat> {
+        match s {
+            "text" => Some(OutputFormat::Text),
+            "claude-stream-json" => Some(OutputFormat::ClaudeStreamJson),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OutputFormat::Text => "text",
+            OutputFormat::ClaudeStreamJson => "claude-stream-json",
+        }
+    }
+
     pub fn parser(&self) -> Box<dyn StreamParser> {
         match self {
             OutputFormat::Text => Box::new(crate::parser::TextParser::default()),
-            OutputFormat::ClaudeStreamJson => Box::new(crate::parser::ClaudeStreamParser::default()),
+            OutputFormat::ClaudeStreamJson => {
+                Box::new(crate::parser::ClaudeStreamParser::default())
+            }
         }
+    }
+}
+
+impl std::fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -93,7 +154,8 @@ impl CommandSpec {
 /// Quote for POSIX sh only where needed.
 pub(crate) fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
     {
         s.to_string()
     } else {
@@ -158,16 +220,56 @@ impl CustomBackend {
     }
 }
 
+/// The placeholder in a custom command that `prompt_via = "file"` replaces with the path of the
+/// archived prompt.
+pub const PROMPT_FILE_PLACEHOLDER: &str = "{prompt_file}";
+
 impl Backend for ClaudeBackend {
     fn name(&self) -> &'static str {
         "claude"
     }
     fn program(&self) -> &str {
-        "claude"
+        self.config
+            .command
+            .first()
+            .map(String::as_str)
+            .unwrap_or("claude")
     }
-    fn command(&self, _ctx: &CommandContext<'_>) -> CommandSpec {
-        let _ = &self.config;
-        CommandSpec { program: "claude".into(), args: vec![], env: vec![], stdin: None }
+    fn auth_env(&self) -> &[&'static str] {
+        &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"]
+    }
+    fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec {
+        let mut args: Vec<String> = self.config.command.iter().skip(1).cloned().collect();
+        args.extend(["-p", "--output-format", "stream-json", "--verbose"].map(String::from));
+        let mut env = Vec::new();
+        match &self.config.permission {
+            PermissionMode::Full => {
+                args.push("--dangerously-skip-permissions".into());
+                // Claude refuses skip-permissions as root unless told it is sandboxed.
+                if ctx.is_root {
+                    env.push(("IS_SANDBOX".to_string(), "1".to_string()));
+                }
+            }
+            // An empty list would pass `--allowedTools ""`; leaving the flag out means the
+            // same (nothing beyond the defaults is allowed) without the odd empty argument.
+            PermissionMode::AllowList(tools) if tools.is_empty() => {}
+            PermissionMode::AllowList(tools) => {
+                args.push("--allowedTools".into());
+                args.push(tools.join(" "));
+            }
+        }
+        if let Some(model) = ctx.model.filter(|m| !m.is_empty()) {
+            args.push("--model".into());
+            args.push(model.to_string());
+        }
+        args.extend(ctx.extra_args.iter().cloned());
+        CommandSpec {
+            program: self.program().to_string(),
+            args,
+            env,
+            // On stdin, not in argv: prompts can exceed ARG_MAX and argv is visible in `ps`.
+            stdin: Some(ctx.prompt.as_bytes().to_vec()),
+        }
     }
     fn parser(&self) -> Box<dyn StreamParser> {
         OutputFormat::ClaudeStreamJson.parser()
@@ -179,12 +281,133 @@ impl Backend for CustomBackend {
         "custom"
     }
     fn program(&self) -> &str {
-        self.config.command.first().map(String::as_str).unwrap_or("")
+        self.config
+            .command
+            .first()
+            .map(String::as_str)
+            .unwrap_or("")
     }
-    fn command(&self, _ctx: &CommandContext<'_>) -> CommandSpec {
-        CommandSpec { program: self.program().into(), args: vec![], env: vec![], stdin: None }
+    fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec {
+        let mut args: Vec<String> = self.config.command.iter().skip(1).cloned().collect();
+        args.extend(ctx.extra_args.iter().cloned());
+        let stdin = match self.config.prompt_via {
+            PromptVia::Stdin => Some(ctx.prompt.as_bytes().to_vec()),
+            PromptVia::Arg => {
+                args.push(ctx.prompt.to_string());
+                None
+            }
+            PromptVia::File => {
+                let path = ctx.prompt_path.to_string_lossy();
+                let mut replaced = false;
+                for a in &mut args {
+                    if a.contains(PROMPT_FILE_PLACEHOLDER) {
+                        *a = a.replace(PROMPT_FILE_PLACEHOLDER, &path);
+                        replaced = true;
+                    }
+                }
+                if !replaced {
+                    args.push(path.into_owned());
+                }
+                None
+            }
+        };
+        CommandSpec {
+            program: self.program().to_string(),
+            args,
+            env: Vec::new(),
+            stdin,
+        }
     }
     fn parser(&self) -> Box<dyn StreamParser> {
         self.config.output.parser()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx<'a>(extra: &'a [String], model: Option<&'a str>, is_root: bool) -> CommandContext<'a> {
+        CommandContext {
+            prompt: "do the thing\n",
+            prompt_path: Path::new("/p/.ralph/runs/r1/0001/prompt.md"),
+            model,
+            extra_args: extra,
+            is_root,
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn format_and_prompt_via_round_trip() {
+        for name in OutputFormat::NAMES {
+            assert_eq!(parse_output_format(name).map(|f| f.as_str()), Some(*name));
+        }
+        for name in PromptVia::NAMES {
+            assert_eq!(PromptVia::parse(name).map(|p| p.as_str()), Some(*name));
+        }
+        assert_eq!(parse_output_format("json"), None);
+        assert_eq!(PromptVia::parse("STDIN"), None);
+        assert_eq!(
+            OutputFormat::ClaudeStreamJson.to_string(),
+            "claude-stream-json"
+        );
+        assert_eq!(PromptVia::File.to_string(), "file");
+    }
+
+    #[test]
+    fn claude_program_override() {
+        let b = ClaudeBackend::new(BackendConfig {
+            command: strings(&["/opt/claude/bin/claude", "--debug"]),
+            ..BackendConfig::default()
+        });
+        assert_eq!(b.program(), "/opt/claude/bin/claude");
+        let spec = b.command(&ctx(&[], None, false));
+        assert_eq!(spec.program, "/opt/claude/bin/claude");
+        assert_eq!(
+            spec.args,
+            strings(&[
+                "--debug",
+                "-p",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--dangerously-skip-permissions"
+            ])
+        );
+    }
+
+    #[test]
+    fn claude_empty_allow_list_passes_no_flag() {
+        let b = ClaudeBackend::new(BackendConfig {
+            permission: PermissionMode::AllowList(vec![]),
+            ..BackendConfig::default()
+        });
+        let spec = b.command(&ctx(&[], Some(""), true));
+        assert_eq!(
+            spec.args,
+            strings(&["-p", "--output-format", "stream-json", "--verbose"])
+        );
+        assert!(spec.env.is_empty());
+    }
+
+    #[test]
+    fn custom_without_command_has_empty_program() {
+        let b = CustomBackend::new(BackendConfig::default());
+        assert_eq!(b.program(), "");
+        assert_eq!(b.command(&ctx(&[], None, false)).program, "");
+    }
+
+    #[test]
+    fn builtin_backends_by_name() {
+        let cfg = BackendConfig::default();
+        for name in backend_names() {
+            let b = builtin_backend(name, &cfg);
+            assert_eq!(b.map(|b| b.name()), Some(*name));
+        }
+        assert!(builtin_backend("nope", &cfg).is_none());
     }
 }

@@ -137,17 +137,31 @@ impl CostSource {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentEvent {
     /// Session start: the model the agent says it uses.
-    Init { model: Option<String> },
+    Init {
+        model: Option<String>,
+    },
     /// Assistant prose.
-    Text { text: String },
+    Text {
+        text: String,
+    },
     /// The agent asked to run a tool. `input` is the tool input as compact JSON.
-    ToolUse { name: String, input: String },
+    ToolUse {
+        name: String,
+        input: String,
+    },
     /// A tool finished.
-    ToolResult { is_error: bool },
+    ToolResult {
+        is_error: bool,
+    },
     /// The agent is retrying an API call itself (Claude `system/api_retry`).
-    ApiRetry { status: Option<u16>, error: Option<String> },
+    ApiRetry {
+        status: Option<u16>,
+        error: Option<String>,
+    },
     /// The final summary line (Claude `result`).
-    Result { is_error: bool },
+    Result {
+        is_error: bool,
+    },
     /// A line of a known shape that carries nothing ralph uses.
     Other,
     Unknown,

@@ -9,9 +9,12 @@ mod event;
 mod parser;
 
 pub use backend::{
-    backend_names, builtin_backend, BackendConfig, ClaudeBackend, CommandContext, CommandSpec,
-    CustomBackend, OutputFormat, PermissionMode, PromptVia, Backend,
+    backend_names, builtin_backend, parse_output_format, Backend, BackendConfig, ClaudeBackend,
+    CommandContext, CommandSpec, CustomBackend, OutputFormat, PermissionMode, PromptVia,
+    PROMPT_FILE_PLACEHOLDER,
 };
-pub use classify::classify_text;
-pub use event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Usage, FINAL_TEXT_MAX};
+pub use classify::{classify_status, classify_text};
+pub use event::{
+    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Usage, FINAL_TEXT_MAX,
+};
 pub use parser::{ClaudeStreamParser, StreamParser, TextParser};
