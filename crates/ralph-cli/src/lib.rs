@@ -1,1 +1,52 @@
-//! The command line.
+//! ralph's command line: commands, settings resolution (defaults < ralph.toml < flags),
+//! rendering, exit-code mapping.
+
+mod cli;
+mod commands;
+pub mod config;
+mod error;
+mod lock;
+mod paths;
+mod render;
+mod run;
+
+use clap::Parser;
+
+pub use error::CliError;
+
+/// Entry point of the `ralph` binary; returns the process exit code.
+pub fn main() -> i32 {
+    // A bug in ralph must still end with a message and the documented exit code (1), never a
+    // backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("error: internal error in ralph{location}: {payload}");
+        eprintln!("  hint: this is a bug; please report it with the command you ran");
+    }));
+    let result = std::panic::catch_unwind(|| {
+        let cli = cli::Cli::parse();
+        match cli.command {
+            cli::Command::Init(a) => commands::cmd_init(a),
+            cli::Command::Run(a) => run::cmd_run(a),
+            cli::Command::Status(a) => commands::cmd_status(a),
+            cli::Command::Stop(a) => commands::cmd_stop(a),
+            cli::Command::Logs(a) => commands::cmd_logs(a),
+            cli::Command::Doctor(a) => commands::cmd_doctor(a),
+            cli::Command::Completions(a) => commands::cmd_completions(a),
+        }
+    });
+    match result {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            eprintln!("{e}");
+            e.code
+        }
+        Err(_) => 1,
+    }
+}

@@ -1,5 +1,15 @@
-//! The engine.
+//! ralph's engine: the run loop, stop conditions, prompt builder, completion and gate
+//! evaluation. It never prints and never reads the environment: everything comes in as
+//! [`Settings`] and goes out as [`RunEvent`]s.
 
+pub mod completion;
+pub mod engine;
+pub mod events;
+pub mod process;
+pub mod prompt;
 pub mod settings;
 
+pub use engine::{fmt_duration, Engine, EngineError, RunSummary};
+pub use events::{EventBody, EventSink, RunEvent, StopReason, TokensJson};
+pub use process::Control;
 pub use settings::*;

@@ -1,1 +1,250 @@
-//! ralph's durable state in `.ralph/ralph.db`.
+//! ralph's durable state in `.ralph/ralph.db`: runs, iterations and events.
+//!
+//! SQLite in WAL mode. The commit that records a finished iteration runs with
+//! `synchronous=FULL`, so a crash at any moment leaves the database at the last committed
+//! iteration; markers that are cheap to lose (an iteration started) use `NORMAL`. The run row is
+//! a materialised view of its iterations; `Store::rebuild_run_totals` recomputes it.
+
+mod records;
+mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+pub use records::{EventRecord, IterationRecord, RunRecord, RunState, Tokens};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("failed to open the state database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("the state database was written by a newer ralph (schema {found}, this ralph knows {known}); upgrade ralph")]
+    TooNew { found: i64, known: i64 },
+    #[error("failed to {action}: {source}")]
+    Sql { action: &'static str, source: rusqlite::Error },
+    #[error("failed to encode an event: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn sql(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sql { action, source }
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Open (creating and migrating if needed) the database for writing.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::configure(&conn)?;
+        schema::migrate(&conn)?;
+        Ok(Store { conn })
+    }
+
+    /// Open an existing database for reading (`status`, `logs`); works while a run writes.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(sql("set the busy timeout"))?;
+        schema::check_version(&conn)?;
+        Ok(Store { conn })
+    }
+
+    fn configure(conn: &Connection) -> Result<(), StoreError> {
+        conn.busy_timeout(Duration::from_secs(5)).map_err(sql("set the busy timeout"))?;
+        // WAL: readers (`ralph status`) never block the writer; FULL is set per commit below.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql("enable WAL"))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sql("set synchronous"))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql("enable foreign keys"))?;
+        Ok(())
+    }
+
+    /// The most recent run that did not finish and may be resumed.
+    pub fn resumable_run(&self) -> Result<Option<RunRecord>, StoreError> {
+        let sql_text = format!(
+            "SELECT {} FROM runs WHERE state IN ('running', 'interrupted') \
+             OR (state = 'stopped' AND stop_reason = 'stop_requested') \
+             OR (state = 'failed' AND stop_reason = 'needs_human') \
+             ORDER BY rowid DESC LIMIT 1",
+            RunRecord::COLUMNS
+        );
+        self.conn
+            .query_row(&sql_text, [], RunRecord::from_row)
+            .optional()
+            .map_err(sql("look up an unfinished run"))
+    }
+
+    pub fn latest_run(&self) -> Result<Option<RunRecord>, StoreError> {
+        let sql_text =
+            format!("SELECT {} FROM runs ORDER BY rowid DESC LIMIT 1", RunRecord::COLUMNS);
+        self.conn
+            .query_row(&sql_text, [], RunRecord::from_row)
+            .optional()
+            .map_err(sql("read the latest run"))
+    }
+
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let sql_text = format!("SELECT {} FROM runs WHERE id = ?1", RunRecord::COLUMNS);
+        self.conn
+            .query_row(&sql_text, [id], RunRecord::from_row)
+            .optional()
+            .map_err(sql("read a run"))
+    }
+
+    /// Runs, newest first.
+    pub fn runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        let sql_text =
+            format!("SELECT {} FROM runs ORDER BY rowid DESC LIMIT ?1", RunRecord::COLUMNS);
+        let mut stmt = self.conn.prepare(&sql_text).map_err(sql("list runs"))?;
+        let rows = stmt.query_map([limit], RunRecord::from_row).map_err(sql("list runs"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql("list runs"))
+    }
+
+    /// Insert a new run or rewrite an existing run's row, plus events, durably.
+    pub fn save_run(&mut self, run: &RunRecord, events: &[EventRecord]) -> Result<(), StoreError> {
+        self.set_synchronous("FULL")?;
+        let tx = self.conn.transaction().map_err(sql("begin a transaction"))?;
+        upsert_run(&tx, run)?;
+        insert_events(&tx, events)?;
+        tx.commit().map_err(sql("commit the run"))
+    }
+
+    /// Record that an iteration started. Cheap (no fsync): losing it in a crash only means the
+    /// iteration is not shown as in progress, and it is re-run on resume either way.
+    pub fn iteration_started(
+        &mut self,
+        run: &RunRecord,
+        events: &[EventRecord],
+    ) -> Result<(), StoreError> {
+        self.set_synchronous("NORMAL")?;
+        let tx = self.conn.transaction().map_err(sql("begin a transaction"))?;
+        upsert_run(&tx, run)?;
+        insert_events(&tx, events)?;
+        tx.commit().map_err(sql("record the iteration start"))
+    }
+
+    /// The durable commit point of an iteration: its row, the run's new totals and its events
+    /// in one transaction with `synchronous=FULL`.
+    pub fn commit_iteration(
+        &mut self,
+        run: &RunRecord,
+        iteration: &IterationRecord,
+        events: &[EventRecord],
+    ) -> Result<(), StoreError> {
+        self.set_synchronous("FULL")?;
+        let tx = self.conn.transaction().map_err(sql("begin a transaction"))?;
+        iteration.insert(&tx)?;
+        upsert_run(&tx, run)?;
+        insert_events(&tx, events)?;
+        tx.commit().map_err(sql("commit the iteration"))
+    }
+
+    /// Events that are not part of an iteration commit (e.g. a retry being scheduled).
+    pub fn append_events(&mut self, events: &[EventRecord]) -> Result<(), StoreError> {
+        self.set_synchronous("NORMAL")?;
+        let tx = self.conn.transaction().map_err(sql("begin a transaction"))?;
+        insert_events(&tx, events)?;
+        tx.commit().map_err(sql("append events"))
+    }
+
+    pub fn iterations(&self, run_id: &str) -> Result<Vec<IterationRecord>, StoreError> {
+        let sql_text = format!(
+            "SELECT {} FROM iterations WHERE run_id = ?1 ORDER BY n",
+            IterationRecord::COLUMNS
+        );
+        let mut stmt = self.conn.prepare(&sql_text).map_err(sql("list iterations"))?;
+        let rows = stmt
+            .query_map([run_id], IterationRecord::from_row)
+            .map_err(sql("list iterations"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql("list iterations"))
+    }
+
+    /// Events of a run with an id greater than `after` (for `logs --follow`), oldest first.
+    pub fn events(&self, run_id: &str, after: i64) -> Result<Vec<(i64, EventRecord)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, run_id, iteration, ts, kind, payload FROM events \
+                 WHERE run_id = ?1 AND id > ?2 ORDER BY id",
+            )
+            .map_err(sql("read events"))?;
+        let rows = stmt
+            .query_map(params![run_id, after], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    EventRecord {
+                        run_id: row.get(1)?,
+                        iteration: row.get(2)?,
+                        ts: row.get(3)?,
+                        kind: row.get(4)?,
+                        payload: row.get(5)?,
+                    },
+                ))
+            })
+            .map_err(sql("read events"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql("read events"))
+    }
+
+    /// Recompute a run's totals from its committed iterations (the run row is derived state).
+    pub fn rebuild_run_totals(&self, run: &mut RunRecord) -> Result<(), StoreError> {
+        let (count, cost, input, output, cache_read, cache_write): (u32, f64, i64, i64, i64, i64) =
+            self.conn
+                .query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0), COALESCE(SUM(input_tokens), 0), \
+                     COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), \
+                     COALESCE(SUM(cache_write_tokens), 0) FROM iterations WHERE run_id = ?1",
+                    [&run.id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                )
+                .map_err(sql("sum iterations"))?;
+        run.iteration = count;
+        run.cost_usd = cost;
+        run.tokens = Tokens {
+            input: input as u64,
+            output: output as u64,
+            cache_read: cache_read as u64,
+            cache_write: cache_write as u64,
+        };
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` result: "ok" when healthy.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        self.conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(sql("check integrity"))
+    }
+
+    fn set_synchronous(&self, level: &str) -> Result<(), StoreError> {
+        self.conn.pragma_update(None, "synchronous", level).map_err(sql("set synchronous"))
+    }
+}
+
+fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunRecord) -> Result<(), StoreError> {
+    run.upsert(tx)
+}
+
+fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[EventRecord]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO events (run_id, iteration, ts, kind, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(sql("prepare the event insert"))?;
+    for e in events {
+        stmt.execute(params![e.run_id, e.iteration, e.ts, e.kind, e.payload])
+            .map_err(sql("insert an event"))?;
+    }
+    Ok(())
+}

@@ -1,1 +1,11 @@
+//! End-to-end tests: the real `ralph` binary, the scripted `fake-agent`, real git, real SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod harness;
+
+mod completion;
+mod config_errors;
+mod exit_codes;
+mod process_control;
+mod resume;
+mod state;

@@ -1,0 +1,46 @@
+//! Errors the CLI reports: a message, an optional hint, and the documented exit code.
+
+use std::fmt;
+
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub hint: Option<String>,
+    pub code: i32,
+}
+
+impl CliError {
+    /// A usage or config problem: nothing ran (exit 2).
+    pub fn usage(message: impl Into<String>, hint: impl Into<Option<String>>) -> CliError {
+        CliError { message: message.into(), hint: hint.into(), code: 2 }
+    }
+
+    pub fn new(code: i32, message: impl Into<String>, hint: impl Into<Option<String>>) -> CliError {
+        CliError { message: message.into(), hint: hint.into(), code }
+    }
+
+    /// Already formatted (config errors render their own location and hint).
+    pub fn preformatted(code: i32, text: String) -> CliError {
+        CliError { message: text, hint: None, code }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.starts_with("error:") {
+            write!(f, "{}", self.message)?;
+        } else {
+            write!(f, "error: {}", self.message)?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<ralph_store::StoreError> for CliError {
+    fn from(e: ralph_store::StoreError) -> Self {
+        CliError::new(1, e.to_string(), None)
+    }
+}

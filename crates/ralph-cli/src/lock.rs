@@ -1,0 +1,59 @@
+//! One writer per project: an OS file lock on `.ralph/lock`, holding the owner's PID. The OS
+//! releases the lock when the process dies, however it dies, so a crash never leaves a stale
+//! lock behind.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::error::CliError;
+
+pub struct RunLock {
+    _file: File,
+}
+
+/// Who holds the lock, if anyone.
+pub fn holder(state_dir: &Path) -> Option<u32> {
+    let path = state_dir.join("lock");
+    let mut file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            None
+        }
+        Err(_) => {
+            let mut s = String::new();
+            file.read_to_string(&mut s).ok()?;
+            s.trim().parse().ok()
+        }
+    }
+}
+
+pub fn acquire(state_dir: &Path) -> Result<RunLock, CliError> {
+    let path = state_dir.join("lock");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| CliError::new(1, format!("failed to open {}: {e}", path.display()), None))?;
+    if file.try_lock().is_err() {
+        let mut s = String::new();
+        let _ = file.read_to_string(&mut s);
+        let who = match s.trim().parse::<u32>() {
+            Ok(pid) => format!("ralph (PID {pid})"),
+            Err(_) => "another ralph process".to_string(),
+        };
+        return Err(CliError::usage(
+            format!("{who} is already running in this project"),
+            Some("wait for it, or stop it with `ralph stop` (or `ralph stop --now`)".to_string()),
+        ));
+    }
+    // Locked: record our PID for `ralph stop --now` and for the message above.
+    let _ = file.set_len(0);
+    let _ = file.seek(SeekFrom::Start(0));
+    let _ = write!(file, "{}", std::process::id());
+    let _ = file.flush();
+    Ok(RunLock { _file: file })
+}

@@ -1,0 +1,137 @@
+//! Event sinks for the terminal: one human line per iteration on stderr, and with `--json` one
+//! JSON object per event on stdout.
+
+use std::io::Write;
+
+use ralph_core::{fmt_duration, EventBody, EventSink, RunEvent};
+use std::time::Duration;
+
+pub struct Renderer {
+    pub json: bool,
+    pub human: bool,
+}
+
+impl EventSink for Renderer {
+    fn event(&mut self, event: &RunEvent) {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", event.to_json());
+            let _ = out.flush();
+        }
+        if self.human {
+            if let Some(line) = human_line(event) {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
+    }
+}
+
+pub fn fmt_usd(v: f64) -> String {
+    format!("${v:.4}")
+}
+
+pub fn fmt_secs(s: f64) -> String {
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else {
+        fmt_duration(Duration::from_secs(s as u64))
+    }
+}
+
+pub fn fmt_tokens(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.2}M", n as f64 / 1e6)
+    } else if n >= 10_000 {
+        format!("{:.1}k", n as f64 / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
+/// The human rendering of an event; `None` for events that need no line.
+pub fn human_line(event: &RunEvent) -> Option<String> {
+    Some(match &event.body {
+        EventBody::RunStarted { backend, model, max_iterations, iteration, resumed, .. } => {
+            let model = model.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+            if *resumed {
+                format!(
+                    "ralph: resuming run {} after iteration {iteration} of {max_iterations} · {backend}{model}",
+                    event.run_id
+                )
+            } else {
+                format!(
+                    "ralph: run {} · {backend}{model} · up to {max_iterations} iterations",
+                    event.run_id
+                )
+            }
+        }
+        EventBody::IterationStarted { .. } => return None,
+        EventBody::IterationFinished {
+            iteration,
+            max_iterations,
+            backend,
+            outcome,
+            duration_s,
+            cost_usd,
+            files_changed,
+            error_class,
+            error_message,
+            total_cost_usd,
+            ..
+        } => {
+            let cost = match cost_usd {
+                Some(c) => format!("{} (total {})", fmt_usd(*c), fmt_usd(*total_cost_usd)),
+                None => format!("cost unknown (total {})", fmt_usd(*total_cost_usd)),
+            };
+            let mut what = outcome.replace('_', " ");
+            if let Some(f) = files_changed {
+                what.push_str(&format!(", {f} file{} changed", if *f == 1 { "" } else { "s" }));
+            }
+            if let Some(class) = error_class {
+                what.push_str(&format!(": {class}"));
+                if let Some(m) = error_message {
+                    what.push_str(&format!(" ({})", one_line(m, 160)));
+                }
+            }
+            format!("[{iteration}/{max_iterations}] {backend} · {} · {cost} · {what}", fmt_secs(*duration_s))
+        }
+        EventBody::GateFinished { name, passed, exit_code, timed_out, duration_s, .. } => {
+            let verdict = if *passed {
+                "passed".to_string()
+            } else if *timed_out {
+                "timed out".to_string()
+            } else {
+                match exit_code {
+                    Some(c) => format!("failed (exit {c})"),
+                    None => "failed (killed)".to_string(),
+                }
+            };
+            format!("  gate {name}: {verdict} in {}", fmt_secs(*duration_s))
+        }
+        EventBody::CheckpointCreated { .. } => return None,
+        EventBody::RetryScheduled { delay_s, error_class, .. } => {
+            format!("  retrying in {} after {error_class}", fmt_secs(*delay_s))
+        }
+        EventBody::Warning { message } => format!("ralph: warning: {message}"),
+        EventBody::RunFinished { message, iterations, elapsed_s, cost_usd, tokens, .. } => {
+            let total = tokens.input + tokens.output + tokens.cache_read + tokens.cache_write;
+            format!(
+                "ralph: {message} · {iterations} iteration{} · {} · {} · {} tokens",
+                if *iterations == 1 { "" } else { "s" },
+                fmt_secs(*elapsed_s),
+                fmt_usd(*cost_usd),
+                fmt_tokens(total)
+            )
+        }
+    })
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    if line.chars().count() > max {
+        let cut: String = line.chars().take(max).collect();
+        format!("{cut}…")
+    } else {
+        line.to_string()
+    }
+}

@@ -1,0 +1,353 @@
+//! `ralph run`: resolve settings (defaults < ralph.toml < flags), take the project lock, start
+//! the engine on a single-threaded runtime, translate signals into engine controls.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ralph_agents::{builtin_backend, Backend, BackendConfig, CommandContext, PermissionMode};
+use ralph_core::completion::marker_lines;
+use ralph_core::{
+    prompt, AgentSettings, Control, Engine, Limits, PromptSource, RetrySettings, Settings,
+};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::cli::RunArgs;
+use crate::config::{self, ConfigFile};
+use crate::error::CliError;
+use crate::render::Renderer;
+use crate::{lock, paths};
+
+/// Backends this version can run. The config accepts every documented name so a config written
+/// for a newer ralph fails with a clear message rather than a parse error.
+pub const RUNNABLE_BACKENDS: &[&str] = &["claude", "custom"];
+
+/// Load the config named by `-c`, or `./ralph.toml` if present.
+pub fn load_config(explicit: Option<&Path>, cwd: &Path) -> Result<ConfigFile, CliError> {
+    let path = match explicit {
+        Some(p) => {
+            if !p.exists() {
+                return Err(CliError::usage(
+                    format!("config file {} does not exist", p.display()),
+                    Some("check the path given to -c/--config, or run `ralph init` to create ralph.toml".into()),
+                ));
+            }
+            p.to_path_buf()
+        }
+        None => {
+            let p = PathBuf::from("ralph.toml");
+            if !cwd.join(&p).exists() {
+                return Ok(ConfigFile::default());
+            }
+            p
+        }
+    };
+    config::load(&path).map_err(|e| CliError::preformatted(2, e.to_string()))
+}
+
+/// Everything `run` and `doctor` need, resolved.
+pub struct Resolved {
+    pub settings: Settings,
+    pub backend: Box<dyn Backend>,
+}
+
+pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved, CliError> {
+    let agent = &cfg.agent;
+    let lp = &cfg.loop_;
+
+    // Paths in the config file are relative to the project root (the current directory).
+    let backend_name = match &args.backend {
+        Some(b) => config::normalize_backend(b)
+            .map_err(|e| CliError::usage(format!("--backend {b}: {e}"), None))?
+            .to_string(),
+        None => agent.backend.clone().unwrap_or_else(|| "auto".to_string()),
+    };
+    if agent.fallback.as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(CliError::usage(
+            "`agent.fallback` is not supported by this version of ralph yet",
+            Some("remove it from ralph.toml; ralph will not pretend to fall back".into()),
+        ));
+    }
+    let backend_config = BackendConfig {
+        command: agent.command.clone().unwrap_or_default(),
+        prompt_via: agent.prompt_via.unwrap_or_default(),
+        output: agent.output.unwrap_or_default(),
+        permission: agent.permissions.clone().unwrap_or(PermissionMode::Full),
+    };
+    let backend_name = if backend_name == "auto" {
+        let priority: Vec<String> = agent.priority.clone().unwrap_or_else(|| {
+            config::DEFAULT_PRIORITY.iter().map(|s| s.to_string()).collect()
+        });
+        priority
+            .iter()
+            .filter(|b| RUNNABLE_BACKENDS.contains(&b.as_str()) && b.as_str() != "custom")
+            .find(|b| {
+                builtin_backend(b, &backend_config)
+                    .is_some_and(|be| paths::find_program(be.program()).is_some())
+            })
+            .cloned()
+            .ok_or_else(|| {
+                CliError::new(
+                    8,
+                    format!(
+                        "no agent CLI found (backend = \"auto\" looked for: {})",
+                        priority.join(", ")
+                    ),
+                    Some("install one (e.g. `npm install -g @anthropic-ai/claude-code`) or set agent.backend; `ralph doctor` shows what is installed".into()),
+                )
+            })?
+    } else {
+        backend_name
+    };
+    if !RUNNABLE_BACKENDS.contains(&backend_name.as_str()) {
+        return Err(CliError::usage(
+            format!("the `{backend_name}` backend is not supported by this version of ralph yet"),
+            Some(format!(
+                "use one of: {} (or backend = \"custom\" with agent.command)",
+                RUNNABLE_BACKENDS.join(", ")
+            )),
+        ));
+    }
+    if backend_name == "custom" && backend_config.command.is_empty() {
+        return Err(CliError::usage(
+            "backend \"custom\" needs agent.command",
+            Some("add command = [\"./my-agent\", \"--flag\"] under [agent] in ralph.toml".into()),
+        ));
+    }
+    let backend = builtin_backend(&backend_name, &backend_config)
+        .ok_or_else(|| CliError::new(1, format!("backend `{backend_name}` is not built in"), None))?;
+
+    let prompt = match (&args.prompt, &args.prompt_file) {
+        (Some(text), _) => PromptSource::Text(text.clone()),
+        (None, Some(p)) => PromptSource::File(cwd.join(p)),
+        (None, None) => PromptSource::File(
+            cwd.join(lp.prompt_file.clone().unwrap_or_else(|| PathBuf::from("PROMPT.md"))),
+        ),
+    };
+
+    let marker = args
+        .completion_marker
+        .clone()
+        .or_else(|| lp.completion_marker.clone())
+        .unwrap_or_else(|| "LOOP_COMPLETE".to_string());
+    if marker.trim().is_empty() || marker.contains('\n') || marker.trim() != marker {
+        return Err(CliError::usage(
+            "--completion-marker must be one line of text without surrounding spaces",
+            Some("e.g. --completion-marker LOOP_COMPLETE".into()),
+        ));
+    }
+
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_iterations: args.max_iterations.or(lp.max_iterations).unwrap_or(defaults.max_iterations),
+        max_runtime: args.max_runtime.or(lp.max_runtime).unwrap_or(defaults.max_runtime),
+        iteration_timeout: args
+            .iteration_timeout
+            .or(lp.iteration_timeout)
+            .unwrap_or(defaults.iteration_timeout),
+        idle_timeout: args.idle_timeout.or(lp.idle_timeout).unwrap_or(defaults.idle_timeout),
+        max_cost_usd: args.max_cost.or(cfg.budget.max_cost_usd),
+        max_tokens: args.max_tokens.or(cfg.budget.max_tokens),
+        max_consecutive_failures: lp
+            .max_consecutive_failures
+            .unwrap_or(defaults.max_consecutive_failures),
+    };
+    let rd = RetrySettings::default();
+    let retry = RetrySettings {
+        strategy: cfg.retry.strategy.unwrap_or(rd.strategy),
+        base_delay: cfg.retry.base_delay.unwrap_or(rd.base_delay),
+        max_delay: cfg.retry.max_delay.unwrap_or(rd.max_delay),
+    };
+
+    let mut agent_args = agent.args.clone().unwrap_or_default();
+    agent_args.extend(args.agent_args.iter().cloned());
+    let settings = Settings {
+        root: cwd.to_path_buf(),
+        agent: AgentSettings {
+            backend: backend_name,
+            model: args.model.clone().or_else(|| agent.model.clone()),
+            args: agent_args,
+            backend_config,
+        },
+        limits,
+        completion_marker: marker,
+        prompt,
+        checkpoint_every: args.checkpoint_every.or(cfg.git.checkpoint_every).unwrap_or(1),
+        retry,
+        gates: cfg.gates.clone(),
+        fresh: args.fresh,
+    };
+    Ok(Resolved { settings, backend })
+}
+
+pub fn read_prompt(source: &PromptSource, cwd: &Path) -> Result<String, CliError> {
+    match source {
+        PromptSource::Text(t) => Ok(t.clone()),
+        PromptSource::File(p) => fs::read_to_string(p).map_err(|e| {
+            let shown = p.strip_prefix(cwd).unwrap_or(p).display().to_string();
+            if e.kind() == std::io::ErrorKind::NotFound {
+                CliError::usage(
+                    format!("prompt file {shown} does not exist"),
+                    Some("write your task into it (`ralph init` creates a template), or pass --prompt TEXT / --prompt-file PATH".into()),
+                )
+            } else {
+                CliError::usage(format!("cannot read the prompt file {shown}: {e}"), None)
+            }
+        }),
+    }
+}
+
+pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
+    let cwd = paths::cwd()?;
+    let cfg = load_config(args.config.as_deref(), &cwd)?;
+    let Resolved { settings, backend } = resolve(&cfg, &args, &cwd)?;
+    let user_prompt = read_prompt(&settings.prompt, &cwd)?;
+    if user_prompt.trim().is_empty() {
+        return Err(CliError::usage(
+            "the prompt is empty",
+            Some("describe the task in the prompt file (or pass --prompt TEXT)".into()),
+        ));
+    }
+    let state_dir = cwd.join(".ralph");
+
+    if args.dry_run {
+        return dry_run(&settings, backend.as_ref(), &user_prompt, &state_dir);
+    }
+
+    if paths::find_program(backend.program()).is_none() {
+        return Err(CliError::new(
+            8,
+            format!(
+                "the {} agent is not installed: `{}` was not found{}",
+                settings.agent.backend,
+                backend.program(),
+                if backend.program().contains('/') { "" } else { " on PATH" }
+            ),
+            Some(match settings.agent.backend.as_str() {
+                "claude" => "install it with `npm install -g @anthropic-ai/claude-code`, or set agent.command to its path".to_string(),
+                _ => "check agent.command in ralph.toml".to_string(),
+            }),
+        ));
+    }
+
+    paths::ensure_state_dir(&state_dir)?;
+    let _lock = lock::acquire(&state_dir)?;
+    let mut warnings = Vec::new();
+    if marker_lines(&user_prompt, &settings.completion_marker) > 0 {
+        warnings.push(format!(
+            "the prompt contains the completion marker {} on a line of its own; an agent that \
+             echoes the prompt would end the run. Mention it inside a sentence instead",
+            settings.completion_marker
+        ));
+    }
+    let git = if settings.checkpoint_every > 0 {
+        match ralph_git::Git::discover(&cwd) {
+            Ok(Some(g)) => Some(g),
+            Ok(None) => {
+                warnings.push("not a git repository: running without checkpoints".into());
+                None
+            }
+            Err(e) => {
+                warnings.push(format!("running without checkpoints: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let store = ralph_store::Store::open(&state_dir.join("ralph.db"))?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(1, format!("failed to start the async runtime: {e}"), None))?;
+    runtime.block_on(async move {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        spawn_signal_forwarders(tx)?;
+        let mut renderer = Renderer { json: args.json, human: true };
+        for w in &warnings {
+            eprintln!("ralph: warning: {w}");
+        }
+        let engine = Engine::new(settings, backend, store, git, rx, &mut renderer)
+            .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
+        let summary = engine.run().await.map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
+        Ok(summary.exit_code)
+    })
+}
+
+/// SIGINT: first a graceful stop, then an immediate one. SIGTERM and SIGHUP: graceful.
+/// SIGUSR1: `ralph stop --now`.
+fn spawn_signal_forwarders(tx: tokio::sync::mpsc::UnboundedSender<Control>) -> Result<(), CliError> {
+    let sig = |kind: SignalKind| {
+        signal(kind).map_err(|e| CliError::new(1, format!("failed to install a signal handler: {e}"), None))
+    };
+    let mut int = sig(SignalKind::interrupt())?;
+    let mut term = sig(SignalKind::terminate())?;
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut usr1 = sig(SignalKind::user_defined1())?;
+    tokio::spawn(async move {
+        let mut interrupts = 0u32;
+        loop {
+            let c = tokio::select! {
+                _ = int.recv() => {
+                    interrupts += 1;
+                    if interrupts == 1 {
+                        eprintln!("ralph: stopping (press Ctrl-C again to kill the agent at once)");
+                        Control::Interrupt
+                    } else {
+                        Control::Kill
+                    }
+                }
+                _ = term.recv() => Control::Terminate,
+                _ = hup.recv() => Control::Terminate,
+                _ = usr1.recv() => Control::StopNow,
+            };
+            if tx.send(c).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
+
+fn dry_run(
+    settings: &Settings,
+    backend: &dyn Backend,
+    user_prompt: &str,
+    state_dir: &Path,
+) -> Result<i32, CliError> {
+    // Show what the next iteration would get: a resumable run's next iteration and feedback.
+    let db = state_dir.join("ralph.db");
+    let mut n = 1;
+    let mut feedback = None;
+    if !settings.fresh && db.exists() {
+        if let Ok(store) = ralph_store::Store::open_read_only(&db) {
+            if let Ok(Some(run)) = store.resumable_run() {
+                n = run.iteration + 1;
+                feedback = run.feedback;
+            }
+        }
+    }
+    let text = prompt::build(
+        user_prompt,
+        &settings.completion_marker,
+        n,
+        settings.limits.max_iterations,
+        feedback.as_deref(),
+    );
+    let prompt_path = state_dir.join("runs").join("<run-id>").join(format!("{n:04}")).join("prompt.md");
+    let ctx = CommandContext {
+        prompt: &text,
+        prompt_path: &prompt_path,
+        model: settings.agent.model.as_deref(),
+        extra_args: &settings.agent.args,
+        // SAFETY: geteuid has no preconditions.
+        is_root: unsafe { libc::geteuid() } == 0,
+    };
+    let spec = backend.command(&ctx);
+    let stdin_note = if spec.stdin.is_some() { " < prompt (on stdin)" } else { "" };
+    println!("--- prompt for iteration {n} ({} bytes) ---", text.len());
+    print!("{text}");
+    println!("--- agent command ({}) ---", settings.agent.backend);
+    println!("{}{stdin_note}", spec.display());
+    Ok(0)
+}

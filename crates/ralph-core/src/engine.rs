@@ -1,0 +1,826 @@
+//! The run loop: one iteration = build prompt, run agent, read what it did, verify, checkpoint,
+//! persist, decide. Everything else hangs off the events it emits.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use ralph_agents::{AgentOutcome, Backend, CommandContext, CostSource, ErrorClass};
+use ralph_git::Git;
+use ralph_store::{IterationRecord, RunRecord, RunState, Store, StoreError, Tokens};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::completion::claims_completion;
+use crate::events::{EventBody, EventSink, RunEvent, StopReason, TokensJson};
+use crate::process::{self, Control, Deadlines, EndReason, SpawnError, Spec};
+use crate::prompt;
+use crate::settings::{GateWhen, PromptSource, RetryStrategy, Settings};
+
+/// SIGTERM → SIGKILL grace period for agents and gates.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+/// Bounds on what a failing gate or error contributes to the next prompt.
+const FEEDBACK_TAIL_BYTES: usize = 2048;
+const FEEDBACK_TAIL_LINES: usize = 40;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("failed to {action} {path}: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("the prompt file {path} can no longer be read: {source}")]
+    Prompt { path: PathBuf, source: std::io::Error },
+}
+
+impl EngineError {
+    /// Usage/config problems exit 2; everything else is ralph's own failure (1).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EngineError::Prompt { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
+    let path = path.to_path_buf();
+    move |source| EngineError::Io { action, path, source }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run: RunRecord,
+    pub stop_reason: StopReason,
+    pub exit_code: i32,
+    pub message: String,
+}
+
+/// Result of one gate command.
+struct GateOutcome {
+    name: String,
+    passed: bool,
+    when: GateWhen,
+    exit_code: Option<i32>,
+    timed_out: bool,
+    tail: String,
+}
+
+pub struct Engine<'a> {
+    settings: Settings,
+    backend: Box<dyn Backend>,
+    store: Store,
+    git: Option<Git>,
+    control: UnboundedReceiver<Control>,
+    sink: &'a mut dyn EventSink,
+    run: RunRecord,
+    /// When this session started, for elapsed time (previous sessions are in `run.elapsed_s`).
+    session_start: Instant,
+    elapsed_before: f64,
+    state_dir: PathBuf,
+    rng: u64,
+}
+
+fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A run id that sorts by start time and is unique enough for one project.
+fn new_run_id() -> String {
+    let now = Utc::now();
+    let nanos = now.timestamp_subsec_nanos() as u64;
+    let mix = (nanos ^ ((std::process::id() as u64) << 20)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{}-{:04x}", now.format("%Y%m%d-%H%M%S"), (mix >> 48) as u16)
+}
+
+impl<'a> Engine<'a> {
+    /// Prepare a run: resume the unfinished one unless `settings.fresh`, else create one.
+    pub fn new(
+        settings: Settings,
+        backend: Box<dyn Backend>,
+        store: Store,
+        git: Option<Git>,
+        control: UnboundedReceiver<Control>,
+        sink: &'a mut dyn EventSink,
+    ) -> Result<Engine<'a>, EngineError> {
+        let state_dir = settings.root.join(".ralph");
+        let now = now_rfc3339();
+        let resumable = if settings.fresh { None } else { store.resumable_run()? };
+        let run = match resumable {
+            Some(mut run) => {
+                // The run row is derived from committed iterations; recompute it so a crash
+                // between writes can never leave totals that disagree with the iterations.
+                store.rebuild_run_totals(&mut run)?;
+                run.state = RunState::Running;
+                run.stop_reason = None;
+                run.exit_code = None;
+                run.sessions += 1;
+                run
+            }
+            None => RunRecord {
+                id: new_run_id(),
+                state: RunState::Running,
+                stop_reason: None,
+                exit_code: None,
+                backend: String::new(),
+                model: None,
+                iteration: 0,
+                max_iterations: 0,
+                started_at: now.clone(),
+                updated_at: now.clone(),
+                elapsed_s: 0.0,
+                cost_usd: 0.0,
+                budget_usd: None,
+                tokens: Tokens::default(),
+                consecutive_failures: 0,
+                current_iteration: None,
+                feedback: None,
+                last_checkpoint: None,
+                pid: None,
+                sessions: 1,
+            },
+        };
+        let seed = Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1;
+        let mut engine = Engine {
+            elapsed_before: run.elapsed_s,
+            settings,
+            backend,
+            store,
+            git,
+            control,
+            sink,
+            run,
+            session_start: Instant::now(),
+            state_dir,
+            rng: seed,
+        };
+        engine.run.backend = engine.backend.name().to_string();
+        engine.run.model = engine.settings.agent.model.clone();
+        engine.run.max_iterations = engine.settings.limits.max_iterations;
+        engine.run.budget_usd = engine.settings.limits.max_cost_usd;
+        engine.run.pid = Some(std::process::id());
+        engine.run.current_iteration = None;
+        engine.run.updated_at = now;
+        Ok(engine)
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run.id
+    }
+
+    pub fn resumed(&self) -> bool {
+        self.run.sessions > 1
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.session_start.elapsed().as_secs_f64()
+    }
+
+    fn event(&self, body: EventBody) -> RunEvent {
+        RunEvent { run_id: self.run.id.clone(), ts: now_rfc3339(), body }
+    }
+
+    fn emit(&mut self, events: &[RunEvent]) {
+        for e in events {
+            self.sink.event(e);
+        }
+    }
+
+    fn touch(&mut self) {
+        self.run.elapsed_s = self.elapsed();
+        self.run.updated_at = now_rfc3339();
+    }
+
+    /// Run to the end.
+    pub async fn run(mut self) -> Result<RunSummary, EngineError> {
+        let resumed = self.resumed();
+        // A STOP file is a request to the run that was going when it was written.
+        let stop_file = self.state_dir.join("STOP");
+        let _ = fs::remove_file(&stop_file);
+
+        self.touch();
+        let started = self.event(EventBody::RunStarted {
+            backend: self.run.backend.clone(),
+            model: self.run.model.clone(),
+            max_iterations: self.run.max_iterations,
+            iteration: self.run.iteration,
+            resumed,
+            checkpoints: self.git.is_some() && self.settings.checkpoint_every > 0,
+        });
+        self.store.save_run(&self.run, &[started.to_record()])?;
+        self.emit(&[started]);
+
+        if self.git.is_some() && self.settings.checkpoint_every > 0 && self.run.last_checkpoint.is_none() {
+            // Iteration 0: the state before the agent touched anything.
+            if let Some(ev) = self.checkpoint(self.run.iteration).map(|(ev, _)| ev) {
+                self.store.save_run(&self.run, &[ev.to_record()])?;
+                self.emit(&[ev]);
+            }
+        }
+
+        loop {
+            if let Some((reason, message)) = self.check_limits(&stop_file) {
+                return self.finish(reason, message);
+            }
+            match self.iteration().await? {
+                Some((reason, message)) => return self.finish(reason, message),
+                None => continue,
+            }
+        }
+    }
+
+    /// Stop conditions evaluated before an iteration starts.
+    fn check_limits(&mut self, stop_file: &Path) -> Option<(StopReason, String)> {
+        let limits = self.settings.limits.clone();
+        if let Ok(c) = self.control.try_recv() {
+            return Some(control_stop(c));
+        }
+        if stop_file.exists() {
+            let _ = fs::remove_file(stop_file);
+            return Some((
+                StopReason::StopRequested,
+                "stopped on request (.ralph/STOP); `ralph run` resumes this run".into(),
+            ));
+        }
+        if self.run.consecutive_failures >= limits.max_consecutive_failures {
+            return Some((
+                StopReason::GaveUp,
+                format!(
+                    "gave up after {} consecutive failed iterations; see `ralph logs` for the errors, \
+                     fix the cause, then `ralph run --fresh`",
+                    self.run.consecutive_failures
+                ),
+            ));
+        }
+        if let Some(cap) = limits.max_cost_usd {
+            if self.run.cost_usd >= cap {
+                return Some((
+                    StopReason::Budget,
+                    format!("cost budget reached: ${:.4} of ${cap:.4} (budget.max_cost_usd)", self.run.cost_usd),
+                ));
+            }
+        }
+        if let Some(cap) = limits.max_tokens {
+            let used = self.run.tokens.total();
+            if used >= cap {
+                return Some((
+                    StopReason::Budget,
+                    format!("token budget reached: {used} of {cap} tokens (budget.max_tokens)"),
+                ));
+            }
+        }
+        if self.run.iteration >= limits.max_iterations {
+            return Some((
+                StopReason::MaxIterations,
+                format!(
+                    "iteration limit reached ({} of {}) without completion; raise --max-iterations \
+                     or refine the prompt",
+                    self.run.iteration, limits.max_iterations
+                ),
+            ));
+        }
+        if self.elapsed() >= limits.max_runtime.as_secs_f64() {
+            return Some((StopReason::MaxRuntime, runtime_message(limits.max_runtime)));
+        }
+        None
+    }
+
+    fn read_prompt(&self) -> Result<String, EngineError> {
+        match &self.settings.prompt {
+            PromptSource::Text(t) => Ok(t.clone()),
+            PromptSource::File(p) => fs::read_to_string(p)
+                .map_err(|source| EngineError::Prompt { path: p.clone(), source }),
+        }
+    }
+
+    /// One iteration. `Some` ends the run.
+    async fn iteration(&mut self) -> Result<Option<(StopReason, String)>, EngineError> {
+        let n = self.run.iteration + 1;
+        let started_at = now_rfc3339();
+        let user_prompt = self.read_prompt()?;
+        let full_prompt = prompt::build(
+            &user_prompt,
+            &self.settings.completion_marker,
+            n,
+            self.settings.limits.max_iterations,
+            self.run.feedback.as_deref(),
+        );
+        let dir = self.state_dir.join("runs").join(&self.run.id).join(format!("{n:04}"));
+        fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        let prompt_path = dir.join("prompt.md");
+        fs::write(&prompt_path, &full_prompt).map_err(io_err("write", &prompt_path))?;
+
+        let is_root = unsafe_geteuid() == 0;
+        let ctx = CommandContext {
+            prompt: &full_prompt,
+            prompt_path: &prompt_path,
+            model: self.settings.agent.model.as_deref(),
+            extra_args: &self.settings.agent.args,
+            is_root,
+        };
+        let mut spec = self.backend.command(&ctx);
+        spec.env.push(("RALPH_RUN_ID".into(), self.run.id.clone()));
+        spec.env.push(("RALPH_ITERATION".into(), n.to_string()));
+        spec.env.push(("RALPH_PROMPT_FILE".into(), prompt_path.display().to_string()));
+        spec.env.push(("RALPH_WORKSPACE".into(), self.settings.root.display().to_string()));
+
+        self.run.current_iteration = Some(n);
+        self.touch();
+        let ev = self.event(EventBody::IterationStarted { iteration: n, backend: self.run.backend.clone() });
+        self.store.iteration_started(&self.run, &[ev.to_record()])?;
+        self.emit(&[ev]);
+
+        let out_path = dir.join("output.log");
+        let err_path = dir.join("stderr.log");
+        let mut out = File::create(&out_path).map_err(io_err("create", &out_path))?;
+        let mut err = File::create(&err_path).map_err(io_err("create", &err_path))?;
+        let mut parser = self.backend.parser();
+        let mut scratch = Vec::new();
+        let mut sink = |line: &[u8], truncated: bool| {
+            scratch.clear();
+            parser.line(line, truncated, &mut scratch);
+        };
+        let deadlines = self.deadlines(self.settings.limits.iteration_timeout, true);
+        let pspec = Spec {
+            program: &spec.program,
+            args: &spec.args,
+            env: &spec.env,
+            cwd: &self.settings.root,
+            stdin: spec.stdin.as_deref(),
+            merge_stderr: false,
+        };
+        let finished =
+            process::run(&pspec, deadlines, &mut out, Some(&mut err), &mut sink, &mut self.control)
+                .await;
+        let finished = match finished {
+            Ok(f) => f,
+            Err(e @ (SpawnError::NotFound { .. } | SpawnError::NotExecutable { .. })) => {
+                self.run.current_iteration = None;
+                return Ok(Some((
+                    StopReason::NeedsHuman,
+                    format!(
+                        "cannot start the {} agent: {e}; install it or point agent.command at it \
+                         (`ralph doctor` shows what is installed)",
+                        self.run.backend
+                    ),
+                )));
+            }
+            Err(SpawnError::Artifact(source)) => {
+                return Err(EngineError::Io { action: "write", path: out_path, source })
+            }
+            Err(SpawnError::Other { program, source }) => {
+                return Err(EngineError::Io { action: "start", path: PathBuf::from(program), source })
+            }
+        };
+        let mut outcome = parser.finish(finished.exit, &finished.tail);
+        drop(out);
+        drop(err);
+
+        match finished.reason {
+            EndReason::Control(c) => {
+                // The interrupted iteration is not committed: resume runs it again.
+                self.run.current_iteration = None;
+                return Ok(Some(control_stop(c)));
+            }
+            EndReason::Timeout => set_error(
+                &mut outcome,
+                ErrorClass::Timeout,
+                format!(
+                    "killed after the iteration timeout ({})",
+                    fmt_duration(self.settings.limits.iteration_timeout)
+                ),
+            ),
+            EndReason::Idle => set_error(
+                &mut outcome,
+                ErrorClass::Idle,
+                format!(
+                    "killed after {} without output (idle timeout)",
+                    fmt_duration(self.settings.limits.idle_timeout)
+                ),
+            ),
+            EndReason::RuntimeLimit => set_error(
+                &mut outcome,
+                ErrorClass::Timeout,
+                "killed at the run's runtime limit".to_string(),
+            ),
+            EndReason::Exited => {}
+        }
+
+        let claimed =
+            outcome.error.is_none() && claims_completion(&outcome.final_text, &self.settings.completion_marker);
+        let mut gates = Vec::new();
+        let mut events = Vec::new();
+        if finished.reason != EndReason::RuntimeLimit {
+            let to_run: Vec<_> = self
+                .settings
+                .gates
+                .iter()
+                .filter(|g| g.when == GateWhen::Iteration || (claimed && g.when == GateWhen::Complete))
+                .cloned()
+                .collect();
+            for gate in to_run {
+                let path = dir.join(format!("gate-{}.log", gate.name));
+                let mut log = File::create(&path).map_err(io_err("create", &path))?;
+                let deadlines = self.deadlines(gate.timeout, false);
+                let args = vec!["-c".to_string(), gate.run.clone()];
+                let env = vec![
+                    ("RALPH_RUN_ID".to_string(), self.run.id.clone()),
+                    ("RALPH_ITERATION".to_string(), n.to_string()),
+                ];
+                let gspec = Spec {
+                    program: "sh",
+                    args: &args,
+                    env: &env,
+                    cwd: &self.settings.root,
+                    stdin: None,
+                    merge_stderr: true,
+                };
+                let mut nop = |_: &[u8], _: bool| {};
+                let res = process::run(&gspec, deadlines, &mut log, None, &mut nop, &mut self.control)
+                    .await
+                    .map_err(|e| EngineError::Io {
+                        action: "run gate",
+                        path: path.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                if let EndReason::Control(c) = res.reason {
+                    self.run.current_iteration = None;
+                    return Ok(Some(control_stop(c)));
+                }
+                let timed_out = matches!(res.reason, EndReason::Timeout | EndReason::RuntimeLimit);
+                let passed = res.reason == EndReason::Exited && res.exit.code == Some(0);
+                events.push(self.event(EventBody::GateFinished {
+                    iteration: n,
+                    name: gate.name.clone(),
+                    passed,
+                    exit_code: res.exit.code,
+                    timed_out,
+                    duration_s: res.duration.as_secs_f64(),
+                }));
+                gates.push(GateOutcome {
+                    name: gate.name.clone(),
+                    passed,
+                    when: gate.when,
+                    exit_code: res.exit.code,
+                    timed_out,
+                    tail: res.tail,
+                });
+            }
+        }
+        let completion_gates_ok =
+            gates.iter().filter(|g| g.when == GateWhen::Complete).all(|g| g.passed);
+        let completed = claimed && completion_gates_ok;
+
+        // Checkpoint after the agent (and gates) are done.
+        let mut diff = None;
+        let mut checkpoint_ref = None;
+        let every = self.settings.checkpoint_every;
+        if self.git.is_some() && every > 0 && (n % every == 0 || completed) {
+            if let Some((ev, stat)) = self.checkpoint(n) {
+                if let EventBody::CheckpointCreated { r#ref, .. } = &ev.body {
+                    checkpoint_ref = Some(r#ref.clone());
+                }
+                events.push(ev);
+                diff = stat;
+            }
+        }
+
+        let outcome_name = if completed {
+            "completed"
+        } else if outcome.error.is_some() {
+            "failed"
+        } else if claimed {
+            "gates_failed"
+        } else if diff.as_ref().map(|d: &ralph_git::DiffStat| d.files_changed) == Some(0) {
+            "no_change"
+        } else {
+            "progressed"
+        };
+
+        if outcome.error.is_some() {
+            self.run.consecutive_failures += 1;
+        } else {
+            self.run.consecutive_failures = 0;
+        }
+        self.run.feedback = feedback(&outcome, claimed, &gates, &self.settings.completion_marker);
+        let usage = outcome.usage;
+        if let Some(u) = usage {
+            self.run.tokens.input += u.input;
+            self.run.tokens.output += u.output;
+            self.run.tokens.cache_read += u.cache_read;
+            self.run.tokens.cache_write += u.cache_write;
+        }
+        if let Some(c) = outcome.cost_usd.filter(|c| c.is_finite() && *c >= 0.0) {
+            self.run.cost_usd += c;
+        }
+        self.run.iteration = n;
+        self.run.current_iteration = None;
+        if let Some(m) = &outcome.model {
+            self.run.model = Some(m.clone());
+        }
+        self.touch();
+
+        let tokens = usage.map(|u| Tokens {
+            input: u.input,
+            output: u.output,
+            cache_read: u.cache_read,
+            cache_write: u.cache_write,
+        });
+        let record = IterationRecord {
+            run_id: self.run.id.clone(),
+            n,
+            started_at,
+            finished_at: now_rfc3339(),
+            duration_s: finished.duration.as_secs_f64(),
+            backend: self.run.backend.clone(),
+            model: outcome.model.clone().or_else(|| self.settings.agent.model.clone()),
+            outcome: outcome_name.to_string(),
+            error_class: outcome.error.map(|e| e.as_str().to_string()),
+            error_message: outcome.error_message.clone(),
+            exit_code: finished.exit.code,
+            signal: finished.exit.signal,
+            cost_usd: outcome.cost_usd,
+            cost_source: outcome.cost_source.as_str().to_string(),
+            tokens,
+            files_changed: diff.as_ref().map(|d| d.files_changed),
+            insertions: diff.as_ref().map(|d| d.insertions),
+            deletions: diff.as_ref().map(|d| d.deletions),
+            checkpoint: checkpoint_ref,
+            completion_claimed: claimed,
+            gates_passed: if gates.is_empty() { None } else { Some(gates.iter().all(|g| g.passed)) },
+            output_lines: outcome.lines,
+            unknown_lines: outcome.unknown_lines + outcome.malformed_lines,
+        };
+        let finished_ev = self.event(EventBody::IterationFinished {
+            iteration: n,
+            max_iterations: self.settings.limits.max_iterations,
+            backend: self.run.backend.clone(),
+            outcome: outcome_name.to_string(),
+            duration_s: record.duration_s,
+            cost_usd: outcome.cost_usd,
+            cost_source: if outcome.cost_usd.is_some() {
+                outcome.cost_source.as_str().to_string()
+            } else {
+                CostSource::Unknown.as_str().to_string()
+            },
+            tokens: usage.map(TokensJson::from),
+            files_changed: record.files_changed,
+            error_class: record.error_class.clone(),
+            error_message: record.error_message.clone(),
+            total_cost_usd: self.run.cost_usd,
+            total_tokens: self.run.tokens.into(),
+        });
+        // Gate and checkpoint events happened before the iteration finished.
+        events.push(finished_ev);
+        let records: Vec<_> = events.iter().map(RunEvent::to_record).collect();
+        self.store.commit_iteration(&self.run, &record, &records)?;
+        self.emit(&events);
+
+        if completed {
+            return Ok(Some((
+                StopReason::Completed,
+                format!(
+                    "completed: the agent signalled {} and {}",
+                    self.settings.completion_marker,
+                    if gates.iter().any(|g| g.when == GateWhen::Complete) {
+                        "every completion gate passed"
+                    } else {
+                        "no completion gates are configured"
+                    }
+                ),
+            )));
+        }
+        if finished.reason == EndReason::RuntimeLimit {
+            return Ok(Some((StopReason::MaxRuntime, runtime_message(self.settings.limits.max_runtime))));
+        }
+        if let Some(class) = outcome.error {
+            if let Some(stop) = self.needs_human(class, &outcome) {
+                return Ok(Some(stop));
+            }
+            if class.is_transient()
+                && self.run.consecutive_failures < self.settings.limits.max_consecutive_failures
+                && self.run.iteration < self.settings.limits.max_iterations
+            {
+                return self.backoff(n, class).await;
+            }
+        }
+        Ok(None)
+    }
+
+    fn needs_human(&self, class: ErrorClass, outcome: &AgentOutcome) -> Option<(StopReason, String)> {
+        let msg = outcome.error_message.clone().unwrap_or_else(|| class.to_string());
+        match class {
+            ErrorClass::Auth => Some((
+                StopReason::NeedsHuman,
+                format!(
+                    "the {} agent failed to authenticate ({msg}); log in or set its API key, then \
+                     `ralph run` resumes",
+                    self.run.backend
+                ),
+            )),
+            ErrorClass::UsageLimit | ErrorClass::Quota => Some((
+                StopReason::NeedsHuman,
+                format!(
+                    "the {} agent hit a usage limit or quota ({msg}); `ralph run` resumes once it is \
+                     lifted",
+                    self.run.backend
+                ),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Wait before retrying after a transient failure. Stop requests and the runtime limit cut
+    /// the wait short.
+    async fn backoff(
+        &mut self,
+        n: u32,
+        class: ErrorClass,
+    ) -> Result<Option<(StopReason, String)>, EngineError> {
+        let delay = self.retry_delay(self.run.consecutive_failures);
+        if delay.is_zero() {
+            return Ok(None);
+        }
+        let ev = self.event(EventBody::RetryScheduled {
+            iteration: n,
+            delay_s: delay.as_secs_f64(),
+            error_class: class.as_str().to_string(),
+        });
+        self.store.append_events(&[ev.to_record()])?;
+        self.emit(&[ev]);
+        let remaining = self.settings.limits.max_runtime.as_secs_f64() - self.elapsed();
+        let wait = delay.min(Duration::from_secs_f64(remaining.max(0.0)));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => Ok(None),
+            c = self.control.recv() => Ok(c.map(control_stop)),
+        }
+    }
+
+    fn retry_delay(&mut self, failures: u32) -> Duration {
+        let r = &self.settings.retry;
+        let base = r.base_delay.as_secs_f64();
+        let raw = match r.strategy {
+            RetryStrategy::Immediate => 0.0,
+            RetryStrategy::Linear => base * failures as f64,
+            RetryStrategy::Exponential => {
+                let exp = 2f64.powi(failures.saturating_sub(1).min(30) as i32);
+                // ±20% jitter so parallel runs hitting one rate limit do not retry in lockstep.
+                self.rng ^= self.rng << 13;
+                self.rng ^= self.rng >> 7;
+                self.rng ^= self.rng << 17;
+                let jitter = 0.8 + 0.4 * ((self.rng >> 11) as f64 / (1u64 << 53) as f64);
+                base * exp * jitter
+            }
+        };
+        Duration::from_secs_f64(raw.min(r.max_delay.as_secs_f64()).max(0.0))
+    }
+
+    fn deadlines(&self, own_timeout: Duration, idle: bool) -> Deadlines {
+        let now = Instant::now();
+        let remaining = self.settings.limits.max_runtime.as_secs_f64() - self.elapsed();
+        let remaining = Duration::from_secs_f64(remaining.max(0.0));
+        let runtime_first = remaining < own_timeout;
+        Deadlines {
+            deadline: now + if runtime_first { remaining } else { own_timeout },
+            deadline_is_runtime: runtime_first,
+            idle: if idle { Some(self.settings.limits.idle_timeout) } else { None },
+            grace: KILL_GRACE,
+        }
+    }
+
+    /// Take a checkpoint for iteration `n`; returns its event and the diff against the previous
+    /// checkpoint. A failure is a warning, never a reason to stop the user's run.
+    fn checkpoint(&mut self, n: u32) -> Option<(RunEvent, Option<ralph_git::DiffStat>)> {
+        let git = self.git.as_ref()?;
+        let refname = format!("refs/ralph/checkpoints/{}/{n:04}", self.run.id);
+        let msg = format!("ralph checkpoint: run {} iteration {n}", self.run.id);
+        match git.checkpoint(&refname, &msg, &self.state_dir) {
+            Ok(cp) => {
+                let stat = match &self.run.last_checkpoint {
+                    Some(prev) => git.diff_stat(prev, &cp.tree).ok(),
+                    None => None,
+                };
+                self.run.last_checkpoint = Some(cp.tree.clone());
+                Some((
+                    self.event(EventBody::CheckpointCreated { iteration: n, r#ref: cp.refname, commit: cp.commit }),
+                    stat,
+                ))
+            }
+            Err(e) => {
+                let ev = self.event(EventBody::Warning { message: format!("checkpoint failed: {e}") });
+                let _ = self.store.append_events(&[ev.to_record()]);
+                self.emit(&[ev]);
+                None
+            }
+        }
+    }
+
+    fn finish(mut self, reason: StopReason, message: String) -> Result<RunSummary, EngineError> {
+        self.touch();
+        self.run.state = reason.state();
+        self.run.stop_reason = Some(reason.as_str().to_string());
+        self.run.exit_code = Some(reason.exit_code());
+        self.run.current_iteration = None;
+        let ev = self.event(EventBody::RunFinished {
+            stop_reason: reason,
+            exit_code: reason.exit_code(),
+            message: message.clone(),
+            iterations: self.run.iteration,
+            elapsed_s: self.run.elapsed_s,
+            cost_usd: self.run.cost_usd,
+            tokens: self.run.tokens.into(),
+        });
+        self.store.save_run(&self.run, &[ev.to_record()])?;
+        self.emit(&[ev]);
+        Ok(RunSummary { run: self.run, stop_reason: reason, exit_code: reason.exit_code(), message })
+    }
+}
+
+fn unsafe_geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn control_stop(c: Control) -> (StopReason, String) {
+    match c {
+        Control::Interrupt | Control::Kill => (
+            StopReason::Interrupted,
+            "interrupted; the unfinished iteration was not recorded and `ralph run` resumes".into(),
+        ),
+        Control::Terminate => (
+            StopReason::Terminated,
+            "terminated by SIGTERM; `ralph run` resumes this run".into(),
+        ),
+        Control::StopNow => (
+            StopReason::StopRequested,
+            "stopped on request (ralph stop --now); `ralph run` resumes this run".into(),
+        ),
+    }
+}
+
+fn runtime_message(limit: Duration) -> String {
+    format!(
+        "runtime limit reached ({}); raise --max-runtime or loop.max_runtime to allow more",
+        fmt_duration(limit)
+    )
+}
+
+fn set_error(outcome: &mut AgentOutcome, class: ErrorClass, message: String) {
+    outcome.error = Some(class);
+    outcome.error_message = Some(message);
+}
+
+/// `1h30m`, `45s`, `2m5s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let total = d.as_secs();
+    if total == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// What the next iteration should hear about this one. `None` when there is nothing to say.
+fn feedback(outcome: &AgentOutcome, claimed: bool, gates: &[GateOutcome], marker: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(class) = outcome.error {
+        let msg = outcome.error_message.as_deref().unwrap_or("no details");
+        parts.push(format!("The previous iteration failed ({class}): {msg}."));
+    }
+    for g in gates.iter().filter(|g| !g.passed) {
+        let how = if g.timed_out {
+            "timed out".to_string()
+        } else {
+            match g.exit_code {
+                Some(c) => format!("failed with exit code {c}"),
+                None => "was killed".to_string(),
+            }
+        };
+        let lead = if claimed && g.when == GateWhen::Complete {
+            format!("You claimed completion, but the gate `{}` {how}, so the task is not done.", g.name)
+        } else {
+            format!("The gate `{}` {how}.", g.name)
+        };
+        let tail = prompt::tail(&g.tail, FEEDBACK_TAIL_BYTES, FEEDBACK_TAIL_LINES);
+        parts.push(format!("{lead} Its output ends with:\n```\n{tail}\n```"));
+    }
+    if claimed && gates.iter().any(|g| !g.passed && g.when == GateWhen::Complete) {
+        parts.push(format!("Fix this before writing {marker} again."));
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("\n\n"))
+    }
+}

@@ -1,0 +1,213 @@
+//! The events a run emits. Every sink (store, terminal, `--json`) consumes these; none of them
+//! lives inside the loop body.
+
+use serde::Serialize;
+
+/// Why a run ended. Each reason has one exit code (CLI.md "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Completed,
+    MaxIterations,
+    MaxRuntime,
+    Budget,
+    Safety,
+    GaveUp,
+    NeedsHuman,
+    StopRequested,
+    Interrupted,
+    Terminated,
+}
+
+impl StopReason {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StopReason::Completed => 0,
+            StopReason::MaxIterations => 3,
+            StopReason::MaxRuntime => 4,
+            StopReason::Budget => 5,
+            StopReason::Safety => 6,
+            StopReason::GaveUp => 7,
+            StopReason::NeedsHuman => 8,
+            StopReason::StopRequested => 9,
+            StopReason::Interrupted => 130,
+            StopReason::Terminated => 143,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StopReason::Completed => "completed",
+            StopReason::MaxIterations => "max_iterations",
+            StopReason::MaxRuntime => "max_runtime",
+            StopReason::Budget => "budget",
+            StopReason::Safety => "safety",
+            StopReason::GaveUp => "gave_up",
+            StopReason::NeedsHuman => "needs_human",
+            StopReason::StopRequested => "stop_requested",
+            StopReason::Interrupted => "interrupted",
+            StopReason::Terminated => "terminated",
+        }
+    }
+
+    /// The run state a stop reason leaves behind.
+    pub fn state(&self) -> ralph_store::RunState {
+        use ralph_store::RunState;
+        match self {
+            StopReason::Completed => RunState::Completed,
+            StopReason::MaxIterations
+            | StopReason::MaxRuntime
+            | StopReason::Budget
+            | StopReason::StopRequested => RunState::Stopped,
+            StopReason::Safety | StopReason::GaveUp | StopReason::NeedsHuman => RunState::Failed,
+            StopReason::Interrupted | StopReason::Terminated => RunState::Interrupted,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TokensJson {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+}
+
+impl From<ralph_store::Tokens> for TokensJson {
+    fn from(t: ralph_store::Tokens) -> Self {
+        TokensJson { input: t.input, output: t.output, cache_read: t.cache_read, cache_write: t.cache_write }
+    }
+}
+
+impl From<ralph_agents::Usage> for TokensJson {
+    fn from(u: ralph_agents::Usage) -> Self {
+        TokensJson { input: u.input, output: u.output, cache_read: u.cache_read, cache_write: u.cache_write }
+    }
+}
+
+/// Event payloads. Serialised with an `"event"` tag; `RunEvent::to_json` adds `run_id` and `ts`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event")]
+pub enum EventBody {
+    #[serde(rename = "run.started")]
+    RunStarted {
+        backend: String,
+        model: Option<String>,
+        max_iterations: u32,
+        /// Iterations already committed (non-zero when resuming).
+        iteration: u32,
+        resumed: bool,
+        checkpoints: bool,
+    },
+    #[serde(rename = "iteration.started")]
+    IterationStarted { iteration: u32, backend: String },
+    #[serde(rename = "iteration.finished")]
+    IterationFinished {
+        iteration: u32,
+        max_iterations: u32,
+        backend: String,
+        outcome: String,
+        duration_s: f64,
+        cost_usd: Option<f64>,
+        cost_source: String,
+        tokens: Option<TokensJson>,
+        files_changed: Option<u32>,
+        error_class: Option<String>,
+        error_message: Option<String>,
+        total_cost_usd: f64,
+        total_tokens: TokensJson,
+    },
+    #[serde(rename = "gate.finished")]
+    GateFinished {
+        iteration: u32,
+        name: String,
+        passed: bool,
+        exit_code: Option<i32>,
+        timed_out: bool,
+        duration_s: f64,
+    },
+    #[serde(rename = "checkpoint.created")]
+    CheckpointCreated { iteration: u32, r#ref: String, commit: String },
+    #[serde(rename = "retry.scheduled")]
+    RetryScheduled { iteration: u32, delay_s: f64, error_class: String },
+    #[serde(rename = "warning")]
+    Warning { message: String },
+    #[serde(rename = "run.finished")]
+    RunFinished {
+        stop_reason: StopReason,
+        exit_code: i32,
+        /// One line: why, with a hint where there is something to do.
+        message: String,
+        iterations: u32,
+        elapsed_s: f64,
+        cost_usd: f64,
+        tokens: TokensJson,
+    },
+}
+
+impl EventBody {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventBody::RunStarted { .. } => "run.started",
+            EventBody::IterationStarted { .. } => "iteration.started",
+            EventBody::IterationFinished { .. } => "iteration.finished",
+            EventBody::GateFinished { .. } => "gate.finished",
+            EventBody::CheckpointCreated { .. } => "checkpoint.created",
+            EventBody::RetryScheduled { .. } => "retry.scheduled",
+            EventBody::Warning { .. } => "warning",
+            EventBody::RunFinished { .. } => "run.finished",
+        }
+    }
+
+    pub fn iteration(&self) -> Option<u32> {
+        match self {
+            EventBody::IterationStarted { iteration, .. }
+            | EventBody::IterationFinished { iteration, .. }
+            | EventBody::GateFinished { iteration, .. }
+            | EventBody::CheckpointCreated { iteration, .. }
+            | EventBody::RetryScheduled { iteration, .. } => Some(*iteration),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEvent {
+    pub run_id: String,
+    /// RFC 3339, UTC.
+    pub ts: String,
+    pub body: EventBody,
+}
+
+impl RunEvent {
+    /// The `--json` line: the body's fields plus `run_id` and `ts`, `event` first.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        out.insert("event".into(), self.body.kind().into());
+        out.insert("run_id".into(), self.run_id.clone().into());
+        out.insert("ts".into(), self.ts.clone().into());
+        if let Ok(serde_json::Value::Object(body)) = serde_json::to_value(&self.body) {
+            for (k, v) in body {
+                if k != "event" {
+                    out.insert(k, v);
+                }
+            }
+        }
+        serde_json::Value::Object(out)
+    }
+
+    pub fn to_record(&self) -> ralph_store::EventRecord {
+        ralph_store::EventRecord {
+            run_id: self.run_id.clone(),
+            iteration: self.body.iteration(),
+            ts: self.ts.clone(),
+            kind: self.body.kind().to_string(),
+            payload: self.to_json().to_string(),
+        }
+    }
+}
+
+/// Receives every event after it is durable. Implemented by the CLI's renderers.
+pub trait EventSink {
+    fn event(&mut self, event: &RunEvent);
+}

@@ -1,0 +1,419 @@
+//! Process control for agents and gates. Each child runs in its own process group, with a
+//! parent-death signal on Linux; timeouts, idle timeouts and stop requests kill the whole group
+//! (SIGTERM, grace period, SIGKILL). "Child exited" and "pipes closed" are separate events: a
+//! grandchild may hold a pipe open after the child exits, so the group is killed then too.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use ralph_agents::ExitInfo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant as TokioInstant;
+
+/// Requests from outside the loop (signals, `ralph stop --now`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// First Ctrl-C: stop the agent group gracefully, persist, exit 130.
+    Interrupt,
+    /// SIGTERM: like Interrupt, exit 143.
+    Terminate,
+    /// `ralph stop --now`: kill the agent, exit 9.
+    StopNow,
+    /// Second Ctrl-C: kill everything now.
+    Kill,
+}
+
+/// Longest line handed to a parser; the rest of a longer line is still written to the artifact
+/// but not held in memory.
+pub const MAX_LINE: usize = 1024 * 1024;
+const READ_CHUNK: usize = 128 * 1024;
+/// Bytes of stderr (or gate output) kept in memory for classification and feedback.
+pub const TAIL_BYTES: usize = 8 * 1024;
+/// After the child exits, how long to keep reading pipes held open by leftover processes.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
+
+#[derive(Debug)]
+pub struct Spec<'a> {
+    pub program: &'a str,
+    pub args: &'a [String],
+    pub env: &'a [(String, String)],
+    pub cwd: &'a Path,
+    pub stdin: Option<&'a [u8]>,
+    /// Send stderr into the stdout pipe (gates: one interleaved log).
+    pub merge_stderr: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// Hard deadline (iteration timeout or the run's remaining time, whichever is first).
+    pub deadline: Instant,
+    /// Whether hitting `deadline` means the run's runtime limit (rather than the call's own).
+    pub deadline_is_runtime: bool,
+    /// Kill when no output arrives for this long.
+    pub idle: Option<Duration>,
+    /// SIGTERM → SIGKILL grace period.
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The process exited on its own.
+    Exited,
+    Timeout,
+    RuntimeLimit,
+    Idle,
+    Control(Control),
+}
+
+#[derive(Debug)]
+pub struct Finished {
+    pub exit: ExitInfo,
+    pub reason: EndReason,
+    /// Last bytes of stderr (or of the merged output).
+    pub tail: String,
+    pub duration: Duration,
+    pub bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("`{program}` was not found")]
+    NotFound { program: String },
+    #[error("`{program}` is not executable: {source}")]
+    NotExecutable { program: String, source: std::io::Error },
+    #[error("failed to start `{program}`: {source}")]
+    Other { program: String, source: std::io::Error },
+    #[error("failed to write the output artifact: {0}")]
+    Artifact(std::io::Error),
+}
+
+/// Where output goes: the artifact file and, line by line, a consumer.
+pub trait LineSink {
+    fn line(&mut self, line: &[u8], truncated: bool);
+}
+
+impl<F: FnMut(&[u8], bool)> LineSink for F {
+    fn line(&mut self, line: &[u8], truncated: bool) {
+        self(line, truncated)
+    }
+}
+
+/// Splits a byte stream into lines with bounded memory.
+struct Splitter {
+    buf: Vec<u8>,
+    truncated: bool,
+}
+
+impl Splitter {
+    fn new() -> Self {
+        Splitter { buf: Vec::new(), truncated: false }
+    }
+
+    fn feed(&mut self, mut data: &[u8], sink: &mut dyn LineSink) {
+        while let Some(pos) = memchr::memchr(b'\n', data) {
+            self.push(&data[..pos]);
+            let line = strip_cr(&self.buf);
+            sink.line(line, self.truncated);
+            self.buf.clear();
+            self.truncated = false;
+            data = &data[pos + 1..];
+        }
+        self.push(data);
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.buf.len());
+        if data.len() > room {
+            self.buf.extend_from_slice(&data[..room]);
+            self.truncated = true;
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    fn finish(&mut self, sink: &mut dyn LineSink) {
+        if !self.buf.is_empty() {
+            sink.line(strip_cr(&self.buf), self.truncated);
+            self.buf.clear();
+        }
+        // Release a buffer grown by one huge line.
+        self.buf = Vec::new();
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// A ring of the last `TAIL_BYTES` bytes.
+struct Tail {
+    buf: Vec<u8>,
+}
+
+impl Tail {
+    fn new() -> Self {
+        Tail { buf: Vec::new() }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        if data.len() >= TAIL_BYTES {
+            self.buf.clear();
+            self.buf.extend_from_slice(&data[data.len() - TAIL_BYTES..]);
+        } else {
+            let overflow = (self.buf.len() + data.len()).saturating_sub(TAIL_BYTES);
+            self.buf.drain(..overflow);
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    fn into_string(self) -> String {
+        String::from_utf8_lossy(&self.buf).into_owned()
+    }
+}
+
+/// Send `signal` to the process group `pgid`. Never to our own group: pgid is always a child we
+/// started with `process_group(0)`, and 0/1 are refused outright.
+pub fn signal_group(pgid: u32, signal: i32) {
+    if pgid <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe {
+        libc::kill(-(pgid as i32), signal);
+    }
+}
+
+fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Receiver>), SpawnError> {
+    let mut cmd = Command::new(spec.program);
+    cmd.args(spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(spec.cwd)
+        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .process_group(0)
+        .kill_on_drop(false);
+    let mut merged = None;
+    if spec.merge_stderr {
+        let (reader, writer) = std::io::pipe()
+            .map_err(|source| SpawnError::Other { program: spec.program.into(), source })?;
+        let writer2 = writer
+            .try_clone()
+            .map_err(|source| SpawnError::Other { program: spec.program.into(), source })?;
+        cmd.stdout(writer).stderr(writer2);
+        let owned: std::os::fd::OwnedFd = reader.into();
+        merged = Some(
+            tokio::net::unix::pipe::Receiver::from_owned_fd(owned)
+                .map_err(|source| SpawnError::Other { program: spec.program.into(), source })?,
+        );
+    } else {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+    unsafe {
+        let parent = libc::getpid();
+        cmd.pre_exec(move || {
+            // Die with ralph even if ralph is SIGKILLed. The child's own descendants stay in
+            // its process group, which every graceful path kills.
+            #[cfg(target_os = "linux")]
+            {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(137);
+                }
+            }
+            let _ = parent;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => SpawnError::NotFound { program: spec.program.into() },
+        std::io::ErrorKind::PermissionDenied => {
+            SpawnError::NotExecutable { program: spec.program.into(), source }
+        }
+        _ => SpawnError::Other { program: spec.program.into(), source },
+    })?;
+    // The merged pipe's write ends now live only in the child (the Command is dropped here), so
+    // EOF arrives when the child's group closes them.
+    drop(cmd);
+    Ok((child, merged))
+}
+
+async fn read_opt<R: AsyncRead + Unpin>(r: &mut Option<R>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match r {
+        Some(r) => r.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Run a process to the end under `deadlines`, streaming stdout into `out` (and `sink` line by
+/// line) and stderr into `err`. Returns when the process has exited and its pipes are closed
+/// (or abandoned after the group was killed).
+pub async fn run(
+    spec: &Spec<'_>,
+    deadlines: Deadlines,
+    out: &mut File,
+    mut err: Option<&mut File>,
+    sink: &mut dyn LineSink,
+    control: &mut UnboundedReceiver<Control>,
+) -> Result<Finished, SpawnError> {
+    let started = Instant::now();
+    let (mut child, merged) = spawn(spec)?;
+    let pgid = child.id().unwrap_or(0);
+
+    if let (Some(data), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
+        let data = data.to_vec();
+        // A separate task: an agent that never reads stdin must not block the loop. EPIPE is
+        // expected from such agents and ignored.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&data).await;
+            let _ = stdin.shutdown().await;
+        });
+    }
+
+    let mut stdout: Option<Box<dyn AsyncRead + Unpin + Send>> = match merged {
+        Some(rx) => Some(Box::new(rx)),
+        None => child.stdout.take().map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
+    };
+    let mut stderr = child.stderr.take();
+
+    let mut splitter = Splitter::new();
+    let mut tail = Tail::new();
+    let mut obuf = vec![0u8; READ_CHUNK];
+    let mut ebuf = vec![0u8; 16 * 1024];
+    let mut bytes: u64 = 0;
+    let mut exit: Option<ExitInfo> = None;
+    let mut reason = EndReason::Exited;
+    let mut killing = false;
+
+    let to_tokio = |i: Instant| TokioInstant::from_std(i);
+    let far = || TokioInstant::now() + Duration::from_secs(365 * 24 * 3600);
+    let mut idle_at = deadlines.idle.map(|d| TokioInstant::now() + d);
+    let hard_at = to_tokio(deadlines.deadline);
+    // After SIGTERM: when to SIGKILL. After exit or SIGKILL: when to stop waiting for pipes.
+    let mut kill_at: Option<TokioInstant> = None;
+    let mut abandon_at: Option<TokioInstant> = None;
+    let mut control_open = true;
+
+    loop {
+        if exit.is_some() && stdout.is_none() && stderr.is_none() {
+            break;
+        }
+        tokio::select! {
+            r = read_opt(&mut stdout, &mut obuf) => match r {
+                Ok(0) | Err(_) => { splitter.finish(sink); stdout = None; }
+                Ok(n) => {
+                    bytes += n as u64;
+                    out.write_all(&obuf[..n]).map_err(SpawnError::Artifact)?;
+                    if spec.merge_stderr { tail.push(&obuf[..n]); }
+                    splitter.feed(&obuf[..n], sink);
+                    if let (Some(d), false) = (deadlines.idle, killing) { idle_at = Some(TokioInstant::now() + d); }
+                }
+            },
+            r = read_opt(&mut stderr, &mut ebuf) => match r {
+                Ok(0) | Err(_) => { stderr = None; }
+                Ok(n) => {
+                    if let Some(f) = err.as_deref_mut() { f.write_all(&ebuf[..n]).map_err(SpawnError::Artifact)?; }
+                    tail.push(&ebuf[..n]);
+                    if let (Some(d), false) = (deadlines.idle, killing) { idle_at = Some(TokioInstant::now() + d); }
+                }
+            },
+            status = child.wait(), if exit.is_none() => {
+                exit = Some(match status {
+                    Ok(st) => {
+                        use std::os::unix::process::ExitStatusExt;
+                        ExitInfo { code: st.code(), signal: st.signal() }
+                    }
+                    Err(_) => ExitInfo::default(),
+                });
+                // Whatever is left in the group is an orphan of this call: end it, and only
+                // wait a little for pipes it may hold.
+                signal_group(pgid, libc::SIGKILL);
+                abandon_at = Some(TokioInstant::now() + DRAIN_AFTER_EXIT);
+            },
+            _ = tokio::time::sleep_until(idle_at.unwrap_or_else(far)), if idle_at.is_some() && !killing && exit.is_none() => {
+                reason = EndReason::Idle;
+                killing = true;
+                signal_group(pgid, libc::SIGTERM);
+                kill_at = Some(TokioInstant::now() + deadlines.grace);
+            },
+            _ = tokio::time::sleep_until(hard_at), if !killing && exit.is_none() => {
+                reason = if deadlines.deadline_is_runtime { EndReason::RuntimeLimit } else { EndReason::Timeout };
+                killing = true;
+                signal_group(pgid, libc::SIGTERM);
+                kill_at = Some(TokioInstant::now() + deadlines.grace);
+            },
+            _ = tokio::time::sleep_until(kill_at.unwrap_or_else(far)), if kill_at.is_some() && exit.is_none() => {
+                signal_group(pgid, libc::SIGKILL);
+                kill_at = None;
+            },
+            _ = tokio::time::sleep_until(abandon_at.unwrap_or_else(far)), if abandon_at.is_some() => {
+                // A process outside the group (it called setsid) still holds a pipe: stop
+                // reading rather than hang. Its output is lost; nothing else is.
+                splitter.finish(sink);
+                stdout = None;
+                stderr = None;
+            },
+            c = control.recv(), if control_open => match c {
+                None => control_open = false,
+                Some(Control::Kill) => {
+                    reason = EndReason::Control(Control::Kill);
+                    killing = true;
+                    signal_group(pgid, libc::SIGKILL);
+                    kill_at = None;
+                }
+                Some(c) => {
+                    if !killing && exit.is_none() {
+                        reason = EndReason::Control(c);
+                        killing = true;
+                        signal_group(pgid, libc::SIGTERM);
+                        kill_at = Some(TokioInstant::now() + deadlines.grace);
+                    } else if exit.is_none() {
+                        // A second request while stopping: escalate.
+                        reason = EndReason::Control(c);
+                    }
+                }
+            },
+        }
+    }
+    Ok(Finished {
+        exit: exit.unwrap_or_default(),
+        reason,
+        tail: tail.into_string(),
+        duration: started.elapsed(),
+        bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitter_bounds_lines() {
+        let mut lines: Vec<(usize, bool)> = Vec::new();
+        let mut sink = |l: &[u8], t: bool| lines.push((l.len(), t));
+        let mut s = Splitter::new();
+        s.feed(b"ab\r\ncd\nef", &mut sink);
+        let huge = vec![b'x'; MAX_LINE + 10];
+        s.feed(&huge, &mut sink);
+        s.feed(b"\nlast", &mut sink);
+        s.finish(&mut sink);
+        assert_eq!(lines, vec![(2, false), (2, false), (MAX_LINE, true), (4, false)]);
+    }
+
+    #[test]
+    fn tail_keeps_last_bytes() {
+        let mut t = Tail::new();
+        for _ in 0..1000 {
+            t.push(b"0123456789");
+        }
+        t.push(b"END");
+        let s = t.into_string();
+        assert_eq!(s.len(), TAIL_BYTES);
+        assert!(s.ends_with("789END"));
+    }
+}

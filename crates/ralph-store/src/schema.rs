@@ -1,0 +1,96 @@
+//! Schema and migrations. The version lives in `PRAGMA user_version`; every on-disk format
+//! carries a version number so a newer ralph can migrate and an older one can refuse.
+
+use rusqlite::Connection;
+
+use crate::{sql, StoreError};
+
+/// Migrations in order; migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    stop_reason TEXT,
+    exit_code INTEGER,
+    backend TEXT NOT NULL,
+    model TEXT,
+    iteration INTEGER NOT NULL DEFAULT 0,
+    max_iterations INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    elapsed_s REAL NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    budget_usd REAL,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    current_iteration INTEGER,
+    feedback TEXT,
+    last_checkpoint TEXT,
+    pid INTEGER,
+    sessions INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE iterations (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    n INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    backend TEXT NOT NULL,
+    model TEXT,
+    outcome TEXT NOT NULL,
+    error_class TEXT,
+    error_message TEXT,
+    exit_code INTEGER,
+    signal INTEGER,
+    cost_usd REAL,
+    cost_source TEXT NOT NULL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cache_read_tokens INTEGER,
+    cache_write_tokens INTEGER,
+    files_changed INTEGER,
+    insertions INTEGER,
+    deletions INTEGER,
+    checkpoint TEXT,
+    completion_claimed INTEGER NOT NULL,
+    gates_passed INTEGER,
+    output_lines INTEGER NOT NULL DEFAULT 0,
+    unknown_lines INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, n)
+);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    iteration INTEGER,
+    ts TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX events_run ON events(run_id, id);
+"#];
+
+pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version = check_version(conn)?;
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction().map_err(sql("begin a migration"))?;
+        tx.execute_batch(migration).map_err(sql("migrate the state database"))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(sql("record the schema version"))?;
+        tx.commit().map_err(sql("commit a migration"))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn check_version(conn: &Connection) -> Result<i64, StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql("read the schema version"))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew { found: version, known });
+    }
+    Ok(version)
+}
