@@ -93,7 +93,7 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
             "max_iterations": run.max_iterations,
             "started_at": run.started_at,
             "updated_at": run.updated_at,
-            "elapsed_s": (elapsed * 10.0).round() / 10.0,
+            "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
             "cost_usd": run.cost_usd,
             "budget_usd": run.budget_usd,
             "tokens": {"input": t.input, "output": t.output, "cache_read": t.cache_read, "cache_write": t.cache_write},

@@ -54,6 +54,18 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
     let agent = &cfg.agent;
     let lp = &cfg.loop_;
 
+    let marker = args
+        .completion_marker
+        .clone()
+        .or_else(|| lp.completion_marker.clone())
+        .unwrap_or_else(|| "LOOP_COMPLETE".to_string());
+    if marker.trim().is_empty() || marker.contains('\n') || marker.trim() != marker {
+        return Err(CliError::usage(
+            "--completion-marker must be one line of text without surrounding spaces",
+            Some("e.g. --completion-marker LOOP_COMPLETE".into()),
+        ));
+    }
+
     // Paths in the config file are relative to the project root (the current directory).
     let backend_name = match &args.backend {
         Some(b) => config::normalize_backend(b)
@@ -123,18 +135,6 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
             cwd.join(lp.prompt_file.clone().unwrap_or_else(|| PathBuf::from("PROMPT.md"))),
         ),
     };
-
-    let marker = args
-        .completion_marker
-        .clone()
-        .or_else(|| lp.completion_marker.clone())
-        .unwrap_or_else(|| "LOOP_COMPLETE".to_string());
-    if marker.trim().is_empty() || marker.contains('\n') || marker.trim() != marker {
-        return Err(CliError::usage(
-            "--completion-marker must be one line of text without surrounding spaces",
-            Some("e.g. --completion-marker LOOP_COMPLETE".into()),
-        ));
-    }
 
     let defaults = Limits::default();
     let limits = Limits {

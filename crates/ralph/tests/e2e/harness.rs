@@ -116,6 +116,7 @@ impl Project {
             .env("NO_COLOR", "1")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env_remove("RALPH_RUN_ID")
+            .env_remove("IS_SANDBOX")
             .env_remove("RALPH_ITERATION")
             .stdin(Stdio::null());
         c

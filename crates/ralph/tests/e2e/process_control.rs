@@ -72,10 +72,22 @@ fn sigint_with_an_agent_ignoring_sigterm_escalates_to_sigkill() {
 fn a_second_ctrl_c_kills_at_once() {
     let p = Project::new();
     p.configure_text(&hanging(&p, true), "");
-    let child = p.spawn(&["run"]);
+    let mut child = p.spawn(&["run"]);
     let (agent, gc) = pids(&p);
     let start = Instant::now();
     kill(child.id() as i32, libc::SIGINT).unwrap();
+    // Like a person, press Ctrl-C again once ralph has said it is stopping (signals sent
+    // back to back are coalesced by the OS into one).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+        if line.contains("press Ctrl-C again") {
+            break;
+        }
+    }
     kill(child.id() as i32, libc::SIGINT).unwrap();
     let out = wait_child(child, T);
     assert_eq!(out.code, 130, "{}", out.stderr);
