@@ -1,8 +1,40 @@
 //! git CLI wrapper. Checkpoints are ghost commits under `refs/ralph/checkpoints/…`: the user's
 //! branch, index, stash and working tree are never touched. All writes go through a temporary
 //! index file.
+//!
+//! We shell out to `git` rather than link libgit2: the CLI honours every piece of the user's
+//! configuration (filters, fsmonitor, excludes, sparse checkouts, SHA-256 repositories) exactly
+//! as their own `git add` would, which is what a faithful snapshot needs.
 
-use std::path::{Path, PathBuf};
+mod command;
+mod parse;
+mod temp_index;
+
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use command::{Invocation, Output};
+use temp_index::TempIndex;
+
+/// Oldest git ralph supports: 2.25 (January 2020, Ubuntu 20.04's git) has everything used
+/// here (`rev-parse --git-path`, linked worktrees with per-worktree indexes, `-z` numstat with
+/// renames, `commit-tree --no-gpg-sign`).
+pub const MIN_GIT_VERSION: &str = "2.25";
+const MIN_GIT: (u32, u32) = (2, 25);
+
+/// Namespace ralph may write refs in; anything else belongs to the user.
+const REF_NAMESPACE: &str = "refs/ralph/";
+
+/// The temporary index is written by `add` and rewritten by `write-tree`, then thrown away:
+/// its trailing SHA-1 (≈2 ms per write for 10,000 files) protects nothing. Only this git
+/// process and the next one read it; git before 2.40 ignores the setting.
+const SKIP_INDEX_HASH: &str = "index.skipHash=true";
+
+/// Identity for ghost commits, so checkpoints work for a user who never configured git.
+const IDENT_NAME: &str = "ralph";
+const IDENT_EMAIL: &str = "ralph@localhost";
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -11,11 +43,29 @@ pub enum GitError {
     #[error("git {found} is too old; ralph needs git {required} or newer")]
     TooOld { found: String, required: String },
     #[error("failed to run git {args}: {source}")]
-    Spawn { args: String, source: std::io::Error },
+    Spawn {
+        args: String,
+        source: std::io::Error,
+    },
     #[error("git {args} failed (exit {code}): {stderr}")]
-    Failed { args: String, code: i32, stderr: String },
+    Failed {
+        args: String,
+        code: i32,
+        stderr: String,
+    },
     #[error("failed to prepare the temporary index: {0}")]
     Io(#[from] std::io::Error),
+    #[error("failed to open directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("failed to understand the output of git {args}: {output:?}")]
+    Unexpected { args: String, output: String },
+    #[error("failed to use {0:?} as a ralph ref: ralph only writes refs under refs/ralph/")]
+    InvalidRef(String),
+    #[error("failed to use {0:?} as a revision: it must not be empty or start with '-'")]
+    InvalidRevision(String),
 }
 
 /// A repository ralph can checkpoint.
@@ -35,9 +85,387 @@ pub struct Checkpoint {
     pub refname: String,
 }
 
+/// What changed between two trees.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiffStat {
+    /// Files added, modified, deleted or renamed (a rename counts once).
+    pub files_changed: u32,
+    /// Lines added; binary files contribute 0.
+    pub insertions: u64,
+    /// Lines removed; binary files contribute 0.
+    pub deletions: u64,
+    /// One path per changed file, in git's order; renamed files appear under their new name.
+    pub paths: Vec<String>,
+}
+
+impl DiffStat {
+    pub fn is_empty(&self) -> bool {
+        self.files_changed == 0
+    }
+}
+
+/// The installed git's version, e.g. `2.47.3` (cached after the first successful call).
+pub fn git_version() -> Result<String, GitError> {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    if let Some(version) = VERSION.get() {
+        return Ok(version.clone());
+    }
+    const ARGS: &[&str] = &["version"];
+    // `git version` needs no repository; running it from the temp dir keeps a broken
+    // repository in the current directory from getting in the way.
+    let stdout = command::run(&std::env::temp_dir(), &Invocation::new(ARGS))?;
+    let text = String::from_utf8_lossy(&stdout);
+    let version = parse::version(&text).ok_or_else(|| unexpected(ARGS, &stdout))?;
+    Ok(VERSION.get_or_init(|| version).clone())
+}
+
+fn ensure_supported() -> Result<(), GitError> {
+    let found = git_version()?;
+    match parse::major_minor(&found) {
+        Some(v) if v >= MIN_GIT => Ok(()),
+        _ => Err(GitError::TooOld {
+            found,
+            required: MIN_GIT_VERSION.to_owned(),
+        }),
+    }
+}
+
 impl Git {
-    /// `Ok(None)` when `dir` is not inside a git working tree.
-    pub fn discover(_dir: &Path) -> Result<Option<Git>, GitError> {
-        Ok(None)
+    /// `Ok(None)` when `dir` is not inside a git working tree (including bare repositories
+    /// and the inside of a `.git` directory).
+    pub fn discover(dir: &Path) -> Result<Option<Git>, GitError> {
+        ensure_supported()?;
+        // Canonical so that a relative `--git-path` answer (`../../.git/index`) can be joined
+        // and normalised lexically: git computes it from the physical directory.
+        let dir = std::fs::canonicalize(dir).map_err(|source| GitError::Dir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        if !dir.is_dir() {
+            return Err(GitError::Dir {
+                path: dir,
+                source: std::io::ErrorKind::NotADirectory.into(),
+            });
+        }
+        // One process answers all three questions.
+        const ARGS: &[&str] = &[
+            "rev-parse",
+            "--is-inside-work-tree",
+            "--show-toplevel",
+            "--git-path",
+            "index",
+        ];
+        let out = command::run_raw(&dir, &Invocation::new(ARGS))?;
+        match parse::discover(&out.stdout) {
+            // Bare repositories and `.git` directories print `false` and then fail on
+            // `--show-toplevel`; the `false` is the answer.
+            Some(parse::RevParse::NotWorkTree) => Ok(None),
+            Some(parse::RevParse::WorkTree { toplevel, index }) if out.success() => {
+                let root = command::bytes_to_path(toplevel);
+                let index = command::bytes_to_path(index);
+                let index_path = if index.is_absolute() {
+                    index
+                } else {
+                    normalize(&dir.join(index))
+                };
+                Ok(Some(Git { root, index_path }))
+            }
+            _ if !out.success() => {
+                // LC_ALL=C makes this text stable. Other failures (e.g. "detected dubious
+                // ownership") are real problems the user must see, not "no repository".
+                if String::from_utf8_lossy(&out.stderr).contains("not a git repository") {
+                    Ok(None)
+                } else {
+                    Err(command::failed(ARGS, &out))
+                }
+            }
+            _ => Err(unexpected(ARGS, &out.stdout)),
+        }
+    }
+
+    /// Records the whole working tree (tracked and untracked-not-ignored files, deletions
+    /// included) as a commit whose parent is `HEAD` (none in an unborn repository) and points
+    /// `refname` (which must be under `refs/ralph/`) at it. The user's HEAD, branch, index,
+    /// stash and files are left exactly as they were. `scratch_dir` holds the temporary index
+    /// (in a self-ignoring `git-index/` sub-directory, created if missing). Nested repositories
+    /// and submodules are recorded as their checked-out commit, as `git add` records them.
+    pub fn checkpoint(
+        &self,
+        refname: &str,
+        message: &str,
+        scratch_dir: &Path,
+    ) -> Result<Checkpoint, GitError> {
+        check_ralph_ref(refname)?;
+        let tree = {
+            // Starting from a copy of the real index (not an empty one) means git already has
+            // the stat data and object ids of unchanged files and only hashes what changed.
+            let tmp = TempIndex::create(&self.index_path, scratch_dir)?;
+            let env = [("GIT_INDEX_FILE", tmp.path().as_os_str())];
+            self.run(&Invocation {
+                args: &["add", "-A"],
+                config: &[
+                    SKIP_INDEX_HASH,
+                    // A snapshot must not abort over an irreversible CRLF conversion that
+                    // `core.safecrlf=true` would refuse; it stores what `git add` would.
+                    "core.safecrlf=false",
+                    // A split index would make git write `sharedindex.*` files into `.git`.
+                    "core.splitIndex=false",
+                    "advice.addEmbeddedRepo=false",
+                ],
+                env: &env,
+            })?;
+            // write-tree rewrites the index too, to store the updated cache-tree.
+            let args = &["write-tree"];
+            let stdout = self.run(&Invocation {
+                args,
+                config: &[SKIP_INDEX_HASH],
+                env: &env,
+            })?;
+            parse::object_id(&stdout).ok_or_else(|| unexpected(args, &stdout))?
+            // The temporary index is removed here, before the remaining steps.
+        };
+        let commit = self.commit_tree(&tree, message)?;
+        self.run(&Invocation::new(&["update-ref", refname, &commit]))?;
+        Ok(Checkpoint {
+            commit,
+            tree,
+            refname: refname.to_owned(),
+        })
+    }
+
+    /// `git commit-tree` with `HEAD` as parent when there is one. HEAD is resolved by git in
+    /// the same process (`-p HEAD`) rather than by us beforehand: it saves a spawn on every
+    /// checkpoint and cannot go stale if the agent committed since the last one. Only an
+    /// unborn HEAD makes this fail, and only then do we look at HEAD and retry.
+    fn commit_tree(&self, tree: &str, message: &str) -> Result<String, GitError> {
+        let date = OsString::from(format!(
+            "@{} +0000",
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        ));
+        let name = OsString::from(IDENT_NAME);
+        let email = OsString::from(IDENT_EMAIL);
+        let env = [
+            ("GIT_AUTHOR_NAME", name.as_os_str()),
+            ("GIT_AUTHOR_EMAIL", email.as_os_str()),
+            ("GIT_AUTHOR_DATE", date.as_os_str()),
+            ("GIT_COMMITTER_NAME", name.as_os_str()),
+            ("GIT_COMMITTER_EMAIL", email.as_os_str()),
+            ("GIT_COMMITTER_DATE", date.as_os_str()),
+        ];
+        // --no-gpg-sign: current git ignores `commit.gpgSign` in commit-tree, but if any
+        // release or wrapper honours it, gpg could wait for a passphrase nobody will type.
+        let with_parent = [
+            "commit-tree",
+            "--no-gpg-sign",
+            "-p",
+            "HEAD",
+            "-m",
+            message,
+            tree,
+        ];
+        let first = self.run(&Invocation {
+            args: &with_parent,
+            config: &[],
+            env: &env,
+        });
+        let stdout = match first {
+            Ok(stdout) => stdout,
+            Err(err @ GitError::Failed { .. }) => {
+                if self.head()?.is_some() {
+                    return Err(err);
+                }
+                self.run(&Invocation {
+                    args: &["commit-tree", "--no-gpg-sign", "-m", message, tree],
+                    config: &[],
+                    env: &env,
+                })?
+            }
+            Err(err) => return Err(err),
+        };
+        parse::object_id(&stdout).ok_or_else(|| unexpected(&with_parent, &stdout))
+    }
+
+    /// Lines and files changed from one tree (or commit) to another. Equal ids short-circuit
+    /// without running git: the common "agent did nothing" case costs nothing.
+    pub fn diff_stat(&self, from_tree: &str, to_tree: &str) -> Result<DiffStat, GitError> {
+        if from_tree == to_tree {
+            return Ok(DiffStat::default());
+        }
+        check_revision(from_tree)?;
+        check_revision(to_tree)?;
+        // -M: a moved file is one change, as in `git diff --stat`; plumbing does not read
+        // `diff.renames`, so it has to be asked for.
+        let args = &[
+            "diff-tree",
+            "-r",
+            "--numstat",
+            "-z",
+            "-M",
+            from_tree,
+            to_tree,
+        ];
+        let stdout = self.run(&Invocation::new(args))?;
+        parse::numstat(&stdout).ok_or_else(|| unexpected(args, &stdout))
+    }
+
+    /// `(refname, commit)` for every ref under `prefix` (a path prefix such as
+    /// `refs/ralph/checkpoints/<run>`; empty for all refs), sorted by refname.
+    pub fn list_refs(&self, prefix: &str) -> Result<Vec<(String, String)>, GitError> {
+        if prefix.starts_with('-') {
+            return Err(GitError::InvalidRevision(prefix.to_owned()));
+        }
+        let format = "--format=%(refname)%00%(objectname)";
+        let mut args = vec!["for-each-ref", format];
+        if !prefix.is_empty() {
+            args.push(prefix);
+        }
+        let stdout = self.run(&Invocation::new(&args))?;
+        stdout
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let text = std::str::from_utf8(line).ok();
+                text.and_then(|t| t.split_once('\0'))
+                    .map(|(name, oid)| (name.to_owned(), oid.to_owned()))
+                    .ok_or_else(|| unexpected(&args, line))
+            })
+            .collect()
+    }
+
+    /// Removes a ref ralph created (e.g. pruning old checkpoints). Removing a ref that does not
+    /// exist is not an error.
+    pub fn delete_ref(&self, refname: &str) -> Result<(), GitError> {
+        check_ralph_ref(refname)?;
+        self.run(&Invocation::new(&["update-ref", "-d", refname]))?;
+        Ok(())
+    }
+
+    /// The commit HEAD points at; `None` in an unborn repository.
+    pub fn head(&self) -> Result<Option<String>, GitError> {
+        let args = &["rev-parse", "--verify", "-q", "HEAD^{commit}"];
+        let out = self.run_raw(&Invocation::new(args))?;
+        if out.success() {
+            return parse::object_id(&out.stdout)
+                .map(Some)
+                .ok_or_else(|| unexpected(args, &out.stdout));
+        }
+        // `--verify -q` exits 1 silently for "no such revision"; anything else is a failure.
+        if out.code == Some(1) && out.stdout.is_empty() {
+            Ok(None)
+        } else {
+            Err(command::failed(args, &out))
+        }
+    }
+
+    fn run(&self, inv: &Invocation<'_>) -> Result<Vec<u8>, GitError> {
+        command::run(&self.root, inv)
+    }
+
+    fn run_raw(&self, inv: &Invocation<'_>) -> Result<Output, GitError> {
+        command::run_raw(&self.root, inv)
+    }
+}
+
+fn check_ralph_ref(refname: &str) -> Result<(), GitError> {
+    match refname.strip_prefix(REF_NAMESPACE) {
+        Some(rest) if !rest.is_empty() => Ok(()),
+        _ => Err(GitError::InvalidRef(refname.to_owned())),
+    }
+}
+
+/// Ids are passed as arguments; one starting with `-` would be read as an option.
+fn check_revision(rev: &str) -> Result<(), GitError> {
+    if rev.is_empty() || rev.starts_with('-') {
+        Err(GitError::InvalidRevision(rev.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+fn unexpected(args: &[&str], output: &[u8]) -> GitError {
+    GitError::Unexpected {
+        args: command::display_args(args),
+        output: command::bounded(&String::from_utf8_lossy(output), 200),
+    }
+}
+
+/// Lexical `.`/`..` removal; only valid on a path without symlinks (see `discover`).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn ralph_refs_only() {
+        assert!(check_ralph_ref("refs/ralph/checkpoints/r1/3").is_ok());
+        for bad in ["refs/heads/main", "HEAD", "refs/ralph/", "refs/stash", ""] {
+            assert!(
+                matches!(check_ralph_ref(bad), Err(GitError::InvalidRef(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn revisions_cannot_be_options() {
+        assert!(check_revision("abc123").is_ok());
+        assert!(check_revision("--output=/etc/x").is_err());
+        assert!(check_revision("").is_err());
+    }
+
+    #[test]
+    fn normalizes_relative_git_paths() {
+        assert_eq!(
+            normalize(Path::new("/r/sub/deep/../../.git/index")),
+            Path::new("/r/.git/index")
+        );
+        assert_eq!(
+            normalize(Path::new("/r/./.git/index")),
+            Path::new("/r/.git/index")
+        );
+    }
+
+    #[test]
+    fn equal_trees_need_no_git() {
+        let git = Git {
+            root: PathBuf::from("/nonexistent"),
+            index_path: PathBuf::from("/nonexistent/.git/index"),
+        };
+        assert_eq!(git.diff_stat("x", "x").unwrap(), DiffStat::default());
+    }
+
+    #[test]
+    fn error_messages_are_fragments() {
+        let err = GitError::Failed {
+            args: "write-tree".into(),
+            code: 128,
+            stderr: "fatal: boom".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "git write-tree failed (exit 128): fatal: boom"
+        );
+        assert_eq!(
+            GitError::InvalidRef("refs/heads/main".into()).to_string(),
+            "failed to use \"refs/heads/main\" as a ralph ref: ralph only writes refs under refs/ralph/"
+        );
     }
 }

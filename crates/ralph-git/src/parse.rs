@@ -1,0 +1,167 @@
+//! Parsers for git's output. Kept free of process handling so they can be unit-tested on
+//! literal bytes.
+
+use crate::DiffStat;
+
+/// `git version 2.47.3` → `2.47.3`; also accepts vendor suffixes such as
+/// `2.39.2 (Apple Git-143)` or `2.45.1.windows.1`.
+pub(crate) fn version(stdout: &str) -> Option<String> {
+    let token = stdout
+        .trim()
+        .strip_prefix("git version ")?
+        .split_whitespace()
+        .next()?;
+    major_minor(token)?;
+    Some(token.to_owned())
+}
+
+/// The (major, minor) pair of a version string from [`version`].
+pub(crate) fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// An object id printed by git (SHA-1 or SHA-256 repositories), without the trailing newline.
+pub(crate) fn object_id(stdout: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(stdout).ok()?.trim_end_matches('\n');
+    let valid = matches!(text.len(), 40 | 64)
+        && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    valid.then(|| text.to_owned())
+}
+
+/// `git diff-tree -r --numstat -z -M` output. A normal record is `ADD\tDEL\tPATH\0`; a rename
+/// or copy is `ADD\tDEL\t\0OLD\0NEW\0`. Binary files print `-` for both counts.
+pub(crate) fn numstat(stdout: &[u8]) -> Option<DiffStat> {
+    let mut stat = DiffStat::default();
+    // Every field is NUL-terminated; drop the last terminator so no field is empty.
+    let Some(body) = stdout.strip_suffix(b"\0") else {
+        return stdout.is_empty().then_some(stat);
+    };
+    let mut fields = body.split(|&b| b == 0);
+    while let Some(record) = fields.next() {
+        let mut cols = record.splitn(3, |&b| b == b'\t');
+        let added = count(cols.next()?)?;
+        let deleted = count(cols.next()?)?;
+        let path = cols.next()?;
+        let path = if path.is_empty() {
+            let _old = fields.next()?;
+            fields.next()?
+        } else {
+            path
+        };
+        if path.is_empty() {
+            return None;
+        }
+        stat.files_changed += 1;
+        stat.insertions += added;
+        stat.deletions += deleted;
+        stat.paths.push(String::from_utf8_lossy(path).into_owned());
+    }
+    Some(stat)
+}
+
+fn count(field: &[u8]) -> Option<u64> {
+    if field == b"-" {
+        return Some(0);
+    }
+    std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+/// Output of `rev-parse --is-inside-work-tree --show-toplevel --git-path index`.
+pub(crate) enum RevParse<'a> {
+    /// A bare repository, or a directory inside `.git`.
+    NotWorkTree,
+    WorkTree {
+        toplevel: &'a [u8],
+        index: &'a [u8],
+    },
+}
+
+pub(crate) fn discover(stdout: &[u8]) -> Option<RevParse<'_>> {
+    let body = stdout.strip_suffix(b"\n").unwrap_or(stdout);
+    let mut lines = body.split(|&b| b == b'\n');
+    match lines.next()? {
+        b"false" => Some(RevParse::NotWorkTree),
+        b"true" => {
+            let toplevel = lines.next()?;
+            let index = lines.next()?;
+            // A newline inside the path would shift the lines; refuse rather than guess.
+            if lines.next().is_some() || toplevel.is_empty() || index.is_empty() {
+                return None;
+            }
+            Some(RevParse::WorkTree { toplevel, index })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(version("git version 2.47.3\n").as_deref(), Some("2.47.3"));
+        assert_eq!(
+            version("git version 2.39.2 (Apple Git-143)\n").as_deref(),
+            Some("2.39.2")
+        );
+        assert_eq!(
+            version("git version 2.45.1.windows.1").as_deref(),
+            Some("2.45.1.windows.1")
+        );
+        assert_eq!(version("hub version 1"), None);
+        assert_eq!(version("git version x.y"), None);
+        assert_eq!(major_minor("2.25.0"), Some((2, 25)));
+        assert_eq!(major_minor("2.9"), Some((2, 9)));
+    }
+
+    #[test]
+    fn parses_object_ids() {
+        let sha1 = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            object_id(format!("{sha1}\n").as_bytes()).as_deref(),
+            Some(sha1)
+        );
+        let sha256 = "a".repeat(64);
+        assert_eq!(object_id(sha256.as_bytes()), Some(sha256));
+        assert_eq!(object_id(b"fatal: nope\n"), None);
+        assert_eq!(object_id(b"0123456789ABCDEF0123456789abcdef01234567"), None);
+    }
+
+    #[test]
+    fn parses_numstat_with_renames_binaries_and_odd_names() {
+        let out = b"3\t1\tsrc/a.rs\0-\t-\timg.png\0\
+0\t0\t\0old name.txt\0new\nname.txt\0\
+0\t4\tgone.txt\0";
+        let stat = numstat(out).unwrap();
+        assert_eq!(stat.files_changed, 4);
+        assert_eq!(stat.insertions, 3);
+        assert_eq!(stat.deletions, 5);
+        assert_eq!(
+            stat.paths,
+            ["src/a.rs", "img.png", "new\nname.txt", "gone.txt"]
+        );
+        assert_eq!(numstat(b"").unwrap(), DiffStat::default());
+        assert!(numstat(b"x\t1\tp\0").is_none());
+        assert!(numstat(b"1\t1\t\0only-old\0").is_none());
+    }
+
+    #[test]
+    fn parses_discover_output() {
+        match discover(b"true\n/repo\n.git/index\n") {
+            Some(RevParse::WorkTree { toplevel, index }) => {
+                assert_eq!(toplevel, b"/repo");
+                assert_eq!(index, b".git/index");
+            }
+            _ => panic!("expected a work tree"),
+        }
+        assert!(matches!(discover(b"false\n"), Some(RevParse::NotWorkTree)));
+        assert!(discover(b"true\n/re\npo\n.git/index\n").is_none());
+        assert!(discover(b"").is_none());
+    }
+}

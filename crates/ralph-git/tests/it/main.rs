@@ -1,0 +1,8 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Integration tests against the real `git` in temporary repositories.
+
+mod checkpoint;
+mod diff;
+mod discover;
+mod env;
+mod support;
