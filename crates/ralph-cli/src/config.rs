@@ -1,0 +1,508 @@
+//! `ralph.toml`: typed config file, parsing with precise error locations, the `init` template.
+//!
+//! The file is parsed with `toml_edit`, which keeps the byte span of every key and value, and
+//! then walked by hand rather than through serde. Walking by hand is what lets every check
+//! (unknown keys, wrong types, ranges, enum values, durations and rules that involve two keys)
+//! point at the exact line and column, name the dotted key and suggest a fix; serde would give
+//! either the key path or the span, depending on the error, and would stop at messages we do
+//! not control.
+//!
+//! Everything in [`ConfigFile`] is optional: the CLI fills the gaps from flags and defaults.
+//! Values are already validated, so the CLI only has to merge.
+
+mod duration;
+mod syntax;
+mod template;
+mod text;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use ralph_agents::{OutputFormat, PermissionMode, PromptVia};
+pub use ralph_core::settings::{Gate, GateWhen, RetryStrategy};
+
+pub use duration::{format_duration, parse_duration};
+pub use template::{init_template, PROMPT_TEMPLATE};
+
+/// Every name `agent.backend` accepts, in the order shown to users. `q` is an alias of `kiro`.
+pub const BACKEND_NAMES: &[&str] = &[
+    "auto", "claude", "codex", "gemini", "opencode", "copilot", "kiro", "q", "amp", "cursor",
+    "custom",
+];
+
+/// The default search order of `backend = "auto"` (also what `ralph init` documents).
+pub const DEFAULT_PRIORITY: &[&str] = &[
+    "claude", "codex", "gemini", "opencode", "copilot", "kiro", "amp", "cursor",
+];
+
+/// The default timeout of a gate.
+pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// Check a backend name (from the config or `--backend`) and return its canonical spelling
+/// (`q` becomes `kiro`). The error is a short reason with a suggestion, usable in a clap error.
+pub fn normalize_backend(name: &str) -> Result<&'static str, String> {
+    match BACKEND_NAMES.iter().find(|b| **b == name) {
+        Some(&"q") => Ok("kiro"),
+        Some(b) => Ok(b),
+        None => {
+            let valid = BACKEND_NAMES.join(", ");
+            Err(match text::suggest(name, BACKEND_NAMES) {
+                Some(s) => format!("unknown backend; did you mean \"{s}\"? (valid: {valid})"),
+                None => format!("unknown backend (valid: {valid})"),
+            })
+        }
+    }
+}
+
+/// Typed view of `ralph.toml`. `None` (or an empty list of gates) means "not in the file".
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFile {
+    /// `[agent]`
+    pub agent: AgentConf,
+    /// `[loop]` (`loop` is a Rust keyword, hence the underscore).
+    pub loop_: LoopConf,
+    /// `[budget]`
+    pub budget: BudgetConf,
+    /// `[git]`
+    pub git: GitConf,
+    /// `[retry]`
+    pub retry: RetryConf,
+    /// `[[gates]]`, in file order, with `when` and `timeout` defaults already filled in
+    /// (there are no flags for gates, so nothing else could fill them).
+    pub gates: Vec<Gate>,
+    /// The path given to [`parse`] or [`load`]; empty for `ConfigFile::default()`.
+    pub file: PathBuf,
+    /// Line and column of every value in the file, by dotted key, for [`ConfigFile::error_at`].
+    locations: BTreeMap<String, (usize, usize)>,
+}
+
+/// `[agent]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentConf {
+    /// Canonical backend name: one of [`BACKEND_NAMES`] except `q`, which becomes `kiro`.
+    /// Only validated as a name: whether this version can run it is the CLI's call.
+    pub backend: Option<String>,
+    /// Non-empty when present.
+    pub model: Option<String>,
+    pub args: Option<Vec<String>>,
+    /// Canonical backend names, never `auto`.
+    pub priority: Option<Vec<String>>,
+    /// Canonical backend names, never `auto`.
+    pub fallback: Option<Vec<String>>,
+    /// Non-empty, and its first element is non-empty. Required when `backend = "custom"`.
+    pub command: Option<Vec<String>>,
+    pub prompt_via: Option<PromptVia>,
+    pub output: Option<OutputFormat>,
+    /// `permissions` and `allowed_tools` together: `Full`, or `AllowList` with at least one
+    /// tool. `allowed_tools` without `permissions = "allowlist"` is rejected, because it would
+    /// silently leave the agent with every permission.
+    pub permissions: Option<PermissionMode>,
+}
+
+/// `[loop]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoopConf {
+    /// Relative paths are relative to the project root (the CLI resolves them).
+    pub prompt_file: Option<PathBuf>,
+    /// Non-empty, one line, no surrounding whitespace.
+    pub completion_marker: Option<String>,
+    /// ≥ 1.
+    pub max_iterations: Option<u32>,
+    /// > 0.
+    pub max_runtime: Option<Duration>,
+    /// > 0.
+    pub iteration_timeout: Option<Duration>,
+    /// > 0.
+    pub idle_timeout: Option<Duration>,
+    /// ≥ 1.
+    pub max_consecutive_failures: Option<u32>,
+}
+
+/// `[budget]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BudgetConf {
+    /// Finite and > 0.
+    pub max_cost_usd: Option<f64>,
+    /// ≥ 1.
+    pub max_tokens: Option<u64>,
+}
+
+/// `[git]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GitConf {
+    /// 0 turns checkpoints off.
+    pub checkpoint_every: Option<u32>,
+}
+
+/// `[retry]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetryConf {
+    pub strategy: Option<RetryStrategy>,
+    /// May be zero.
+    pub base_delay: Option<Duration>,
+    /// ≥ the effective base delay (given or default); checked against defaults too.
+    pub max_delay: Option<Duration>,
+}
+
+impl ConfigFile {
+    /// Where the value of `key` (a dotted path such as `agent.backend` or `gates[0].run`) is in
+    /// the file, as 1-based (line, column). `None` if the key is not in the file.
+    pub fn location(&self, key: &str) -> Option<(usize, usize)> {
+        self.locations.get(key).copied()
+    }
+
+    /// An error about a key of this file, in the same format as parse errors, for checks the
+    /// CLI makes later (say, `backend = "codex"` is valid but cannot run in this version).
+    /// The location is omitted when the key is not in the file.
+    pub fn error_at(
+        &self,
+        key: &str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> ConfigError {
+        let loc = self.location(key);
+        ConfigError {
+            file: self.file.clone(),
+            line: loc.map(|l| l.0),
+            column: loc.map(|l| l.1),
+            key: Some(key.to_string()),
+            message: message.into(),
+            hint,
+        }
+    }
+}
+
+/// A problem with the config file. `Display` gives the full user-facing text:
+///
+/// ```text
+/// error: ralph.toml:4:18: `loop.max_iterations`: expected a whole number ≥ 1, found a string "ten"
+///   hint: write max_iterations = 10 (no quotes)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// As given by the caller (relative when the user gave a relative path).
+    pub file: PathBuf,
+    /// 1-based; points at the offending value, or at the key for unknown keys.
+    pub line: Option<usize>,
+    /// 1-based, in characters.
+    pub column: Option<usize>,
+    /// Dotted path: `loop.max_iterations`, `gates[1].when` (0-based index), `safety`.
+    pub key: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        f.write_str(": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "`{key}`: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parse and validate the text of a config file. `file` is only used in errors.
+// The error's fields are the documented contract; it is returned once, on the way out.
+#[allow(clippy::result_large_err)]
+pub fn parse(src: &str, file: &Path) -> Result<ConfigFile, ConfigError> {
+    // Editors do not show a byte-order mark, so positions are counted without it.
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    validate::parse(src, file)
+}
+
+/// Read and parse a config file. Read failures are `ConfigError`s too (without a location).
+#[allow(clippy::result_large_err)]
+pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let file_error = |message: String, hint: &str| ConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        key: None,
+        message,
+        hint: Some(hint.to_string()),
+    };
+    if path.is_dir() {
+        return Err(file_error(
+            "is a directory, not a config file".into(),
+            "pass the path of the file itself, e.g. -c path/to/ralph.toml",
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => file_error(
+            "cannot read the config file: it does not exist".into(),
+            "run `ralph init` to create ralph.toml, or pass an existing file with -c PATH",
+        ),
+        std::io::ErrorKind::PermissionDenied => file_error(
+            "cannot read the config file: permission denied".into(),
+            "check the file's permissions (it needs to be readable by you)",
+        ),
+        _ => file_error(
+            format!("cannot read the config file: {e}"),
+            "check that the path is a readable file",
+        ),
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(src) => parse(&src, path),
+        Err(e) => {
+            // Point at the first bad byte: the text before it is valid UTF-8 by definition.
+            let good = e
+                .as_bytes()
+                .get(..e.utf8_error().valid_up_to())
+                .unwrap_or_default();
+            let before = String::from_utf8_lossy(good);
+            let (line, column) = text::line_col(&before, before.len());
+            Err(ConfigError {
+                file: path.to_path_buf(),
+                line: Some(line),
+                column: Some(column),
+                key: None,
+                message: "the file is not valid UTF-8 text".into(),
+                hint: Some("save ralph.toml as UTF-8 (TOML files must be UTF-8)".into()),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    fn p(src: &str) -> Result<ConfigFile, ConfigError> {
+        parse(src, Path::new("ralph.toml"))
+    }
+
+    const FULL: &str = r#"
+[agent]
+backend = "custom"
+model = "claude-sonnet-4-5"
+args = ["--verbose"]
+priority = ["claude", "q"]
+fallback = ["codex"]
+command = ["./my-agent", "--flag", "{prompt_file}"]
+prompt_via = "file"
+output = "claude-stream-json"
+permissions = "allowlist"
+allowed_tools = ["Read", "Edit", "Bash(git diff *)"]
+
+[loop]
+prompt_file = "docs/PROMPT.md"
+completion_marker = "ALL_DONE"
+max_iterations = 42
+max_runtime = "1h30m"
+iteration_timeout = "20m"
+idle_timeout = "90s"
+max_consecutive_failures = 3
+
+[budget]
+max_cost_usd = 12.5
+max_tokens = 1000000
+
+[git]
+checkpoint_every = 0
+
+[retry]
+strategy = "linear"
+base_delay = "0s"
+max_delay = "2m"
+
+[[gates]]
+name = "tests"
+run = "cargo test"
+
+[[gates]]
+name = "lint.clippy-1"
+run = "cargo clippy"
+when = "iteration"
+timeout = "5m"
+"#;
+
+    #[test]
+    fn full_config_parses_into_typed_values() {
+        let c = p(FULL).unwrap();
+        assert_eq!(c.agent.backend.as_deref(), Some("custom"));
+        assert_eq!(c.agent.model.as_deref(), Some("claude-sonnet-4-5"));
+        assert_eq!(c.agent.args, Some(vec!["--verbose".to_string()]));
+        assert_eq!(
+            c.agent.priority,
+            Some(vec!["claude".to_string(), "kiro".to_string()])
+        );
+        assert_eq!(c.agent.fallback, Some(vec!["codex".to_string()]));
+        assert_eq!(
+            c.agent.command,
+            Some(vec![
+                "./my-agent".into(),
+                "--flag".into(),
+                "{prompt_file}".into()
+            ])
+        );
+        assert_eq!(c.agent.prompt_via, Some(PromptVia::File));
+        assert_eq!(c.agent.output, Some(OutputFormat::ClaudeStreamJson));
+        assert_eq!(
+            c.agent.permissions,
+            Some(PermissionMode::AllowList(vec![
+                "Read".into(),
+                "Edit".into(),
+                "Bash(git diff *)".into()
+            ]))
+        );
+        assert_eq!(c.loop_.prompt_file, Some(PathBuf::from("docs/PROMPT.md")));
+        assert_eq!(c.loop_.completion_marker.as_deref(), Some("ALL_DONE"));
+        assert_eq!(c.loop_.max_iterations, Some(42));
+        assert_eq!(c.loop_.max_runtime, Some(Duration::from_secs(5400)));
+        assert_eq!(c.loop_.iteration_timeout, Some(Duration::from_secs(1200)));
+        assert_eq!(c.loop_.idle_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(c.loop_.max_consecutive_failures, Some(3));
+        assert_eq!(c.budget.max_cost_usd, Some(12.5));
+        assert_eq!(c.budget.max_tokens, Some(1_000_000));
+        assert_eq!(c.git.checkpoint_every, Some(0));
+        assert_eq!(c.retry.strategy, Some(RetryStrategy::Linear));
+        assert_eq!(c.retry.base_delay, Some(Duration::ZERO));
+        assert_eq!(c.retry.max_delay, Some(Duration::from_secs(120)));
+        assert_eq!(c.gates.len(), 2);
+        assert_eq!(c.gates[0].name, "tests");
+        assert_eq!(c.gates[0].run, "cargo test");
+        assert_eq!(c.gates[0].when, GateWhen::Complete);
+        assert_eq!(c.gates[0].timeout, DEFAULT_GATE_TIMEOUT);
+        assert_eq!(c.gates[1].name, "lint.clippy-1");
+        assert_eq!(c.gates[1].when, GateWhen::Iteration);
+        assert_eq!(c.gates[1].timeout, Duration::from_secs(300));
+        assert_eq!(c.file, PathBuf::from("ralph.toml"));
+        assert_eq!(c.location("agent.backend"), Some((3, 11)));
+        assert_eq!(c.location("gates[1].when"), Some((42, 8)));
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = p("").unwrap();
+        assert_eq!(c.agent, AgentConf::default());
+        assert_eq!(c.loop_, LoopConf::default());
+        assert!(c.gates.is_empty());
+        let c = p("# only a comment\n\n[loop]\n").unwrap();
+        assert_eq!(c.loop_, LoopConf::default());
+    }
+
+    #[test]
+    fn other_table_spellings_are_accepted() {
+        // Dotted keys, inline tables and an inline array of gates are all plain TOML.
+        let c = p(concat!(
+            "agent.backend = \"q\"\n",
+            "loop = { max_iterations = 7 }\n",
+            "gates = [{ name = \"t\", run = \"true\", timeout = \"1m\" }]\n",
+        ))
+        .unwrap();
+        assert_eq!(c.agent.backend.as_deref(), Some("kiro"));
+        assert_eq!(c.loop_.max_iterations, Some(7));
+        assert_eq!(c.gates[0].timeout, Duration::from_secs(60));
+        let c = p("[agent]\npermissions = \"full\"\nallowed_tools = []\n").unwrap();
+        assert_eq!(c.agent.permissions, Some(PermissionMode::Full));
+        let c = p("[budget]\nmax_cost_usd = 5\n").unwrap();
+        assert_eq!(c.budget.max_cost_usd, Some(5.0));
+    }
+
+    #[test]
+    fn crlf_and_tabs_keep_positions_right() {
+        let e = p("[loop]\r\n\tmax_iterations = 0\r\n").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(2), Some(19)));
+        let e = p("[agent]\r\nbackend = claude\r\n").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(2), Some(11)));
+        assert_eq!(e.key.as_deref(), Some("agent.backend"));
+        assert_eq!(e.hint.as_deref(), Some("write backend = \"claude\""));
+    }
+
+    #[test]
+    fn bom_is_ignored_for_positions() {
+        let e = p("\u{feff}[loop]\nmax_iterations = 0\n").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(2), Some(18)));
+    }
+
+    #[test]
+    fn error_display_format() {
+        let e = ConfigError {
+            file: "ralph.toml".into(),
+            line: Some(4),
+            column: Some(18),
+            key: Some("loop.max_iterations".into()),
+            message: "expected a whole number ≥ 1, found a string \"ten\"".into(),
+            hint: Some("write max_iterations = 10 (no quotes)".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "error: ralph.toml:4:18: `loop.max_iterations`: expected a whole number ≥ 1, \
+             found a string \"ten\"\n  hint: write max_iterations = 10 (no quotes)"
+        );
+        let e = ConfigError {
+            line: None,
+            column: None,
+            key: None,
+            hint: None,
+            ..e
+        };
+        assert_eq!(
+            e.to_string(),
+            "error: ralph.toml: expected a whole number ≥ 1, found a string \"ten\""
+        );
+    }
+
+    #[test]
+    fn the_brief_example_is_reproduced() {
+        let e = p("# ralph\n\n[loop]\nmax_iterations = \"ten\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "error: ralph.toml:4:18: `loop.max_iterations`: expected a whole number ≥ 1, \
+             found a string \"ten\"\n  hint: write max_iterations = 10 (no quotes)"
+        );
+    }
+
+    #[test]
+    fn error_at_uses_recorded_locations() {
+        let c = p("[agent]\nbackend = \"codex\"\n").unwrap();
+        let e = c.error_at("agent.backend", "codex is not supported yet", None);
+        assert_eq!((e.line, e.column), (Some(2), Some(11)));
+        let e = c.error_at("agent.model", "x", None);
+        assert_eq!((e.line, e.column), (None, None));
+    }
+
+    #[test]
+    fn normalize_backend_names() {
+        assert_eq!(normalize_backend("q"), Ok("kiro"));
+        assert_eq!(normalize_backend("claude"), Ok("claude"));
+        assert!(normalize_backend("cladue")
+            .unwrap_err()
+            .contains("did you mean \"claude\"?"));
+    }
+
+    #[test]
+    fn load_reports_file_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load(&dir.path().join("missing.toml")).unwrap_err();
+        assert!(e.message.contains("does not exist"), "{e}");
+        assert!(e.hint.as_deref().unwrap_or("").contains("ralph init"));
+        let e = load(dir.path()).unwrap_err();
+        assert!(e.message.contains("directory"), "{e}");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, b"[loop]\nx = \"\xff\"\n").unwrap();
+        let e = load(&bad).unwrap_err();
+        assert_eq!((e.line, e.column), (Some(2), Some(6)));
+        let good = dir.path().join("ralph.toml");
+        std::fs::write(&good, "[loop]\nmax_iterations = 3\n").unwrap();
+        assert_eq!(load(&good).unwrap().loop_.max_iterations, Some(3));
+    }
+}

@@ -1,0 +1,270 @@
+//! What `ralph init` writes: a commented `ralph.toml` and a `PROMPT.md` skeleton.
+//!
+//! The config template lists every supported key with its default, commented out, so users
+//! discover the options in the file itself. Defaults come from `ralph_core` so the template
+//! cannot drift from what the engine does. Explanations are written so that no comment line
+//! looks like `key = value`: a test uncomments every `# key = value` line and parses the
+//! result, which keeps the template from documenting a key the parser rejects.
+
+use ralph_core::settings::{Limits, RetrySettings};
+
+use super::duration::format_duration;
+use super::text::toml_string;
+use super::{DEFAULT_GATE_TIMEOUT, DEFAULT_PRIORITY};
+
+/// The `PROMPT.md` written by `ralph init`. It never mentions the completion marker: ralph
+/// appends its own instruction about it, and a marker in the prompt must not look like a
+/// completion when an agent echoes the prompt.
+pub const PROMPT_TEMPLATE: &str = "\
+# Goal
+
+<!-- What should exist when the work is done? Describe the end state in a few sentences. -->
+
+# Context
+
+<!-- Where the relevant code lives, conventions to follow, documents worth reading. -->
+
+# Constraints
+
+<!-- What must not change: public APIs, files, dependencies, behaviour. -->
+
+# Plan
+
+<!-- The steps, in order. Each iteration starts fresh: the agent should pick the next
+     unfinished step, do it, verify it, and note its progress (for example in NOTES.md)
+     so that the next iteration can continue from there. -->
+
+1. 
+2. 
+
+# How to verify
+
+<!-- The commands that must pass (e.g. `cargo test`, `npm test`, a linter) and what
+     \"done\" looks like: every step above finished and every check passing. -->
+";
+
+/// The `ralph.toml` written by `ralph init --backend NAME`: `backend` is set, every other key
+/// is present but commented out with its default. For `custom`, `command` is set too (to a
+/// placeholder), because a custom backend without a command is an error.
+pub fn init_template(backend: &str) -> String {
+    let limits = Limits::default();
+    let retry = RetrySettings::default();
+    let priority: Vec<String> = DEFAULT_PRIORITY.iter().map(|b| toml_string(b)).collect();
+    let priority = priority.join(", ");
+    let command_prefix = if backend == "custom" { "" } else { "# " };
+    let strategy = match retry.strategy {
+        ralph_core::settings::RetryStrategy::Immediate => "immediate",
+        ralph_core::settings::RetryStrategy::Linear => "linear",
+        ralph_core::settings::RetryStrategy::Exponential => "exponential",
+    };
+    let d = format_duration;
+    format!(
+        r##"# ralph.toml: settings for `ralph run`.
+#
+# Every key is optional. A commented-out line shows the default (or an example where there
+# is no default); remove the leading "# " to change it. Flags given to `ralph run` override
+# this file. Durations are written like "90s", "30m", "4h" or "1h30m".
+
+[agent]
+# Which agent to run: auto (the first one installed, in `priority` order), claude, codex,
+# gemini, opencode, copilot, kiro (alias q), amp, cursor, or custom (any command).
+backend = {backend}
+# Model passed to the agent. Default: the agent's own default.
+# model = "claude-sonnet-4-5"
+# Extra arguments for the agent (arguments after `--` on the command line are added).
+# args = []
+# Search order of backend = "auto".
+# priority = [{priority}]
+# Backends to switch to when the current one hits a rate or usage limit.
+# fallback = []
+# What the agent may do without asking: "full" (everything; an agent running headless
+# cannot ask) or "allowlist" (only the tools in allowed_tools).
+# permissions = "full"
+# Tools allowed with permissions = "allowlist", as in ["Read", "Edit", "Bash(git diff *)"].
+# allowed_tools = []
+# The agent's command line, program first (needed with backend = "custom").
+{command_prefix}command = ["./my-agent", "--flag"]
+# How a custom agent gets the prompt: "stdin" (written to its input), "arg" (appended as
+# the last argument) or "file" ({{prompt_file}} in command becomes the prompt file's path).
+# prompt_via = "stdin"
+# How ralph reads a custom agent's output: "text" or "claude-stream-json".
+# output = "text"
+
+[loop]
+# The prompt, read again before every iteration: edits take effect during a run.
+# prompt_file = "PROMPT.md"
+# The agent says the work is done by printing this on a line of its own.
+# completion_marker = "LOOP_COMPLETE"
+# Stop after this many iterations.
+# max_iterations = {max_iterations}
+# Stop when the whole run has taken this long.
+# max_runtime = "{max_runtime}"
+# Stop an iteration that takes longer than this.
+# iteration_timeout = "{iteration_timeout}"
+# Stop an iteration when the agent has printed nothing for this long.
+# idle_timeout = "{idle_timeout}"
+# Give up after this many failed iterations in a row.
+# max_consecutive_failures = {max_consecutive_failures}
+
+[budget]
+# Stop when the run has cost this many US dollars. Default: no limit.
+# max_cost_usd = 25.0
+# Stop when the run has used this many tokens. Default: no limit.
+# max_tokens = 5000000
+
+[git]
+# Record a git checkpoint every N iterations, for `ralph rollback`; 0 turns them off.
+# checkpoint_every = 1
+
+[retry]
+# Wait before retrying a failed iteration: "immediate", "linear" (base_delay times the
+# attempt) or "exponential" (base_delay, doubled at each attempt), never more than max_delay.
+# strategy = "{strategy}"
+# base_delay = "{base_delay}"
+# max_delay = "{max_delay}"
+
+# Gates: shell commands that must pass. Repeat the block for each gate.
+# [[gates]]
+# Names the log file gate-<name>.log (letters, digits, _ . and - only).
+# name = "tests"
+# Run by `sh -c` in the project directory; exit status 0 means it passed.
+# run = "cargo test"
+# "complete": checked when the agent says it is done, and completion only counts if it
+# passes; "iteration": run after every iteration.
+# when = "complete"
+# timeout = "{gate_timeout}"
+"##,
+        backend = toml_string(backend),
+        max_iterations = limits.max_iterations,
+        max_runtime = d(limits.max_runtime),
+        iteration_timeout = d(limits.iteration_timeout),
+        idle_timeout = d(limits.idle_timeout),
+        max_consecutive_failures = limits.max_consecutive_failures,
+        base_delay = d(retry.base_delay),
+        max_delay = d(retry.max_delay),
+        gate_timeout = d(DEFAULT_GATE_TIMEOUT),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::validate::{
+        AGENT_KEYS, BUDGET_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, RETRY_KEYS,
+    };
+    use super::super::{parse, BACKEND_NAMES};
+    use super::*;
+
+    /// `# key = value`, `# [section]` and `# [[gates]]` lines, with the `# ` removed.
+    fn uncomment(template: &str) -> String {
+        let mut out = String::new();
+        for line in template.lines() {
+            let uncommented = line.strip_prefix("# ").filter(|rest| {
+                let is_assignment = rest.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
+                let is_header = rest.starts_with('[')
+                    && rest.ends_with(']')
+                    && rest
+                        .trim_matches(['[', ']'])
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase());
+                is_assignment || is_header
+            });
+            out.push_str(uncommented.unwrap_or(line));
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn template_parses_for_every_backend() {
+        for backend in BACKEND_NAMES {
+            let t = init_template(backend);
+            let c = parse(&t, Path::new("ralph.toml")).unwrap_or_else(|e| panic!("{backend}: {e}"));
+            let want = if *backend == "q" { "kiro" } else { backend };
+            assert_eq!(c.agent.backend.as_deref(), Some(want));
+            assert_eq!(c.agent.command.is_some(), *backend == "custom");
+            assert_eq!(
+                c.loop_.max_iterations, None,
+                "everything else is commented out"
+            );
+        }
+    }
+
+    #[test]
+    fn uncommented_template_parses_to_the_defaults() {
+        let t = uncomment(&init_template("claude"));
+        let c = parse(&t, Path::new("ralph.toml")).unwrap_or_else(|e| panic!("{e}\n{t}"));
+        let limits = Limits::default();
+        let retry = RetrySettings::default();
+        assert_eq!(c.loop_.max_iterations, Some(limits.max_iterations));
+        assert_eq!(c.loop_.max_runtime, Some(limits.max_runtime));
+        assert_eq!(c.loop_.iteration_timeout, Some(limits.iteration_timeout));
+        assert_eq!(c.loop_.idle_timeout, Some(limits.idle_timeout));
+        assert_eq!(
+            c.loop_.max_consecutive_failures,
+            Some(limits.max_consecutive_failures)
+        );
+        assert_eq!(c.loop_.completion_marker.as_deref(), Some("LOOP_COMPLETE"));
+        assert_eq!(c.retry.strategy, Some(retry.strategy));
+        assert_eq!(c.retry.base_delay, Some(retry.base_delay));
+        assert_eq!(c.retry.max_delay, Some(retry.max_delay));
+        assert_eq!(c.git.checkpoint_every, Some(1));
+        assert_eq!(
+            c.agent.permissions,
+            Some(ralph_agents::PermissionMode::Full)
+        );
+        let priority: Vec<String> = DEFAULT_PRIORITY.iter().map(|s| s.to_string()).collect();
+        assert_eq!(c.agent.priority, Some(priority));
+        assert_eq!(c.gates.len(), 1);
+        assert_eq!(c.gates[0].timeout, DEFAULT_GATE_TIMEOUT);
+    }
+
+    #[test]
+    fn template_documents_every_supported_key() {
+        let t = uncomment(&init_template("claude"));
+        let sections: [(&str, &[&str]); 6] = [
+            ("[agent]", AGENT_KEYS),
+            ("[loop]", LOOP_KEYS),
+            ("[budget]", BUDGET_KEYS),
+            ("[git]", GIT_KEYS),
+            ("[retry]", RETRY_KEYS),
+            ("[[gates]]", GATE_KEYS),
+        ];
+        for (header, keys) in sections {
+            let start = t
+                .find(&format!("\n{header}\n"))
+                .unwrap_or_else(|| panic!("{header}"));
+            let body = &t[start + header.len() + 2..];
+            let body = body.split("\n[").next().unwrap();
+            for key in keys {
+                assert!(
+                    body.lines().any(|l| l.starts_with(&format!("{key} = "))),
+                    "{key} missing under {header}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn template_quotes_odd_backend_names() {
+        let t = init_template("we\"ird");
+        assert!(t.contains("backend = \"we\\\"ird\""));
+    }
+
+    #[test]
+    fn prompt_template_never_contains_the_marker() {
+        assert!(!PROMPT_TEMPLATE
+            .to_ascii_uppercase()
+            .contains("LOOP_COMPLETE"));
+        assert!(!PROMPT_TEMPLATE
+            .to_ascii_uppercase()
+            .contains("LOOP COMPLETE"));
+        for section in ["# Goal", "# Constraints", "# How to verify"] {
+            assert!(PROMPT_TEMPLATE.contains(section), "{section}");
+        }
+    }
+}
