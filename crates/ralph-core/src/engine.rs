@@ -208,13 +208,13 @@ impl<'a> Engine<'a> {
             resumed,
             checkpoints: self.git.is_some() && self.settings.checkpoint_every > 0,
         });
-        self.store.save_run(&self.run, &[started.to_record()])?;
+        self.store.save_run(&self.run, &[started.to_record()], false)?;
         self.emit(&[started]);
 
         if self.git.is_some() && self.settings.checkpoint_every > 0 && self.run.last_checkpoint.is_none() {
             // Iteration 0: the state before the agent touched anything.
             if let Some(ev) = self.checkpoint(self.run.iteration).map(|(ev, _)| ev) {
-                self.store.save_run(&self.run, &[ev.to_record()])?;
+                self.store.save_run(&self.run, &[ev.to_record()], false)?;
                 self.emit(&[ev]);
             }
         }
@@ -731,7 +731,7 @@ impl<'a> Engine<'a> {
             cost_usd: self.run.cost_usd,
             tokens: self.run.tokens.into(),
         });
-        self.store.save_run(&self.run, &[ev.to_record()])?;
+        self.store.save_run(&self.run, &[ev.to_record()], true)?;
         self.emit(&[ev]);
         Ok(RunSummary { run: self.run, stop_reason: reason, exit_code: reason.exit_code(), message })
     }

@@ -109,9 +109,16 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(sql("list runs"))
     }
 
-    /// Insert a new run or rewrite an existing run's row, plus events, durably.
-    pub fn save_run(&mut self, run: &RunRecord, events: &[EventRecord]) -> Result<(), StoreError> {
-        self.set_synchronous("FULL")?;
+    /// Insert a new run or rewrite an existing run's row, plus events. `durable` waits for the
+    /// disk (a finished run); without it the write may be lost in a power cut, which is fine for
+    /// a run's start: resume recreates what matters from committed iterations.
+    pub fn save_run(
+        &mut self,
+        run: &RunRecord,
+        events: &[EventRecord],
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        self.set_synchronous(if durable { "FULL" } else { "NORMAL" })?;
         let tx = self.conn.transaction().map_err(sql("begin a transaction"))?;
         upsert_run(&tx, run)?;
         insert_events(&tx, events)?;

@@ -48,7 +48,9 @@ fn locate_or_build() -> PathBuf {
         Err(e) => panic!("fake_agent_path: cannot determine the current executable: {e}"),
     };
     if let Some(found) = find_in_ancestors(&exe) {
-        return found;
+        if !older_than_sources(&found) {
+            return found;
+        }
     }
     let profile_dir = profile_dir_of(&exe);
     let expected = profile_dir.join(binary_name());
@@ -62,6 +64,33 @@ fn locate_or_build() -> PathBuf {
              CARGO_TARGET_DIR as the tests)",
             expected.display()
         )
+    }
+}
+
+/// A binary older than any of this crate's sources is stale: a test run against it would test
+/// yesterday's fake agent, so it is rebuilt.
+fn older_than_sources(binary: &Path) -> bool {
+    fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+        let mut newest = None;
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let path = entry.path();
+            let t = if path.is_dir() {
+                newest_opt(&path)
+            } else {
+                entry.metadata().and_then(|m| m.modified()).ok()
+            };
+            newest = newest.max(t);
+        }
+        newest
+    }
+    fn newest_opt(dir: &Path) -> Option<std::time::SystemTime> {
+        newest(dir)
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok();
+    match (built, newest(&src)) {
+        (Some(built), Some(src)) => src > built,
+        _ => false,
     }
 }
 

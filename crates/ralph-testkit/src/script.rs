@@ -146,6 +146,9 @@ pub enum Step {
     SpawnGrandchild(SpawnGrandchild),
     /// `{"pid_file": "agent.pid"}`: write own pid atomically.
     PidFile(PathBuf),
+    /// `{"timestamp": "t.txt"}`: append the wall-clock time (nanoseconds since the Unix epoch)
+    /// as a line, so benchmarks can measure when the agent started.
+    Timestamp(PathBuf),
     /// `{"wait_for_file": {"path": "go", "timeout_ms": 10000}}`: block until
     /// the file exists; on timeout exit 70.
     WaitForFile(WaitForFile),
@@ -600,6 +603,10 @@ impl Step {
 
     pub fn pid_file(path: impl Into<PathBuf>) -> Self {
         Self::PidFile(path.into())
+    }
+
+    pub fn timestamp(path: impl Into<PathBuf>) -> Self {
+        Self::Timestamp(path.into())
     }
 
     pub fn wait_for_file(path: impl Into<PathBuf>, timeout_ms: u64) -> Self {

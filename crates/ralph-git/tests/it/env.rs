@@ -112,6 +112,9 @@ const VERSION_TEST: &str = "env::old_or_missing_git_is_reported";
 fn old_or_missing_git_is_reported() {
     if let Some(mode) = std::env::var_os(FAKE_GIT_MARKER) {
         let dir = tempfile::tempdir().unwrap();
+        // Outside any repository git is not even asked.
+        assert!(ralph_git::Git::discover(dir.path()).unwrap().is_none());
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
         let err = ralph_git::Git::discover(dir.path()).unwrap_err();
         match mode.to_str().unwrap() {
             "old" => {

@@ -252,6 +252,7 @@ impl Agent {
             }
             Step::SpawnGrandchild(spec) => spawn_grandchild(spec),
             Step::PidFile(path) => write_pid_file(path, std::process::id()),
+            Step::Timestamp(path) => append_timestamp(path),
             Step::WaitForFile(wait) => wait_for_file(wait),
             Step::PrintBytes(spec) => print_bytes(spec),
             Step::EnvToFile(spec) => env_to_file(spec),
@@ -553,6 +554,20 @@ fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, content)?;
     std::fs::rename(&tmp, path)
+}
+
+fn append_timestamp(path: &Path) -> Result<(), Failure> {
+    use std::io::Write;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{nanos}"))
+        .map_err(|e| Failure::io(format_args!("cannot append to {}", path.display()), &e))
 }
 
 fn write_pid_file(path: &Path, pid: u32) -> Result<(), Failure> {
