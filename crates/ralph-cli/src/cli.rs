@@ -23,7 +23,7 @@ pub enum Command {
     /// Write ralph.toml and a PROMPT.md template in the current directory
     Init(InitArgs),
     /// Run the loop (resumes an unfinished run unless --fresh)
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show the current or last run
     Status(StatusArgs),
     /// Stop the running loop after the current iteration (--now: kill the agent)

@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::CommandFactory;
 use ralph_store::{RunRecord, RunState, Store};
 
-use crate::cli::{Cli, CompletionsArgs, DoctorArgs, InitArgs, LogsArgs, RunArgs, Shell, StatusArgs, StopArgs};
+use crate::cli::{
+    Cli, CompletionsArgs, DoctorArgs, InitArgs, LogsArgs, RunArgs, Shell, StatusArgs, StopArgs,
+};
 use crate::config;
 use crate::error::CliError;
 use crate::render::{fmt_secs, fmt_tokens, fmt_usd};
@@ -19,12 +21,23 @@ pub fn cmd_init(args: InitArgs) -> Result<i32, CliError> {
     let cwd = paths::cwd()?;
     let backend = config::normalize_backend(&args.backend)
         .map_err(|e| CliError::usage(format!("--backend {}: {e}", args.backend), None))?;
-    let files = [("ralph.toml", config::init_template(backend)), ("PROMPT.md", config::PROMPT_TEMPLATE.to_string())];
+    let files = [
+        ("ralph.toml", config::init_template(backend)),
+        ("PROMPT.md", config::PROMPT_TEMPLATE.to_string()),
+    ];
     if !args.force {
-        let existing: Vec<&str> = files.iter().map(|(n, _)| *n).filter(|n| cwd.join(n).exists()).collect();
+        let existing: Vec<&str> = files
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| cwd.join(n).exists())
+            .collect();
         if !existing.is_empty() {
             return Err(CliError::usage(
-                format!("{} already exist{}; nothing was written", existing.join(" and "), if existing.len() == 1 { "s" } else { "" }),
+                format!(
+                    "{} already exist{}; nothing was written",
+                    existing.join(" and "),
+                    if existing.len() == 1 { "s" } else { "" }
+                ),
                 Some("pass --force to overwrite".into()),
             ));
         }
@@ -70,14 +83,22 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
     };
     let Some(run) = run else {
         if args.json {
-            println!("{}", serde_json::json!({"version": 1, "run_id": null, "state": "none"}));
+            println!(
+                "{}",
+                serde_json::json!({"version": 1, "run_id": null, "state": "none"})
+            );
         } else {
             eprintln!("ralph: no runs in this project yet; start one with `ralph run`");
         }
         return Ok(0);
     };
     let (state, live) = effective_state(&run, &cwd);
-    let elapsed = run.elapsed_s + if live { seconds_since(&run.updated_at) } else { 0.0 };
+    let elapsed = run.elapsed_s
+        + if live {
+            seconds_since(&run.updated_at)
+        } else {
+            0.0
+        };
     if args.json {
         let t = run.tokens;
         let v = serde_json::json!({
@@ -109,16 +130,29 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
             Some(n) => format!("running iteration {n} (PID {})", run.pid.unwrap_or(0)),
             None => format!("running (PID {})", run.pid.unwrap_or(0)),
         },
-        (RunState::Interrupted, None) => "interrupted (ralph exited unexpectedly); `ralph run` resumes".to_string(),
+        (RunState::Interrupted, None) => {
+            "interrupted (ralph exited unexpectedly); `ralph run` resumes".to_string()
+        }
         (s, Some(r)) => format!("{} ({r}, exit {})", s.as_str(), run.exit_code.unwrap_or(0)),
         (s, None) => s.as_str().to_string(),
     };
     let _ = writeln!(out, "state      {state_line}");
-    let model = run.model.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+    let model = run
+        .model
+        .as_deref()
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
     let _ = writeln!(out, "backend    {}{model}", run.backend);
-    let _ = writeln!(out, "iterations {} of {}", run.iteration, run.max_iterations);
+    let _ = writeln!(
+        out,
+        "iterations {} of {}",
+        run.iteration, run.max_iterations
+    );
     let _ = writeln!(out, "elapsed    {}", fmt_secs(elapsed));
-    let budget = run.budget_usd.map(|b| format!(" of {}", fmt_usd(b))).unwrap_or_default();
+    let budget = run
+        .budget_usd
+        .map(|b| format!(" of {}", fmt_usd(b)))
+        .unwrap_or_default();
     let _ = writeln!(out, "cost       {}{budget}", fmt_usd(run.cost_usd));
     let t = run.tokens;
     let _ = writeln!(
@@ -135,7 +169,12 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
 
 fn seconds_since(rfc3339: &str) -> f64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1000.0)
+        .map(|t| {
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .num_milliseconds()
+                .max(0) as f64
+                / 1000.0
+        })
         .unwrap_or(0.0)
 }
 
@@ -153,7 +192,10 @@ pub fn cmd_stop(args: StopArgs) -> Result<i32, CliError> {
         if rc != 0 {
             return Err(CliError::new(
                 1,
-                format!("failed to signal ralph (PID {pid}): {}", std::io::Error::last_os_error()),
+                format!(
+                    "failed to signal ralph (PID {pid}): {}",
+                    std::io::Error::last_os_error()
+                ),
                 None,
             ));
         }
@@ -169,15 +211,24 @@ pub fn cmd_stop(args: StopArgs) -> Result<i32, CliError> {
 pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
     let cwd = paths::cwd()?;
     let Some(store) = open_store(&cwd)? else {
-        return Err(CliError::usage("no runs in this project yet", Some("start one with `ralph run`".into())));
+        return Err(CliError::usage(
+            "no runs in this project yet",
+            Some("start one with `ralph run`".into()),
+        ));
     };
     let run = match &args.run {
         Some(id) => store.run(id)?.ok_or_else(|| {
-            CliError::usage(format!("no run with id {id}"), Some("`ralph status` shows the latest run id".into()))
+            CliError::usage(
+                format!("no run with id {id}"),
+                Some("`ralph status` shows the latest run id".into()),
+            )
         })?,
-        None => store
-            .latest_run()?
-            .ok_or_else(|| CliError::usage("no runs in this project yet", Some("start one with `ralph run`".into())))?,
+        None => store.latest_run()?.ok_or_else(|| {
+            CliError::usage(
+                "no runs in this project yet",
+                Some("start one with `ralph run`".into()),
+            )
+        })?,
     };
     if let Some(n) = args.iteration {
         return show_iteration(&cwd, &run, n);
@@ -206,11 +257,23 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
     }
     let iterations = store.iterations(&run.id)?;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "run {} · {} · {} iterations", run.id, run.backend, iterations.len());
+    let _ = writeln!(
+        out,
+        "run {} · {} · {} iterations",
+        run.id,
+        run.backend,
+        iterations.len()
+    );
     for it in iterations {
         let cost = it.cost_usd.map(fmt_usd).unwrap_or_else(|| "cost ?".into());
-        let tokens = it.tokens.map(|t| format!("{} tok", fmt_tokens(t.total()))).unwrap_or_else(|| "tokens ?".into());
-        let files = it.files_changed.map(|f| format!(" · {f} files")).unwrap_or_default();
+        let tokens = it
+            .tokens
+            .map(|t| format!("{} tok", fmt_tokens(t.total())))
+            .unwrap_or_else(|| "tokens ?".into());
+        let files = it
+            .files_changed
+            .map(|f| format!(" · {f} files"))
+            .unwrap_or_default();
         let err = match (&it.error_class, &it.error_message) {
             (Some(c), Some(m)) => format!(" · {c}: {}", m.lines().next().unwrap_or("")),
             (Some(c), None) => format!(" · {c}"),
@@ -232,7 +295,9 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
 
 fn follow_line(e: &ralph_store::EventRecord) -> String {
     let mut fields = Vec::new();
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&e.payload) {
+    if let Ok(serde_json::Value::Object(map)) =
+        serde_json::from_str::<serde_json::Value>(&e.payload)
+    {
         for (k, v) in map {
             if matches!(k.as_str(), "event" | "run_id" | "ts") || v.is_null() {
                 continue;
@@ -244,11 +309,18 @@ fn follow_line(e: &ralph_store::EventRecord) -> String {
 }
 
 fn show_iteration(cwd: &Path, run: &RunRecord, n: u32) -> Result<i32, CliError> {
-    let dir = cwd.join(".ralph").join("runs").join(&run.id).join(format!("{n:04}"));
+    let dir = cwd
+        .join(".ralph")
+        .join("runs")
+        .join(&run.id)
+        .join(format!("{n:04}"));
     if !dir.is_dir() {
         return Err(CliError::usage(
             format!("run {} has no iteration {n}", run.id),
-            Some(format!("iterations so far: 1..={}", run.iteration.max(run.current_iteration.unwrap_or(0)))),
+            Some(format!(
+                "iterations so far: 1..={}",
+                run.iteration.max(run.current_iteration.unwrap_or(0))
+            )),
         ));
     }
     let mut names: Vec<String> = fs::read_dir(&dir)
@@ -266,7 +338,11 @@ fn show_iteration(cwd: &Path, run: &RunRecord, n: u32) -> Result<i32, CliError> 
     let mut out = std::io::stdout().lock();
     for name in names {
         let path = dir.join(&name);
-        let _ = writeln!(out, "=== {} ===", path.strip_prefix(cwd).unwrap_or(&path).display());
+        let _ = writeln!(
+            out,
+            "=== {} ===",
+            path.strip_prefix(cwd).unwrap_or(&path).display()
+        );
         if let Ok(mut f) = fs::File::open(&path) {
             let _ = std::io::copy(&mut f, &mut out);
         }
@@ -282,7 +358,11 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
     let _ = writeln!(out, "ralph      {}", env!("CARGO_PKG_VERSION"));
     let cfg = match load_config(args.config.as_deref(), &cwd) {
         Ok(c) => {
-            let shown = if c.file.as_os_str().is_empty() { "none (defaults)".to_string() } else { format!("{} ok", c.file.display()) };
+            let shown = if c.file.as_os_str().is_empty() {
+                "none (defaults)".to_string()
+            } else {
+                format!("{} ok", c.file.display())
+            };
             let _ = writeln!(out, "config     {shown}");
             Some(c)
         }
@@ -306,16 +386,24 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
         }
     }
     let _ = writeln!(out, "backends");
-    let probe_config = cfg.as_ref().map(|c| ralph_agents::BackendConfig {
-        command: c.agent.command.clone().unwrap_or_default(),
-        ..Default::default()
-    }).unwrap_or_default();
-    for name in config::DEFAULT_PRIORITY.iter().chain(std::iter::once(&"custom")) {
+    let probe_config = cfg
+        .as_ref()
+        .map(|c| ralph_agents::BackendConfig {
+            command: c.agent.command.clone().unwrap_or_default(),
+            ..Default::default()
+        })
+        .unwrap_or_default();
+    for name in config::DEFAULT_PRIORITY
+        .iter()
+        .chain(std::iter::once(&"custom"))
+    {
         if !RUNNABLE_BACKENDS.contains(name) {
             let _ = writeln!(out, "  {name:<9} not supported by this version yet");
             continue;
         }
-        let Some(be) = ralph_agents::builtin_backend(name, &probe_config) else { continue };
+        let Some(be) = ralph_agents::builtin_backend(name, &probe_config) else {
+            continue;
+        };
         if *name == "custom" && probe_config.command.is_empty() {
             let _ = writeln!(out, "  {name:<9} not configured (set agent.command)");
             continue;
@@ -326,13 +414,30 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
                 let auth: Vec<String> = be
                     .auth_env()
                     .iter()
-                    .map(|v| format!("{v} {}", if std::env::var_os(v).is_some() { "set" } else { "unset" }))
+                    .map(|v| {
+                        format!(
+                            "{v} {}",
+                            if std::env::var_os(v).is_some() {
+                                "set"
+                            } else {
+                                "unset"
+                            }
+                        )
+                    })
                     .collect();
-                let auth = if auth.is_empty() { String::new() } else { format!(" · {}", auth.join(", ")) };
+                let auth = if auth.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · {}", auth.join(", "))
+                };
                 let _ = writeln!(out, "  {name:<9} {} ({}){auth}", version, path.display());
             }
             None => {
-                let _ = writeln!(out, "  {name:<9} not installed (`{}` not found)", be.program());
+                let _ = writeln!(
+                    out,
+                    "  {name:<9} not installed (`{}` not found)",
+                    be.program()
+                );
             }
         }
     }
@@ -371,7 +476,11 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
     }
     let state = match open_store(&cwd) {
         Ok(Some(store)) => match store.runs(1000) {
-            Ok(runs) => format!(".ralph/ralph.db ({} run{})", runs.len(), if runs.len() == 1 { "" } else { "s" }),
+            Ok(runs) => format!(
+                ".ralph/ralph.db ({} run{})",
+                runs.len(),
+                if runs.len() == 1 { "" } else { "s" }
+            ),
             Err(e) => format!(".ralph/ralph.db unreadable: {e}"),
         },
         Ok(None) => "no state yet".to_string(),
@@ -388,7 +497,12 @@ fn program_version(path: &Path, args: &[&str]) -> String {
         .stderr(std::process::Stdio::null())
         .output();
     match out {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_string(),
+        Ok(o) => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string(),
         Err(e) => format!("version unknown ({e})"),
     }
 }

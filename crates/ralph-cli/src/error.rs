@@ -12,16 +12,28 @@ pub struct CliError {
 impl CliError {
     /// A usage or config problem: nothing ran (exit 2).
     pub fn usage(message: impl Into<String>, hint: impl Into<Option<String>>) -> CliError {
-        CliError { message: message.into(), hint: hint.into(), code: 2 }
+        CliError {
+            message: message.into(),
+            hint: hint.into(),
+            code: 2,
+        }
     }
 
     pub fn new(code: i32, message: impl Into<String>, hint: impl Into<Option<String>>) -> CliError {
-        CliError { message: message.into(), hint: hint.into(), code }
+        CliError {
+            message: message.into(),
+            hint: hint.into(),
+            code,
+        }
     }
 
     /// Already formatted (config errors render their own location and hint).
     pub fn preformatted(code: i32, text: String) -> CliError {
-        CliError { message: text, hint: None, code }
+        CliError {
+            message: text,
+            hint: None,
+            code,
+        }
     }
 }
 

@@ -19,7 +19,10 @@ pub fn main() -> i32 {
     // A bug in ralph must still end with a message and the documented exit code (1), never a
     // backtrace.
     std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         let payload = info
             .payload()
             .downcast_ref::<&str>()
@@ -33,7 +36,7 @@ pub fn main() -> i32 {
         let cli = cli::Cli::parse();
         match cli.command {
             cli::Command::Init(a) => commands::cmd_init(a),
-            cli::Command::Run(a) => run::cmd_run(a),
+            cli::Command::Run(a) => run::cmd_run(*a),
             cli::Command::Status(a) => commands::cmd_status(a),
             cli::Command::Stop(a) => commands::cmd_stop(a),
             cli::Command::Logs(a) => commands::cmd_logs(a),

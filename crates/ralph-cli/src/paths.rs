@@ -5,8 +5,13 @@ use std::path::{Path, PathBuf};
 use crate::error::CliError;
 
 pub fn cwd() -> Result<PathBuf, CliError> {
-    std::env::current_dir()
-        .map_err(|e| CliError::new(1, format!("failed to read the current directory: {e}"), None))
+    std::env::current_dir().map_err(|e| {
+        CliError::new(
+            1,
+            format!("failed to read the current directory: {e}"),
+            None,
+        )
+    })
 }
 
 /// `.ralph/` with a `.gitignore` of `*`, so ralph's state is never committed and the user's
@@ -27,7 +32,9 @@ pub fn ensure_state_dir(dir: &Path) -> Result<(), CliError> {
 pub fn find_program(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let executable = |p: &Path| {
-        p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
     };
     if program.is_empty() {
         return None;
@@ -37,5 +44,7 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         return executable(&p).then_some(p);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| executable(p))
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| executable(p))
 }

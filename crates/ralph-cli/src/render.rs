@@ -51,8 +51,18 @@ pub fn fmt_tokens(n: u64) -> String {
 /// The human rendering of an event; `None` for events that need no line.
 pub fn human_line(event: &RunEvent) -> Option<String> {
     Some(match &event.body {
-        EventBody::RunStarted { backend, model, max_iterations, iteration, resumed, .. } => {
-            let model = model.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+        EventBody::RunStarted {
+            backend,
+            model,
+            max_iterations,
+            iteration,
+            resumed,
+            ..
+        } => {
+            let model = model
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
             if *resumed {
                 format!(
                     "ralph: resuming run {} after iteration {iteration} of {max_iterations} · {backend}{model}",
@@ -85,7 +95,10 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
             };
             let mut what = outcome.replace('_', " ");
             if let Some(f) = files_changed {
-                what.push_str(&format!(", {f} file{} changed", if *f == 1 { "" } else { "s" }));
+                what.push_str(&format!(
+                    ", {f} file{} changed",
+                    if *f == 1 { "" } else { "s" }
+                ));
             }
             if let Some(class) = error_class {
                 what.push_str(&format!(": {class}"));
@@ -93,9 +106,19 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
                     what.push_str(&format!(" ({})", one_line(m, 160)));
                 }
             }
-            format!("[{iteration}/{max_iterations}] {backend} · {} · {cost} · {what}", fmt_secs(*duration_s))
+            format!(
+                "[{iteration}/{max_iterations}] {backend} · {} · {cost} · {what}",
+                fmt_secs(*duration_s)
+            )
         }
-        EventBody::GateFinished { name, passed, exit_code, timed_out, duration_s, .. } => {
+        EventBody::GateFinished {
+            name,
+            passed,
+            exit_code,
+            timed_out,
+            duration_s,
+            ..
+        } => {
             let verdict = if *passed {
                 "passed".to_string()
             } else if *timed_out {
@@ -109,11 +132,22 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
             format!("  gate {name}: {verdict} in {}", fmt_secs(*duration_s))
         }
         EventBody::CheckpointCreated { .. } => return None,
-        EventBody::RetryScheduled { delay_s, error_class, .. } => {
+        EventBody::RetryScheduled {
+            delay_s,
+            error_class,
+            ..
+        } => {
             format!("  retrying in {} after {error_class}", fmt_secs(*delay_s))
         }
         EventBody::Warning { message } => format!("ralph: warning: {message}"),
-        EventBody::RunFinished { message, iterations, elapsed_s, cost_usd, tokens, .. } => {
+        EventBody::RunFinished {
+            message,
+            iterations,
+            elapsed_s,
+            cost_usd,
+            tokens,
+            ..
+        } => {
             let total = tokens.input + tokens.output + tokens.cache_read + tokens.cache_write;
             format!(
                 "ralph: {message} · {iterations} iteration{} · {} · {} · {} tokens",
@@ -127,7 +161,11 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
 }
 
 fn one_line(s: &str, max: usize) -> String {
-    let line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let line = s
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     if line.chars().count() > max {
         let cut: String = line.chars().take(max).collect();
         format!("{cut}…")

@@ -87,7 +87,10 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
     };
     let backend_name = if backend_name == "auto" {
         let priority: Vec<String> = agent.priority.clone().unwrap_or_else(|| {
-            config::DEFAULT_PRIORITY.iter().map(|s| s.to_string()).collect()
+            config::DEFAULT_PRIORITY
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
         });
         priority
             .iter()
@@ -125,26 +128,40 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
             Some("add command = [\"./my-agent\", \"--flag\"] under [agent] in ralph.toml".into()),
         ));
     }
-    let backend = builtin_backend(&backend_name, &backend_config)
-        .ok_or_else(|| CliError::new(1, format!("backend `{backend_name}` is not built in"), None))?;
+    let backend = builtin_backend(&backend_name, &backend_config).ok_or_else(|| {
+        CliError::new(1, format!("backend `{backend_name}` is not built in"), None)
+    })?;
 
     let prompt = match (&args.prompt, &args.prompt_file) {
         (Some(text), _) => PromptSource::Text(text.clone()),
         (None, Some(p)) => PromptSource::File(cwd.join(p)),
         (None, None) => PromptSource::File(
-            cwd.join(lp.prompt_file.clone().unwrap_or_else(|| PathBuf::from("PROMPT.md"))),
+            cwd.join(
+                lp.prompt_file
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("PROMPT.md")),
+            ),
         ),
     };
 
     let defaults = Limits::default();
     let limits = Limits {
-        max_iterations: args.max_iterations.or(lp.max_iterations).unwrap_or(defaults.max_iterations),
-        max_runtime: args.max_runtime.or(lp.max_runtime).unwrap_or(defaults.max_runtime),
+        max_iterations: args
+            .max_iterations
+            .or(lp.max_iterations)
+            .unwrap_or(defaults.max_iterations),
+        max_runtime: args
+            .max_runtime
+            .or(lp.max_runtime)
+            .unwrap_or(defaults.max_runtime),
         iteration_timeout: args
             .iteration_timeout
             .or(lp.iteration_timeout)
             .unwrap_or(defaults.iteration_timeout),
-        idle_timeout: args.idle_timeout.or(lp.idle_timeout).unwrap_or(defaults.idle_timeout),
+        idle_timeout: args
+            .idle_timeout
+            .or(lp.idle_timeout)
+            .unwrap_or(defaults.idle_timeout),
         max_cost_usd: args.max_cost.or(cfg.budget.max_cost_usd),
         max_tokens: args.max_tokens.or(cfg.budget.max_tokens),
         max_consecutive_failures: lp
@@ -171,7 +188,10 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         limits,
         completion_marker: marker,
         prompt,
-        checkpoint_every: args.checkpoint_every.or(cfg.git.checkpoint_every).unwrap_or(1),
+        checkpoint_every: args
+            .checkpoint_every
+            .or(cfg.git.checkpoint_every)
+            .unwrap_or(1),
         retry,
         gates: cfg.gates.clone(),
         fresh: args.fresh,
@@ -263,22 +283,31 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
     runtime.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         spawn_signal_forwarders(tx)?;
-        let mut renderer = Renderer { json: args.json, human: true };
+        let mut renderer = Renderer {
+            json: args.json,
+            human: true,
+        };
         for w in &warnings {
             eprintln!("ralph: warning: {w}");
         }
         let engine = Engine::new(settings, backend, store, git, rx, &mut renderer)
             .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
-        let summary = engine.run().await.map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
+        let summary = engine
+            .run()
+            .await
+            .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
         Ok(summary.exit_code)
     })
 }
 
 /// SIGINT: first a graceful stop, then an immediate one. SIGTERM and SIGHUP: graceful.
 /// SIGUSR1: `ralph stop --now`.
-fn spawn_signal_forwarders(tx: tokio::sync::mpsc::UnboundedSender<Control>) -> Result<(), CliError> {
+fn spawn_signal_forwarders(
+    tx: tokio::sync::mpsc::UnboundedSender<Control>,
+) -> Result<(), CliError> {
     let sig = |kind: SignalKind| {
-        signal(kind).map_err(|e| CliError::new(1, format!("failed to install a signal handler: {e}"), None))
+        signal(kind)
+            .map_err(|e| CliError::new(1, format!("failed to install a signal handler: {e}"), None))
     };
     let mut int = sig(SignalKind::interrupt())?;
     let mut term = sig(SignalKind::terminate())?;
@@ -334,7 +363,11 @@ fn dry_run(
         settings.limits.max_iterations,
         feedback.as_deref(),
     );
-    let prompt_path = state_dir.join("runs").join("<run-id>").join(format!("{n:04}")).join("prompt.md");
+    let prompt_path = state_dir
+        .join("runs")
+        .join("<run-id>")
+        .join(format!("{n:04}"))
+        .join("prompt.md");
     let ctx = CommandContext {
         prompt: &text,
         prompt_path: &prompt_path,
@@ -344,7 +377,11 @@ fn dry_run(
         is_root: unsafe { libc::geteuid() } == 0,
     };
     let spec = backend.command(&ctx);
-    let stdin_note = if spec.stdin.is_some() { " < prompt (on stdin)" } else { "" };
+    let stdin_note = if spec.stdin.is_some() {
+        " < prompt (on stdin)"
+    } else {
+        ""
+    };
     println!("--- prompt for iteration {n} ({} bytes) ---", text.len());
     print!("{text}");
     println!("--- agent command ({}) ---", settings.agent.backend);

@@ -40,7 +40,9 @@ fn strip_wrapping(mut s: &str) -> &str {
 /// How many lines of `text` would count as a completion claim (used to warn when the user's own
 /// prompt contains the marker on a line of its own: an agent echoing it would finish the run).
 pub fn marker_lines(text: &str, marker: &str) -> usize {
-    text.lines().filter(|l| strip_wrapping(l.trim()) == marker).count()
+    text.lines()
+        .filter(|l| strip_wrapping(l.trim()) == marker)
+        .count()
 }
 
 #[cfg(test)]
@@ -66,20 +68,38 @@ mod tests {
     #[test]
     fn promise_tags_count() {
         assert!(claims_completion("<promise>LOOP_COMPLETE</promise>", M));
-        assert!(claims_completion("All tests pass. <promise>LOOP_COMPLETE</promise>\n", M));
-        assert!(claims_completion("x\n  <promise>LOOP_COMPLETE</promise>\nthanks", M));
+        assert!(claims_completion(
+            "All tests pass. <promise>LOOP_COMPLETE</promise>\n",
+            M
+        ));
+        assert!(claims_completion(
+            "x\n  <promise>LOOP_COMPLETE</promise>\nthanks",
+            M
+        ));
     }
 
     #[test]
     fn marker_in_prose_does_not_count() {
-        assert!(!claims_completion("I will print LOOP_COMPLETE when done.", M));
-        assert!(!claims_completion("I created hello.txt and verified it. LOOP_COMPLETE", M));
-        assert!(!claims_completion("LOOP_COMPLETE is what I say at the end", M));
+        assert!(!claims_completion(
+            "I will print LOOP_COMPLETE when done.",
+            M
+        ));
+        assert!(!claims_completion(
+            "I created hello.txt and verified it. LOOP_COMPLETE",
+            M
+        ));
+        assert!(!claims_completion(
+            "LOOP_COMPLETE is what I say at the end",
+            M
+        ));
         assert!(!claims_completion("Not yet LOOP_COMPLETE.", M));
         assert!(!claims_completion("LOOP_COMPLETE.", M));
         assert!(!claims_completion("LOOP_COMPLETED", M));
         assert!(!claims_completion("NOT_LOOP_COMPLETE", M));
-        assert!(!claims_completion("I'll say <promise>LOOP_COMPLETE</promise> later", M));
+        assert!(!claims_completion(
+            "I'll say <promise>LOOP_COMPLETE</promise> later",
+            M
+        ));
         assert!(!claims_completion("", M));
         assert!(!claims_completion("**", M));
     }
@@ -93,6 +113,9 @@ mod tests {
 
     #[test]
     fn counts_marker_lines() {
-        assert_eq!(marker_lines("a\nLOOP_COMPLETE\nsay LOOP_COMPLETE\n`LOOP_COMPLETE`", M), 2);
+        assert_eq!(
+            marker_lines("a\nLOOP_COMPLETE\nsay LOOP_COMPLETE\n`LOOP_COMPLETE`", M),
+            2
+        );
     }
 }

@@ -28,9 +28,16 @@ pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("failed to {action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the prompt file {path} can no longer be read: {source}")]
-    Prompt { path: PathBuf, source: std::io::Error },
+    Prompt {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl EngineError {
@@ -45,7 +52,11 @@ impl EngineError {
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
     let path = path.to_path_buf();
-    move |source| EngineError::Io { action, path, source }
+    move |source| EngineError::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 /// How a run ended.
@@ -106,7 +117,11 @@ impl<'a> Engine<'a> {
     ) -> Result<Engine<'a>, EngineError> {
         let state_dir = settings.root.join(".ralph");
         let now = now_rfc3339();
-        let resumable = if settings.fresh { None } else { store.resumable_run()? };
+        let resumable = if settings.fresh {
+            None
+        } else {
+            store.resumable_run()?
+        };
         let run = match resumable {
             Some(mut run) => {
                 // The run row is derived from committed iterations; recompute it so a crash
@@ -178,7 +193,11 @@ impl<'a> Engine<'a> {
     }
 
     fn event(&self, body: EventBody) -> RunEvent {
-        RunEvent { run_id: self.run.id.clone(), ts: now_rfc3339(), body }
+        RunEvent {
+            run_id: self.run.id.clone(),
+            ts: now_rfc3339(),
+            body,
+        }
     }
 
     fn emit(&mut self, events: &[RunEvent]) {
@@ -208,10 +227,14 @@ impl<'a> Engine<'a> {
             resumed,
             checkpoints: self.git.is_some() && self.settings.checkpoint_every > 0,
         });
-        self.store.save_run(&self.run, &[started.to_record()], false)?;
+        self.store
+            .save_run(&self.run, &[started.to_record()], false)?;
         self.emit(&[started]);
 
-        if self.git.is_some() && self.settings.checkpoint_every > 0 && self.run.last_checkpoint.is_none() {
+        if self.git.is_some()
+            && self.settings.checkpoint_every > 0
+            && self.run.last_checkpoint.is_none()
+        {
             // Iteration 0: the state before the agent touched anything.
             if let Some(ev) = self.checkpoint(self.run.iteration).map(|(ev, _)| ev) {
                 self.store.save_run(&self.run, &[ev.to_record()], false)?;
@@ -257,7 +280,10 @@ impl<'a> Engine<'a> {
             if self.run.cost_usd >= cap {
                 return Some((
                     StopReason::Budget,
-                    format!("cost budget reached: ${:.4} of ${cap:.4} (budget.max_cost_usd)", self.run.cost_usd),
+                    format!(
+                        "cost budget reached: ${:.4} of ${cap:.4} (budget.max_cost_usd)",
+                        self.run.cost_usd
+                    ),
                 ));
             }
         }
@@ -289,8 +315,10 @@ impl<'a> Engine<'a> {
     fn read_prompt(&self) -> Result<String, EngineError> {
         match &self.settings.prompt {
             PromptSource::Text(t) => Ok(t.clone()),
-            PromptSource::File(p) => fs::read_to_string(p)
-                .map_err(|source| EngineError::Prompt { path: p.clone(), source }),
+            PromptSource::File(p) => fs::read_to_string(p).map_err(|source| EngineError::Prompt {
+                path: p.clone(),
+                source,
+            }),
         }
     }
 
@@ -306,7 +334,11 @@ impl<'a> Engine<'a> {
             self.settings.limits.max_iterations,
             self.run.feedback.as_deref(),
         );
-        let dir = self.state_dir.join("runs").join(&self.run.id).join(format!("{n:04}"));
+        let dir = self
+            .state_dir
+            .join("runs")
+            .join(&self.run.id)
+            .join(format!("{n:04}"));
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
         let prompt_path = dir.join("prompt.md");
         fs::write(&prompt_path, &full_prompt).map_err(io_err("write", &prompt_path))?;
@@ -322,12 +354,21 @@ impl<'a> Engine<'a> {
         let mut spec = self.backend.command(&ctx);
         spec.env.push(("RALPH_RUN_ID".into(), self.run.id.clone()));
         spec.env.push(("RALPH_ITERATION".into(), n.to_string()));
-        spec.env.push(("RALPH_PROMPT_FILE".into(), prompt_path.display().to_string()));
-        spec.env.push(("RALPH_WORKSPACE".into(), self.settings.root.display().to_string()));
+        spec.env.push((
+            "RALPH_PROMPT_FILE".into(),
+            prompt_path.display().to_string(),
+        ));
+        spec.env.push((
+            "RALPH_WORKSPACE".into(),
+            self.settings.root.display().to_string(),
+        ));
 
         self.run.current_iteration = Some(n);
         self.touch();
-        let ev = self.event(EventBody::IterationStarted { iteration: n, backend: self.run.backend.clone() });
+        let ev = self.event(EventBody::IterationStarted {
+            iteration: n,
+            backend: self.run.backend.clone(),
+        });
         self.store.iteration_started(&self.run, &[ev.to_record()])?;
         self.emit(&[ev]);
 
@@ -350,9 +391,15 @@ impl<'a> Engine<'a> {
             stdin: spec.stdin.as_deref(),
             merge_stderr: false,
         };
-        let finished =
-            process::run(&pspec, deadlines, &mut out, Some(&mut err), &mut sink, &mut self.control)
-                .await;
+        let finished = process::run(
+            &pspec,
+            deadlines,
+            &mut out,
+            Some(&mut err),
+            &mut sink,
+            &mut self.control,
+        )
+        .await;
         let finished = match finished {
             Ok(f) => f,
             Err(e @ (SpawnError::NotFound { .. } | SpawnError::NotExecutable { .. })) => {
@@ -367,10 +414,18 @@ impl<'a> Engine<'a> {
                 )));
             }
             Err(SpawnError::Artifact(source)) => {
-                return Err(EngineError::Io { action: "write", path: out_path, source })
+                return Err(EngineError::Io {
+                    action: "write",
+                    path: out_path,
+                    source,
+                })
             }
             Err(SpawnError::Other { program, source }) => {
-                return Err(EngineError::Io { action: "start", path: PathBuf::from(program), source })
+                return Err(EngineError::Io {
+                    action: "start",
+                    path: PathBuf::from(program),
+                    source,
+                })
             }
         };
         let mut outcome = parser.finish(finished.exit, &finished.tail);
@@ -407,8 +462,8 @@ impl<'a> Engine<'a> {
             EndReason::Exited => {}
         }
 
-        let claimed =
-            outcome.error.is_none() && claims_completion(&outcome.final_text, &self.settings.completion_marker);
+        let claimed = outcome.error.is_none()
+            && claims_completion(&outcome.final_text, &self.settings.completion_marker);
         let mut gates = Vec::new();
         let mut events = Vec::new();
         if finished.reason != EndReason::RuntimeLimit {
@@ -416,7 +471,9 @@ impl<'a> Engine<'a> {
                 .settings
                 .gates
                 .iter()
-                .filter(|g| g.when == GateWhen::Iteration || (claimed && g.when == GateWhen::Complete))
+                .filter(|g| {
+                    g.when == GateWhen::Iteration || (claimed && g.when == GateWhen::Complete)
+                })
                 .cloned()
                 .collect();
             for gate in to_run {
@@ -437,13 +494,20 @@ impl<'a> Engine<'a> {
                     merge_stderr: true,
                 };
                 let mut nop = |_: &[u8], _: bool| {};
-                let res = process::run(&gspec, deadlines, &mut log, None, &mut nop, &mut self.control)
-                    .await
-                    .map_err(|e| EngineError::Io {
-                        action: "run gate",
-                        path: path.clone(),
-                        source: std::io::Error::other(e.to_string()),
-                    })?;
+                let res = process::run(
+                    &gspec,
+                    deadlines,
+                    &mut log,
+                    None,
+                    &mut nop,
+                    &mut self.control,
+                )
+                .await
+                .map_err(|e| EngineError::Io {
+                    action: "run gate",
+                    path: path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
                 if let EndReason::Control(c) = res.reason {
                     self.run.current_iteration = None;
                     return Ok(Some(control_stop(c)));
@@ -468,15 +532,17 @@ impl<'a> Engine<'a> {
                 });
             }
         }
-        let completion_gates_ok =
-            gates.iter().filter(|g| g.when == GateWhen::Complete).all(|g| g.passed);
+        let completion_gates_ok = gates
+            .iter()
+            .filter(|g| g.when == GateWhen::Complete)
+            .all(|g| g.passed);
         let completed = claimed && completion_gates_ok;
 
         // Checkpoint after the agent (and gates) are done.
         let mut diff = None;
         let mut checkpoint_ref = None;
         let every = self.settings.checkpoint_every;
-        if self.git.is_some() && every > 0 && (n % every == 0 || completed) {
+        if self.git.is_some() && every > 0 && (n.is_multiple_of(every) || completed) {
             if let Some((ev, stat)) = self.checkpoint(n) {
                 if let EventBody::CheckpointCreated { r#ref, .. } = &ev.body {
                     checkpoint_ref = Some(r#ref.clone());
@@ -534,7 +600,10 @@ impl<'a> Engine<'a> {
             finished_at: now_rfc3339(),
             duration_s: finished.duration.as_secs_f64(),
             backend: self.run.backend.clone(),
-            model: outcome.model.clone().or_else(|| self.settings.agent.model.clone()),
+            model: outcome
+                .model
+                .clone()
+                .or_else(|| self.settings.agent.model.clone()),
             outcome: outcome_name.to_string(),
             error_class: outcome.error.map(|e| e.as_str().to_string()),
             error_message: outcome.error_message.clone(),
@@ -548,7 +617,11 @@ impl<'a> Engine<'a> {
             deletions: diff.as_ref().map(|d| d.deletions),
             checkpoint: checkpoint_ref,
             completion_claimed: claimed,
-            gates_passed: if gates.is_empty() { None } else { Some(gates.iter().all(|g| g.passed)) },
+            gates_passed: if gates.is_empty() {
+                None
+            } else {
+                Some(gates.iter().all(|g| g.passed))
+            },
             output_lines: outcome.lines,
             unknown_lines: outcome.unknown_lines + outcome.malformed_lines,
         };
@@ -592,7 +665,10 @@ impl<'a> Engine<'a> {
             )));
         }
         if finished.reason == EndReason::RuntimeLimit {
-            return Ok(Some((StopReason::MaxRuntime, runtime_message(self.settings.limits.max_runtime))));
+            return Ok(Some((
+                StopReason::MaxRuntime,
+                runtime_message(self.settings.limits.max_runtime),
+            )));
         }
         if let Some(class) = outcome.error {
             if let Some(stop) = self.needs_human(class, &outcome) {
@@ -608,8 +684,15 @@ impl<'a> Engine<'a> {
         Ok(None)
     }
 
-    fn needs_human(&self, class: ErrorClass, outcome: &AgentOutcome) -> Option<(StopReason, String)> {
-        let msg = outcome.error_message.clone().unwrap_or_else(|| class.to_string());
+    fn needs_human(
+        &self,
+        class: ErrorClass,
+        outcome: &AgentOutcome,
+    ) -> Option<(StopReason, String)> {
+        let msg = outcome
+            .error_message
+            .clone()
+            .unwrap_or_else(|| class.to_string());
         match class {
             ErrorClass::Auth => Some((
                 StopReason::NeedsHuman,
@@ -682,9 +765,18 @@ impl<'a> Engine<'a> {
         let remaining = Duration::from_secs_f64(remaining.max(0.0));
         let runtime_first = remaining < own_timeout;
         Deadlines {
-            deadline: now + if runtime_first { remaining } else { own_timeout },
+            deadline: now
+                + if runtime_first {
+                    remaining
+                } else {
+                    own_timeout
+                },
             deadline_is_runtime: runtime_first,
-            idle: if idle { Some(self.settings.limits.idle_timeout) } else { None },
+            idle: if idle {
+                Some(self.settings.limits.idle_timeout)
+            } else {
+                None
+            },
             grace: KILL_GRACE,
         }
     }
@@ -703,12 +795,18 @@ impl<'a> Engine<'a> {
                 };
                 self.run.last_checkpoint = Some(cp.tree.clone());
                 Some((
-                    self.event(EventBody::CheckpointCreated { iteration: n, r#ref: cp.refname, commit: cp.commit }),
+                    self.event(EventBody::CheckpointCreated {
+                        iteration: n,
+                        r#ref: cp.refname,
+                        commit: cp.commit,
+                    }),
                     stat,
                 ))
             }
             Err(e) => {
-                let ev = self.event(EventBody::Warning { message: format!("checkpoint failed: {e}") });
+                let ev = self.event(EventBody::Warning {
+                    message: format!("checkpoint failed: {e}"),
+                });
                 let _ = self.store.append_events(&[ev.to_record()]);
                 self.emit(&[ev]);
                 None
@@ -733,7 +831,12 @@ impl<'a> Engine<'a> {
         });
         self.store.save_run(&self.run, &[ev.to_record()], true)?;
         self.emit(&[ev]);
-        Ok(RunSummary { run: self.run, stop_reason: reason, exit_code: reason.exit_code(), message })
+        Ok(RunSummary {
+            run: self.run,
+            stop_reason: reason,
+            exit_code: reason.exit_code(),
+            message,
+        })
     }
 }
 
@@ -792,7 +895,12 @@ pub fn fmt_duration(d: Duration) -> String {
 }
 
 /// What the next iteration should hear about this one. `None` when there is nothing to say.
-fn feedback(outcome: &AgentOutcome, claimed: bool, gates: &[GateOutcome], marker: &str) -> Option<String> {
+fn feedback(
+    outcome: &AgentOutcome,
+    claimed: bool,
+    gates: &[GateOutcome],
+    marker: &str,
+) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(class) = outcome.error {
         let msg = outcome.error_message.as_deref().unwrap_or("no details");
@@ -808,14 +916,21 @@ fn feedback(outcome: &AgentOutcome, claimed: bool, gates: &[GateOutcome], marker
             }
         };
         let lead = if claimed && g.when == GateWhen::Complete {
-            format!("You claimed completion, but the gate `{}` {how}, so the task is not done.", g.name)
+            format!(
+                "You claimed completion, but the gate `{}` {how}, so the task is not done.",
+                g.name
+            )
         } else {
             format!("The gate `{}` {how}.", g.name)
         };
         let tail = prompt::tail(&g.tail, FEEDBACK_TAIL_BYTES, FEEDBACK_TAIL_LINES);
         parts.push(format!("{lead} Its output ends with:\n```\n{tail}\n```"));
     }
-    if claimed && gates.iter().any(|g| !g.passed && g.when == GateWhen::Complete) {
+    if claimed
+        && gates
+            .iter()
+            .any(|g| !g.passed && g.when == GateWhen::Complete)
+    {
         parts.push(format!("Fix this before writing {marker} again."));
     }
     if parts.is_empty() {

@@ -75,13 +75,23 @@ pub struct TokensJson {
 
 impl From<ralph_store::Tokens> for TokensJson {
     fn from(t: ralph_store::Tokens) -> Self {
-        TokensJson { input: t.input, output: t.output, cache_read: t.cache_read, cache_write: t.cache_write }
+        TokensJson {
+            input: t.input,
+            output: t.output,
+            cache_read: t.cache_read,
+            cache_write: t.cache_write,
+        }
     }
 }
 
 impl From<ralph_agents::Usage> for TokensJson {
     fn from(u: ralph_agents::Usage) -> Self {
-        TokensJson { input: u.input, output: u.output, cache_read: u.cache_read, cache_write: u.cache_write }
+        TokensJson {
+            input: u.input,
+            output: u.output,
+            cache_read: u.cache_read,
+            cache_write: u.cache_write,
+        }
     }
 }
 
@@ -127,9 +137,17 @@ pub enum EventBody {
         duration_s: f64,
     },
     #[serde(rename = "checkpoint.created")]
-    CheckpointCreated { iteration: u32, r#ref: String, commit: String },
+    CheckpointCreated {
+        iteration: u32,
+        r#ref: String,
+        commit: String,
+    },
     #[serde(rename = "retry.scheduled")]
-    RetryScheduled { iteration: u32, delay_s: f64, error_class: String },
+    RetryScheduled {
+        iteration: u32,
+        delay_s: f64,
+        error_class: String,
+    },
     #[serde(rename = "warning")]
     Warning { message: String },
     #[serde(rename = "run.finished")]

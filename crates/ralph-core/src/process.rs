@@ -85,9 +85,15 @@ pub enum SpawnError {
     #[error("`{program}` was not found")]
     NotFound { program: String },
     #[error("`{program}` is not executable: {source}")]
-    NotExecutable { program: String, source: std::io::Error },
+    NotExecutable {
+        program: String,
+        source: std::io::Error,
+    },
     #[error("failed to start `{program}`: {source}")]
-    Other { program: String, source: std::io::Error },
+    Other {
+        program: String,
+        source: std::io::Error,
+    },
     #[error("failed to write the output artifact: {0}")]
     Artifact(std::io::Error),
 }
@@ -111,7 +117,10 @@ struct Splitter {
 
 impl Splitter {
     fn new() -> Self {
-        Splitter { buf: Vec::new(), truncated: false }
+        Splitter {
+            buf: Vec::new(),
+            truncated: false,
+        }
     }
 
     fn feed(&mut self, mut data: &[u8], sink: &mut dyn LineSink) {
@@ -193,21 +202,32 @@ fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Recei
     cmd.args(spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(spec.cwd)
-        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .process_group(0)
         .kill_on_drop(false);
     let mut merged = None;
     if spec.merge_stderr {
-        let (reader, writer) = std::io::pipe()
-            .map_err(|source| SpawnError::Other { program: spec.program.into(), source })?;
-        let writer2 = writer
-            .try_clone()
-            .map_err(|source| SpawnError::Other { program: spec.program.into(), source })?;
+        let (reader, writer) = std::io::pipe().map_err(|source| SpawnError::Other {
+            program: spec.program.into(),
+            source,
+        })?;
+        let writer2 = writer.try_clone().map_err(|source| SpawnError::Other {
+            program: spec.program.into(),
+            source,
+        })?;
         cmd.stdout(writer).stderr(writer2);
         let owned: std::os::fd::OwnedFd = reader.into();
         merged = Some(
-            tokio::net::unix::pipe::Receiver::from_owned_fd(owned)
-                .map_err(|source| SpawnError::Other { program: spec.program.into(), source })?,
+            tokio::net::unix::pipe::Receiver::from_owned_fd(owned).map_err(|source| {
+                SpawnError::Other {
+                    program: spec.program.into(),
+                    source,
+                }
+            })?,
         );
     } else {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -230,11 +250,17 @@ fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Recei
         });
     }
     let child = cmd.spawn().map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => SpawnError::NotFound { program: spec.program.into() },
-        std::io::ErrorKind::PermissionDenied => {
-            SpawnError::NotExecutable { program: spec.program.into(), source }
-        }
-        _ => SpawnError::Other { program: spec.program.into(), source },
+        std::io::ErrorKind::NotFound => SpawnError::NotFound {
+            program: spec.program.into(),
+        },
+        std::io::ErrorKind::PermissionDenied => SpawnError::NotExecutable {
+            program: spec.program.into(),
+            source,
+        },
+        _ => SpawnError::Other {
+            program: spec.program.into(),
+            source,
+        },
     })?;
     // The merged pipe's write ends now live only in the child (the Command is dropped here), so
     // EOF arrives when the child's group closes them.
@@ -242,7 +268,10 @@ fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Recei
     Ok((child, merged))
 }
 
-async fn read_opt<R: AsyncRead + Unpin>(r: &mut Option<R>, buf: &mut [u8]) -> std::io::Result<usize> {
+async fn read_opt<R: AsyncRead + Unpin>(
+    r: &mut Option<R>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
     match r {
         Some(r) => r.read(buf).await,
         None => std::future::pending().await,
@@ -276,7 +305,10 @@ pub async fn run(
 
     let mut stdout: Option<Box<dyn AsyncRead + Unpin + Send>> = match merged {
         Some(rx) => Some(Box::new(rx)),
-        None => child.stdout.take().map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
+        None => child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
     };
     let mut stderr = child.stderr.take();
 
@@ -402,7 +434,10 @@ mod tests {
         s.feed(&huge, &mut sink);
         s.feed(b"\nlast", &mut sink);
         s.finish(&mut sink);
-        assert_eq!(lines, vec![(2, false), (2, false), (MAX_LINE, true), (4, false)]);
+        assert_eq!(
+            lines,
+            vec![(2, false), (2, false), (MAX_LINE, true), (4, false)]
+        );
     }
 
     #[test]

@@ -16,14 +16,22 @@ pub fn instructions(marker: &str) -> String {
 }
 
 /// Assemble the full prompt.
-pub fn build(user_prompt: &str, marker: &str, iteration: u32, max_iterations: u32, feedback: Option<&str>) -> String {
+pub fn build(
+    user_prompt: &str,
+    marker: &str,
+    iteration: u32,
+    max_iterations: u32,
+    feedback: Option<&str>,
+) -> String {
     let user = user_prompt.trim_end();
     let mut out = String::with_capacity(user.len() + 700 + feedback.map_or(0, str::len));
     out.push_str(user);
     out.push_str("\n\n");
     out.push_str(&instructions(marker));
     out.push_str("\n\n## Iteration\n");
-    out.push_str(&format!("This is iteration {iteration} of at most {max_iterations}.\n"));
+    out.push_str(&format!(
+        "This is iteration {iteration} of at most {max_iterations}.\n"
+    ));
     if let Some(fb) = feedback.filter(|f| !f.trim().is_empty()) {
         out.push_str("\n## Feedback from the previous iteration\n");
         out.push_str(fb.trim_end());
@@ -74,7 +82,11 @@ mod tests {
         let a = build("Task\n", "M", 1, 100, None);
         let b = build("Task\n", "M", 2, 100, None);
         let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-        assert!(common as f64 / b.len() as f64 > 0.9, "{common} of {}", b.len());
+        assert!(
+            common as f64 / b.len() as f64 > 0.9,
+            "{common} of {}",
+            b.len()
+        );
         assert!(a.starts_with("Task\n\n## Loop rules"));
     }
 

@@ -18,11 +18,17 @@ pub use records::{EventRecord, IterationRecord, RunRecord, RunState, Tokens};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("failed to open the state database {path}: {source}")]
-    Open { path: String, source: rusqlite::Error },
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("the state database was written by a newer ralph (schema {found}, this ralph knows {known}); upgrade ralph")]
     TooNew { found: i64, known: i64 },
     #[error("failed to {action}: {source}")]
-    Sql { action: &'static str, source: rusqlite::Error },
+    Sql {
+        action: &'static str,
+        source: rusqlite::Error,
+    },
     #[error("failed to encode an event: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -53,18 +59,26 @@ impl Store {
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(sql("set the busy timeout"))?;
+        .map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(sql("set the busy timeout"))?;
         schema::check_version(&conn)?;
         Ok(Store { conn })
     }
 
     fn configure(conn: &Connection) -> Result<(), StoreError> {
-        conn.busy_timeout(Duration::from_secs(5)).map_err(sql("set the busy timeout"))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(sql("set the busy timeout"))?;
         // WAL: readers (`ralph status`) never block the writer; FULL is set per commit below.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql("enable WAL"))?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(sql("set synchronous"))?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql("enable foreign keys"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql("enable WAL"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql("set synchronous"))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql("enable foreign keys"))?;
         Ok(())
     }
 
@@ -84,8 +98,10 @@ impl Store {
     }
 
     pub fn latest_run(&self) -> Result<Option<RunRecord>, StoreError> {
-        let sql_text =
-            format!("SELECT {} FROM runs ORDER BY rowid DESC LIMIT 1", RunRecord::COLUMNS);
+        let sql_text = format!(
+            "SELECT {} FROM runs ORDER BY rowid DESC LIMIT 1",
+            RunRecord::COLUMNS
+        );
         self.conn
             .query_row(&sql_text, [], RunRecord::from_row)
             .optional()
@@ -102,11 +118,16 @@ impl Store {
 
     /// Runs, newest first.
     pub fn runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
-        let sql_text =
-            format!("SELECT {} FROM runs ORDER BY rowid DESC LIMIT ?1", RunRecord::COLUMNS);
+        let sql_text = format!(
+            "SELECT {} FROM runs ORDER BY rowid DESC LIMIT ?1",
+            RunRecord::COLUMNS
+        );
         let mut stmt = self.conn.prepare(&sql_text).map_err(sql("list runs"))?;
-        let rows = stmt.query_map([limit], RunRecord::from_row).map_err(sql("list runs"))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(sql("list runs"))
+        let rows = stmt
+            .query_map([limit], RunRecord::from_row)
+            .map_err(sql("list runs"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("list runs"))
     }
 
     /// Insert a new run or rewrite an existing run's row, plus events. `durable` waits for the
@@ -119,7 +140,10 @@ impl Store {
         durable: bool,
     ) -> Result<(), StoreError> {
         self.set_synchronous(if durable { "FULL" } else { "NORMAL" })?;
-        let tx = self.conn.transaction().map_err(sql("begin a transaction"))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql("begin a transaction"))?;
         upsert_run(&tx, run)?;
         insert_events(&tx, events)?;
         tx.commit().map_err(sql("commit the run"))
@@ -133,7 +157,10 @@ impl Store {
         events: &[EventRecord],
     ) -> Result<(), StoreError> {
         self.set_synchronous("NORMAL")?;
-        let tx = self.conn.transaction().map_err(sql("begin a transaction"))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql("begin a transaction"))?;
         upsert_run(&tx, run)?;
         insert_events(&tx, events)?;
         tx.commit().map_err(sql("record the iteration start"))
@@ -148,7 +175,10 @@ impl Store {
         events: &[EventRecord],
     ) -> Result<(), StoreError> {
         self.set_synchronous("FULL")?;
-        let tx = self.conn.transaction().map_err(sql("begin a transaction"))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql("begin a transaction"))?;
         iteration.insert(&tx)?;
         upsert_run(&tx, run)?;
         insert_events(&tx, events)?;
@@ -158,7 +188,10 @@ impl Store {
     /// Events that are not part of an iteration commit (e.g. a retry being scheduled).
     pub fn append_events(&mut self, events: &[EventRecord]) -> Result<(), StoreError> {
         self.set_synchronous("NORMAL")?;
-        let tx = self.conn.transaction().map_err(sql("begin a transaction"))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql("begin a transaction"))?;
         insert_events(&tx, events)?;
         tx.commit().map_err(sql("append events"))
     }
@@ -168,11 +201,15 @@ impl Store {
             "SELECT {} FROM iterations WHERE run_id = ?1 ORDER BY n",
             IterationRecord::COLUMNS
         );
-        let mut stmt = self.conn.prepare(&sql_text).map_err(sql("list iterations"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&sql_text)
+            .map_err(sql("list iterations"))?;
         let rows = stmt
             .query_map([run_id], IterationRecord::from_row)
             .map_err(sql("list iterations"))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(sql("list iterations"))
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("list iterations"))
     }
 
     /// Events of a run with an id greater than `after` (for `logs --follow`), oldest first.
@@ -198,7 +235,8 @@ impl Store {
                 ))
             })
             .map_err(sql("read events"))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(sql("read events"))
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read events"))
     }
 
     /// Recompute a run's totals from its committed iterations (the run row is derived state).
@@ -210,7 +248,16 @@ impl Store {
                      COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), \
                      COALESCE(SUM(cache_write_tokens), 0) FROM iterations WHERE run_id = ?1",
                     [&run.id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    },
                 )
                 .map_err(sql("sum iterations"))?;
         run.iteration = count;
@@ -232,7 +279,9 @@ impl Store {
     }
 
     fn set_synchronous(&self, level: &str) -> Result<(), StoreError> {
-        self.conn.pragma_update(None, "synchronous", level).map_err(sql("set synchronous"))
+        self.conn
+            .pragma_update(None, "synchronous", level)
+            .map_err(sql("set synchronous"))
     }
 }
 

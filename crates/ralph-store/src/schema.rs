@@ -75,8 +75,11 @@ CREATE INDEX events_run ON events(run_id, id);
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version = check_version(conn)?;
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.unchecked_transaction().map_err(sql("begin a migration"))?;
-        tx.execute_batch(migration).map_err(sql("migrate the state database"))?;
+        let tx = conn
+            .unchecked_transaction()
+            .map_err(sql("begin a migration"))?;
+        tx.execute_batch(migration)
+            .map_err(sql("migrate the state database"))?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(sql("record the schema version"))?;
         tx.commit().map_err(sql("commit a migration"))?;
@@ -90,7 +93,10 @@ pub(crate) fn check_version(conn: &Connection) -> Result<i64, StoreError> {
         .map_err(sql("read the schema version"))?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
-        return Err(StoreError::TooNew { found: version, known });
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
     }
     Ok(version)
 }

@@ -20,7 +20,10 @@ use ralph_testkit::script::{Script, Step};
 const RALPH: &str = env!("CARGO_BIN_EXE_ralph");
 
 fn now_nanos() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 struct Proj {
@@ -37,7 +40,11 @@ fn project(git: bool, script: &Script, extra_loop: &str) -> Proj {
     std::fs::create_dir_all(&aux).unwrap();
     let sp = aux.join("script.json");
     script.write_to(&sp).unwrap();
-    std::fs::write(root.join("PROMPT.md"), "Add a greeting to hello.txt.\nKeep it short.\nRun the tests.\n").unwrap();
+    std::fs::write(
+        root.join("PROMPT.md"),
+        "Add a greeting to hello.txt.\nKeep it short.\nRun the tests.\n",
+    )
+    .unwrap();
     std::fs::write(
         root.join("ralph.toml"),
         format!(
@@ -48,16 +55,41 @@ fn project(git: bool, script: &Script, extra_loop: &str) -> Proj {
     )
     .unwrap();
     if git {
-        for args in [&["init", "-q"][..], &["add", "-A"], &["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init"]] {
-            assert!(Command::new("git").args(args).current_dir(&root).status().unwrap().success());
+        for args in [
+            &["init", "-q"][..],
+            &["add", "-A"],
+            &[
+                "-c",
+                "user.name=b",
+                "-c",
+                "user.email=b@b",
+                "commit",
+                "-qm",
+                "init",
+            ],
+        ] {
+            assert!(Command::new("git")
+                .args(args)
+                .current_dir(&root)
+                .status()
+                .unwrap()
+                .success());
         }
     }
-    Proj { _tmp: tmp, root, aux }
+    Proj {
+        _tmp: tmp,
+        root,
+        aux,
+    }
 }
 
 fn ralph(p: &Proj, args: &[&str]) -> Command {
     let mut c = Command::new(RALPH);
-    c.args(args).current_dir(&p.root).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    c.args(args)
+        .current_dir(&p.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     c
 }
 
@@ -87,7 +119,17 @@ fn loop_overhead(git: bool, n: u32) -> (f64, f64) {
     let _ = agent_alone(&p, 5);
     let per_agent = agent_alone(&p, n);
     let start = Instant::now();
-    let st = ralph(&p, &["run", "--fresh", "--checkpoint-every", &checkpoint.to_string()]).status().unwrap();
+    let st = ralph(
+        &p,
+        &[
+            "run",
+            "--fresh",
+            "--checkpoint-every",
+            &checkpoint.to_string(),
+        ],
+    )
+    .status()
+    .unwrap();
     let total = start.elapsed();
     assert_eq!(st.code(), Some(3), "expected the iteration limit");
     let per_iter = total / n;
@@ -99,7 +141,10 @@ fn first_spawn(git: bool, runs: u32) -> f64 {
     let mut samples = Vec::new();
     for _ in 0..runs {
         let ts = tempfile::NamedTempFile::new().unwrap();
-        let script = Script::new().default_steps(vec![Step::timestamp(ts.path()), Step::print("LOOP_COMPLETE")]);
+        let script = Script::new().default_steps(vec![
+            Step::timestamp(ts.path()),
+            Step::print("LOOP_COMPLETE"),
+        ]);
         let p = project(git, &script, "");
         // The agent's own exec-to-first-step time, measured the same way.
         let t0 = now_nanos();
@@ -121,7 +166,13 @@ fn first_spawn(git: bool, runs: u32) -> f64 {
 }
 
 fn read_last(p: &Path) -> u128 {
-    std::fs::read_to_string(p).unwrap().lines().last().unwrap().parse().unwrap()
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -131,7 +182,10 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Peak RSS (KiB) of the ralph process while the agent prints `bytes`, and the wall time.
 fn peak_rss(bytes: u64) -> (u64, f64) {
-    let script = Script::new().default_steps(vec![Step::print_bytes(bytes, 100), Step::print("LOOP_COMPLETE")]);
+    let script = Script::new().default_steps(vec![
+        Step::print_bytes(bytes, 100),
+        Step::print("LOOP_COMPLETE"),
+    ]);
     let p = project(false, &script, "");
     let start = Instant::now();
     let mut child = ralph(&p, &["run"]).spawn().unwrap();
@@ -159,7 +213,10 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` runs this too: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");
     let n = if quick { 10 } else { 200 };
-    println!("ralph loop benchmark ({} mode, {n} iterations)", if quick { "quick" } else { "full" });
+    println!(
+        "ralph loop benchmark ({} mode, {n} iterations)",
+        if quick { "quick" } else { "full" }
+    );
 
     let (per_iter, overhead) = loop_overhead(false, n);
     println!("  no git:     {per_iter:7.2} ms per iteration, ralph overhead {overhead:6.2} ms (goal <= 10 ms)");

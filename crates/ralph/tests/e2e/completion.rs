@@ -22,11 +22,17 @@ fn an_echoed_prompt_does_not_complete() {
     // the run.
     let p = Project::new();
     p.write("PROMPT.md", "Say LOOP_COMPLETE only when finished.\n");
-    p.configure_text(&Script::new().default_steps(vec![Step::echo_prompt()]), "max_iterations = 2");
+    p.configure_text(
+        &Script::new().default_steps(vec![Step::echo_prompt()]),
+        "max_iterations = 2",
+    );
     let out = p.run(&["run"]);
     assert_eq!(out.code, 3, "{}", out.stderr);
     let output = p.artifact(1, "output.log");
-    assert!(output.contains("LOOP_COMPLETE"), "the echo must contain the marker: {output}");
+    assert!(
+        output.contains("LOOP_COMPLETE"),
+        "the echo must contain the marker: {output}"
+    );
 }
 
 #[test]
@@ -50,7 +56,9 @@ fn promise_tags_and_custom_markers_complete() {
     p.configure_text(&script, "completion_marker = \"SHIP_IT\"");
     let out = p.run(&["run"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(p.artifact(1, "prompt.md").contains("a line containing only SHIP_IT"));
+    assert!(p
+        .artifact(1, "prompt.md")
+        .contains("a line containing only SHIP_IT"));
 }
 
 #[test]
@@ -63,10 +71,15 @@ fn claude_stream_json_completes_on_the_result_text_only() {
             Step::claude_text("LOOP_COMPLETE"),
             Step::claude_result(ClaudeResult::success("Still failing tests.").cost_usd(0.01)),
         ])
-        .on_call(2, vec![
-            Step::claude_init("claude-sonnet-4-5"),
-            Step::claude_result(ClaudeResult::success("All green.\nLOOP_COMPLETE").cost_usd(0.02)),
-        ]);
+        .on_call(
+            2,
+            vec![
+                Step::claude_init("claude-sonnet-4-5"),
+                Step::claude_result(
+                    ClaudeResult::success("All green.\nLOOP_COMPLETE").cost_usd(0.02),
+                ),
+            ],
+        );
     p.configure(&script, "claude-stream-json", "", "");
     let out = p.run(&["run"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -98,7 +111,13 @@ fn a_failing_gate_blocks_completion_and_its_output_is_fed_back() {
     // Call 1 claims completion without doing the work; the gate says why; call 2 does it.
     let script = Script::new()
         .default_steps(vec![Step::print("LOOP_COMPLETE")])
-        .on_call(2, vec![Step::write("fixed.txt", "yes"), Step::print("LOOP_COMPLETE")]);
+        .on_call(
+            2,
+            vec![
+                Step::write("fixed.txt", "yes"),
+                Step::print("LOOP_COMPLETE"),
+            ],
+        );
     p.configure(
         &script,
         "text",
@@ -112,14 +131,28 @@ fn a_failing_gate_blocks_completion_and_its_output_is_fed_back() {
     assert_eq!(its[0].1, "gates_failed");
     assert_eq!(its[1].1, "completed");
     let prompt2 = p.artifact(2, "prompt.md");
-    assert!(prompt2.contains("GATE_SAYS_fixed.txt_is_missing"), "{prompt2}");
-    assert!(prompt2.contains("the gate `tests` failed with exit code 1"), "{prompt2}");
+    assert!(
+        prompt2.contains("GATE_SAYS_fixed.txt_is_missing"),
+        "{prompt2}"
+    );
+    assert!(
+        prompt2.contains("the gate `tests` failed with exit code 1"),
+        "{prompt2}"
+    );
     assert!(p.artifact(1, "gate-tests.log").contains("GATE_SAYS"));
-    let gates: Vec<_> = out.events().into_iter().filter(|e| e["event"] == "gate.finished").collect();
+    let gates: Vec<_> = out
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "gate.finished")
+        .collect();
     assert_eq!(gates.len(), 2);
     assert_eq!(gates[0]["passed"], false);
     assert_eq!(gates[1]["passed"], true);
-    assert!(out.stderr.contains("gate tests: failed (exit 1)"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("gate tests: failed (exit 1)"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -137,9 +170,16 @@ fn gate_output_in_feedback_is_bounded() {
     let out = p.run(&["run"]);
     assert_eq!(out.code, 3, "{}", out.stderr);
     let prompt2 = p.artifact(2, "prompt.md");
-    assert!(prompt2.len() < 4096, "feedback must be bounded, got {} bytes", prompt2.len());
+    assert!(
+        prompt2.len() < 4096,
+        "feedback must be bounded, got {} bytes",
+        prompt2.len()
+    );
     assert!(prompt2.contains("200000"), "the tail is kept");
-    assert!(p.artifact(1, "gate-noisy.log").len() > 1_000_000, "the full log is on disk");
+    assert!(
+        p.artifact(1, "gate-noisy.log").len() > 1_000_000,
+        "the full log is on disk"
+    );
 }
 
 #[test]
@@ -157,9 +197,20 @@ fn iteration_gates_run_every_iteration_and_a_gate_timeout_is_reported() {
     );
     let out = p.run(&["run", "--max-iterations", "2", "--json"]);
     assert_eq!(out.code, 3, "{}", out.stderr);
-    let gates: Vec<_> = out.events().into_iter().filter(|e| e["event"] == "gate.finished").collect();
-    let names: Vec<_> = gates.iter().map(|g| g["name"].as_str().unwrap().to_string()).collect();
+    let gates: Vec<_> = out
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "gate.finished")
+        .collect();
+    let names: Vec<_> = gates
+        .iter()
+        .map(|g| g["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["lint", "lint", "slow"]);
     assert_eq!(gates[2]["timed_out"], true);
-    assert!(out.stderr.contains("gate slow: timed out"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("gate slow: timed out"),
+        "{}",
+        out.stderr
+    );
 }

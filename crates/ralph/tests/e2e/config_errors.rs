@@ -6,7 +6,10 @@ use crate::harness::*;
 const CASES: &[(&str, &str)] = &[
     ("syntax_error", "[loop\nmax_iterations = 3\n"),
     ("unterminated_string", "[agent]\nmodel = \"claude\n"),
-    ("duplicate_key", "[loop]\nmax_iterations = 3\nmax_iterations = 4\n"),
+    (
+        "duplicate_key",
+        "[loop]\nmax_iterations = 3\nmax_iterations = 4\n",
+    ),
     ("unknown_section", "[lopo]\nmax_iterations = 3\n"),
     ("unknown_key_typo", "[loop]\nmax_iteration = 3\n"),
     ("unknown_top_level_key", "backend = \"claude\"\n"),
@@ -15,26 +18,59 @@ const CASES: &[(&str, &str)] = &[
     ("zero_iterations", "[loop]\nmax_iterations = 0\n"),
     ("negative_iterations", "[loop]\nmax_iterations = -1\n"),
     ("duration_without_unit", "[loop]\nmax_runtime = \"10\"\n"),
-    ("duration_in_words", "[loop]\niteration_timeout = \"5 minutes\"\n"),
+    (
+        "duration_in_words",
+        "[loop]\niteration_timeout = \"5 minutes\"\n",
+    ),
     ("integer_duration", "[loop]\nidle_timeout = 600\n"),
     ("zero_timeout", "[loop]\niteration_timeout = \"0s\"\n"),
     ("unknown_backend", "[agent]\nbackend = \"claud\"\n"),
     ("custom_without_command", "[agent]\nbackend = \"custom\"\n"),
-    ("empty_command", "[agent]\nbackend = \"custom\"\ncommand = []\n"),
-    ("bad_prompt_via", "[agent]\nbackend = \"custom\"\ncommand = [\"x\"]\nprompt_via = \"pipe\"\n"),
-    ("bad_output_format", "[agent]\nbackend = \"custom\"\ncommand = [\"x\"]\noutput = \"json\"\n"),
-    ("allowlist_without_tools", "[agent]\npermissions = \"allowlist\"\n"),
+    (
+        "empty_command",
+        "[agent]\nbackend = \"custom\"\ncommand = []\n",
+    ),
+    (
+        "bad_prompt_via",
+        "[agent]\nbackend = \"custom\"\ncommand = [\"x\"]\nprompt_via = \"pipe\"\n",
+    ),
+    (
+        "bad_output_format",
+        "[agent]\nbackend = \"custom\"\ncommand = [\"x\"]\noutput = \"json\"\n",
+    ),
+    (
+        "allowlist_without_tools",
+        "[agent]\npermissions = \"allowlist\"\n",
+    ),
     ("negative_cost", "[budget]\nmax_cost_usd = -5\n"),
     ("unsupported_daily_budget", "[budget]\ndaily_usd = 10.0\n"),
-    ("unsupported_safety_section", "[safety]\nmax_files_changed = 10\n"),
+    (
+        "unsupported_safety_section",
+        "[safety]\nmax_files_changed = 10\n",
+    ),
     ("bad_retry_strategy", "[retry]\nstrategy = \"fibonacci\"\n"),
-    ("max_delay_below_base", "[retry]\nbase_delay = \"10s\"\nmax_delay = \"1s\"\n"),
+    (
+        "max_delay_below_base",
+        "[retry]\nbase_delay = \"10s\"\nmax_delay = \"1s\"\n",
+    ),
     ("gate_without_run", "[[gates]]\nname = \"tests\"\n"),
-    ("gate_name_with_slash", "[[gates]]\nname = \"../x\"\nrun = \"true\"\n"),
-    ("duplicate_gate_names", "[[gates]]\nname = \"t\"\nrun = \"true\"\n\n[[gates]]\nname = \"t\"\nrun = \"false\"\n"),
-    ("bad_gate_when", "[[gates]]\nname = \"t\"\nrun = \"true\"\nwhen = \"always\"\n"),
+    (
+        "gate_name_with_slash",
+        "[[gates]]\nname = \"../x\"\nrun = \"true\"\n",
+    ),
+    (
+        "duplicate_gate_names",
+        "[[gates]]\nname = \"t\"\nrun = \"true\"\n\n[[gates]]\nname = \"t\"\nrun = \"false\"\n",
+    ),
+    (
+        "bad_gate_when",
+        "[[gates]]\nname = \"t\"\nrun = \"true\"\nwhen = \"always\"\n",
+    ),
     ("gates_as_table", "[gates]\nname = \"t\"\n"),
-    ("marker_with_newline", "[loop]\ncompletion_marker = \"DONE\\nNOW\"\n"),
+    (
+        "marker_with_newline",
+        "[loop]\ncompletion_marker = \"DONE\\nNOW\"\n",
+    ),
     ("array_for_model", "[agent]\nmodel = [\"a\"]\n"),
 ];
 
@@ -47,15 +83,33 @@ fn malformed_configs_exit_2_with_located_messages() {
         p.write("PROMPT.md", "task\n");
         let out = p.run(&["run"]);
         if out.code != 2 {
-            failures.push(format!("{name}: exit {} (stderr: {})", out.code, out.stderr));
+            failures.push(format!(
+                "{name}: exit {} (stderr: {})",
+                out.code, out.stderr
+            ));
             continue;
         }
         assert!(out.stdout.is_empty(), "{name}: {}", out.stdout);
-        assert!(!out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"), "{name}: {}", out.stderr);
-        assert!(out.stderr.starts_with("error: ralph.toml"), "{name}: the message names the file: {}", out.stderr);
-        assert!(out.stderr.contains("hint: "), "{name}: a hint: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"),
+            "{name}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.starts_with("error: ralph.toml"),
+            "{name}: the message names the file: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("hint: "),
+            "{name}: a hint: {}",
+            out.stderr
+        );
         assert!(!p.exists(".ralph"), "{name}: nothing may be created");
-        insta::assert_snapshot!(format!("config_{name}"), format!("$ cat ralph.toml\n{toml}$ ralph run\n{}", out.stderr));
+        insta::assert_snapshot!(
+            format!("config_{name}"),
+            format!("$ cat ralph.toml\n{toml}$ ralph run\n{}", out.stderr)
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -72,7 +126,10 @@ fn every_message_has_a_line_and_column() {
         let mut parts = loc.splitn(3, ':');
         let line = parts.next().and_then(|s| s.parse::<usize>().ok());
         let col = parts.next().and_then(|s| s.parse::<usize>().ok());
-        assert!(line.is_some() && col.is_some(), "{name}: no line:column in {first:?}");
+        assert!(
+            line.is_some() && col.is_some(),
+            "{name}: no line:column in {first:?}"
+        );
     }
 }
 
@@ -85,8 +142,14 @@ fn flags_are_validated_too() {
         (vec!["run", "--max-cost=-1"], "--max-cost"),
         (vec!["run", "--max-iterations", "0"], "--max-iterations"),
         (vec!["run", "--backend", "nope"], "unknown backend"),
-        (vec!["run", "--backend", "codex"], "not supported by this version of ralph yet"),
-        (vec!["run", "--completion-marker", " X "], "--completion-marker"),
+        (
+            vec!["run", "--backend", "codex"],
+            "not supported by this version of ralph yet",
+        ),
+        (
+            vec!["run", "--completion-marker", " X "],
+            "--completion-marker",
+        ),
     ] {
         let out = p.run(&args);
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);

@@ -9,7 +9,10 @@ use crate::harness::*;
 fn complete_on(call: u32) -> Script {
     Script::new()
         .default_steps(vec![Step::print("working on it")])
-        .on_call(call, vec![Step::print("All done."), Step::print("LOOP_COMPLETE")])
+        .on_call(
+            call,
+            vec![Step::print("All done."), Step::print("LOOP_COMPLETE")],
+        )
 }
 
 #[test]
@@ -32,7 +35,11 @@ fn exit_2_on_usage_errors_and_nothing_runs() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     let out = p.run(&["run", "-c", "nope.toml"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("nope.toml") && out.stderr.contains("does not exist"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("nope.toml") && out.stderr.contains("does not exist"),
+        "{}",
+        out.stderr
+    );
     assert!(!p.exists(".ralph"), "a usage error must not create state");
 }
 
@@ -42,7 +49,11 @@ fn exit_2_when_the_prompt_file_is_missing() {
     p.configure_text(&complete_on(1), "prompt_file = \"TASK.md\"");
     let out = p.run(&["run"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("prompt file TASK.md does not exist"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("prompt file TASK.md does not exist"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("hint:"), "{}", out.stderr);
     assert!(!p.exists(".ralph"));
 }
@@ -53,7 +64,11 @@ fn exit_3_at_the_iteration_limit() {
     p.configure_text(&complete_on(99), "max_iterations = 3");
     let out = p.run(&["run"]);
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(out.summary().contains("iteration limit reached (3 of 3)"), "{}", out.summary());
+    assert!(
+        out.summary().contains("iteration limit reached (3 of 3)"),
+        "{}",
+        out.summary()
+    );
     assert_eq!(p.iterations().len(), 3);
 }
 
@@ -64,18 +79,32 @@ fn exit_4_at_the_runtime_limit_mid_iteration() {
     p.configure_text(&script, "max_runtime = \"1s\"");
     let out = p.run(&["run"]);
     assert_eq!(out.code, 4, "{}", out.stderr);
-    assert!(out.summary().contains("runtime limit reached (1s)"), "{}", out.summary());
+    assert!(
+        out.summary().contains("runtime limit reached (1s)"),
+        "{}",
+        out.summary()
+    );
     let pid = ralph_testkit::proc::read_pid_file(p.path("agent.pid")).unwrap();
-    assert!(!pid_alive(pid), "the agent must not outlive the runtime limit");
+    assert!(
+        !pid_alive(pid),
+        "the agent must not outlive the runtime limit"
+    );
 }
 
 #[test]
 fn exit_5_when_the_cost_budget_is_reached() {
     let p = Project::new();
     let script = Script::new().default_steps(vec![Step::claude_result(
-        ClaudeResult::success("still working").cost_usd(0.0123).tokens(1000, 100),
+        ClaudeResult::success("still working")
+            .cost_usd(0.0123)
+            .tokens(1000, 100),
     )]);
-    p.configure(&script, "claude-stream-json", "max_iterations = 50", "[budget]\nmax_cost_usd = 0.03\n");
+    p.configure(
+        &script,
+        "claude-stream-json",
+        "max_iterations = 50",
+        "[budget]\nmax_cost_usd = 0.03\n",
+    );
     let out = p.run(&["run", "--json"]);
     assert_eq!(out.code, 5, "{}", out.stderr);
     assert_eq!(p.iterations().len(), 3);
@@ -93,13 +122,19 @@ fn exit_5_when_the_cost_budget_is_reached() {
 fn exit_5_when_the_token_budget_is_reached() {
     let p = Project::new();
     let script = Script::new().default_steps(vec![Step::claude_result(
-        ClaudeResult::success("still working").cost_usd(0.001).tokens(600, 100),
+        ClaudeResult::success("still working")
+            .cost_usd(0.001)
+            .tokens(600, 100),
     )]);
     p.configure(&script, "claude-stream-json", "", "");
     let out = p.run(&["run", "--max-tokens", "1000"]);
     assert_eq!(out.code, 5, "{}", out.stderr);
     assert_eq!(p.iterations().len(), 2);
-    assert!(out.summary().contains("token budget reached: 1400 of 1000"), "{}", out.summary());
+    assert!(
+        out.summary().contains("token budget reached: 1400 of 1000"),
+        "{}",
+        out.summary()
+    );
 }
 
 #[test]
@@ -110,8 +145,16 @@ fn exit_7_after_consecutive_failures() {
     let out = p.run(&["run"]);
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert_eq!(p.iterations().len(), 3);
-    assert!(p.iterations().iter().all(|i| i.1 == "failed" && i.2.as_deref() == Some("crash")));
-    assert!(out.summary().contains("gave up after 3 consecutive failed iterations"), "{}", out.summary());
+    assert!(p
+        .iterations()
+        .iter()
+        .all(|i| i.1 == "failed" && i.2.as_deref() == Some("crash")));
+    assert!(
+        out.summary()
+            .contains("gave up after 3 consecutive failed iterations"),
+        "{}",
+        out.summary()
+    );
 }
 
 #[test]
@@ -131,36 +174,64 @@ fn a_success_resets_the_failure_counter() {
 #[test]
 fn exit_8_when_the_agent_binary_is_missing() {
     let p = Project::new();
-    p.write("ralph.toml", "[agent]\nbackend = \"custom\"\ncommand = [\"definitely-not-an-agent-xyz\"]\n");
+    p.write(
+        "ralph.toml",
+        "[agent]\nbackend = \"custom\"\ncommand = [\"definitely-not-an-agent-xyz\"]\n",
+    );
     p.write("PROMPT.md", "task\n");
     let out = p.run(&["run"]);
     assert_eq!(out.code, 8, "{}", out.stderr);
-    assert!(out.stderr.contains("`definitely-not-an-agent-xyz` was not found on PATH"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("`definitely-not-an-agent-xyz` was not found on PATH"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("hint:"), "{}", out.stderr);
-    assert!(!out.stderr.contains("panicked") && !out.stderr.contains("os error"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("panicked") && !out.stderr.contains("os error"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn exit_8_when_the_claude_binary_is_missing() {
     let p = Project::new();
     p.write("PROMPT.md", "task\n");
-    let out = p.ralph().args(["run", "--backend", "claude"]).env("PATH", "/nonexistent").output().unwrap();
+    let out = p
+        .ralph()
+        .args(["run", "--backend", "claude"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
     let out = Out::from(out);
     assert_eq!(out.code, 8, "{}", out.stderr);
-    assert!(out.stderr.contains("the claude agent is not installed: `claude` was not found on PATH"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the claude agent is not installed: `claude` was not found on PATH"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn exit_8_when_authentication_fails() {
     let p = Project::new();
     let script = Script::new().default_steps(vec![
-        Step::claude_result(ClaudeResult::error("Invalid API key · Fix external API key").api_error_status(401)),
+        Step::claude_result(
+            ClaudeResult::error("Invalid API key · Fix external API key").api_error_status(401),
+        ),
         Step::exit(1),
     ]);
     p.configure(&script, "claude-stream-json", "", "");
     let out = p.run(&["run"]);
     assert_eq!(out.code, 8, "{}", out.stderr);
-    assert!(out.summary().contains("failed to authenticate"), "{}", out.summary());
+    assert!(
+        out.summary().contains("failed to authenticate"),
+        "{}",
+        out.summary()
+    );
     assert_eq!(p.iterations()[0].2.as_deref(), Some("auth"));
 }
 
@@ -174,7 +245,11 @@ fn exit_9_when_stop_is_requested() {
     p.configure_text(&script, "");
     let out = p.run(&["run"]);
     assert_eq!(out.code, 9, "{}", out.stderr);
-    assert_eq!(p.iterations().len(), 2, "the current iteration finishes first");
+    assert_eq!(
+        p.iterations().len(),
+        2,
+        "the current iteration finishes first"
+    );
     assert!(!p.exists(".ralph/STOP"), "the STOP file is consumed");
     assert_eq!(p.status_json()["stop_reason"], "stop_requested");
 }
@@ -189,10 +264,17 @@ fn ralph_stop_command_stops_after_the_iteration() {
     ]);
     p.configure_text(&script, "");
     let child = p.spawn(&["run"]);
-    wait_until("the agent to start", Duration::from_secs(20), || p.aux_path("running").exists());
+    wait_until("the agent to start", Duration::from_secs(20), || {
+        p.aux_path("running").exists()
+    });
     let stop = p.run(&["stop"]);
     assert_eq!(stop.code, 0, "{}", stop.stderr);
-    assert!(stop.stderr.contains("will stop after the current iteration"), "{}", stop.stderr);
+    assert!(
+        stop.stderr
+            .contains("will stop after the current iteration"),
+        "{}",
+        stop.stderr
+    );
     std::fs::write(p.aux_path("go"), "").unwrap();
     let out = wait_child(child, Duration::from_secs(30));
     assert_eq!(out.code, 9, "{}", out.stderr);
@@ -205,11 +287,16 @@ fn ralph_stop_now_kills_the_agent() {
     let script = Script::new().default_steps(vec![Step::pid_file("agent.pid"), Step::hang()]);
     p.configure_text(&script, "");
     let child = p.spawn(&["run"]);
-    let pid = ralph_testkit::proc::wait_for_pid_file(p.path("agent.pid"), Duration::from_secs(20)).unwrap();
+    let pid = ralph_testkit::proc::wait_for_pid_file(p.path("agent.pid"), Duration::from_secs(20))
+        .unwrap();
     let stop = p.run(&["stop", "--now"]);
     assert_eq!(stop.code, 0, "{}", stop.stderr);
     let out = wait_child(child, Duration::from_secs(30));
     assert_eq!(out.code, 9, "{}", out.stderr);
     assert!(!pid_alive(pid));
-    assert_eq!(p.iterations().len(), 0, "the killed iteration is not recorded");
+    assert_eq!(
+        p.iterations().len(),
+        0,
+        "the killed iteration is not recorded"
+    );
 }

@@ -28,7 +28,12 @@ impl Project {
         for d in [&root, &aux, &home] {
             std::fs::create_dir_all(d).unwrap();
         }
-        Project { _tmp: tmp, root, aux, home }
+        Project {
+            _tmp: tmp,
+            root,
+            aux,
+            home,
+        }
     }
 
     /// A git repository with one commit.
@@ -53,7 +58,11 @@ impl Project {
             .env("GIT_COMMITTER_EMAIL", "t@t")
             .output()
             .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -70,8 +79,7 @@ impl Project {
     }
 
     pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path(rel))
-            .unwrap_or_else(|e| panic!("read {rel}: {e}"))
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
     }
 
     pub fn exists(&self, rel: &str) -> bool {
@@ -128,7 +136,12 @@ impl Project {
     }
 
     pub fn spawn(&self, args: &[&str]) -> Child {
-        self.ralph().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        self.ralph()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     pub fn db(&self) -> rusqlite::Connection {
@@ -151,7 +164,11 @@ impl Project {
     }
 
     pub fn latest_run_id(&self) -> String {
-        self.db().query_row("SELECT id FROM runs ORDER BY rowid DESC LIMIT 1", [], |r| r.get(0)).unwrap()
+        self.db()
+            .query_row("SELECT id FROM runs ORDER BY rowid DESC LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
     }
 
     pub fn status_json(&self) -> serde_json::Value {
@@ -182,7 +199,10 @@ impl From<Output> for Out {
     fn from(o: Output) -> Self {
         use std::os::unix::process::ExitStatusExt;
         Out {
-            code: o.status.code().unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
+            code: o
+                .status
+                .code()
+                .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
@@ -192,11 +212,18 @@ impl From<Output> for Out {
 impl Out {
     /// The one-line summary every exit prints (the last stderr line starting with "ralph: ").
     pub fn summary(&self) -> &str {
-        self.stderr.lines().rev().find(|l| l.starts_with("ralph: ")).unwrap_or("")
+        self.stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("ralph: "))
+            .unwrap_or("")
     }
 
     pub fn events(&self) -> Vec<serde_json::Value> {
-        self.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 }
 

@@ -34,7 +34,10 @@ fn pids(p: &Project) -> (i32, i32) {
 
 fn assert_all_gone(pids: &[i32]) {
     for &pid in pids {
-        assert!(wait_for_exit(pid, Duration::from_secs(5)), "process {pid} survived ralph");
+        assert!(
+            wait_for_exit(pid, Duration::from_secs(5)),
+            "process {pid} survived ralph"
+        );
     }
 }
 
@@ -82,7 +85,10 @@ fn a_second_ctrl_c_kills_at_once() {
     let mut seen = String::new();
     loop {
         let mut line = String::new();
-        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "{seen}");
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "{seen}"
+        );
         seen.push_str(&line);
         if line.contains("press Ctrl-C again") {
             break;
@@ -92,7 +98,11 @@ fn a_second_ctrl_c_kills_at_once() {
     let out = wait_child(child, T);
     assert_eq!(out.code, 130, "{}", out.stderr);
     // Well under the 3 s SIGTERM grace period the first Ctrl-C alone would wait.
-    assert!(start.elapsed() < Duration::from_millis(2500), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        start.elapsed()
+    );
     assert_all_gone(&[agent, gc]);
 }
 
@@ -112,14 +122,22 @@ fn sigterm_stops_gracefully_exit_143() {
 #[test]
 fn the_iteration_timeout_kills_the_whole_group() {
     let p = Project::new();
-    p.configure_text(&hanging(&p, true), "max_iterations = 1\niteration_timeout = \"500ms\"");
+    p.configure_text(
+        &hanging(&p, true),
+        "max_iterations = 1\niteration_timeout = \"500ms\"",
+    );
     let child = p.spawn(&["run"]);
     let (agent, gc) = pids(&p);
     let out = wait_child(child, T);
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert_all_gone(&[agent, gc]);
     assert_eq!(p.iterations()[0].2.as_deref(), Some("timeout"));
-    assert!(out.stderr.contains("timeout (killed after the iteration timeout (500ms))"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("timeout (killed after the iteration timeout (500ms))"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -136,8 +154,14 @@ fn the_idle_timeout_kills_a_silent_agent() {
     assert_eq!(p.iterations()[0].2.as_deref(), Some("idle"));
     let agent = ralph_testkit::proc::read_pid_file(p.aux_path("agent.pid")).unwrap();
     assert_all_gone(&[agent]);
-    let prompt2_feedback = p.db().query_row("SELECT feedback FROM runs", [], |r| r.get::<_, String>(0)).unwrap();
-    assert!(prompt2_feedback.contains("idle timeout"), "{prompt2_feedback}");
+    let prompt2_feedback = p
+        .db()
+        .query_row("SELECT feedback FROM runs", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    assert!(
+        prompt2_feedback.contains("idle timeout"),
+        "{prompt2_feedback}"
+    );
 }
 
 #[test]
@@ -145,14 +169,22 @@ fn a_grandchild_holding_stdout_does_not_hang_the_iteration() {
     let p = Project::new();
     // The agent exits at once, but its grandchild keeps the stdout pipe open forever.
     let script = Script::new().default_steps(vec![
-        Step::spawn_grandchild(SpawnGrandchild::new(p.aux_path("gc.pid")).hold_stdout().ignore_sigterm()),
+        Step::spawn_grandchild(
+            SpawnGrandchild::new(p.aux_path("gc.pid"))
+                .hold_stdout()
+                .ignore_sigterm(),
+        ),
         Step::print("LOOP_COMPLETE"),
     ]);
     p.configure_text(&script, "");
     let start = Instant::now();
     let out = p.run(&["run"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
     let gc = ralph_testkit::proc::read_pid_file(p.aux_path("gc.pid")).unwrap();
     assert_all_gone(&[gc]);
 }
@@ -180,7 +212,15 @@ fn agent_output_artifacts_and_environment() {
     let script = Script::new().default_steps(vec![
         Step::print("to stdout"),
         Step::stderr("to stderr"),
-        Step::env_to_file(p.aux_path("env.json"), &["RALPH_RUN_ID", "RALPH_ITERATION", "RALPH_PROMPT_FILE", "RALPH_WORKSPACE"]),
+        Step::env_to_file(
+            p.aux_path("env.json"),
+            &[
+                "RALPH_RUN_ID",
+                "RALPH_ITERATION",
+                "RALPH_PROMPT_FILE",
+                "RALPH_WORKSPACE",
+            ],
+        ),
         Step::print("LOOP_COMPLETE"),
     ]);
     p.configure_text(&script, "");
@@ -188,12 +228,19 @@ fn agent_output_artifacts_and_environment() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(p.artifact(1, "output.log"), "to stdout\nLOOP_COMPLETE\n");
     assert_eq!(p.artifact(1, "stderr.log"), "to stderr\n");
-    let env: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.aux_path("env.json")).unwrap()).unwrap();
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.aux_path("env.json")).unwrap()).unwrap();
     let run = p.latest_run_id();
     assert_eq!(env["RALPH_RUN_ID"], run.as_str());
     assert_eq!(env["RALPH_ITERATION"], "1");
     let prompt_file = env["RALPH_PROMPT_FILE"].as_str().unwrap();
-    assert!(prompt_file.ends_with(&format!(".ralph/runs/{run}/0001/prompt.md")), "{prompt_file}");
-    assert_eq!(std::fs::read_to_string(prompt_file).unwrap(), p.artifact(1, "prompt.md"));
+    assert!(
+        prompt_file.ends_with(&format!(".ralph/runs/{run}/0001/prompt.md")),
+        "{prompt_file}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(prompt_file).unwrap(),
+        p.artifact(1, "prompt.md")
+    );
     assert_eq!(env["RALPH_WORKSPACE"], path_str(&p.root).as_str());
 }

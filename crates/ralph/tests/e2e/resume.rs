@@ -14,7 +14,11 @@ fn working(p: &Project) -> Script {
         .default_steps(vec![
             Step::append("progress.txt", "step\n"),
             Step::sleep_ms(15),
-            Step::claude_result(ClaudeResult::success("did a step").cost_usd(0.001).tokens(100, 10)),
+            Step::claude_result(
+                ClaudeResult::success("did a step")
+                    .cost_usd(0.001)
+                    .tokens(100, 10),
+            ),
         ])
 }
 
@@ -26,7 +30,10 @@ fn committed(p: &Project) -> Vec<u32> {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % below
     }
 }
@@ -34,7 +41,12 @@ impl Lcg {
 #[test]
 fn kill_9_at_random_moments_never_corrupts_or_loses_iterations() {
     let p = Project::git();
-    p.configure(&working(&p), "claude-stream-json", "max_iterations = 100000", "");
+    p.configure(
+        &working(&p),
+        "claude-stream-json",
+        "max_iterations = 100000",
+        "",
+    );
     let seed = std::env::var("RALPH_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -51,29 +63,53 @@ fn kill_9_at_random_moments_never_corrupts_or_loses_iterations() {
         let _ = wait_child(child, Duration::from_secs(30));
 
         let db = p.db();
-        let integrity: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let integrity: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(integrity, "ok", "round {round}");
-        let runs: i64 = db.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0)).unwrap_or(0);
-        assert!(runs <= 1, "round {round}: resume must continue the same run, found {runs} runs");
+        let runs: i64 = db
+            .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
+            .unwrap_or(0);
+        assert!(
+            runs <= 1,
+            "round {round}: resume must continue the same run, found {runs} runs"
+        );
         if runs == 0 {
             continue;
         }
         let ns = committed(&p);
-        assert_eq!(ns, (1..=ns.len() as u32).collect::<Vec<_>>(), "round {round}: gaps in {ns:?}");
-        assert!(ns.len() >= last_committed, "round {round}: lost committed iterations");
+        assert_eq!(
+            ns,
+            (1..=ns.len() as u32).collect::<Vec<_>>(),
+            "round {round}: gaps in {ns:?}"
+        );
+        assert!(
+            ns.len() >= last_committed,
+            "round {round}: lost committed iterations"
+        );
         last_committed = ns.len();
         // The run row agrees with its iterations.
-        let (iteration, cost): (u32, f64) =
-            db.query_row("SELECT iteration, cost_usd FROM runs", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let (iteration, cost): (u32, f64) = db
+            .query_row("SELECT iteration, cost_usd FROM runs", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
         assert!(iteration as usize <= ns.len(), "round {round}");
         let _ = cost;
     }
-    assert!(last_committed > 0, "no iteration was ever committed; the kills came too early");
+    assert!(
+        last_committed > 0,
+        "no iteration was ever committed; the kills came too early"
+    );
 
     // Let the run finish: the agent now completes at once.
-    let done = Script::new().log(p.aux_path("calls.log")).default_steps(vec![Step::claude_result(
-        ClaudeResult::success("finished\nLOOP_COMPLETE").cost_usd(0.001).tokens(100, 10),
-    )]);
+    let done = Script::new()
+        .log(p.aux_path("calls.log"))
+        .default_steps(vec![Step::claude_result(
+            ClaudeResult::success("finished\nLOOP_COMPLETE")
+                .cost_usd(0.001)
+                .tokens(100, 10),
+        )]);
     p.script(&done);
     let out = p.run(&["run"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -82,7 +118,10 @@ fn kill_9_at_random_moments_never_corrupts_or_loses_iterations() {
     let status = p.status_json();
     assert_eq!(status["iteration"], total);
     let cost = status["cost_usd"].as_f64().unwrap();
-    assert!((cost - 0.001 * total as f64).abs() < 1e-9, "cost {cost} for {total} iterations");
+    assert!(
+        (cost - 0.001 * total as f64).abs() < 1e-9,
+        "cost {cost} for {total} iterations"
+    );
     assert_eq!(status["tokens"]["input"], 100 * total);
 
     // Every agent call is either a committed iteration or one cut short by a kill.
@@ -101,12 +140,29 @@ fn kill_9_at_random_moments_never_corrupts_or_loses_iterations() {
 fn resume_after_interrupt_carries_iteration_count_cost_and_time() {
     let p = Project::new();
     let script = Script::new()
-        .default_steps(vec![Step::claude_result(ClaudeResult::success("step").cost_usd(0.01).tokens(10, 1))])
-        .on_call(3, vec![Step::pid_file(p.aux_path("agent.pid")), Step::sleep_ms(300), Step::hang()])
-        .on_call(4, vec![Step::claude_result(ClaudeResult::success("LOOP_COMPLETE").cost_usd(0.01).tokens(10, 1))]);
+        .default_steps(vec![Step::claude_result(
+            ClaudeResult::success("step").cost_usd(0.01).tokens(10, 1),
+        )])
+        .on_call(
+            3,
+            vec![
+                Step::pid_file(p.aux_path("agent.pid")),
+                Step::sleep_ms(300),
+                Step::hang(),
+            ],
+        )
+        .on_call(
+            4,
+            vec![Step::claude_result(
+                ClaudeResult::success("LOOP_COMPLETE")
+                    .cost_usd(0.01)
+                    .tokens(10, 1),
+            )],
+        );
     p.configure(&script, "claude-stream-json", "", "");
     let child = p.spawn(&["run"]);
-    ralph_testkit::proc::wait_for_pid_file(p.aux_path("agent.pid"), Duration::from_secs(30)).unwrap();
+    ralph_testkit::proc::wait_for_pid_file(p.aux_path("agent.pid"), Duration::from_secs(30))
+        .unwrap();
     kill(child.id() as i32, libc::SIGINT).unwrap();
     let out = wait_child(child, Duration::from_secs(30));
     assert_eq!(out.code, 130, "{}", out.stderr);
@@ -118,8 +174,11 @@ fn resume_after_interrupt_carries_iteration_count_cost_and_time() {
 
     // Iteration 3 was interrupted, so it runs again: this time the script's call 3 would hang
     // again, so point call 3 at completion.
-    let script = Script::new()
-        .default_steps(vec![Step::claude_result(ClaudeResult::success("LOOP_COMPLETE").cost_usd(0.01).tokens(10, 1))]);
+    let script = Script::new().default_steps(vec![Step::claude_result(
+        ClaudeResult::success("LOOP_COMPLETE")
+            .cost_usd(0.01)
+            .tokens(10, 1),
+    )]);
     p.script(&script);
     let out = p.run(&["run", "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -133,7 +192,12 @@ fn resume_after_interrupt_carries_iteration_count_cost_and_time() {
     assert!((after["cost_usd"].as_f64().unwrap() - 0.03).abs() < 1e-9);
     assert_eq!(after["tokens"]["input"], 30);
     assert!(after["elapsed_s"].as_f64().unwrap() >= elapsed_before);
-    assert!(out.stderr.contains(&format!("resuming run {run_id} after iteration 2")), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("resuming run {run_id} after iteration 2")),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

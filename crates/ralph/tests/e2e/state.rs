@@ -10,15 +10,19 @@ use crate::harness::*;
 #[test]
 fn a_second_run_is_refused_with_the_holders_pid() {
     let p = Project::new();
-    let script = Script::new().default_steps(vec![Step::pid_file(p.aux_path("agent.pid")), Step::hang()]);
+    let script =
+        Script::new().default_steps(vec![Step::pid_file(p.aux_path("agent.pid")), Step::hang()]);
     p.configure_text(&script, "");
     let child = p.spawn(&["run"]);
     let ralph_pid = child.id();
-    ralph_testkit::proc::wait_for_pid_file(p.aux_path("agent.pid"), Duration::from_secs(30)).unwrap();
+    ralph_testkit::proc::wait_for_pid_file(p.aux_path("agent.pid"), Duration::from_secs(30))
+        .unwrap();
     let second = p.run(&["run"]);
     assert_eq!(second.code, 2, "{}", second.stderr);
     assert!(
-        second.stderr.contains(&format!("ralph (PID {ralph_pid}) is already running in this project")),
+        second.stderr.contains(&format!(
+            "ralph (PID {ralph_pid}) is already running in this project"
+        )),
         "{}",
         second.stderr
     );
@@ -38,15 +42,34 @@ fn state_is_ignored_by_git_and_checkpoints_leave_the_user_alone() {
     p.git_cmd(&["add", "staged.txt"]);
     p.write("README.md", "hello\nunstaged edit\n");
     p.write("stashme.txt", "x");
-    p.git_cmd(&["stash", "push", "-u", "-q", "-m", "keep", "--", "stashme.txt"]);
+    p.git_cmd(&[
+        "stash",
+        "push",
+        "-u",
+        "-q",
+        "-m",
+        "keep",
+        "--",
+        "stashme.txt",
+    ]);
     let head = p.git_cmd(&["rev-parse", "HEAD"]);
     let branch = p.git_cmd(&["symbolic-ref", "HEAD"]);
     let cached = p.git_cmd(&["diff", "--cached"]);
     let stash = p.git_cmd(&["stash", "list"]);
 
     let script = Script::new()
-        .default_steps(vec![Step::write("work.txt", "iteration one\n"), Step::print("step")])
-        .on_call(2, vec![Step::write("more.txt", "two\n"), Step::append("work.txt", "again\n"), Step::print("LOOP_COMPLETE")]);
+        .default_steps(vec![
+            Step::write("work.txt", "iteration one\n"),
+            Step::print("step"),
+        ])
+        .on_call(
+            2,
+            vec![
+                Step::write("more.txt", "two\n"),
+                Step::append("work.txt", "again\n"),
+                Step::print("LOOP_COMPLETE"),
+            ],
+        );
     // The config lives outside the repository's files under test: remove it from view.
     p.configure_text(&script, "");
     let out = p.run(&["run", "--json"]);
@@ -61,25 +84,51 @@ fn state_is_ignored_by_git_and_checkpoints_leave_the_user_alone() {
     assert_eq!(p.git_cmd(&["stash", "list"]), stash);
 
     let run = p.latest_run_id();
-    let refs = p.git_cmd(&["for-each-ref", "--format=%(refname)", &format!("refs/ralph/checkpoints/{run}/")]);
+    let refs = p.git_cmd(&[
+        "for-each-ref",
+        "--format=%(refname)",
+        &format!("refs/ralph/checkpoints/{run}/"),
+    ]);
     let refs: Vec<&str> = refs.lines().collect();
     assert_eq!(
         refs,
-        [0, 1, 2].map(|n| format!("refs/ralph/checkpoints/{run}/{n:04}")).iter().map(String::as_str).collect::<Vec<_>>()
+        [0, 1, 2]
+            .map(|n| format!("refs/ralph/checkpoints/{run}/{n:04}"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
     );
     // The checkpoint of iteration 1 holds the agent's file and the user's unstaged edit.
     let cp1 = format!("refs/ralph/checkpoints/{run}/0001");
-    assert_eq!(p.git_cmd(&["show", &format!("{cp1}:work.txt")]), "iteration one\n");
-    assert_eq!(p.git_cmd(&["show", &format!("{cp1}:README.md")]), "hello\nunstaged edit\n");
-    assert_eq!(p.git_cmd(&["rev-parse", &format!("{cp1}^")]), head, "parented on HEAD");
+    assert_eq!(
+        p.git_cmd(&["show", &format!("{cp1}:work.txt")]),
+        "iteration one\n"
+    );
+    assert_eq!(
+        p.git_cmd(&["show", &format!("{cp1}:README.md")]),
+        "hello\nunstaged edit\n"
+    );
+    assert_eq!(
+        p.git_cmd(&["rev-parse", &format!("{cp1}^")]),
+        head,
+        "parented on HEAD"
+    );
     let tree = p.git_cmd(&["ls-tree", "-r", "--name-only", &cp1]);
     assert!(!tree.contains(".ralph"), "{tree}");
 
     // Files changed per iteration come from the checkpoint diff.
-    let finished: Vec<_> = out.events().into_iter().filter(|e| e["event"] == "iteration.finished").collect();
+    let finished: Vec<_> = out
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "iteration.finished")
+        .collect();
     assert_eq!(finished[0]["files_changed"], 1);
     assert_eq!(finished[1]["files_changed"], 2);
-    let cps: Vec<_> = out.events().into_iter().filter(|e| e["event"] == "checkpoint.created").collect();
+    let cps: Vec<_> = out
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "checkpoint.created")
+        .collect();
     assert_eq!(cps.len(), 3);
 }
 
@@ -92,32 +141,59 @@ fn no_change_iterations_are_recognised() {
     p.git_cmd(&["commit", "-q", "-m", "config"]);
     let out = p.run(&["run"]);
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(p.iterations().iter().all(|i| i.1 == "no_change"), "{:?}", p.iterations());
+    assert!(
+        p.iterations().iter().all(|i| i.1 == "no_change"),
+        "{:?}",
+        p.iterations()
+    );
 }
 
 #[test]
 fn outside_a_git_repository_ralph_says_so_once_and_runs() {
     let p = Project::new();
-    p.configure_text(&Script::new().default_steps(vec![Step::print("LOOP_COMPLETE")]), "");
+    p.configure_text(
+        &Script::new().default_steps(vec![Step::print("LOOP_COMPLETE")]),
+        "",
+    );
     let out = p.run(&["run"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stderr.matches("not a git repository: running without checkpoints").count(), 1, "{}", out.stderr);
+    assert_eq!(
+        out.stderr
+            .matches("not a git repository: running without checkpoints")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn json_events_follow_the_contract() {
     let p = Project::git();
     let script = Script::new().default_steps(vec![Step::claude_result(
-        ClaudeResult::success("done\nLOOP_COMPLETE").cost_usd(0.0123).tokens(1000, 50).cache_tokens(300, 100),
+        ClaudeResult::success("done\nLOOP_COMPLETE")
+            .cost_usd(0.0123)
+            .tokens(1000, 50)
+            .cache_tokens(300, 100),
     )]);
     p.configure(&script, "claude-stream-json", "", "");
     let out = p.run(&["run", "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let events = out.events();
-    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert_eq!(
         kinds,
-        ["run.started", "checkpoint.created", "iteration.started", "checkpoint.created", "iteration.finished", "run.finished"]
+        [
+            "run.started",
+            "checkpoint.created",
+            "iteration.started",
+            "checkpoint.created",
+            "iteration.finished",
+            "run.finished"
+        ]
     );
     let run = p.latest_run_id();
     for e in &events {
@@ -128,7 +204,10 @@ fn json_events_follow_the_contract() {
     assert_eq!(it["iteration"], 1);
     assert_eq!(it["outcome"], "completed");
     assert_eq!(it["cost_usd"], 0.0123);
-    assert_eq!(it["tokens"], serde_json::json!({"input": 1000, "output": 50, "cache_read": 300, "cache_write": 100}));
+    assert_eq!(
+        it["tokens"],
+        serde_json::json!({"input": 1000, "output": 50, "cache_read": 300, "cache_write": 100})
+    );
     assert!(it["duration_s"].as_f64().unwrap() > 0.0);
     assert_eq!(it["files_changed"], 0, "the agent wrote nothing: {it}");
     let fin = &events[5];
@@ -147,22 +226,70 @@ fn chrono_like(ts: &str) -> bool {
 fn status_logs_and_artifacts() {
     let p = Project::new();
     let script = Script::new()
-        .default_steps(vec![Step::claude_result(ClaudeResult::success("step").cost_usd(0.5).tokens(10, 2))])
-        .on_call(2, vec![Step::claude_result(ClaudeResult::success("LOOP_COMPLETE").cost_usd(0.25).tokens(10, 2))]);
-    p.configure(&script, "claude-stream-json", "", "[budget]\nmax_cost_usd = 10.0\n");
+        .default_steps(vec![Step::claude_result(
+            ClaudeResult::success("step").cost_usd(0.5).tokens(10, 2),
+        )])
+        .on_call(
+            2,
+            vec![Step::claude_result(
+                ClaudeResult::success("LOOP_COMPLETE")
+                    .cost_usd(0.25)
+                    .tokens(10, 2),
+            )],
+        );
+    p.configure(
+        &script,
+        "claude-stream-json",
+        "",
+        "[budget]\nmax_cost_usd = 10.0\n",
+    );
     assert_eq!(p.run(&["status"]).code, 0, "status before any run");
     let none = p.status_json();
     assert_eq!(none["state"], "none");
     let out = p.run(&["run"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("[1/100] custom · "), "{}", out.stderr);
-    assert!(out.stderr.contains("$0.5000 (total $0.5000)"), "{}", out.stderr);
-    assert!(out.stderr.contains("$0.2500 (total $0.7500)"), "{}", out.stderr);
-    assert!(out.summary().starts_with("ralph: completed"), "{}", out.summary());
-    assert!(out.summary().contains("2 iterations") && out.summary().contains("$0.7500") && out.summary().contains("24 tokens"), "{}", out.summary());
+    assert!(
+        out.stderr.contains("$0.5000 (total $0.5000)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("$0.2500 (total $0.7500)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.summary().starts_with("ralph: completed"),
+        "{}",
+        out.summary()
+    );
+    assert!(
+        out.summary().contains("2 iterations")
+            && out.summary().contains("$0.7500")
+            && out.summary().contains("24 tokens"),
+        "{}",
+        out.summary()
+    );
 
     let s = p.status_json();
-    for key in ["version", "run_id", "state", "stop_reason", "exit_code", "backend", "model", "iteration", "max_iterations", "started_at", "updated_at", "elapsed_s", "cost_usd", "budget_usd", "tokens"] {
+    for key in [
+        "version",
+        "run_id",
+        "state",
+        "stop_reason",
+        "exit_code",
+        "backend",
+        "model",
+        "iteration",
+        "max_iterations",
+        "started_at",
+        "updated_at",
+        "elapsed_s",
+        "cost_usd",
+        "budget_usd",
+        "tokens",
+    ] {
         assert!(s.get(key).is_some(), "status --json lacks {key}: {s}");
     }
     assert_eq!(s["version"], 1);
@@ -170,17 +297,38 @@ fn status_logs_and_artifacts() {
     assert_eq!(s["budget_usd"], 10.0);
     assert_eq!(s["max_iterations"], 100);
     let human = p.run(&["status"]);
-    assert!(human.stdout.contains("completed (completed, exit 0)"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("completed (completed, exit 0)"),
+        "{}",
+        human.stdout
+    );
 
     let logs = p.run(&["logs"]);
     assert_eq!(logs.code, 0, "{}", logs.stderr);
     assert_eq!(logs.stdout.lines().count(), 3, "{}", logs.stdout);
     assert!(logs.stdout.contains("completed"), "{}", logs.stdout);
     let one = p.run(&["logs", "--iteration", "1"]);
-    assert!(one.stdout.contains("prompt.md ===") && one.stdout.contains("Make the tests pass."), "{}", one.stdout);
-    assert!(one.stdout.contains("output.log ===") && one.stdout.contains("\"total_cost_usd\":0.5"), "{}", one.stdout);
+    assert!(
+        one.stdout.contains("prompt.md ===") && one.stdout.contains("Make the tests pass."),
+        "{}",
+        one.stdout
+    );
+    assert!(
+        one.stdout.contains("output.log ===") && one.stdout.contains("\"total_cost_usd\":0.5"),
+        "{}",
+        one.stdout
+    );
     let json = p.run(&["logs", "--json"]);
-    let kinds: Vec<String> = json.stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> = json
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     assert_eq!(kinds.first().map(String::as_str), Some("run.started"));
     assert_eq!(kinds.last().map(String::as_str), Some("run.finished"));
     let missing = p.run(&["logs", "--iteration", "9"]);
@@ -194,12 +342,30 @@ fn dry_run_prints_the_prompt_and_command_and_runs_nothing() {
     p.configure_text(&script, "");
     let out = p.run(&["run", "--dry-run", "--", "--extra", "arg with space"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("--- prompt for iteration 1"), "{}", out.stdout);
-    assert!(out.stdout.contains("Make the tests pass.\n\n## Loop rules (ralph)"), "{}", out.stdout);
-    assert!(out.stdout.contains("This is iteration 1 of at most 100."), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("--- prompt for iteration 1"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Make the tests pass.\n\n## Loop rules (ralph)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("This is iteration 1 of at most 100."),
+        "{}",
+        out.stdout
+    );
     let agent = fake_agent_path().display().to_string();
     assert!(out.stdout.contains(&format!("{agent} ")), "{}", out.stdout);
-    assert!(out.stdout.contains("--extra 'arg with space' < prompt (on stdin)"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("--extra 'arg with space' < prompt (on stdin)"),
+        "{}",
+        out.stdout
+    );
     assert!(!p.exists("touched.txt"));
     assert!(!p.exists(".ralph"));
 }
@@ -237,29 +403,64 @@ fn init_then_run_works_with_the_claude_backend() {
     assert!(again.stderr.contains("--force"), "{}", again.stderr);
 
     let script = Script::new()
-        .default_steps(vec![Step::claude_init("claude-sonnet-4-5"), Step::claude_result(ClaudeResult::success("working").cost_usd(0.01))])
-        .on_call(2, vec![Step::claude_result(ClaudeResult::success("done\nLOOP_COMPLETE").cost_usd(0.02).model("claude-sonnet-4-5"))]);
+        .default_steps(vec![
+            Step::claude_init("claude-sonnet-4-5"),
+            Step::claude_result(ClaudeResult::success("working").cost_usd(0.01)),
+        ])
+        .on_call(
+            2,
+            vec![Step::claude_result(
+                ClaudeResult::success("done\nLOOP_COMPLETE")
+                    .cost_usd(0.02)
+                    .model("claude-sonnet-4-5"),
+            )],
+        );
     let path = fake_claude(&p, &script);
-    let out = Out::from(p.ralph().args(["run", "--model", "claude-sonnet-4-5"]).env("PATH", &path).output().unwrap());
+    let out = Out::from(
+        p.ralph()
+            .args(["run", "--model", "claude-sonnet-4-5"])
+            .env("PATH", &path)
+            .output()
+            .unwrap(),
+    );
     assert_eq!(out.code, 0, "init then run must work: {}", out.stderr);
     assert_eq!(p.iterations().len(), 2);
     let args = std::fs::read_to_string(p.aux_path("claude-args.txt")).unwrap();
     let argv: Vec<&str> = args.lines().collect();
     assert_eq!(
         &argv[..argv.len() - 1],
-        ["-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions", "--model", "claude-sonnet-4-5"]
+        [
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--dangerously-skip-permissions",
+            "--model",
+            "claude-sonnet-4-5"
+        ]
     );
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    assert_eq!(argv.last().copied(), Some(if root { "IS_SANDBOX=1" } else { "IS_SANDBOX=" }));
+    assert_eq!(
+        argv.last().copied(),
+        Some(if root { "IS_SANDBOX=1" } else { "IS_SANDBOX=" })
+    );
     let s = p.status_json();
     assert_eq!(s["backend"], "claude");
     assert_eq!(s["model"], "claude-sonnet-4-5");
 
     let doctor = Out::from(p.ralph().arg("doctor").env("PATH", &path).output().unwrap());
     assert_eq!(doctor.code, 0, "{}{}", doctor.stdout, doctor.stderr);
-    assert!(doctor.stdout.contains("claude    2.1.197 (Claude Code)"), "{}", doctor.stdout);
-    assert!(doctor.stdout.contains("selected   claude (ready)"), "{}", doctor.stdout);
+    assert!(
+        doctor.stdout.contains("claude    2.1.197 (Claude Code)"),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        doctor.stdout.contains("selected   claude (ready)"),
+        "{}",
+        doctor.stdout
+    );
 }
 
 #[test]
@@ -270,14 +471,22 @@ fn allowlist_permissions_replace_skip_permissions() {
         "ralph.toml",
         "[agent]\nbackend = \"claude\"\npermissions = \"allowlist\"\nallowed_tools = [\"Read\", \"Edit\", \"Bash(git diff *)\"]\n",
     );
-    let script = Script::new().default_steps(vec![Step::claude_result(ClaudeResult::success("LOOP_COMPLETE"))]);
+    let script = Script::new().default_steps(vec![Step::claude_result(ClaudeResult::success(
+        "LOOP_COMPLETE",
+    ))]);
     let path = fake_claude(&p, &script);
     let out = Out::from(p.ralph().arg("run").env("PATH", &path).output().unwrap());
     assert_eq!(out.code, 0, "{}", out.stderr);
     let args = std::fs::read_to_string(p.aux_path("claude-args.txt")).unwrap();
-    assert!(args.contains("--allowedTools\nRead Edit Bash(git diff *)\n"), "{args}");
+    assert!(
+        args.contains("--allowedTools\nRead Edit Bash(git diff *)\n"),
+        "{args}"
+    );
     assert!(!args.contains("--dangerously-skip-permissions"), "{args}");
-    assert!(args.contains("IS_SANDBOX=\n"), "no sandbox override without skip-permissions: {args}");
+    assert!(
+        args.contains("IS_SANDBOX=\n"),
+        "no sandbox override without skip-permissions: {args}"
+    );
 }
 
 #[test]
@@ -285,11 +494,31 @@ fn doctor_reports_a_missing_agent_and_completions_print() {
     let p = Project::new();
     p.write("PROMPT.md", "task\n");
     p.write("ralph.toml", "[agent]\nbackend = \"claude\"\n");
-    let doctor = Out::from(p.ralph().arg("doctor").env("PATH", "/usr/bin:/bin").output().unwrap());
+    let doctor = Out::from(
+        p.ralph()
+            .arg("doctor")
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap(),
+    );
     assert_eq!(doctor.code, 8, "{}", doctor.stdout);
-    assert!(doctor.stdout.contains("claude    not installed (`claude` not found)"), "{}", doctor.stdout);
-    assert!(doctor.stdout.contains("selected   claude (NOT INSTALLED)"), "{}", doctor.stdout);
+    assert!(
+        doctor
+            .stdout
+            .contains("claude    not installed (`claude` not found)"),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        doctor.stdout.contains("selected   claude (NOT INSTALLED)"),
+        "{}",
+        doctor.stdout
+    );
     let comp = p.run(&["completions", "bash"]);
     assert_eq!(comp.code, 0);
-    assert!(comp.stdout.contains("_ralph()"), "{}", &comp.stdout[..200.min(comp.stdout.len())]);
+    assert!(
+        comp.stdout.contains("_ralph()"),
+        "{}",
+        &comp.stdout[..200.min(comp.stdout.len())]
+    );
 }
