@@ -390,6 +390,7 @@ impl<'a> Engine<'a> {
             cwd: &self.settings.root,
             stdin: spec.stdin.as_deref(),
             merge_stderr: false,
+            reaper: self.settings.reaper.as_deref(),
         };
         let finished = process::run(
             &pspec,
@@ -492,6 +493,7 @@ impl<'a> Engine<'a> {
                     cwd: &self.settings.root,
                     stdin: None,
                     merge_stderr: true,
+                    reaper: self.settings.reaper.as_deref(),
                 };
                 let mut nop = |_: &[u8], _: bool| {};
                 let res = process::run(

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod events;
 pub mod process;
 pub mod prompt;
+pub mod reaper;
 pub mod settings;
 
 pub use engine::{fmt_duration, Engine, EngineError, RunSummary};

@@ -46,6 +46,10 @@ pub struct Spec<'a> {
     pub stdin: Option<&'a [u8]>,
     /// Send stderr into the stdout pipe (gates: one interleaved log).
     pub merge_stderr: bool,
+    /// Run the program under `ralph __reap` (see [`crate::reaper`]) so it dies with ralph even
+    /// when ralph is SIGKILLed. `None` runs it directly (its grandchildren could then outlive a
+    /// SIGKILLed ralph).
+    pub reaper: Option<&'a Path>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -198,7 +202,17 @@ pub fn signal_group(pgid: u32, signal: i32) {
 }
 
 fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Receiver>), SpawnError> {
-    let mut cmd = Command::new(spec.program);
+    let mut cmd = match spec.reaper {
+        Some(reaper) => {
+            let mut c = Command::new(reaper);
+            c.arg(crate::reaper::REAP_ARG)
+                .arg(std::process::id().to_string())
+                .arg("--")
+                .arg(spec.program);
+            c
+        }
+        None => Command::new(spec.program),
+    };
     cmd.args(spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(spec.cwd)
@@ -232,22 +246,10 @@ fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Recei
     } else {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
-    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
-    unsafe {
-        let parent = libc::getpid();
-        cmd.pre_exec(move || {
-            // Die with ralph even if ralph is SIGKILLed. The child's own descendants stay in
-            // its process group, which every graceful path kills.
-            #[cfg(target_os = "linux")]
-            {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    libc::_exit(137);
-                }
-            }
-            let _ = parent;
-            Ok(())
-        });
+    // Under the reaper the parent-death signal is its job; setting it here too would need a
+    // pre-exec hook, which forces fork over the cheaper posix_spawn.
+    if spec.reaper.is_none() {
+        set_parent_death_signal(&mut cmd);
     }
     let child = cmd.spawn().map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => SpawnError::NotFound {
@@ -266,6 +268,25 @@ fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Recei
     // EOF arrives when the child's group closes them.
     drop(cmd);
     Ok((child, merged))
+}
+
+/// Die with ralph even if ralph is SIGKILLed (direct child only).
+fn set_parent_death_signal(cmd: &mut Command) {
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+    unsafe {
+        let parent = libc::getpid();
+        cmd.pre_exec(move || {
+            #[cfg(target_os = "linux")]
+            {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(137);
+                }
+            }
+            let _ = parent;
+            Ok(())
+        });
+    }
 }
 
 async fn read_opt<R: AsyncRead + Unpin>(
@@ -411,10 +432,23 @@ pub async fn run(
             },
         }
     }
+    let exit = exit.unwrap_or_default();
+    let tail = tail.into_string();
+    if spec.reaper.is_some() && tail.contains(crate::reaper::EXEC_FAILED) {
+        let program = spec.program.to_string();
+        match exit.code {
+            Some(crate::reaper::EXIT_NOT_FOUND) => return Err(SpawnError::NotFound { program }),
+            Some(crate::reaper::EXIT_NOT_EXECUTABLE) => {
+                let source = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+                return Err(SpawnError::NotExecutable { program, source });
+            }
+            _ => {}
+        }
+    }
     Ok(Finished {
-        exit: exit.unwrap_or_default(),
+        exit,
         reason,
-        tail: tail.into_string(),
+        tail,
         duration: started.elapsed(),
         bytes,
     })
