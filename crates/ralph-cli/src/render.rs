@@ -91,7 +91,10 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
         } => {
             let cost = match cost_usd {
                 Some(c) => format!("{} (total {})", fmt_usd(*c), fmt_usd(*total_cost_usd)),
-                None => format!("cost unknown (total {})", fmt_usd(*total_cost_usd)),
+                None if *total_cost_usd > 0.0 => {
+                    format!("cost unknown (known total {})", fmt_usd(*total_cost_usd))
+                }
+                None => "cost unknown".to_string(),
             };
             let mut what = outcome.replace('_', " ");
             if let Some(f) = files_changed {
@@ -145,16 +148,26 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
             iterations,
             elapsed_s,
             cost_usd,
+            cost_unknown_iterations: unknown,
             tokens,
             ..
         } => {
             let total = tokens.input + tokens.output + tokens.cache_read + tokens.cache_write;
+            // Never present an unreported cost as $0.
+            let cost = match (*unknown, *iterations) {
+                (0, _) => fmt_usd(*cost_usd),
+                (u, n) if u >= n => "cost unknown".to_string(),
+                (u, _) => format!("{} + {u} iteration(s) of unknown cost", fmt_usd(*cost_usd)),
+            };
+            let tokens = if *unknown >= *iterations && total == 0 && *iterations > 0 {
+                "tokens unknown".to_string()
+            } else {
+                format!("{} tokens", fmt_tokens(total))
+            };
             format!(
-                "ralph: {message} · {iterations} iteration{} · {} · {} · {} tokens",
+                "ralph: {message} · {iterations} iteration{} · {} · {cost} · {tokens}",
                 if *iterations == 1 { "" } else { "s" },
                 fmt_secs(*elapsed_s),
-                fmt_usd(*cost_usd),
-                fmt_tokens(total)
             )
         }
     })

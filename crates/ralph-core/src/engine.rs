@@ -91,6 +91,8 @@ pub struct Engine<'a> {
     elapsed_before: f64,
     state_dir: PathBuf,
     rng: u64,
+    /// Committed iterations of this run with no known cost (shown, never passed off as $0).
+    cost_unknown: u32,
 }
 
 fn now_rfc3339() -> String {
@@ -157,6 +159,7 @@ impl<'a> Engine<'a> {
             },
         };
         let seed = Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1;
+        let cost_unknown = store.unknown_cost_iterations(&run.id)?;
         let mut engine = Engine {
             elapsed_before: run.elapsed_s,
             settings,
@@ -169,6 +172,7 @@ impl<'a> Engine<'a> {
             session_start: Instant::now(),
             state_dir,
             rng: seed,
+            cost_unknown,
         };
         engine.run.backend = engine.backend.name().to_string();
         engine.run.model = engine.settings.agent.model.clone();
@@ -579,8 +583,9 @@ impl<'a> Engine<'a> {
             self.run.tokens.cache_read += u.cache_read;
             self.run.tokens.cache_write += u.cache_write;
         }
-        if let Some(c) = outcome.cost_usd.filter(|c| c.is_finite() && *c >= 0.0) {
-            self.run.cost_usd += c;
+        match outcome.cost_usd.filter(|c| c.is_finite() && *c >= 0.0) {
+            Some(c) => self.run.cost_usd += c,
+            None => self.cost_unknown += 1,
         }
         self.run.iteration = n;
         self.run.current_iteration = None;
@@ -829,6 +834,7 @@ impl<'a> Engine<'a> {
             iterations: self.run.iteration,
             elapsed_s: self.run.elapsed_s,
             cost_usd: self.run.cost_usd,
+            cost_unknown_iterations: self.cost_unknown,
             tokens: self.run.tokens.into(),
         });
         self.store.save_run(&self.run, &[ev.to_record()], true)?;

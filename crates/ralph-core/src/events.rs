@@ -159,6 +159,8 @@ pub enum EventBody {
         iterations: u32,
         elapsed_s: f64,
         cost_usd: f64,
+        /// Iterations whose cost is not in `cost_usd` because the agent did not report it.
+        cost_unknown_iterations: u32,
         tokens: TokensJson,
     },
 }

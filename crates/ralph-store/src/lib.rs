@@ -271,6 +271,17 @@ impl Store {
         Ok(())
     }
 
+    /// Committed iterations of a run whose cost nobody reported or could compute.
+    pub fn unknown_cost_iterations(&self, run_id: &str) -> Result<u32, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM iterations WHERE run_id = ?1 AND cost_usd IS NULL",
+                [run_id],
+                |r| r.get(0),
+            )
+            .map_err(sql("count iterations of unknown cost"))
+    }
+
     /// `PRAGMA integrity_check` result: "ok" when healthy.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.conn

@@ -522,3 +522,43 @@ fn doctor_reports_a_missing_agent_and_completions_print() {
         &comp.stdout[..200.min(comp.stdout.len())]
     );
 }
+
+#[test]
+fn an_unreported_cost_is_never_shown_as_zero() {
+    let p = Project::new();
+    // Iteration 1 reports its cost; iteration 2 is a text line with no usage at all.
+    let script = Script::new()
+        .default_steps(vec![Step::claude_result(
+            ClaudeResult::success("step").cost_usd(0.25).tokens(10, 1),
+        )])
+        .on_call(2, vec![Step::print("no result line"), Step::exit(1)]);
+    p.configure(&script, "claude-stream-json", "max_iterations = 2", "");
+    let out = p.run(&["run", "--json"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.summary()
+            .contains("$0.2500 + 1 iteration(s) of unknown cost"),
+        "{}",
+        out.summary()
+    );
+    assert!(
+        out.stderr.contains("[2/2] custom · ")
+            && out.stderr.contains("cost unknown (known total $0.2500)"),
+        "{}",
+        out.stderr
+    );
+    let last = out.events().into_iter().last().unwrap();
+    assert_eq!(last["cost_unknown_iterations"], 1);
+
+    let q = Project::new();
+    q.configure_text(
+        &Script::new().default_steps(vec![Step::print("text only")]),
+        "max_iterations = 1",
+    );
+    let out = q.run(&["run"]);
+    assert!(
+        out.summary().ends_with("cost unknown · tokens unknown"),
+        "{}",
+        out.summary()
+    );
+}
