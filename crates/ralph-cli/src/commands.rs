@@ -235,10 +235,10 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
     }
     if args.json || args.follow {
         let mut last = 0i64;
-        loop {
+        let print_new = |last: &mut i64| -> Result<bool, CliError> {
             let mut finished = false;
-            for (id, e) in store.events(&run.id, last)? {
-                last = id;
+            for (id, e) in store.events(&run.id, *last)? {
+                *last = id;
                 finished |= e.kind == "run.finished";
                 if args.json {
                     println!("{}", e.payload);
@@ -247,7 +247,15 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
                 }
             }
             let _ = std::io::stdout().flush();
-            if !args.follow || finished || lock::holder(&cwd.join(".ralph")).is_none() {
+            Ok(finished)
+        };
+        loop {
+            if print_new(&mut last)? || !args.follow {
+                break;
+            }
+            if lock::holder(&cwd.join(".ralph")).is_none() {
+                // The writer is gone; whatever it wrote before exiting is on disk now.
+                print_new(&mut last)?;
                 break;
             }
             // Polling a read-only view is the simplest follower that cannot block the writer.

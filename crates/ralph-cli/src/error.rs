@@ -53,6 +53,14 @@ impl fmt::Display for CliError {
 
 impl From<ralph_store::StoreError> for CliError {
     fn from(e: ralph_store::StoreError) -> Self {
-        CliError::new(1, e.to_string(), None)
+        let hint = match &e {
+            ralph_store::StoreError::TooNew { .. } => None,
+            _ => Some(
+                "check that .ralph/ is writable and the disk is not full; if .ralph/ralph.db is \
+                 damaged, move it aside (ralph starts a new one)"
+                    .to_string(),
+            ),
+        };
+        CliError::new(1, e.to_string(), hint)
     }
 }

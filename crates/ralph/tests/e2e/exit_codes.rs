@@ -300,3 +300,20 @@ fn ralph_stop_now_kills_the_agent() {
         "the killed iteration is not recorded"
     );
 }
+
+#[test]
+fn exit_1_when_the_state_database_is_unusable() {
+    let p = Project::new();
+    p.configure_text(&complete_on(1), "");
+    std::fs::create_dir_all(p.path(".ralph/ralph.db")).unwrap();
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("error: failed to open the state database"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}

@@ -562,3 +562,46 @@ fn an_unreported_cost_is_never_shown_as_zero() {
         out.summary()
     );
 }
+
+#[test]
+fn logs_follow_streams_a_live_run_until_it_finishes() {
+    let p = Project::new();
+    let script = Script::new()
+        .default_steps(vec![Step::print("step")])
+        .on_call(
+            2,
+            vec![
+                Step::write(p.aux_path("in-2"), ""),
+                Step::wait_for_file(p.aux_path("go"), 30_000),
+                Step::print("LOOP_COMPLETE"),
+            ],
+        );
+    p.configure_text(&script, "");
+    let run = p.spawn(&["run"]);
+    wait_until("iteration 2", Duration::from_secs(30), || {
+        p.aux_path("in-2").exists()
+    });
+    let follow = p.spawn(&["logs", "--follow"]);
+    std::fs::write(p.aux_path("go"), "").unwrap();
+    assert_eq!(wait_child(run, Duration::from_secs(30)).code, 0);
+    let out = wait_child(follow, Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let kinds: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run.started"), "{}", out.stdout);
+    assert_eq!(kinds.last(), Some(&"run.finished"), "{}", out.stdout);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "iteration.finished").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("stop_reason=\"completed\""),
+        "{}",
+        out.stdout
+    );
+}
