@@ -83,7 +83,7 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
     };
     let Some(run) = run else {
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"version": 1, "run_id": null, "state": "none"})
             );
@@ -120,7 +120,7 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
             "tokens": {"input": t.input, "output": t.output, "cache_read": t.cache_read, "cache_write": t.cache_write},
             "pid": if live { run.pid } else { None },
         });
-        println!("{v}");
+        outln!("{v}");
         return Ok(0);
     }
     let mut out = std::io::stdout().lock();
@@ -241,9 +241,9 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
                 *last = id;
                 finished |= e.kind == "run.finished";
                 if args.json {
-                    println!("{}", e.payload);
+                    outln!("{}", e.payload);
                 } else {
-                    println!("{}", follow_line(&e));
+                    outln!("{}", follow_line(&e));
                 }
             }
             let _ = std::io::stdout().flush();

@@ -1,6 +1,22 @@
 //! ralph's command line: commands, settings resolution (defaults < ralph.toml < flags),
 //! rendering, exit-code mapping.
 
+/// Like `println!`, but a closed stdout (`ralph logs --json | head -1`) is not an error: the
+/// reader has what it wanted.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+/// `print!` counterpart of `outln!`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod commands;
 pub mod config;

@@ -384,9 +384,9 @@ fn dry_run(
     } else {
         ""
     };
-    println!("--- prompt for iteration {n} ({} bytes) ---", text.len());
-    print!("{text}");
-    println!("--- agent command ({}) ---", settings.agent.backend);
-    println!("{}{stdin_note}", spec.display());
+    outln!("--- prompt for iteration {n} ({} bytes) ---", text.len());
+    out!("{text}");
+    outln!("--- agent command ({}) ---", settings.agent.backend);
+    outln!("{}{stdin_note}", spec.display());
     Ok(0)
 }
