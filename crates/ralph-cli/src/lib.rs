@@ -32,15 +32,6 @@ pub use error::CliError;
 
 /// Entry point of the `ralph` binary; returns the process exit code.
 pub fn main() -> i32 {
-    // `ralph __reap …` is the agent supervisor: no CLI parsing, no hooks, minimal start-up.
-    let mut args = std::env::args_os();
-    if args
-        .nth(1)
-        .is_some_and(|a| a == ralph_core::reaper::REAP_ARG)
-    {
-        let rest: Vec<_> = args.collect();
-        return ralph_core::reaper::main(&rest);
-    }
     // A bug in ralph must still end with a message and the documented exit code (1), never a
     // backtrace.
     std::panic::set_hook(Box::new(|info| {

@@ -195,8 +195,6 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         retry,
         gates: cfg.gates.clone(),
         fresh: args.fresh,
-        // Without our own path, agents still run, just without the SIGKILL safety net.
-        reaper: std::env::current_exe().ok(),
     };
     Ok(Resolved { settings, backend })
 }

@@ -394,7 +394,7 @@ impl<'a> Engine<'a> {
             cwd: &self.settings.root,
             stdin: spec.stdin.as_deref(),
             merge_stderr: false,
-            reaper: self.settings.reaper.as_deref(),
+            supervised: true,
         };
         let finished = process::run(
             &pspec,
@@ -497,7 +497,7 @@ impl<'a> Engine<'a> {
                     cwd: &self.settings.root,
                     stdin: None,
                     merge_stderr: true,
-                    reaper: self.settings.reaper.as_deref(),
+                    supervised: true,
                 };
                 let mut nop = |_: &[u8], _: bool| {};
                 let res = process::run(

@@ -46,10 +46,10 @@ pub struct Spec<'a> {
     pub stdin: Option<&'a [u8]>,
     /// Send stderr into the stdout pipe (gates: one interleaved log).
     pub merge_stderr: bool,
-    /// Run the program under `ralph __reap` (see [`crate::reaper`]) so it dies with ralph even
-    /// when ralph is SIGKILLed. `None` runs it directly (its grandchildren could then outlive a
-    /// SIGKILLed ralph).
-    pub reaper: Option<&'a Path>,
+    /// Run the program under a supervisor (see [`crate::reaper`]) so it and its descendants
+    /// die with ralph even when ralph is SIGKILLed. Without it only the direct child gets a
+    /// parent-death signal.
+    pub supervised: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -202,17 +202,7 @@ pub fn signal_group(pgid: u32, signal: i32) {
 }
 
 fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Receiver>), SpawnError> {
-    let mut cmd = match spec.reaper {
-        Some(reaper) => {
-            let mut c = Command::new(reaper);
-            c.arg(crate::reaper::REAP_ARG)
-                .arg(std::process::id().to_string())
-                .arg("--")
-                .arg(spec.program);
-            c
-        }
-        None => Command::new(spec.program),
-    };
+    let mut cmd = Command::new(spec.program);
     cmd.args(spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(spec.cwd)
@@ -246,9 +236,9 @@ fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Recei
     } else {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
-    // Under the reaper the parent-death signal is its job; setting it here too would need a
-    // pre-exec hook, which forces fork over the cheaper posix_spawn.
-    if spec.reaper.is_none() {
+    if spec.supervised {
+        crate::reaper::install(&mut cmd);
+    } else {
         set_parent_death_signal(&mut cmd);
     }
     let child = cmd.spawn().map_err(|source| match source.kind() {
@@ -434,17 +424,6 @@ pub async fn run(
     }
     let exit = exit.unwrap_or_default();
     let tail = tail.into_string();
-    if spec.reaper.is_some() && tail.contains(crate::reaper::EXEC_FAILED) {
-        let program = spec.program.to_string();
-        match exit.code {
-            Some(crate::reaper::EXIT_NOT_FOUND) => return Err(SpawnError::NotFound { program }),
-            Some(crate::reaper::EXIT_NOT_EXECUTABLE) => {
-                let source = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-                return Err(SpawnError::NotExecutable { program, source });
-            }
-            _ => {}
-        }
-    }
     Ok(Finished {
         exit,
         reason,

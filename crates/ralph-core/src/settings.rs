@@ -20,8 +20,6 @@ pub struct Settings {
     pub gates: Vec<Gate>,
     /// Start a new run even if an unfinished one exists.
     pub fresh: bool,
-    /// The `ralph` executable, to run agents and gates under `ralph __reap`.
-    pub reaper: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
