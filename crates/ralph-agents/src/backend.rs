@@ -101,6 +101,8 @@ pub enum PermissionMode {
     #[default]
     Full,
     AllowList(Vec<String>),
+    /// The CLI's own sandbox (e.g. Codex `-s workspace-write`), where it has one.
+    Sandbox,
 }
 
 /// The backend-relevant part of the resolved settings.
@@ -124,6 +126,9 @@ pub struct CommandContext<'a> {
     pub extra_args: &'a [String],
     /// ralph runs as root (Claude then needs `IS_SANDBOX=1` for skip-permissions).
     pub is_root: bool,
+    /// This call's artifact directory (`.ralph/runs/<run>/<NNNN>/`): for files the agent writes
+    /// for ralph, such as Copilot's `--usage-output-file`.
+    pub scratch_dir: &'a Path,
 }
 
 /// A fully built command line. `stdin` is written to the child and then closed; `None` means
@@ -180,6 +185,20 @@ pub trait Backend: Send + Sync {
     fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec;
     /// A fresh parser for one call's stdout.
     fn parser(&self) -> Box<dyn StreamParser>;
+    /// The parser for the call built from `ctx` (a backend whose usage arrives in a file names
+    /// it here). The engine calls this one.
+    fn parser_for(&self, _ctx: &CommandContext<'_>) -> Box<dyn StreamParser> {
+        self.parser()
+    }
+    /// Whether this backend can run with `mode`; the CLI refuses other modes before starting.
+    fn supports_permission(&self, mode: &PermissionMode) -> bool {
+        matches!(mode, PermissionMode::Full)
+    }
+    /// Whether the agent reports token usage at all (if not, ralph says so once and records
+    /// usage as unknown).
+    fn reports_usage(&self) -> bool {
+        true
+    }
 }
 
 /// Names accepted by `agent.backend` (besides `auto`), in default priority order.
@@ -238,6 +257,9 @@ impl Backend for ClaudeBackend {
     fn auth_env(&self) -> &[&'static str] {
         &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"]
     }
+    fn supports_permission(&self, mode: &PermissionMode) -> bool {
+        matches!(mode, PermissionMode::Full | PermissionMode::AllowList(_))
+    }
     fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec {
         let mut args: Vec<String> = self.config.command.iter().skip(1).cloned().collect();
         args.extend(["-p", "--output-format", "stream-json", "--verbose"].map(String::from));
@@ -257,6 +279,9 @@ impl Backend for ClaudeBackend {
                 args.push("--allowedTools".into());
                 args.push(tools.join(" "));
             }
+            // Refused before start (`supports_permission`); Claude's defaults ask, and a
+            // headless agent cannot answer, so nothing is added.
+            PermissionMode::Sandbox => {}
         }
         if let Some(model) = ctx.model.filter(|m| !m.is_empty()) {
             args.push("--model".into());
@@ -286,6 +311,10 @@ impl Backend for CustomBackend {
             .first()
             .map(String::as_str)
             .unwrap_or("")
+    }
+    /// A custom command's permissions are whatever its own argv says.
+    fn supports_permission(&self, mode: &PermissionMode) -> bool {
+        matches!(mode, PermissionMode::Full)
     }
     fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec {
         let mut args: Vec<String> = self.config.command.iter().skip(1).cloned().collect();
@@ -334,6 +363,7 @@ mod tests {
             model,
             extra_args: extra,
             is_root,
+            scratch_dir: Path::new("/tmp/run/0001"),
         }
     }
 

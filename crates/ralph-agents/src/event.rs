@@ -204,6 +204,18 @@ pub struct AgentOutcome {
     pub lines: u64,
     pub unknown_lines: u64,
     pub malformed_lines: u64,
+    /// When the limit behind a `RateLimit`/`UsageLimit`/`Quota` error lifts, if the agent said.
+    pub retry_after: Option<RetryAfter>,
+}
+
+/// When to try again, as the agent's error text or headers said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    /// At this moment (Unix seconds, UTC): "resets 4pm (Europe/Paris)", "try again at 11:37 AM",
+    /// "|1753441200".
+    At(i64),
+    /// After this many seconds: "retry-after: 30", "try again in 2 days 17 hours".
+    In(u64),
 }
 
 /// Cap on `AgentOutcome::final_text`.

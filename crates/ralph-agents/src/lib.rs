@@ -15,6 +15,6 @@ pub use backend::{
 };
 pub use classify::{classify_status, classify_text};
 pub use event::{
-    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Usage, FINAL_TEXT_MAX,
+    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, RetryAfter, Usage, FINAL_TEXT_MAX,
 };
 pub use parser::{ClaudeStreamParser, StreamParser, TextParser};

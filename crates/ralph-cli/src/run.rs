@@ -375,6 +375,7 @@ fn dry_run(
         extra_args: &settings.agent.args,
         // SAFETY: geteuid has no preconditions.
         is_root: unsafe { libc::geteuid() } == 0,
+        scratch_dir: prompt_path.parent().unwrap_or(state_dir),
     };
     let spec = backend.command(&ctx);
     let stdin_note = if spec.stdin.is_some() {

@@ -354,8 +354,10 @@ impl<'a> Engine<'a> {
             model: self.settings.agent.model.as_deref(),
             extra_args: &self.settings.agent.args,
             is_root,
+            scratch_dir: &dir,
         };
         let mut spec = self.backend.command(&ctx);
+        let mut parser = self.backend.parser_for(&ctx);
         spec.env.push(("RALPH_RUN_ID".into(), self.run.id.clone()));
         spec.env.push(("RALPH_ITERATION".into(), n.to_string()));
         spec.env.push((
@@ -380,7 +382,6 @@ impl<'a> Engine<'a> {
         let err_path = dir.join("stderr.log");
         let mut out = File::create(&out_path).map_err(io_err("create", &out_path))?;
         let mut err = File::create(&err_path).map_err(io_err("create", &err_path))?;
-        let mut parser = self.backend.parser();
         let mut scratch = Vec::new();
         let mut sink = |line: &[u8], truncated: bool| {
             scratch.clear();

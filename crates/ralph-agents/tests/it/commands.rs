@@ -17,6 +17,7 @@ fn ctx<'a>(model: Option<&'a str>, extra: &'a [String], is_root: bool) -> Comman
         model,
         extra_args: extra,
         is_root,
+        scratch_dir: Path::new("/tmp/run/0001"),
     }
 }
 
