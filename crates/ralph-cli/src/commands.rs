@@ -14,7 +14,7 @@ use crate::cli::{
 use crate::config;
 use crate::error::CliError;
 use crate::render::{fmt_secs, fmt_tokens, fmt_usd};
-use crate::run::{load_config, read_prompt, resolve, RUNNABLE_BACKENDS};
+use crate::run::{load_config, read_prompt, resolve, runnable};
 use crate::{lock, paths};
 
 pub fn cmd_init(args: InitArgs) -> Result<i32, CliError> {
@@ -405,7 +405,7 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
         .iter()
         .chain(std::iter::once(&"custom"))
     {
-        if !RUNNABLE_BACKENDS.contains(name) {
+        if !runnable(name) {
             let _ = writeln!(out, "  {name:<9} not supported by this version yet");
             continue;
         }
@@ -452,15 +452,23 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
     if let Some(cfg) = &cfg {
         match resolve(cfg, &RunArgs::default(), &cwd) {
             Ok(r) => {
-                let installed = paths::find_program(r.backend.program()).is_some();
-                let _ = writeln!(
-                    out,
-                    "selected   {} ({})",
-                    r.settings.agent.backend,
-                    if installed { "ready" } else { "NOT INSTALLED" }
-                );
-                if !installed && code == 0 {
-                    code = 8;
+                for (i, agent) in r.agents.iter().enumerate() {
+                    let installed = paths::find_program(agent.backend.program()).is_some();
+                    let model = agent
+                        .model
+                        .as_deref()
+                        .map(|m| format!(" {m}"))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "{}{}{model} ({})",
+                        if i == 0 { "selected   " } else { "fallback   " },
+                        agent.backend.name(),
+                        if installed { "ready" } else { "NOT INSTALLED" }
+                    );
+                    if !installed && code == 0 {
+                        code = 8;
+                    }
                 }
                 match read_prompt(&r.settings.prompt, &cwd) {
                     Ok(p) => {

@@ -70,6 +70,8 @@ pub struct ConfigFile {
     pub git: GitConf,
     /// `[retry]`
     pub retry: RetryConf,
+    /// `[pricing."model"]`, by model name as written.
+    pub pricing: BTreeMap<String, PriceConf>,
     /// `[[gates]]`, in file order, with `when` and `timeout` defaults already filled in
     /// (there are no flags for gates, so nothing else could fill them).
     pub gates: Vec<Gate>,
@@ -128,6 +130,17 @@ pub struct BudgetConf {
     pub max_cost_usd: Option<f64>,
     /// ≥ 1.
     pub max_tokens: Option<u64>,
+}
+
+/// One `[pricing."model"]` table: USD per million tokens. Missing keys keep the built-in
+/// table's value for that model (or 0 for a model it does not know).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PriceConf {
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+    pub cache_read: Option<f64>,
+    pub cache_write: Option<f64>,
+    pub context_window: Option<u64>,
 }
 
 /// `[git]`
@@ -504,5 +517,46 @@ timeout = "5m"
         let good = dir.path().join("ralph.toml");
         std::fs::write(&good, "[loop]\nmax_iterations = 3\n").unwrap();
         assert_eq!(load(&good).unwrap().loop_.max_iterations, Some(3));
+    }
+
+    #[test]
+    fn pricing_tables_parse_and_validate() {
+        let c = parse(
+            "[pricing.\"my/model-1\"]\ninput = 1\noutput = 2.5\ncontext_window = 1000\n\n\
+             [pricing.gpt-x]\ncache_read = 0\n",
+            Path::new("ralph.toml"),
+        )
+        .unwrap();
+        let p = &c.pricing["my/model-1"];
+        assert_eq!(
+            (p.input, p.output, p.cache_read, p.context_window),
+            (Some(1.0), Some(2.5), None, Some(1000))
+        );
+        assert_eq!(c.pricing["gpt-x"].cache_read, Some(0.0));
+        let e = parse("[pricing.m]\ninput = -1\n", Path::new("ralph.toml")).unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.key.as_deref()),
+            (Some(2), Some(9), Some("pricing.m.input"))
+        );
+        let e = parse("[pricing.m]\nimput = 1\n", Path::new("ralph.toml")).unwrap_err();
+        assert!(e.to_string().contains("input"), "{e}");
+        let e = parse("[pricing]\nm = 3\n", Path::new("ralph.toml")).unwrap_err();
+        assert!(e.to_string().contains("expected a table of prices"), "{e}");
+        let c = parse(
+            "[agent]\npermissions = \"sandbox\"\nfallback = [\"codex:gpt-5.5\", \"q\"]\n",
+            Path::new("ralph.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.agent.permissions, Some(PermissionMode::Sandbox));
+        assert_eq!(
+            c.agent.fallback,
+            Some(vec!["codex:gpt-5.5".to_string(), "kiro".to_string()])
+        );
+        let e = parse(
+            "[agent]\nfallback = [\"codex:\"]\n",
+            Path::new("ralph.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("names no model"), "{e}");
     }
 }

@@ -9,10 +9,33 @@ use std::time::Duration;
 pub struct Renderer {
     pub json: bool,
     pub human: bool,
+    /// stderr is a terminal: the wait countdown rewrites one line in place.
+    pub tty: bool,
+    /// The last countdown line was drawn (so the next real line starts on a fresh line).
+    pub counting: bool,
 }
 
 impl EventSink for Renderer {
+    fn waiting(&mut self, remaining: Duration, reason: &str) {
+        if !(self.human && self.tty) {
+            return;
+        }
+        let secs = remaining.as_secs();
+        let _ = write!(
+            std::io::stderr().lock(),
+            "\r  waiting ({reason}): {:02}:{:02}:{:02} left ",
+            secs / 3600,
+            (secs % 3600) / 60,
+            secs % 60
+        );
+        self.counting = true;
+    }
+
     fn event(&mut self, event: &RunEvent) {
+        if self.counting {
+            let _ = writeln!(std::io::stderr().lock());
+            self.counting = false;
+        }
         if self.json {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", event.to_json());
@@ -138,9 +161,27 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
         EventBody::RetryScheduled {
             delay_s,
             error_class,
+            until,
+            ..
+        } => match until {
+            Some(t) => format!(
+                "  {error_class}: the agent's limit lifts at {t}; waiting {} (Ctrl-C stops)",
+                fmt_secs(*delay_s)
+            ),
+            None => format!("  retrying in {} after {error_class}", fmt_secs(*delay_s)),
+        },
+        EventBody::AgentSwitched {
+            from,
+            to,
+            model,
+            reason,
             ..
         } => {
-            format!("  retrying in {} after {error_class}", fmt_secs(*delay_s))
+            let model = model
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
+            format!("ralph: {from} hit {reason}: switching to the fallback agent {to}{model}")
         }
         EventBody::Warning { message } => format!("ralph: warning: {message}"),
         EventBody::RunFinished {

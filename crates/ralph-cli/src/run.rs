@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ralph_agents::{builtin_backend, Backend, BackendConfig, CommandContext, PermissionMode};
 use ralph_core::completion::marker_lines;
 use ralph_core::{
-    prompt, AgentSettings, Control, Engine, Limits, PromptSource, RetrySettings, Settings,
+    prompt, Agent, AgentSettings, Control, Engine, Limits, PromptSource, RetrySettings, Settings,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -17,9 +17,11 @@ use crate::error::CliError;
 use crate::render::Renderer;
 use crate::{lock, paths};
 
-/// Backends this version can run. The config accepts every documented name so a config written
-/// for a newer ralph fails with a clear message rather than a parse error.
-pub const RUNNABLE_BACKENDS: &[&str] = &["claude", "custom"];
+/// Whether this version can run `name`. The config accepts every documented name, so a config
+/// naming a backend this build lacks fails with a clear message rather than a parse error.
+pub fn runnable(name: &str) -> bool {
+    ralph_agents::backend_names().contains(&name)
+}
 
 /// Load the config named by `-c`, or `./ralph.toml` if present.
 pub fn load_config(explicit: Option<&Path>, cwd: &Path) -> Result<ConfigFile, CliError> {
@@ -47,7 +49,8 @@ pub fn load_config(explicit: Option<&Path>, cwd: &Path) -> Result<ConfigFile, Cl
 /// Everything `run` and `doctor` need, resolved.
 pub struct Resolved {
     pub settings: Settings,
-    pub backend: Box<dyn Backend>,
+    /// The primary agent, then `agent.fallback` in order.
+    pub agents: Vec<Agent>,
 }
 
 pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved, CliError> {
@@ -94,7 +97,7 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         });
         priority
             .iter()
-            .filter(|b| RUNNABLE_BACKENDS.contains(&b.as_str()) && b.as_str() != "custom")
+            .filter(|b| runnable(b) && b.as_str() != "custom")
             .find(|b| {
                 builtin_backend(b, &backend_config)
                     .is_some_and(|be| paths::find_program(be.program()).is_some())
@@ -113,12 +116,12 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
     } else {
         backend_name
     };
-    if !RUNNABLE_BACKENDS.contains(&backend_name.as_str()) {
+    if !runnable(&backend_name) {
         return Err(CliError::usage(
             format!("the `{backend_name}` backend is not supported by this version of ralph yet"),
             Some(format!(
                 "use one of: {} (or backend = \"custom\" with agent.command)",
-                RUNNABLE_BACKENDS.join(", ")
+                ralph_agents::backend_names().join(", ")
             )),
         ));
     }
@@ -128,9 +131,29 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
             Some("add command = [\"./my-agent\", \"--flag\"] under [agent] in ralph.toml".into()),
         ));
     }
-    let backend = builtin_backend(&backend_name, &backend_config).ok_or_else(|| {
-        CliError::new(1, format!("backend `{backend_name}` is not built in"), None)
-    })?;
+    let model = args.model.clone().or_else(|| agent.model.clone());
+    let mut agents = vec![make_agent(&backend_name, model.clone(), &backend_config)?];
+    for entry in agent.fallback.iter().flatten() {
+        let (name, fallback_model) = match entry.split_once(':') {
+            Some((n, m)) => (n, Some(m.to_string())),
+            None => (entry.as_str(), None),
+        };
+        if !runnable(name) {
+            return Err(CliError::usage(
+                format!("agent.fallback names `{name}`, which this version of ralph cannot run"),
+                Some(format!(
+                    "use one of: {}",
+                    ralph_agents::backend_names().join(", ")
+                )),
+            ));
+        }
+        // A fallback shares the primary's permission mode, not its command override or model.
+        let config = BackendConfig {
+            command: Vec::new(),
+            ..backend_config.clone()
+        };
+        agents.push(make_agent(name, fallback_model, &config)?);
+    }
 
     let prompt = match (&args.prompt, &args.prompt_file) {
         (Some(text), _) => PromptSource::Text(text.clone()),
@@ -181,7 +204,7 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         root: cwd.to_path_buf(),
         agent: AgentSettings {
             backend: backend_name,
-            model: args.model.clone().or_else(|| agent.model.clone()),
+            model,
             args: agent_args,
             backend_config,
         },
@@ -196,7 +219,31 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         gates: cfg.gates.clone(),
         fresh: args.fresh,
     };
-    Ok(Resolved { settings, backend })
+    Ok(Resolved { settings, agents })
+}
+
+fn make_agent(
+    name: &str,
+    model: Option<String>,
+    config: &BackendConfig,
+) -> Result<Agent, CliError> {
+    let backend = builtin_backend(name, config)
+        .ok_or_else(|| CliError::new(1, format!("backend `{name}` is not built in"), None))?;
+    if !backend.supports_permission(&config.permission) {
+        let mode = match &config.permission {
+            PermissionMode::Full => "full",
+            PermissionMode::AllowList(_) => "allowlist",
+            PermissionMode::Sandbox => "sandbox",
+        };
+        return Err(CliError::usage(
+            format!("the {name} agent has no `{mode}` permission mode"),
+            Some(
+                "docs/config.md lists the modes each agent supports; or use permissions = \"full\""
+                    .into(),
+            ),
+        ));
+    }
+    Ok(Agent { backend, model })
 }
 
 pub fn read_prompt(source: &PromptSource, cwd: &Path) -> Result<String, CliError> {
@@ -219,7 +266,7 @@ pub fn read_prompt(source: &PromptSource, cwd: &Path) -> Result<String, CliError
 pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
     let cwd = paths::cwd()?;
     let cfg = load_config(args.config.as_deref(), &cwd)?;
-    let Resolved { settings, backend } = resolve(&cfg, &args, &cwd)?;
+    let Resolved { settings, agents } = resolve(&cfg, &args, &cwd)?;
     let user_prompt = read_prompt(&settings.prompt, &cwd)?;
     if user_prompt.trim().is_empty() {
         return Err(CliError::usage(
@@ -230,23 +277,12 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
     let state_dir = cwd.join(".ralph");
 
     if args.dry_run {
-        return dry_run(&settings, backend.as_ref(), &user_prompt, &state_dir);
+        return dry_run(&settings, &agents[0], &user_prompt, &state_dir);
     }
 
-    if paths::find_program(backend.program()).is_none() {
-        return Err(CliError::new(
-            8,
-            format!(
-                "the {} agent is not installed: `{}` was not found{}",
-                settings.agent.backend,
-                backend.program(),
-                if backend.program().contains('/') { "" } else { " on PATH" }
-            ),
-            Some(match settings.agent.backend.as_str() {
-                "claude" => "install it with `npm install -g @anthropic-ai/claude-code`, or set agent.command to its path".to_string(),
-                _ => "check agent.command in ralph.toml".to_string(),
-            }),
-        ));
+    // Every agent the run may switch to must be there: finding out at 3 a.m. helps no one.
+    for agent in &agents {
+        check_installed(agent.backend.as_ref())?;
     }
 
     paths::ensure_state_dir(&state_dir)?;
@@ -286,11 +322,13 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
         let mut renderer = Renderer {
             json: args.json,
             human: true,
+            tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            counting: false,
         };
         for w in &warnings {
             eprintln!("ralph: warning: {w}");
         }
-        let engine = Engine::new(settings, backend, store, git, rx, &mut renderer)
+        let engine = Engine::new(settings, agents, store, git, rx, &mut renderer)
             .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
         let summary = engine
             .run()
@@ -340,7 +378,7 @@ fn spawn_signal_forwarders(
 
 fn dry_run(
     settings: &Settings,
-    backend: &dyn Backend,
+    agent: &Agent,
     user_prompt: &str,
     state_dir: &Path,
 ) -> Result<i32, CliError> {
@@ -371,13 +409,13 @@ fn dry_run(
     let ctx = CommandContext {
         prompt: &text,
         prompt_path: &prompt_path,
-        model: settings.agent.model.as_deref(),
+        model: agent.model.as_deref(),
         extra_args: &settings.agent.args,
         // SAFETY: geteuid has no preconditions.
         is_root: unsafe { libc::geteuid() } == 0,
         scratch_dir: prompt_path.parent().unwrap_or(state_dir),
     };
-    let spec = backend.command(&ctx);
+    let spec = agent.backend.command(&ctx);
     let stdin_note = if spec.stdin.is_some() {
         " < prompt (on stdin)"
     } else {
@@ -388,4 +426,39 @@ fn dry_run(
     outln!("--- agent command ({}) ---", settings.agent.backend);
     outln!("{}{stdin_note}", spec.display());
     Ok(0)
+}
+
+/// Exit 8, naming the agent and how to install it, when its program is missing.
+fn check_installed(backend: &dyn Backend) -> Result<(), CliError> {
+    if paths::find_program(backend.program()).is_some() {
+        return Ok(());
+    }
+    let name = backend.name();
+    let package = match name {
+        "claude" => "@anthropic-ai/claude-code",
+        "codex" => "@openai/codex",
+        "gemini" => "@google/gemini-cli",
+        "opencode" => "opencode-ai",
+        "copilot" => "@github/copilot",
+        "amp" => "@ampcode/cli",
+        _ => "",
+    };
+    Err(CliError::new(
+        8,
+        format!(
+            "the {name} agent is not installed: `{}` was not found{}",
+            backend.program(),
+            if backend.program().contains('/') {
+                ""
+            } else {
+                " on PATH"
+            }
+        ),
+        Some(if package.is_empty() {
+            "install it, or set agent.command to its path; `ralph doctor` shows what is installed"
+                .to_string()
+        } else {
+            format!("install it with `npm install -g {package}`, or set agent.command to its path")
+        }),
+    ))
 }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::completion::claims_completion;
 use crate::events::{EventBody, EventSink, RunEvent, StopReason, TokensJson};
+use crate::policy::{self, Next, Situation};
 use crate::process::{self, Control, Deadlines, EndReason, SpawnError, Spec};
 use crate::prompt;
 use crate::settings::{GateWhen, PromptSource, RetryStrategy, Settings};
@@ -38,6 +39,8 @@ pub enum EngineError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("no agent to run")]
+    NoAgent,
 }
 
 impl EngineError {
@@ -78,9 +81,19 @@ struct GateOutcome {
     tail: String,
 }
 
+/// One agent the run may use: the primary first, then `agent.fallback` in order.
+pub struct Agent {
+    pub backend: Box<dyn Backend>,
+    pub model: Option<String>,
+}
+
 pub struct Engine<'a> {
     settings: Settings,
-    backend: Box<dyn Backend>,
+    agents: Vec<Agent>,
+    /// Index into `agents` of the agent in use.
+    current: usize,
+    /// Backends already reported as not reporting usage (said once per run).
+    usage_warned: Vec<&'static str>,
     store: Store,
     git: Option<Git>,
     control: UnboundedReceiver<Control>,
@@ -111,7 +124,7 @@ impl<'a> Engine<'a> {
     /// Prepare a run: resume the unfinished one unless `settings.fresh`, else create one.
     pub fn new(
         settings: Settings,
-        backend: Box<dyn Backend>,
+        agents: Vec<Agent>,
         store: Store,
         git: Option<Git>,
         control: UnboundedReceiver<Control>,
@@ -163,7 +176,9 @@ impl<'a> Engine<'a> {
         let mut engine = Engine {
             elapsed_before: run.elapsed_s,
             settings,
-            backend,
+            agents,
+            current: 0,
+            usage_warned: Vec::new(),
             store,
             git,
             control,
@@ -174,8 +189,11 @@ impl<'a> Engine<'a> {
             rng: seed,
             cost_unknown,
         };
-        engine.run.backend = engine.backend.name().to_string();
-        engine.run.model = engine.settings.agent.model.clone();
+        if engine.agents.is_empty() {
+            return Err(EngineError::NoAgent);
+        }
+        engine.run.backend = engine.agents[0].backend.name().to_string();
+        engine.run.model = engine.agents[0].model.clone();
         engine.run.max_iterations = engine.settings.limits.max_iterations;
         engine.run.budget_usd = engine.settings.limits.max_cost_usd;
         engine.run.pid = Some(std::process::id());
@@ -351,13 +369,16 @@ impl<'a> Engine<'a> {
         let ctx = CommandContext {
             prompt: &full_prompt,
             prompt_path: &prompt_path,
-            model: self.settings.agent.model.as_deref(),
+            model: self.agents[self.current].model.as_deref(),
             extra_args: &self.settings.agent.args,
             is_root,
             scratch_dir: &dir,
         };
-        let mut spec = self.backend.command(&ctx);
-        let mut parser = self.backend.parser_for(&ctx);
+        let backend = &self.agents[self.current].backend;
+        let mut spec = backend.command(&ctx);
+        let mut parser = backend.parser_for(&ctx);
+        let reports_usage = backend.reports_usage();
+        let backend_name = backend.name();
         spec.env.push(("RALPH_RUN_ID".into(), self.run.id.clone()));
         spec.env.push(("RALPH_ITERATION".into(), n.to_string()));
         spec.env.push((
@@ -435,6 +456,17 @@ impl<'a> Engine<'a> {
             }
         };
         let mut outcome = parser.finish(finished.exit, &finished.tail);
+        if !reports_usage && !self.usage_warned.contains(&backend_name) {
+            self.usage_warned.push(backend_name);
+            let ev = self.event(EventBody::Warning {
+                message: format!(
+                    "the {backend_name} agent does not report token usage: its tokens and cost are \
+                     recorded as unknown; iteration and time limits still apply"
+                ),
+            });
+            self.store.append_events(&[ev.to_record()])?;
+            self.emit(&[ev]);
+        }
         drop(out);
         drop(err);
 
@@ -571,10 +603,25 @@ impl<'a> Engine<'a> {
             "progressed"
         };
 
-        if outcome.error.is_some() {
-            self.run.consecutive_failures += 1;
-        } else {
-            self.run.consecutive_failures = 0;
+        let next = match outcome.error {
+            Some(class) if !completed => {
+                let runtime_left = self.settings.limits.max_runtime.as_secs_f64() - self.elapsed();
+                policy::decide(&Situation {
+                    class,
+                    retry_after: outcome.retry_after,
+                    now_unix: Utc::now().timestamp(),
+                    runtime_left: Duration::from_secs_f64(runtime_left.max(0.0)),
+                    has_fallback: self.current + 1 < self.agents.len(),
+                    backend: &self.run.backend,
+                    message: outcome.error_message.as_deref().unwrap_or(class.as_str()),
+                })
+            }
+            _ => Next::Continue,
+        };
+        match outcome.error {
+            Some(_) if next.counts_as_failure() => self.run.consecutive_failures += 1,
+            Some(_) => {}
+            None => self.run.consecutive_failures = 0,
         }
         self.run.feedback = feedback(&outcome, claimed, &gates, &self.settings.completion_marker);
         let usage = outcome.usage;
@@ -678,73 +725,91 @@ impl<'a> Engine<'a> {
                 runtime_message(self.settings.limits.max_runtime),
             )));
         }
-        if let Some(class) = outcome.error {
-            if let Some(stop) = self.needs_human(class, &outcome) {
-                return Ok(Some(stop));
+        let Some(class) = outcome.error else {
+            return Ok(None);
+        };
+        match next {
+            Next::Continue => Ok(None),
+            Next::Stop(reason, message) => Ok(Some((reason, message))),
+            Next::Switch => {
+                self.switch_agent(n, class)?;
+                Ok(None)
             }
-            if class.is_transient()
-                && self.run.consecutive_failures < self.settings.limits.max_consecutive_failures
-                && self.run.iteration < self.settings.limits.max_iterations
-            {
-                return self.backoff(n, class).await;
+            Next::Wait { delay } => self.wait(n, class, delay, true).await,
+            Next::Backoff => {
+                if self.run.consecutive_failures < self.settings.limits.max_consecutive_failures
+                    && self.run.iteration < self.settings.limits.max_iterations
+                {
+                    let delay = self.retry_delay(self.run.consecutive_failures);
+                    self.wait(n, class, delay, false).await
+                } else {
+                    Ok(None)
+                }
             }
-        }
-        Ok(None)
-    }
-
-    fn needs_human(
-        &self,
-        class: ErrorClass,
-        outcome: &AgentOutcome,
-    ) -> Option<(StopReason, String)> {
-        let msg = outcome
-            .error_message
-            .clone()
-            .unwrap_or_else(|| class.to_string());
-        match class {
-            ErrorClass::Auth => Some((
-                StopReason::NeedsHuman,
-                format!(
-                    "the {} agent failed to authenticate ({msg}); log in or set its API key, then \
-                     `ralph run` resumes",
-                    self.run.backend
-                ),
-            )),
-            ErrorClass::UsageLimit | ErrorClass::Quota => Some((
-                StopReason::NeedsHuman,
-                format!(
-                    "the {} agent hit a usage limit or quota ({msg}); `ralph run` resumes once it is \
-                     lifted",
-                    self.run.backend
-                ),
-            )),
-            _ => None,
         }
     }
 
-    /// Wait before retrying after a transient failure. Stop requests and the runtime limit cut
-    /// the wait short.
-    async fn backoff(
+    /// Move to the next agent in `agent.fallback` for the rest of this session.
+    fn switch_agent(&mut self, n: u32, class: ErrorClass) -> Result<(), EngineError> {
+        let from = self.run.backend.clone();
+        self.current += 1;
+        let agent = &self.agents[self.current];
+        self.run.backend = agent.backend.name().to_string();
+        self.run.model = agent.model.clone();
+        let ev = self.event(EventBody::AgentSwitched {
+            iteration: n,
+            from,
+            to: self.run.backend.clone(),
+            model: self.run.model.clone(),
+            reason: class.as_str().to_string(),
+        });
+        self.store.save_run(&self.run, &[ev.to_record()], false)?;
+        self.emit(&[ev]);
+        Ok(())
+    }
+
+    /// Wait before the next attempt. `exact`: the agent said when its limit lifts (shown with
+    /// the time it ends); otherwise a backoff. The run's limits still apply: stop requests end
+    /// the wait, and it never runs past the runtime limit.
+    async fn wait(
         &mut self,
         n: u32,
         class: ErrorClass,
+        delay: Duration,
+        exact: bool,
     ) -> Result<Option<(StopReason, String)>, EngineError> {
-        let delay = self.retry_delay(self.run.consecutive_failures);
+        let remaining = self.settings.limits.max_runtime.as_secs_f64() - self.elapsed();
+        let delay = delay.min(Duration::from_secs_f64(remaining.max(0.0)));
         if delay.is_zero() {
             return Ok(None);
         }
+        let until = Utc::now()
+            + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::zero());
         let ev = self.event(EventBody::RetryScheduled {
             iteration: n,
             delay_s: delay.as_secs_f64(),
             error_class: class.as_str().to_string(),
+            until: exact.then(|| until.to_rfc3339_opts(SecondsFormat::Secs, true)),
         });
         self.store.append_events(&[ev.to_record()])?;
         self.emit(&[ev]);
-        let remaining = self.settings.limits.max_runtime.as_secs_f64() - self.elapsed();
-        let wait = delay.min(Duration::from_secs_f64(remaining.max(0.0)));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => Ok(None),
-            c = self.control.recv() => Ok(c.map(control_stop)),
+        let end = tokio::time::Instant::now() + delay;
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.sink.waiting(left, class.as_str());
+            // Wake once a second so the terminal can show a countdown.
+            let tick = left.min(Duration::from_secs(1));
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                c = self.control.recv() => {
+                    if let Some(c) = c {
+                        return Ok(Some(control_stop(c)));
+                    }
+                }
+            }
         }
     }
 

@@ -147,6 +147,18 @@ pub enum EventBody {
         iteration: u32,
         delay_s: f64,
         error_class: String,
+        /// RFC 3339: when the agent said its limit lifts (absent for a plain backoff).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<String>,
+    },
+    /// The run moved to the next agent in `agent.fallback`.
+    #[serde(rename = "agent.switched")]
+    AgentSwitched {
+        iteration: u32,
+        from: String,
+        to: String,
+        model: Option<String>,
+        reason: String,
     },
     #[serde(rename = "warning")]
     Warning { message: String },
@@ -174,6 +186,7 @@ impl EventBody {
             EventBody::GateFinished { .. } => "gate.finished",
             EventBody::CheckpointCreated { .. } => "checkpoint.created",
             EventBody::RetryScheduled { .. } => "retry.scheduled",
+            EventBody::AgentSwitched { .. } => "agent.switched",
             EventBody::Warning { .. } => "warning",
             EventBody::RunFinished { .. } => "run.finished",
         }
@@ -185,7 +198,8 @@ impl EventBody {
             | EventBody::IterationFinished { iteration, .. }
             | EventBody::GateFinished { iteration, .. }
             | EventBody::CheckpointCreated { iteration, .. }
-            | EventBody::RetryScheduled { iteration, .. } => Some(*iteration),
+            | EventBody::RetryScheduled { iteration, .. }
+            | EventBody::AgentSwitched { iteration, .. } => Some(*iteration),
             _ => None,
         }
     }
@@ -230,4 +244,8 @@ impl RunEvent {
 /// Receives every event after it is durable. Implemented by the CLI's renderers.
 pub trait EventSink {
     fn event(&mut self, event: &RunEvent);
+
+    /// Called about once a second while the loop waits before retrying (for a countdown). Not
+    /// an event: nothing is recorded.
+    fn waiting(&mut self, _remaining: std::time::Duration, _reason: &str) {}
 }

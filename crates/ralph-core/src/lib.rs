@@ -5,12 +5,13 @@
 pub mod completion;
 pub mod engine;
 pub mod events;
+pub mod policy;
 pub mod process;
 pub mod prompt;
 pub mod reaper;
 pub mod settings;
 
-pub use engine::{fmt_duration, Engine, EngineError, RunSummary};
+pub use engine::{fmt_duration, Agent, Engine, EngineError, RunSummary};
 pub use events::{EventBody, EventSink, RunEvent, StopReason, TokensJson};
 pub use process::Control;
 pub use settings::*;

@@ -75,10 +75,12 @@ backend = {backend}
 # args = []
 # Search order of backend = "auto".
 # priority = [{priority}]
-# Backends to switch to when the current one hits a rate or usage limit.
+# Agents to switch to, in order, when the current one hits a usage limit or quota:
+# "backend" or "backend:model", as in ["codex:gpt-5.5", "gemini"].
 # fallback = []
 # What the agent may do without asking: "full" (everything; an agent running headless
-# cannot ask) or "allowlist" (only the tools in allowed_tools).
+# cannot ask), "allowlist" (only the tools in allowed_tools; Claude, Copilot) or "sandbox"
+# (the agent's own sandbox, where it has one, e.g. Codex workspace-write).
 # permissions = "full"
 # Tools allowed with permissions = "allowlist", as in ["Read", "Edit", "Bash(git diff *)"].
 # allowed_tools = []
@@ -133,6 +135,15 @@ backend = {backend}
 # passes; "iteration": run after every iteration.
 # when = "complete"
 # timeout = "{gate_timeout}"
+
+# Prices in US dollars per million tokens, used when an agent reports tokens but no cost
+# (Codex, Gemini, Copilot). Common models are built in; a table adds or overrides one.
+# [pricing."claude-sonnet-4-5"]
+# input = 3.0
+# output = 15.0
+# cache_read = 0.3
+# cache_write = 3.75
+# context_window = 200000
 "##,
         backend = toml_string(backend),
         max_iterations = limits.max_iterations,
@@ -152,7 +163,7 @@ mod tests {
     use std::path::Path;
 
     use super::super::validate::{
-        AGENT_KEYS, BUDGET_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, RETRY_KEYS,
+        AGENT_KEYS, BUDGET_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, PRICE_KEYS, RETRY_KEYS,
     };
     use super::super::{parse, BACKEND_NAMES};
     use super::*;
@@ -167,10 +178,11 @@ mod tests {
                 });
                 let is_header = rest.starts_with('[')
                     && rest.ends_with(']')
-                    && rest
-                        .trim_matches(['[', ']'])
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase());
+                    && (rest.starts_with("[pricing.\"")
+                        || rest
+                            .trim_matches(['[', ']'])
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase()));
                 is_assignment || is_header
             });
             out.push_str(uncommented.unwrap_or(line));
@@ -226,13 +238,14 @@ mod tests {
     #[test]
     fn template_documents_every_supported_key() {
         let t = uncomment(&init_template("claude"));
-        let sections: [(&str, &[&str]); 6] = [
+        let sections: [(&str, &[&str]); 7] = [
             ("[agent]", AGENT_KEYS),
             ("[loop]", LOOP_KEYS),
             ("[budget]", BUDGET_KEYS),
             ("[git]", GIT_KEYS),
             ("[retry]", RETRY_KEYS),
             ("[[gates]]", GATE_KEYS),
+            ("[pricing.\"claude-sonnet-4-5\"]", PRICE_KEYS),
         ];
         for (header, keys) in sections {
             let start = t

@@ -21,10 +21,12 @@ use super::duration::{format_duration, parse_detailed};
 use super::text::{found, found_value, line_col, quote, suggest, toml_string};
 use super::{
     normalize_backend, AgentConf, BudgetConf, ConfigError, ConfigFile, GitConf, LoopConf,
-    RetryConf, BACKEND_NAMES, DEFAULT_GATE_TIMEOUT,
+    PriceConf, RetryConf, BACKEND_NAMES, DEFAULT_GATE_TIMEOUT,
 };
 
-pub(crate) const SECTIONS: &[&str] = &["agent", "loop", "budget", "git", "retry", "gates"];
+pub(crate) const SECTIONS: &[&str] = &[
+    "agent", "loop", "budget", "git", "retry", "gates", "pricing",
+];
 pub(crate) const AGENT_KEYS: &[&str] = &[
     "backend",
     "model",
@@ -50,6 +52,13 @@ pub(crate) const BUDGET_KEYS: &[&str] = &["max_cost_usd", "max_tokens"];
 pub(crate) const GIT_KEYS: &[&str] = &["checkpoint_every"];
 pub(crate) const RETRY_KEYS: &[&str] = &["strategy", "base_delay", "max_delay"];
 pub(crate) const GATE_KEYS: &[&str] = &["name", "run", "when", "timeout"];
+pub(crate) const PRICE_KEYS: &[&str] = &[
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "context_window",
+];
 
 /// Documented in CLI.md for later versions. Accepting them would mean silently ignoring a
 /// limit the user relies on, so they are rejected until they are implemented.
@@ -71,6 +80,7 @@ fn section_keys(section: &str) -> &'static [&'static str] {
         "git" => GIT_KEYS,
         "retry" => RETRY_KEYS,
         "gates" => GATE_KEYS,
+        "pricing" => PRICE_KEYS,
         _ => &[],
     }
 }
@@ -110,6 +120,7 @@ pub(crate) fn parse(src: &str, file: &Path) -> Result<ConfigFile> {
             "git" => conf.git = w.git(w.section(&e)?)?,
             "retry" => conf.retry = w.retry(w.section(&e)?)?,
             "gates" => conf.gates = w.gates(&e)?,
+            "pricing" => conf.pricing = w.pricing(w.section(&e)?)?,
             _ => return Err(w.unknown_top_level(&e)),
         }
     }
@@ -314,6 +325,7 @@ impl<'a> Walker<'a> {
         let mut permissions_entry = None;
         let mut tools_entry = None;
         let mut allowlist = false;
+        let mut sandbox = false;
         let mut tools: Option<Vec<String>> = None;
         let all = entries("agent", table);
         for e in &all {
@@ -332,7 +344,7 @@ impl<'a> Walker<'a> {
                 }
                 "args" => conf.args = Some(self.strings(e, &["--verbose"])?),
                 "priority" => conf.priority = Some(self.backend_list(e)?),
-                "fallback" => conf.fallback = Some(self.backend_list(e)?),
+                "fallback" => conf.fallback = Some(self.backend_list_with_models(e)?),
                 "command" => conf.command = Some(self.command(e)?),
                 "prompt_via" => {
                     conf.prompt_via =
@@ -344,7 +356,9 @@ impl<'a> Walker<'a> {
                 }
                 "output" => conf.output = Some(self.output(e)?),
                 "permissions" => {
-                    allowlist = self.choice(e, &["full", "allowlist"], "full")? == "allowlist";
+                    let mode = self.choice(e, &["full", "allowlist", "sandbox"], "full")?;
+                    allowlist = mode == "allowlist";
+                    sandbox = mode == "sandbox";
                     permissions_entry = Some(e);
                 }
                 "allowed_tools" => {
@@ -383,10 +397,10 @@ impl<'a> Walker<'a> {
                 if let (true, Some(te)) = (tools_given, tools_entry) {
                     // A tool list under full permissions would restrict nothing: say so
                     // rather than let the user believe the agent is sandboxed.
-                    let full = if pe.is_some() {
-                        "with permissions = \"full\""
-                    } else {
-                        "by default"
+                    let full = match (pe.is_some(), sandbox) {
+                        (true, true) => "with permissions = \"sandbox\"",
+                        (true, false) => "with permissions = \"full\"",
+                        _ => "by default",
                     };
                     return Err(self.error(
                         te.key_span.clone(),
@@ -399,7 +413,11 @@ impl<'a> Walker<'a> {
                     ));
                 }
                 if pe.is_some() {
-                    conf.permissions = Some(PermissionMode::Full);
+                    conf.permissions = Some(if sandbox {
+                        PermissionMode::Sandbox
+                    } else {
+                        PermissionMode::Full
+                    });
                 }
             }
         }
@@ -482,6 +500,74 @@ impl<'a> Walker<'a> {
             }
         }
         Ok(conf)
+    }
+
+    /// `[pricing."model"]`: per-model prices in USD per million tokens, overriding or adding
+    /// to the built-in table.
+    fn pricing(&mut self, table: &dyn TableLike) -> Result<BTreeMap<String, PriceConf>> {
+        let mut out = BTreeMap::new();
+        // Entry paths borrow their section name; build the names first.
+        let names: Vec<(String, String)> = table
+            .iter()
+            .map(|(model, _)| (model.to_string(), format!("pricing.{}", toml_key(model))))
+            .collect();
+        for ((model, path), e) in names.iter().zip(entries("pricing", table)) {
+            self.record(&e);
+            let Some(inner) = e.item.as_table_like() else {
+                return Err(self.bad(
+                    &e,
+                    format!("expected a table of prices, found {}", found(e.item)),
+                    format!(
+                        "write [{path}] with input = 3.0 and output = 15.0 (USD per million tokens)"
+                    ),
+                ));
+            };
+            let mut price = PriceConf::default();
+            for pe in &entries(path, inner) {
+                self.record(pe);
+                match pe.name {
+                    "input" => price.input = Some(self.per_mtok(pe)?),
+                    "output" => price.output = Some(self.per_mtok(pe)?),
+                    "cache_read" => price.cache_read = Some(self.per_mtok(pe)?),
+                    "cache_write" => price.cache_write = Some(self.per_mtok(pe)?),
+                    "context_window" => {
+                        let n = self.whole(
+                            pe,
+                            IntRule {
+                                min: 1,
+                                max: i64::MAX,
+                                example: 200_000,
+                                below_min_hint: "remove the key if the window is not known",
+                            },
+                        )?;
+                        price.context_window = Some(u64::try_from(n).unwrap_or(u64::MAX));
+                    }
+                    _ => return Err(self.unknown_key(pe, "pricing")),
+                }
+            }
+            out.insert(model.clone(), price);
+        }
+        Ok(out)
+    }
+
+    /// A price in USD per million tokens: a number ≥ 0 (free models exist).
+    fn per_mtok(&self, e: &Entry) -> Result<f64> {
+        let value = match e.item.as_value() {
+            Some(Value::Float(f)) => Some(*f.value()),
+            Some(Value::Integer(i)) => Some(*i.value() as f64),
+            _ => None,
+        };
+        match value {
+            Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            _ => Err(self.bad(
+                e,
+                format!(
+                    "expected a price in US dollars per million tokens (a number ≥ 0), found {}",
+                    found(e.item)
+                ),
+                format!("write {} = 3.0", e.name),
+            )),
+        }
     }
 
     fn git(&mut self, table: &dyn TableLike) -> Result<GitConf> {
@@ -898,6 +984,49 @@ impl<'a> Walker<'a> {
         Ok(out)
     }
 
+    /// `agent.fallback`: backend names, each optionally with the model to use,
+    /// `"codex:gpt-5.5"` (a fallback rarely wants the primary agent's model).
+    fn backend_list_with_models(&self, e: &Entry) -> Result<Vec<String>> {
+        let names = self.strings(e, &["codex", "gemini:gemini-2.5-pro"])?;
+        let spans: Vec<Option<Range<usize>>> = match e.item.as_value() {
+            Some(Value::Array(a)) => a.iter().map(Value::span).collect(),
+            _ => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (i, entry) in names.iter().enumerate() {
+            let span = spans.get(i).cloned().flatten();
+            let key = format!("{}[{i}]", e.path());
+            let (name, model) = match entry.split_once(':') {
+                Some((n, m)) => (n, Some(m)),
+                None => (entry.as_str(), None),
+            };
+            if model.is_some_and(|m| m.trim().is_empty()) {
+                return Err(self.error(
+                    span,
+                    Some(key),
+                    format!("{} names no model after the colon", quote(entry)),
+                    "write \"backend\" or \"backend:model\", e.g. \"codex:gpt-5.5\"",
+                ));
+            }
+            match normalize_backend(name) {
+                Ok("auto") => {
+                    return Err(self.error(
+                        span,
+                        Some(key),
+                        format!("\"auto\" cannot be listed in `{}`", e.path()),
+                        "list concrete backends, e.g. [\"codex\", \"gemini:gemini-2.5-pro\"]",
+                    ))
+                }
+                Ok(b) => out.push(match model {
+                    Some(m) => format!("{b}:{m}"),
+                    None => b.to_string(),
+                }),
+                Err(_) => return Err(self.unknown_backend(name, span, key)),
+            }
+        }
+        Ok(out)
+    }
+
     fn output(&self, e: &Entry) -> Result<OutputFormat> {
         if let Some(Value::String(s)) = e.item.as_value() {
             if UNSUPPORTED_OUTPUTS.contains(&s.value().as_str()) {
@@ -1175,5 +1304,18 @@ impl RawText for Value {
                 Value::String(s) => s.value().clone(),
                 _ => String::new(),
             })
+    }
+}
+
+/// A key as TOML would need it written in a dotted path: bare if it can be, else quoted.
+fn toml_key(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        key.to_string()
+    } else {
+        toml_string(key)
     }
 }
