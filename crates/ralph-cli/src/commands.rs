@@ -77,7 +77,8 @@ fn effective_state(run: &RunRecord, cwd: &Path) -> (RunState, bool) {
 
 pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
     let cwd = paths::cwd()?;
-    let run = match open_store(&cwd)? {
+    let store = open_store(&cwd)?;
+    let run = match &store {
         Some(store) => store.latest_run()?,
         None => None,
     };
@@ -93,6 +94,11 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
         return Ok(0);
     };
     let (state, live) = effective_state(&run, &cwd);
+    // The last committed iteration says what happened most recently (and why, on failure).
+    let last = match &store {
+        Some(store) => store.iterations(&run.id)?.pop(),
+        None => None,
+    };
     let elapsed = run.elapsed_s
         + if live {
             seconds_since(&run.updated_at)
@@ -119,6 +125,13 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
             "budget_usd": run.budget_usd,
             "tokens": {"input": t.input, "output": t.output, "cache_read": t.cache_read, "cache_write": t.cache_write},
             "pid": if live { run.pid } else { None },
+            "last_iteration": last.as_ref().map(|it| serde_json::json!({
+                "iteration": it.n,
+                "backend": it.backend,
+                "outcome": it.outcome,
+                "error_class": it.error_class,
+                "error_message": it.error_message,
+            })),
         });
         outln!("{v}");
         return Ok(0);
@@ -164,6 +177,18 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
         t.cache_read,
         t.cache_write
     );
+    if let Some(it) = last {
+        let error = match (&it.error_class, &it.error_message) {
+            (Some(c), Some(m)) => format!(": {c} ({})", m.lines().next().unwrap_or("")),
+            (Some(c), None) => format!(": {c}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "last       iteration {} ({}) {}{error}",
+            it.n, it.backend, it.outcome
+        );
+    }
     Ok(0)
 }
 

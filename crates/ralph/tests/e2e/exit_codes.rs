@@ -149,6 +149,17 @@ fn exit_7_after_consecutive_failures() {
         .iterations()
         .iter()
         .all(|i| i.1 == "failed" && i.2.as_deref() == Some("crash")));
+    let status = p.status_json();
+    assert_eq!(status["last_iteration"]["error_class"], "crash");
+    assert_eq!(status["last_iteration"]["iteration"], 3);
+    let human = p.run(&["status"]);
+    assert!(
+        human
+            .stdout
+            .contains("last       iteration 3 (custom) failed: crash"),
+        "{}",
+        human.stdout
+    );
     assert!(
         out.summary()
             .contains("gave up after 3 consecutive failed iterations"),
