@@ -22,6 +22,16 @@ pub enum OutputFormat {
     #[default]
     Text,
     ClaudeStreamJson,
+    /// Codex `exec --json`.
+    CodexJson,
+    /// Gemini CLI `--output-format stream-json`.
+    GeminiStreamJson,
+    /// opencode `run --format json`.
+    OpencodeJson,
+    /// Copilot CLI `--output-format json` (no usage file through `custom`).
+    CopilotJson,
+    /// Cursor agent `--output-format stream-json`.
+    CursorStreamJson,
 }
 
 impl PromptVia {
@@ -53,20 +63,34 @@ impl std::fmt::Display for PromptVia {
     }
 }
 
-/// Parse the `agent.output` config value (`text`, `claude-stream-json`).
+/// Parse the `agent.output` config value (`text`, `claude-stream-json`, `codex-json`,
+/// `gemini-stream-json`, `opencode-json`, `copilot-json`, `cursor-stream-json`).
 pub fn parse_output_format(s: &str) -> Option<OutputFormat> {
     OutputFormat::parse(s)
 }
 
 impl OutputFormat {
     /// The config spellings of the formats this build can parse, for error hints.
-    pub const NAMES: &'static [&'static str] = &["text", "claude-stream-json"];
+    pub const NAMES: &'static [&'static str] = &[
+        "text",
+        "claude-stream-json",
+        "codex-json",
+        "gemini-stream-json",
+        "opencode-json",
+        "copilot-json",
+        "cursor-stream-json",
+    ];
 
     /// Parse the `agent.output` config value; same as [`parse_output_format`].
     pub fn parse(s: &str) -> Option<OutputFormat> {
         match s {
             "text" => Some(OutputFormat::Text),
             "claude-stream-json" => Some(OutputFormat::ClaudeStreamJson),
+            "codex-json" => Some(OutputFormat::CodexJson),
+            "gemini-stream-json" => Some(OutputFormat::GeminiStreamJson),
+            "opencode-json" => Some(OutputFormat::OpencodeJson),
+            "copilot-json" => Some(OutputFormat::CopilotJson),
+            "cursor-stream-json" => Some(OutputFormat::CursorStreamJson),
             _ => None,
         }
     }
@@ -75,6 +99,11 @@ impl OutputFormat {
         match self {
             OutputFormat::Text => "text",
             OutputFormat::ClaudeStreamJson => "claude-stream-json",
+            OutputFormat::CodexJson => "codex-json",
+            OutputFormat::GeminiStreamJson => "gemini-stream-json",
+            OutputFormat::OpencodeJson => "opencode-json",
+            OutputFormat::CopilotJson => "copilot-json",
+            OutputFormat::CursorStreamJson => "cursor-stream-json",
         }
     }
 
@@ -83,6 +112,15 @@ impl OutputFormat {
             OutputFormat::Text => Box::new(crate::parser::TextParser::default()),
             OutputFormat::ClaudeStreamJson => {
                 Box::new(crate::parser::ClaudeStreamParser::default())
+            }
+            OutputFormat::CodexJson => Box::new(crate::codex::CodexJsonParser::default()),
+            OutputFormat::GeminiStreamJson => {
+                Box::new(crate::gemini::GeminiStreamParser::default())
+            }
+            OutputFormat::OpencodeJson => Box::new(crate::opencode::OpencodeJsonParser::default()),
+            OutputFormat::CopilotJson => Box::new(crate::copilot::CopilotJsonParser::default()),
+            OutputFormat::CursorStreamJson => {
+                Box::new(crate::cursor::CursorStreamParser::default())
             }
         }
     }
@@ -108,7 +146,7 @@ pub enum PermissionMode {
 /// The backend-relevant part of the resolved settings.
 #[derive(Debug, Clone, Default)]
 pub struct BackendConfig {
-    /// Overrides the program name (custom: argv[0] comes from `command`).
+    /// Overrides the program name (custom: `argv[0]` comes from `command`).
     pub command: Vec<String>,
     pub prompt_via: PromptVia,
     pub output: OutputFormat,
@@ -154,6 +192,26 @@ impl CommandSpec {
         }
         parts.join(" ")
     }
+}
+
+/// The program: `agent.command[0]` when set, else the CLI's own name.
+pub(crate) fn program_or<'a>(config: &'a BackendConfig, default: &'a str) -> &'a str {
+    config
+        .command
+        .first()
+        .map(String::as_str)
+        .filter(|p| !p.is_empty())
+        .unwrap_or(default)
+}
+
+/// `agent.command[1..]`: arguments that come before the backend's own.
+pub(crate) fn prefix_args(config: &BackendConfig) -> Vec<String> {
+    config.command.iter().skip(1).cloned().collect()
+}
+
+/// The model, unless unset or empty.
+pub(crate) fn model_of<'a>(ctx: &CommandContext<'a>) -> Option<&'a str> {
+    ctx.model.filter(|m| !m.is_empty())
 }
 
 /// Quote for POSIX sh only where needed.
@@ -203,13 +261,27 @@ pub trait Backend: Send + Sync {
 
 /// Names accepted by `agent.backend` (besides `auto`), in default priority order.
 pub fn backend_names() -> &'static [&'static str] {
-    &["claude", "custom"]
+    &[
+        "claude", "codex", "gemini", "opencode", "copilot", "kiro", "amp", "cursor", "custom",
+    ]
 }
 
 /// Build a backend by name. `None` for an unknown name.
 pub fn builtin_backend(name: &str, config: &BackendConfig) -> Option<Box<dyn Backend>> {
     match name {
         "claude" => Some(Box::new(ClaudeBackend::new(config.clone()))),
+        "codex" => Some(Box::new(crate::codex::CodexBackend::new(config.clone()))),
+        "gemini" => Some(Box::new(crate::gemini::GeminiBackend::new(config.clone()))),
+        "opencode" => Some(Box::new(crate::opencode::OpencodeBackend::new(
+            config.clone(),
+        ))),
+        "copilot" => Some(Box::new(crate::copilot::CopilotBackend::new(
+            config.clone(),
+        ))),
+        // `q` (Amazon Q Developer CLI) is the old name of Kiro CLI.
+        "kiro" | "q" => Some(Box::new(crate::kiro::KiroBackend::new(config.clone()))),
+        "amp" => Some(Box::new(crate::amp::AmpBackend::new(config.clone()))),
+        "cursor" => Some(Box::new(crate::cursor::CursorBackend::new(config.clone()))),
         "custom" => Some(Box::new(CustomBackend::new(config.clone()))),
         _ => None,
     }

@@ -9,7 +9,13 @@ use crate::event::ErrorClass;
 /// Subscription limits that reset at a time ("Claude AI usage limit reached|1753441200",
 /// "You've hit your session limit · resets 2:30pm", Codex "You’ve hit your usage limit").
 /// Checked first: these messages often also say "rate limit" or "429".
-const USAGE_LIMIT: &[&str] = &["usage limit", "weekly limit", "session limit"];
+const USAGE_LIMIT: &[&str] = &[
+    "usage limit",
+    "usage_limit",
+    "weekly limit",
+    "session limit",
+    "monthly limit",
+];
 
 /// Exhausted money or quota: retrying later does not help until someone pays or waits a day.
 /// Only unambiguous phrases here: Gemini's *rate*-limit message ends with "request a quota
@@ -23,6 +29,11 @@ const QUOTA_STRONG: &[&str] = &[
     "out of usage credits",
     "credit balance is too low",
     "billing_error",
+    // Gemini CLI's class for a daily (non-retryable) quota.
+    "terminalquotaerror",
+    "quota metric",
+    "insufficient credit",
+    "servicequotaexceeded",
 ];
 
 const CONTEXT_OVERFLOW: &[&str] = &[
@@ -32,7 +43,22 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "context window",
     "maximum context",
     "input is too long",
+    "context_window_exceeded",
+    "exceeds the maximum number of tokens",
+    "contextoverflow",
+    "context overflow",
 ];
+
+/// The agent's own turn limit (Claude `error_max_turns`, Gemini exit 53).
+const MAX_TURNS: &[&str] = &[
+    "maximum number of turns",
+    "max session turns",
+    "turn limit exceeded",
+    "turnlimited",
+];
+
+/// The CLI refused to work in this directory (Gemini exit 55).
+const PERMISSION_DENIED: &[&str] = &["not running in a trusted directory"];
 
 const AUTH: &[&str] = &[
     "invalid api key",
@@ -45,9 +71,19 @@ const AUTH: &[&str] = &[
     "not logged in",
     "please run /login",
     "token has expired",
+    "expiredtoken",
+    "api key not valid",
+    "not authenticated",
+    "accessdeniedexception",
 ];
 
-const RATE_LIMIT: &[&str] = &["too many requests"];
+const RATE_LIMIT: &[&str] = &[
+    "too many requests",
+    // Gemini CLI's class for a per-minute quota that clears by itself.
+    "retryablequotaerror",
+    "throttlingexception",
+    "throttled",
+];
 
 const QUOTA_WEAK: &[&str] = &["quota", "resource_exhausted", "billing"];
 
@@ -60,6 +96,8 @@ const SERVER: &[&str] = &[
     "bad gateway",
     "service unavailable",
     "gateway timeout",
+    "internalserverexception",
+    "serviceunavailableexception",
 ];
 
 /// Classify an error text by the signatures agent CLIs print. `None` if nothing matches.
@@ -78,6 +116,12 @@ pub fn classify_text(text: &str) -> Option<ErrorClass> {
     }
     if has(CONTEXT_OVERFLOW) {
         return Some(ErrorClass::ContextOverflow);
+    }
+    if has(MAX_TURNS) {
+        return Some(ErrorClass::MaxTurns);
+    }
+    if has(PERMISSION_DENIED) {
+        return Some(ErrorClass::PermissionDenied);
     }
     if has(AUTH) || has_number(&t, "401") {
         return Some(ErrorClass::Auth);
@@ -114,11 +158,38 @@ pub fn classify_status(status: u16, text: &str) -> ErrorClass {
         },
         401 | 403 => ErrorClass::Auth,
         402 => ErrorClass::Quota,
+        408 => ErrorClass::Timeout,
         413 => ErrorClass::ContextOverflow,
         529 => ErrorClass::Overloaded,
         500..=599 => ErrorClass::Server,
         _ => by_text.unwrap_or(ErrorClass::Unknown),
     }
+}
+
+/// Gemini CLI exits with the HTTP status of a failed API call (`process.exit(status)`), which
+/// the OS truncates to 8 bits: 429 → 173, 401 → 145, 403 → 147, 500 → 244, 503 → 247,
+/// 529 → 17. Its own exit codes (1, 41, 42, 52, 53, 55, …) stay below 144.
+pub(crate) fn gemini_exit_status(code: i32) -> Option<u16> {
+    match code {
+        144..=255 => u16::try_from(code + 256).ok(),
+        17 => Some(529),
+        _ => None,
+    }
+}
+
+/// An HTTP status inside an error text: `"code":401` / `"code": 429` (Google and OpenAI error
+/// bodies), `"statusCode":500`, `(HTTP 401)`.
+pub(crate) fn embedded_status(text: &str) -> Option<u16> {
+    const KEYS: &[&str] = &["\"code\":", "\"statuscode\":", "\"status\":", "(http "];
+    let t = text.to_ascii_lowercase();
+    KEYS.iter().find_map(|k| {
+        t.match_indices(k).find_map(|(i, _)| {
+            let rest = t[i + k.len()..].trim_start();
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let n: u16 = digits.parse().ok()?;
+            (digits.len() == 3 && (400..=599).contains(&n)).then_some(n)
+        })
+    })
 }
 
 /// `rate.?limit`: "rate limit", "rate-limit", "rate_limit", "ratelimit", but not the tail of
@@ -288,5 +359,60 @@ mod tests {
         );
         assert_eq!(classify_status(400, "invalid_request_error"), Unknown);
         assert_eq!(classify_status(404, "model not found"), Unknown);
+    }
+    #[test]
+    fn more_agent_signatures() {
+        let cases: &[(&str, ErrorClass)] = &[
+            (r#"{"error":{"type":"usage_limit_reached","plan_type":"plus","resets_at":1795260000}}"#, UsageLimit),
+            ("TerminalQuotaError: You have exhausted your daily quota on this model.", Quota),
+            ("RetryableQuotaError: Number of request tokens has exceeded your per-minute limit", RateLimit),
+            ("Quota exceeded for quota metric 'Gemini 2.5 Pro Requests' and limit 'Gemini 2.5 Pro Requests per day'", Quota),
+            ("Your input exceeds the context window of this model.", ContextOverflow),
+            ("The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).", ContextOverflow),
+            ("Reached max session turns for this session.", MaxTurns),
+            ("Gemini CLI is not running in a trusted directory. To proceed, either use `--skip-trust`", PermissionDenied),
+            ("Invalid auth method selected.", Auth),
+            ("API key not valid. Please pass a valid API key.", Auth),
+            ("ThrottlingException: Rate exceeded", RateLimit),
+            ("ServiceQuotaExceededException: monthly request count exhausted", Quota),
+            ("ExpiredTokenException: The security token included in the request is expired", Auth),
+            ("AccessDeniedException: not authorized", Auth),
+            ("InternalServerException: something broke", Server),
+            ("Authentication failed with provider at http://127.0.0.1:39095/v1 (HTTP 401).", Auth),
+            ("Failed to get response from the AI model; retried 5 times (total retry wait time: 16.76 seconds) Last error: 500 Internal server error (mock)", Server),
+        ];
+        for (text, want) in cases {
+            assert_eq!(classify_text(text), Some(*want), "{text}");
+        }
+        assert_eq!(classify_status(408, ""), Timeout);
+    }
+
+    #[test]
+    fn gemini_exit_codes_are_http_statuses() {
+        assert_eq!(gemini_exit_status(173), Some(429));
+        assert_eq!(gemini_exit_status(145), Some(401));
+        assert_eq!(gemini_exit_status(147), Some(403));
+        assert_eq!(gemini_exit_status(244), Some(500));
+        assert_eq!(gemini_exit_status(247), Some(503));
+        assert_eq!(gemini_exit_status(17), Some(529));
+        for own in [0, 1, 41, 42, 52, 53, 55, 130, 143] {
+            assert_eq!(gemini_exit_status(own), None, "{own}");
+        }
+    }
+
+    #[test]
+    fn embedded_statuses() {
+        assert_eq!(
+            embedded_status(
+                r#"[API Error: {"error":{"code":401,"message":"x","status":"UNAUTHENTICATED"}}]"#
+            ),
+            Some(401)
+        );
+        assert_eq!(embedded_status(r#"{"statusCode": 429}"#), Some(429));
+        assert_eq!(embedded_status("failed (HTTP 401)."), Some(401));
+        assert_eq!(embedded_status(r#"{"code":"insufficient_quota"}"#), None);
+        assert_eq!(embedded_status(r#"{"code":4290}"#), None);
+        assert_eq!(embedded_status(r#"{"code":200}"#), None);
+        assert_eq!(embedded_status(""), None);
     }
 }

@@ -158,7 +158,14 @@ pub enum AgentEvent {
         status: Option<u16>,
         error: Option<String>,
     },
-    /// The final summary line (Claude `result`).
+    /// The agent reported an error it may or may not recover from (Codex `error` events and
+    /// `error` items, Gemini `error` events, opencode and Copilot session errors). Whether the
+    /// call failed is decided at the end, in [`AgentOutcome::error`].
+    Error {
+        message: String,
+    },
+    /// The final summary line (Claude `result`, Codex `turn.completed`/`turn.failed`, Gemini and
+    /// Cursor `result`, opencode's last `step_finish`, Copilot `result`).
     Result {
         is_error: bool,
     },

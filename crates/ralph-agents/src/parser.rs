@@ -4,8 +4,9 @@ use serde_json::Value;
 
 use crate::classify::{classify_status, classify_text};
 use crate::event::{
-    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Usage, FINAL_TEXT_MAX,
+    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, RetryAfter, Usage, FINAL_TEXT_MAX,
 };
+use crate::retry_after::Clock;
 
 /// Parses one agent call's stdout, line by line, as it streams. Memory must stay bounded
 /// whatever the agent prints: keep only what the outcome needs.
@@ -20,19 +21,19 @@ pub trait StreamParser: Send {
 }
 
 /// Longest `error_message`: it is one line in a terminal summary and a database column.
-const ERROR_MESSAGE_MAX: usize = 300;
+pub(crate) const ERROR_MESSAGE_MAX: usize = 300;
 /// How much of the end of stdout joins stderr when a text agent's failure is classified: enough
 /// for a final error message, not so much that an old mention of "429" in the work log counts.
-const STDOUT_CLASSIFY_TAIL: usize = 2048;
+pub(crate) const STDOUT_CLASSIFY_TAIL: usize = 2048;
 /// Cap on a non-JSON line kept from a JSON stream (an error the CLI printed to stdout).
-const STRAY_MAX: usize = 1024;
+pub(crate) const STRAY_MAX: usize = 1024;
 /// Cap on the denied tool names kept for the error message.
 const DENIED_NAMES_MAX: usize = 8;
 /// Cap on the entries of Claude's `errors` array kept for the error message.
 const RESULT_ERRORS_MAX: usize = 4;
 
 /// The last `max` bytes of `s`, moved forward to a char boundary.
-fn tail_str(s: &str, max: usize) -> &str {
+pub(crate) fn tail_str(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
@@ -44,7 +45,7 @@ fn tail_str(s: &str, max: usize) -> &str {
 }
 
 /// The first `max` bytes of `s`, moved back to a char boundary.
-fn head_str(s: &str, max: usize) -> &str {
+pub(crate) fn head_str(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
@@ -59,12 +60,12 @@ fn head_str(s: &str, max: usize) -> &str {
 /// once the buffer doubles) keeps appending amortised O(1); trimming on every line would move
 /// 64 KiB per line of output.
 #[derive(Debug, Default)]
-struct TailBuf {
+pub(crate) struct TailBuf {
     buf: String,
 }
 
 impl TailBuf {
-    fn push(&mut self, s: &str) {
+    pub(crate) fn push(&mut self, s: &str) {
         if s.len() >= FINAL_TEXT_MAX {
             self.buf.clear();
             self.buf.push_str(tail_str(s, FINAL_TEXT_MAX));
@@ -81,22 +82,22 @@ impl TailBuf {
         self.buf.drain(..start);
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.buf.clear();
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
-    fn take(&mut self) -> String {
+    pub(crate) fn take(&mut self) -> String {
         self.compact();
         std::mem::take(&mut self.buf)
     }
 }
 
 /// Whitespace (newlines included) collapsed to single spaces, cut to [`ERROR_MESSAGE_MAX`].
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if joined.len() <= ERROR_MESSAGE_MAX {
         joined
@@ -105,12 +106,12 @@ fn one_line(s: &str) -> String {
     }
 }
 
-fn last_nonempty_line(s: &str) -> Option<&str> {
+pub(crate) fn last_nonempty_line(s: &str) -> Option<&str> {
     s.lines().map(str::trim).rfind(|l| !l.is_empty())
 }
 
 /// "exited with code 3", "killed by signal 9".
-fn exit_summary(exit: ExitInfo) -> String {
+pub(crate) fn exit_summary(exit: ExitInfo) -> String {
     match (exit.code, exit.signal) {
         (Some(c), _) => format!("exited with code {c}"),
         (None, Some(s)) => format!("killed by signal {s}"),
@@ -118,11 +119,130 @@ fn exit_summary(exit: ExitInfo) -> String {
     }
 }
 
-fn with_detail(summary: String, detail: Option<&str>) -> String {
+pub(crate) fn with_detail(summary: String, detail: Option<&str>) -> String {
     match detail {
         Some(d) if !d.trim().is_empty() => one_line(&format!("{summary}: {d}")),
         _ => summary,
     }
+}
+
+/// Line counters every JSON parser keeps.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counts {
+    pub(crate) lines: u64,
+    pub(crate) unknown: u64,
+    pub(crate) malformed: u64,
+}
+
+impl Counts {
+    /// An outcome carrying these counts and nothing else yet.
+    pub(crate) fn outcome(&self) -> AgentOutcome {
+        AgentOutcome {
+            lines: self.lines,
+            unknown_lines: self.unknown,
+            malformed_lines: self.malformed,
+            ..AgentOutcome::default()
+        }
+    }
+}
+
+/// One line of a JSON-lines stream.
+pub(crate) enum JsonLine {
+    /// Blank: not counted as anything but a line.
+    Empty,
+    Value(Value),
+    /// Not JSON. `stray` is the line as text when it does not even start like JSON (CLIs print
+    /// some fatal errors as plain text on stdout), bounded.
+    Malformed {
+        stray: Option<String>,
+    },
+}
+
+pub(crate) fn json_line(line: &[u8]) -> JsonLine {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return JsonLine::Empty;
+    }
+    match serde_json::from_slice(line) {
+        Ok(v) => JsonLine::Value(v),
+        Err(_) => {
+            let stray = (!line.starts_with(b"{")).then(|| {
+                let text = String::from_utf8_lossy(head_bytes(line, STRAY_MAX + 4));
+                head_str(&text, STRAY_MAX).to_string()
+            });
+            JsonLine::Malformed { stray }
+        }
+    }
+}
+
+/// Classes whose end an agent may announce ("resets 4pm", "retry-after: 30").
+pub(crate) fn is_limit(class: Option<ErrorClass>) -> bool {
+    matches!(
+        class,
+        Some(ErrorClass::RateLimit | ErrorClass::UsageLimit | ErrorClass::Quota)
+    )
+}
+
+/// The first time any of `texts` names for the limit to lift, for limit classes only.
+pub(crate) fn retry_hint(
+    class: Option<ErrorClass>,
+    clock: &Clock,
+    texts: &[&str],
+) -> Option<RetryAfter> {
+    if !is_limit(class) {
+        return None;
+    }
+    texts
+        .iter()
+        .filter(|t| !t.is_empty())
+        .find_map(|t| clock.retry_after(t))
+}
+
+/// The most telling line of a stderr tail: the last one that mentions an error (stack frames
+/// such as "at throwErrorIfNotOK (file:…)" aside), else the last non-empty one.
+pub(crate) fn error_line(s: &str) -> Option<&str> {
+    s.lines()
+        .map(str::trim)
+        .rfind(|l| !l.starts_with("at ") && l.to_ascii_lowercase().contains("error"))
+        .or_else(|| last_nonempty_line(s))
+}
+
+/// A JSON value as compact text (`{}` when absent).
+pub(crate) fn compact(v: Option<&Value>) -> String {
+    match v {
+        Some(v) => serde_json::to_string(v).unwrap_or_default(),
+        None => "{}".to_string(),
+    }
+}
+
+/// How a call that printed no final result ended: classified from the agent's own last error
+/// message (if any), its stray stdout text and the stderr tail; `Crash` when nothing says more.
+pub(crate) fn failure_without_result(
+    exit: ExitInfo,
+    stderr_tail: &str,
+    agent_error: Option<&str>,
+    stray: Option<&str>,
+) -> (ErrorClass, String) {
+    // After a clean exit only the agent's own words count; stderr is its usual noise.
+    let stderr_part = if exit.success() { "" } else { stderr_tail };
+    let haystack = format!(
+        "{}\n{}\n{stderr_part}",
+        agent_error.unwrap_or(""),
+        stray.unwrap_or("")
+    );
+    let class = classify_text(&haystack).unwrap_or(ErrorClass::Crash);
+    let agent_error = agent_error.filter(|e| !e.trim().is_empty());
+    let message = if exit.success() {
+        // A clean exit's stderr is the CLI's usual noise, not the cause.
+        with_detail(
+            "agent exited without a result".to_string(),
+            agent_error.or(stray),
+        )
+    } else {
+        let detail = agent_error.or_else(|| error_line(stderr_tail)).or(stray);
+        with_detail(exit_summary(exit), detail)
+    };
+    (class, message)
 }
 
 /// Plain text output: the final answer is the tail of everything printed.
@@ -133,6 +253,15 @@ fn with_detail(summary: String, detail: Option<&str>) -> String {
 pub struct TextParser {
     tail: TailBuf,
     lines: u64,
+    clock: Clock,
+}
+
+impl TextParser {
+    /// Reset times in error texts are resolved against `clock` (the system clock by default).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
 }
 
 impl StreamParser for TextParser {
@@ -163,6 +292,7 @@ impl StreamParser for TextParser {
             out.error = Some(classify_text(&haystack).unwrap_or(ErrorClass::Crash));
             let detail = last_nonempty_line(stderr_tail).or_else(|| last_nonempty_line(stdout_end));
             out.error_message = Some(with_detail(exit_summary(exit), detail));
+            out.retry_after = retry_hint(out.error, &self.clock, &[stderr_tail, stdout_end]);
         }
         out.final_text = final_text;
         out
@@ -256,17 +386,26 @@ pub struct ClaudeStreamParser {
     truncated_result: bool,
     /// The last line that was not JSON at all: CLIs print some fatal errors as plain text.
     stray: Option<String>,
+    clock: Clock,
 }
 
-fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+impl ClaudeStreamParser {
+    /// Reset times in error texts are resolved against `clock` (the system clock by default).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+pub(crate) fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
-fn u64_field(v: &Value, key: &str) -> u64 {
+pub(crate) fn u64_field(v: &Value, key: &str) -> u64 {
     v.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
-fn u16_field(v: &Value, key: &str) -> Option<u16> {
+pub(crate) fn u16_field(v: &Value, key: &str) -> Option<u16> {
     v.get(key)
         .and_then(Value::as_u64)
         .and_then(|n| u16::try_from(n).ok())
@@ -612,6 +751,11 @@ impl StreamParser for ClaudeStreamParser {
         match self.result.take() {
             Some(r) => {
                 let (error, error_message) = self.classify_result(&r);
+                out.retry_after = retry_hint(
+                    error,
+                    &self.clock,
+                    &[r.text.as_deref().unwrap_or(""), &r.errors.join("\n")],
+                );
                 out.error = error;
                 out.error_message = error_message;
                 out.usage = r.usage;
@@ -631,6 +775,11 @@ impl StreamParser for ClaudeStreamParser {
             }
             None => {
                 let (class, message) = self.classify_no_result(exit, stderr_tail);
+                out.retry_after = retry_hint(
+                    Some(class),
+                    &self.clock,
+                    &[self.stray.as_deref().unwrap_or(""), stderr_tail],
+                );
                 out.error = Some(class);
                 out.error_message = Some(message);
                 out.model = fallback_model;
@@ -641,7 +790,7 @@ impl StreamParser for ClaudeStreamParser {
     }
 }
 
-fn head_bytes(b: &[u8], max: usize) -> &[u8] {
+pub(crate) fn head_bytes(b: &[u8], max: usize) -> &[u8] {
     &b[..b.len().min(max)]
 }
 

@@ -76,12 +76,6 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
             .to_string(),
         None => agent.backend.clone().unwrap_or_else(|| "auto".to_string()),
     };
-    if agent.fallback.as_ref().is_some_and(|f| !f.is_empty()) {
-        return Err(CliError::usage(
-            "`agent.fallback` is not supported by this version of ralph yet",
-            Some("remove it from ralph.toml; ralph will not pretend to fall back".into()),
-        ));
-    }
     let backend_config = BackendConfig {
         command: agent.command.clone().unwrap_or_default(),
         prompt_via: agent.prompt_via.unwrap_or_default(),
@@ -218,8 +212,29 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         retry,
         gates: cfg.gates.clone(),
         fresh: args.fresh,
+        pricing: price_table(cfg),
     };
     Ok(Resolved { settings, agents })
+}
+
+/// The built-in prices with `[pricing."model"]` applied: a table may set only some keys; the
+/// rest keep the built-in value (or 0 for a model the table does not know).
+fn price_table(cfg: &ConfigFile) -> ralph_agents::PriceTable {
+    let mut table = ralph_agents::PriceTable::builtin();
+    for (model, conf) in &cfg.pricing {
+        let base = table.get(model).copied().unwrap_or_default();
+        table.insert(
+            model.clone(),
+            ralph_agents::Price {
+                input: conf.input.unwrap_or(base.input),
+                output: conf.output.unwrap_or(base.output),
+                cache_read: conf.cache_read.unwrap_or(base.cache_read),
+                cache_write: conf.cache_write.unwrap_or(base.cache_write),
+                context_window: conf.context_window.or(base.context_window),
+            },
+        );
+    }
+    table
 }
 
 fn make_agent(

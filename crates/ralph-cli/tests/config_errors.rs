@@ -77,7 +77,6 @@ cases! {
     unsupported_budget_alert_at: "[budget]\nalert_at = [0.5, 0.8]\n";
     unsupported_safety_section: "[agent]\nbackend = \"claude\"\n\n[safety]\nmax_files_changed = 200\n";
     unsupported_context_section: "[context]\nnotes_max_tokens = 2000\n";
-    unsupported_output_format: "[agent]\nbackend = \"custom\"\ncommand = [\"codex\"]\noutput = \"codex-json\"\n";
 
     // Whole numbers
     int_given_as_word: "[loop]\nmax_iterations = \"ten\"\n";

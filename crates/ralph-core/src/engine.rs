@@ -94,6 +94,8 @@ pub struct Engine<'a> {
     current: usize,
     /// Backends already reported as not reporting usage (said once per run).
     usage_warned: Vec<&'static str>,
+    /// Models already reported as missing from the price table (said once per run).
+    price_warned: Vec<String>,
     store: Store,
     git: Option<Git>,
     control: UnboundedReceiver<Control>,
@@ -179,6 +181,7 @@ impl<'a> Engine<'a> {
             agents,
             current: 0,
             usage_warned: Vec::new(),
+            price_warned: Vec::new(),
             store,
             git,
             control,
@@ -470,6 +473,8 @@ impl<'a> Engine<'a> {
         drop(out);
         drop(err);
 
+        self.price(&mut outcome)?;
+
         match finished.reason {
             EndReason::Control(c) => {
                 // The interrupted iteration is not committed: resume runs it again.
@@ -747,6 +752,49 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+    }
+
+    /// Cost from the price table when the agent reported tokens but no cost. A model missing
+    /// from the table leaves the cost unknown, and ralph says so once per model.
+    fn price(&mut self, outcome: &mut AgentOutcome) -> Result<(), EngineError> {
+        if outcome.cost_usd.is_some() {
+            return Ok(());
+        }
+        let Some(usage) = outcome.usage else {
+            return Ok(());
+        };
+        let model = outcome
+            .model
+            .clone()
+            .or_else(|| self.agents[self.current].model.clone());
+        let key = model.clone().unwrap_or_default();
+        match model
+            .as_deref()
+            .and_then(|m| self.settings.pricing.cost(m, &usage))
+        {
+            Some(cost) => {
+                outcome.cost_usd = Some(cost);
+                outcome.cost_source = CostSource::Computed;
+            }
+            None if !self.price_warned.contains(&key) => {
+                let message = match &model {
+                    Some(m) => format!(
+                        "no price known for the model {m}: its cost is recorded as unknown; add \
+                         [pricing.\"{m}\"] with input and output (USD per million tokens) to \
+                         ralph.toml"
+                    ),
+                    None => "the agent did not say which model it used, so its tokens cannot \
+                             be priced; set agent.model (-m)"
+                        .to_string(),
+                };
+                self.price_warned.push(key);
+                let ev = self.event(EventBody::Warning { message });
+                self.store.append_events(&[ev.to_record()])?;
+                self.emit(&[ev]);
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// Move to the next agent in `agent.fallback` for the rest of this session.

@@ -20,6 +20,8 @@ pub struct Settings {
     pub gates: Vec<Gate>,
     /// Start a new run even if an unfinished one exists.
     pub fresh: bool,
+    /// Prices for agents that report tokens but no cost (built in, overridden by `[pricing]`).
+    pub pricing: ralph_agents::PriceTable,
 }
 
 #[derive(Debug, Clone)]

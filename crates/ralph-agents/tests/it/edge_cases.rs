@@ -130,6 +130,10 @@ fn empty_stream() {
         "Claude AI usage limit reached|1753441200\n",
     );
     assert_eq!(out.error, Some(ErrorClass::UsageLimit));
+    assert_eq!(
+        out.retry_after,
+        Some(ralph_agents::RetryAfter::At(1_753_441_200))
+    );
     insta::assert_debug_snapshot!(out);
 }
 

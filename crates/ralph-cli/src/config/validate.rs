@@ -64,13 +64,6 @@ pub(crate) const PRICE_KEYS: &[&str] = &[
 /// limit the user relies on, so they are rejected until they are implemented.
 const UNSUPPORTED_BUDGET_KEYS: &[&str] = &["daily_usd", "monthly_usd", "alert_at"];
 const UNSUPPORTED_SECTIONS: &[&str] = &["safety", "context"];
-/// Output formats documented for backends this version cannot run.
-const UNSUPPORTED_OUTPUTS: &[&str] = &[
-    "codex-json",
-    "gemini-stream-json",
-    "opencode-json",
-    "copilot-json",
-];
 
 fn section_keys(section: &str) -> &'static [&'static str] {
     match section {
@@ -1028,24 +1021,8 @@ impl<'a> Walker<'a> {
     }
 
     fn output(&self, e: &Entry) -> Result<OutputFormat> {
-        if let Some(Value::String(s)) = e.item.as_value() {
-            if UNSUPPORTED_OUTPUTS.contains(&s.value().as_str()) {
-                return Err(self.bad(
-                    e,
-                    format!(
-                        "output = {} is not supported by this version of ralph yet",
-                        quote(s.value())
-                    ),
-                    "use output = \"text\" or \"claude-stream-json\"",
-                ));
-            }
-        }
-        Ok(
-            match self.choice(e, &["text", "claude-stream-json"], "text")? {
-                "claude-stream-json" => OutputFormat::ClaudeStreamJson,
-                _ => OutputFormat::Text,
-            },
-        )
+        let name = self.choice(e, OutputFormat::NAMES, "text")?;
+        Ok(OutputFormat::parse(name).unwrap_or_default())
     }
 
     fn marker(&self, e: &Entry) -> Result<String> {

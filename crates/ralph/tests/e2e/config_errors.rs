@@ -143,10 +143,6 @@ fn flags_are_validated_too() {
         (vec!["run", "--max-iterations", "0"], "--max-iterations"),
         (vec!["run", "--backend", "nope"], "unknown backend"),
         (
-            vec!["run", "--backend", "codex"],
-            "not supported by this version of ralph yet",
-        ),
-        (
             vec!["run", "--completion-marker", " X "],
             "--completion-marker",
         ),
@@ -156,4 +152,24 @@ fn flags_are_validated_too() {
         assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
     }
     assert!(!p.exists(".ralph"));
+    // Every documented backend is runnable; a missing one is named, with how to install it.
+    let out = Out::from(
+        p.ralph()
+            .args(["run", "--backend", "codex"])
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 8, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the codex agent is not installed: `codex` was not found on PATH"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("npm install -g @openai/codex"),
+        "{}",
+        out.stderr
+    );
 }

@@ -6,6 +6,7 @@ mod harness;
 mod completion;
 mod config_errors;
 mod exit_codes;
+mod policies;
 mod process_control;
 mod resume;
 mod state;
