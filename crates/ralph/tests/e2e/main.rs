@@ -8,5 +8,6 @@ mod config_errors;
 mod exit_codes;
 mod policies;
 mod process_control;
+mod replayed_agents;
 mod resume;
 mod state;
