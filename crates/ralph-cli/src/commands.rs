@@ -441,34 +441,32 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
             let _ = writeln!(out, "  {name:<9} not configured (set agent.command)");
             continue;
         }
+        let auth: Vec<String> = be
+            .auth_env()
+            .iter()
+            .map(|v| {
+                let set = if std::env::var_os(v).is_some() {
+                    "set"
+                } else {
+                    "unset"
+                };
+                format!("{v} {set}")
+            })
+            .collect();
+        let auth = if auth.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", auth.join(", "))
+        };
         match paths::find_program(be.program()) {
             Some(path) => {
                 let version = program_version(&path, be.version_args());
-                let auth: Vec<String> = be
-                    .auth_env()
-                    .iter()
-                    .map(|v| {
-                        format!(
-                            "{v} {}",
-                            if std::env::var_os(v).is_some() {
-                                "set"
-                            } else {
-                                "unset"
-                            }
-                        )
-                    })
-                    .collect();
-                let auth = if auth.is_empty() {
-                    String::new()
-                } else {
-                    format!(" · {}", auth.join(", "))
-                };
-                let _ = writeln!(out, "  {name:<9} {} ({}){auth}", version, path.display());
+                let _ = writeln!(out, "  {name:<9} {version} ({}){auth}", path.display());
             }
             None => {
                 let _ = writeln!(
                     out,
-                    "  {name:<9} not installed (`{}` not found)",
+                    "  {name:<9} not installed (`{}` not found){auth}",
                     be.program()
                 );
             }
