@@ -213,6 +213,12 @@ pub struct AgentOutcome {
     pub malformed_lines: u64,
     /// When the limit behind a `RateLimit`/`UsageLimit`/`Quota` error lifts, if the agent said.
     pub retry_after: Option<RetryAfter>,
+    /// The most tokens the model had in its context in any one request of this call (prompt +
+    /// cache), where the stream shows per-request usage. The engine falls back to the call's
+    /// total input + cache tokens, an upper bound.
+    pub context_tokens: Option<u64>,
+    /// The model's context window, when the agent reports it (Claude `modelUsage.contextWindow`).
+    pub context_window: Option<u64>,
 }
 
 /// When to try again, as the agent's error text or headers said.

@@ -107,6 +107,8 @@ pub struct OpencodeJsonParser {
     stopped: bool,
     error: Option<OpencodeError>,
     stray: Option<String>,
+    /// Largest single-step prompt (input + cache tokens).
+    peak_context: u64,
 }
 
 impl OpencodeJsonParser {
@@ -167,6 +169,10 @@ impl OpencodeJsonParser {
                 self.steps += 1;
                 if let Some(t) = part.get("tokens").filter(|t| t.is_object()) {
                     let cache = t.get("cache");
+                    // One step is one model request: its prompt is the context at that point.
+                    let prompt = u64_field(t, "input")
+                        + cache.map_or(0, |c| u64_field(c, "read") + u64_field(c, "write"));
+                    self.peak_context = self.peak_context.max(prompt);
                     self.usage.add(&Usage {
                         input: u64_field(t, "input"),
                         output: u64_field(t, "output") + u64_field(t, "reasoning"),
@@ -256,6 +262,7 @@ impl StreamParser for OpencodeJsonParser {
     fn finish(&mut self, exit: ExitInfo, stderr_tail: &str) -> AgentOutcome {
         let mut out = self.counts.outcome();
         out.model = self.model.clone();
+        out.context_tokens = (self.peak_context > 0).then_some(self.peak_context);
         out.final_text = self.step_text.take();
         if self.steps > 0 {
             out.usage = Some(self.usage);

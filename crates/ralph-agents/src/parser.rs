@@ -364,6 +364,8 @@ struct ResultInfo {
     model: Option<String>,
     denials: u32,
     denied_tools: Vec<String>,
+    /// `modelUsage.<main model>.contextWindow`.
+    context_window: Option<u64>,
 }
 
 /// Claude Code `--output-format stream-json --verbose` (also Amp's compatible format).
@@ -387,6 +389,8 @@ pub struct ClaudeStreamParser {
     /// The last line that was not JSON at all: CLIs print some fatal errors as plain text.
     stray: Option<String>,
     clock: Clock,
+    /// Largest prompt (input + cache) of any single API request seen in assistant lines.
+    peak_context: Option<u64>,
 }
 
 impl ClaudeStreamParser {
@@ -466,6 +470,16 @@ impl ClaudeStreamParser {
         }
         if let Some(err) = str_field(v, "error") {
             self.last_assistant_error = Some(head_str(err, STRAY_MAX).to_string());
+        }
+        // Every content block of one request repeats that request's prompt usage, so the
+        // maximum over lines is the fullest the context got.
+        if let Some(u) = msg.get("usage").filter(|u| u.is_object()) {
+            let prompt = u64_field(u, "input_tokens")
+                + u64_field(u, "cache_read_input_tokens")
+                + u64_field(u, "cache_creation_input_tokens");
+            if prompt > 0 {
+                self.peak_context = Some(self.peak_context.unwrap_or(0).max(prompt));
+            }
         }
         // Subagent (Task tool) messages carry their parent's tool id; their prose is not the
         // session's answer.
@@ -579,6 +593,8 @@ impl ClaudeStreamParser {
             usage,
             cost_usd: v.get("total_cost_usd").and_then(Value::as_f64),
             model: main_model(v.get("modelUsage")),
+            context_window: main_model(v.get("modelUsage"))
+                .and_then(|m| v.get("modelUsage")?.get(&m)?.get("contextWindow")?.as_u64()),
             denials: denials.map_or(0, |d| u32::try_from(d.len()).unwrap_or(u32::MAX)),
             denied_tools,
         };
@@ -742,6 +758,8 @@ impl StreamParser for ClaudeStreamParser {
             lines: self.lines,
             unknown_lines: self.unknown_lines,
             malformed_lines: self.malformed_lines,
+            context_tokens: self.peak_context,
+            context_window: self.result.as_ref().and_then(|r| r.context_window),
             ..AgentOutcome::default()
         };
         let fallback_model = self

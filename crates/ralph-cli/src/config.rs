@@ -130,6 +130,14 @@ pub struct BudgetConf {
     pub max_cost_usd: Option<f64>,
     /// ≥ 1.
     pub max_tokens: Option<u64>,
+    /// Spend caps over all runs on this machine, per local day and month (> 0).
+    pub daily_usd: Option<f64>,
+    pub monthly_usd: Option<f64>,
+    /// Fractions in (0, 1], ascending.
+    pub alert_at: Option<Vec<f64>>,
+    pub stop_before_exceeding: Option<bool>,
+    /// Where the cross-project ledger lives (default: $RALPH_HOME or the XDG data dir).
+    pub ledger: Option<PathBuf>,
 }
 
 /// One `[pricing."model"]` table: USD per million tokens. Missing keys keep the built-in

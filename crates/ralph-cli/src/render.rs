@@ -110,6 +110,7 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
             error_class,
             error_message,
             total_cost_usd,
+            context_pct,
             ..
         } => {
             let cost = match cost_usd {
@@ -132,8 +133,11 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
                     what.push_str(&format!(" ({})", one_line(m, 160)));
                 }
             }
+            let ctx = context_pct
+                .map(|p| format!(" · ctx {p:.0}%"))
+                .unwrap_or_default();
             format!(
-                "[{iteration}/{max_iterations}] {backend} · {} · {cost} · {what}",
+                "[{iteration}/{max_iterations}] {backend} · {} · {cost}{ctx} · {what}",
                 fmt_secs(*duration_s)
             )
         }
@@ -184,6 +188,23 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
             format!("ralph: {from} hit {reason}: switching to the fallback agent {to}{model}")
         }
         EventBody::Warning { message } => format!("ralph: warning: {message}"),
+        EventBody::BudgetAlert {
+            scope,
+            fraction,
+            spent,
+            cap,
+        } => {
+            let (what, spent, cap) = match scope.as_str() {
+                "run_tokens" => ("tokens", fmt_tokens(*spent as u64), fmt_tokens(*cap as u64)),
+                "daily" => ("today's spend", fmt_usd(*spent), fmt_usd(*cap)),
+                "monthly" => ("this month's spend", fmt_usd(*spent), fmt_usd(*cap)),
+                _ => ("cost", fmt_usd(*spent), fmt_usd(*cap)),
+            };
+            format!(
+                "ralph: budget: {what} reached {:.0}% of the cap ({spent} of {cap})",
+                fraction * 100.0
+            )
+        }
         EventBody::RunFinished {
             message,
             iterations,

@@ -184,6 +184,13 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         max_consecutive_failures: lp
             .max_consecutive_failures
             .unwrap_or(defaults.max_consecutive_failures),
+        stop_before_exceeding: cfg
+            .budget
+            .stop_before_exceeding
+            .unwrap_or(defaults.stop_before_exceeding),
+        alert_at: cfg.budget.alert_at.clone().unwrap_or(defaults.alert_at),
+        daily_usd: cfg.budget.daily_usd,
+        monthly_usd: cfg.budget.monthly_usd,
     };
     let rd = RetrySettings::default();
     let retry = RetrySettings {
@@ -213,8 +220,28 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         gates: cfg.gates.clone(),
         fresh: args.fresh,
         pricing: price_table(cfg),
+        ledger: ledger_path(cfg, cwd),
     };
     Ok(Resolved { settings, agents })
+}
+
+/// `budget.ledger`, else `$RALPH_HOME/ledger.db`, `$XDG_DATA_HOME/ralph/ledger.db` or
+/// `~/.local/share/ralph/ledger.db` (CLI.md "Environment read by ralph").
+fn ledger_path(cfg: &ConfigFile, cwd: &Path) -> Option<PathBuf> {
+    if let Some(p) = &cfg.budget.ledger {
+        let p = match p.strip_prefix("~") {
+            Ok(rest) => std::env::var_os("HOME").map(PathBuf::from)?.join(rest),
+            Err(_) => p.clone(),
+        };
+        return Some(cwd.join(p));
+    }
+    let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
+    let ralph_home = var("RALPH_HOME").map(|p| cwd.join(p));
+    ralph_store::Ledger::default_path(
+        ralph_home.as_deref(),
+        var("XDG_DATA_HOME").as_deref(),
+        var("HOME").as_deref(),
+    )
 }
 
 /// The built-in prices with `[pricing."model"]` applied: a table may set only some keys; the

@@ -73,8 +73,10 @@ cases! {
     syntax_in_second_gate: "[[gates]]\nname = \"a\"\nrun = \"true\"\n\n[[gates]]\nname = b\n";
 
     // Features documented for later versions
-    unsupported_budget_daily_usd: "[budget]\nmax_cost_usd = 5.0\ndaily_usd = 100.0\n";
-    unsupported_budget_alert_at: "[budget]\nalert_at = [0.5, 0.8]\n";
+    negative_daily_budget: "[budget]\nmax_cost_usd = 5.0\ndaily_usd = -100.0\n";
+    alert_fraction_above_one: "[budget]\nalert_at = [0.5, 1.5]\n";
+    alert_not_an_array: "[budget]\nalert_at = 0.5\n";
+    stop_before_exceeding_as_string: "[budget]\nstop_before_exceeding = \"yes\"\n";
     unsupported_safety_section: "[agent]\nbackend = \"claude\"\n\n[safety]\nmax_files_changed = 200\n";
     unsupported_context_section: "[context]\nnotes_max_tokens = 2000\n";
 

@@ -18,6 +18,9 @@ use crate::process::{self, Control, Deadlines, EndReason, SpawnError, Spec};
 use crate::prompt;
 use crate::settings::{GateWhen, PromptSource, RetryStrategy, Settings};
 
+/// Context use (percent of the window) from which ralph warns.
+const CONTEXT_WARN_PCT: f64 = 80.0;
+
 /// SIGTERM → SIGKILL grace period for agents and gates.
 const KILL_GRACE: Duration = Duration::from_secs(3);
 /// Bounds on what a failing gate or error contributes to the next prompt.
@@ -41,13 +44,18 @@ pub enum EngineError {
     },
     #[error("no agent to run")]
     NoAgent,
+    #[error(
+        "budget.daily_usd / budget.monthly_usd need the machine-wide ledger, but neither \
+         budget.ledger, RALPH_HOME, XDG_DATA_HOME nor HOME says where it goes"
+    )]
+    NoLedger,
 }
 
 impl EngineError {
     /// Usage/config problems exit 2; everything else is ralph's own failure (1).
     pub fn exit_code(&self) -> i32 {
         match self {
-            EngineError::Prompt { .. } => 2,
+            EngineError::Prompt { .. } | EngineError::NoLedger => 2,
             _ => 1,
         }
     }
@@ -96,6 +104,14 @@ pub struct Engine<'a> {
     usage_warned: Vec<&'static str>,
     /// Models already reported as missing from the price table (said once per run).
     price_warned: Vec<String>,
+    /// The most one committed iteration of this run cost, and used in tokens: the estimate of
+    /// the next one for `stop_before_exceeding`.
+    max_iteration_cost: f64,
+    max_iteration_tokens: u64,
+    /// `budget.alert_at` fractions already announced, per scope.
+    alerted: Vec<(&'static str, f64)>,
+    /// The machine-wide ledger: every iteration's cost, across projects.
+    ledger: Option<ralph_store::Ledger>,
     store: Store,
     git: Option<Git>,
     control: UnboundedReceiver<Control>,
@@ -171,6 +187,7 @@ impl<'a> Engine<'a> {
                 last_checkpoint: None,
                 pid: None,
                 sessions: 1,
+                notes: None,
             },
         };
         let seed = Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1;
@@ -182,6 +199,10 @@ impl<'a> Engine<'a> {
             current: 0,
             usage_warned: Vec::new(),
             price_warned: Vec::new(),
+            max_iteration_cost: 0.0,
+            max_iteration_tokens: 0,
+            alerted: Vec::new(),
+            ledger: None,
             store,
             git,
             control,
@@ -195,6 +216,24 @@ impl<'a> Engine<'a> {
         if engine.agents.is_empty() {
             return Err(EngineError::NoAgent);
         }
+        if let Some(path) = engine.settings.ledger.clone() {
+            match ralph_store::Ledger::open(&path) {
+                Ok(l) => engine.ledger = Some(l),
+                // Without it a daily or monthly cap cannot be enforced: refuse to pretend.
+                Err(e) if engine.needs_ledger() => return Err(EngineError::Store(e)),
+                Err(_) => {}
+            }
+        } else if engine.needs_ledger() {
+            return Err(EngineError::NoLedger);
+        }
+        for it in engine.store.iterations(&engine.run.id)? {
+            engine.max_iteration_cost = engine.max_iteration_cost.max(it.cost_usd.unwrap_or(0.0));
+            let tokens = it.tokens.map_or(0, |t| t.total());
+            engine.max_iteration_tokens = engine.max_iteration_tokens.max(tokens);
+        }
+        // A resumed run does not announce again what it announced before.
+        let alerted = engine.due_alerts();
+        engine.alerted = alerted;
         engine.run.backend = engine.agents[0].backend.name().to_string();
         engine.run.model = engine.agents[0].model.clone();
         engine.run.max_iterations = engine.settings.limits.max_iterations;
@@ -302,6 +341,22 @@ impl<'a> Engine<'a> {
             ));
         }
         if let Some(cap) = limits.max_cost_usd {
+            let next = self.run.cost_usd + self.max_iteration_cost;
+            if limits.stop_before_exceeding
+                && self.run.iteration > 0
+                && next > cap
+                && self.run.cost_usd < cap
+            {
+                return Some((
+                    StopReason::Budget,
+                    format!(
+                        "cost budget: ${:.4} spent, and the next iteration may cost up to ${:.4} \
+                         (the most expensive so far), which would pass ${cap:.4} \
+                         (budget.max_cost_usd); stopped before starting it",
+                        self.run.cost_usd, self.max_iteration_cost
+                    ),
+                ));
+            }
             if self.run.cost_usd >= cap {
                 return Some((
                     StopReason::Budget,
@@ -314,12 +369,27 @@ impl<'a> Engine<'a> {
         }
         if let Some(cap) = limits.max_tokens {
             let used = self.run.tokens.total();
+            let next = used + self.max_iteration_tokens;
+            if limits.stop_before_exceeding && self.run.iteration > 0 && next > cap && used < cap {
+                return Some((
+                    StopReason::Budget,
+                    format!(
+                        "token budget: {used} used, and the next iteration may use up to {} (the \
+                         most so far), which would pass {cap} (budget.max_tokens); stopped \
+                         before starting it",
+                        self.max_iteration_tokens
+                    ),
+                ));
+            }
             if used >= cap {
                 return Some((
                     StopReason::Budget,
                     format!("token budget reached: {used} of {cap} tokens (budget.max_tokens)"),
                 ));
             }
+        }
+        if let Some(stop) = self.machine_budget_stop() {
+            return Some(stop);
         }
         if self.run.iteration >= limits.max_iterations {
             return Some((
@@ -359,6 +429,9 @@ impl<'a> Engine<'a> {
             self.settings.limits.max_iterations,
             self.run.feedback.as_deref(),
         );
+        let user_part = user_prompt.trim_end();
+        let prompt_sha256 = sha256_hex(user_part.as_bytes());
+        let user_prompt_bytes = user_part.len() as u64;
         let dir = self
             .state_dir
             .join("runs")
@@ -653,6 +726,25 @@ impl<'a> Engine<'a> {
             cache_read: u.cache_read,
             cache_write: u.cache_write,
         });
+        // The fullest the context got, against the model's window (the agent's own figure,
+        // else the price table's).
+        let model_name = outcome
+            .model
+            .clone()
+            .or_else(|| self.agents[self.current].model.clone());
+        let context_tokens = outcome
+            .context_tokens
+            .or_else(|| usage.map(|u| u.input + u.cache_read + u.cache_write));
+        let context_window = outcome.context_window.or_else(|| {
+            model_name
+                .as_deref()
+                .and_then(|m| self.settings.pricing.get(m))
+                .and_then(|p| p.context_window)
+        });
+        let context_pct = match (context_tokens, context_window) {
+            (Some(t), Some(w)) if w > 0 => Some((t as f64 * 1000.0 / w as f64).round() / 10.0),
+            _ => None,
+        };
         let record = IterationRecord {
             run_id: self.run.id.clone(),
             n,
@@ -663,7 +755,7 @@ impl<'a> Engine<'a> {
             model: outcome
                 .model
                 .clone()
-                .or_else(|| self.settings.agent.model.clone()),
+                .or_else(|| self.agents[self.current].model.clone()),
             outcome: outcome_name.to_string(),
             error_class: outcome.error.map(|e| e.as_str().to_string()),
             error_message: outcome.error_message.clone(),
@@ -684,6 +776,11 @@ impl<'a> Engine<'a> {
             },
             output_lines: outcome.lines,
             unknown_lines: outcome.unknown_lines + outcome.malformed_lines,
+            prompt_sha256: Some(prompt_sha256),
+            prompt_bytes: Some(full_prompt.len() as u64),
+            user_prompt_bytes: Some(user_prompt_bytes),
+            context_tokens,
+            context_window,
         };
         let finished_ev = self.event(EventBody::IterationFinished {
             iteration: n,
@@ -703,9 +800,37 @@ impl<'a> Engine<'a> {
             error_message: record.error_message.clone(),
             total_cost_usd: self.run.cost_usd,
             total_tokens: self.run.tokens.into(),
+            context_pct,
         });
         // Gate and checkpoint events happened before the iteration finished.
         events.push(finished_ev);
+        if let (Some(pct), Some(window)) = (context_pct, context_window) {
+            if pct >= CONTEXT_WARN_PCT {
+                events.push(self.event(EventBody::Warning {
+                    message: format!(
+                        "iteration {n} filled {pct:.0}% of the model's {window}-token context \
+                         window; keep the prompt and the agent's reading smaller, or the agent \
+                         will start forgetting"
+                    ),
+                }));
+            }
+        }
+        // Before the alerts, so today's and this month's totals include this iteration. Safe
+        // before the commit: entries are keyed by (project, run, iteration), so the replay of an
+        // iteration a crash cut short overwrites its entry instead of counting it twice.
+        self.record_in_ledger(&record)?;
+        self.max_iteration_cost = self.max_iteration_cost.max(outcome.cost_usd.unwrap_or(0.0));
+        self.max_iteration_tokens = self
+            .max_iteration_tokens
+            .max(usage.map_or(0, |u| u.total()));
+        for (scope, fraction, spent, cap) in self.new_alerts() {
+            events.push(self.event(EventBody::BudgetAlert {
+                scope: scope.to_string(),
+                fraction,
+                spent,
+                cap,
+            }));
+        }
         let records: Vec<_> = events.iter().map(RunEvent::to_record).collect();
         self.store.commit_iteration(&self.run, &record, &records)?;
         self.emit(&events);
@@ -795,6 +920,146 @@ impl<'a> Engine<'a> {
             None => {}
         }
         Ok(())
+    }
+
+    fn needs_ledger(&self) -> bool {
+        self.settings.limits.daily_usd.is_some() || self.settings.limits.monthly_usd.is_some()
+    }
+
+    /// Spent on this machine in the current local day and month (all projects, all runs).
+    fn machine_spend(&self) -> (Option<f64>, Option<f64>) {
+        let Some(ledger) = &self.ledger else {
+            return (None, None);
+        };
+        let now = chrono::Local::now();
+        let (d0, d1) = ralph_store::ledger::day_window(&now);
+        let (m0, m1) = ralph_store::ledger::month_window(&now);
+        (
+            ledger.spent_between(&d0, &d1).ok(),
+            ledger.spent_between(&m0, &m1).ok(),
+        )
+    }
+
+    fn machine_budget_stop(&self) -> Option<(StopReason, String)> {
+        let l = &self.settings.limits;
+        let (day, month) = self.machine_spend();
+        for (what, key, spent, cap) in [
+            ("daily", "budget.daily_usd", day, l.daily_usd),
+            ("monthly", "budget.monthly_usd", month, l.monthly_usd),
+        ] {
+            let (Some(spent), Some(cap)) = (spent, cap) else {
+                continue;
+            };
+            let next = if l.stop_before_exceeding {
+                self.max_iteration_cost
+            } else {
+                0.0
+            };
+            if spent >= cap || (self.run.iteration > 0 && spent + next > cap) {
+                return Some((
+                    StopReason::Budget,
+                    format!(
+                        "{what} budget: ${spent:.4} spent on this machine (all projects){} of \
+                         ${cap:.4} ({key}); `ralph run` resumes when the {} begins",
+                        if spent >= cap {
+                            String::new()
+                        } else {
+                            format!(", and the next iteration may cost up to ${next:.4}")
+                        },
+                        if what == "daily" {
+                            "next day"
+                        } else {
+                            "next month"
+                        }
+                    ),
+                ));
+            }
+        }
+        None
+    }
+
+    fn record_in_ledger(&mut self, it: &IterationRecord) -> Result<(), EngineError> {
+        let Some(ledger) = &self.ledger else {
+            return Ok(());
+        };
+        let project = fs::canonicalize(&self.settings.root)
+            .unwrap_or_else(|_| self.settings.root.clone())
+            .display()
+            .to_string();
+        let entry = ralph_store::LedgerEntry {
+            ts: it.finished_at.clone(),
+            project,
+            run_id: it.run_id.clone(),
+            iteration: it.n,
+            backend: it.backend.clone(),
+            model: it.model.clone(),
+            cost_usd: it.cost_usd,
+            cost_source: it.cost_source.clone(),
+            tokens: it.tokens,
+        };
+        match ledger.record(&entry) {
+            Ok(()) => Ok(()),
+            Err(e) if self.needs_ledger() => Err(EngineError::Store(e)),
+            Err(e) => {
+                let ev = self.event(EventBody::Warning {
+                    message: format!("the machine-wide cost ledger could not be written: {e}"),
+                });
+                self.store.append_events(&[ev.to_record()])?;
+                self.emit(&[ev]);
+                Ok(())
+            }
+        }
+    }
+
+    /// Every (scope, fraction) of `budget.alert_at` the spend has reached.
+    fn due_alerts(&self) -> Vec<(&'static str, f64)> {
+        let l = &self.settings.limits;
+        let mut due = Vec::new();
+        let (day, month) = self.machine_spend();
+        let scopes = [
+            ("run_cost", self.run.cost_usd, l.max_cost_usd),
+            (
+                "run_tokens",
+                self.run.tokens.total() as f64,
+                l.max_tokens.map(|t| t as f64),
+            ),
+            ("daily", day.unwrap_or(0.0), l.daily_usd),
+            ("monthly", month.unwrap_or(0.0), l.monthly_usd),
+        ];
+        for (scope, spent, cap) in scopes {
+            if let Some(cap) = cap.filter(|c| *c > 0.0) {
+                for f in &l.alert_at {
+                    if spent >= cap * f {
+                        due.push((scope, *f));
+                    }
+                }
+            }
+        }
+        due
+    }
+
+    /// Alerts due now that were not announced yet: (scope, fraction, spent, cap).
+    fn new_alerts(&mut self) -> Vec<(&'static str, f64, f64, f64)> {
+        let l = &self.settings.limits;
+        let mut out = Vec::new();
+        for (scope, fraction) in self.due_alerts() {
+            if self.alerted.contains(&(scope, fraction)) {
+                continue;
+            }
+            self.alerted.push((scope, fraction));
+            let (day, month) = self.machine_spend();
+            let (spent, cap) = match scope {
+                "run_cost" => (self.run.cost_usd, l.max_cost_usd.unwrap_or(0.0)),
+                "daily" => (day.unwrap_or(0.0), l.daily_usd.unwrap_or(0.0)),
+                "monthly" => (month.unwrap_or(0.0), l.monthly_usd.unwrap_or(0.0)),
+                _ => (
+                    self.run.tokens.total() as f64,
+                    l.max_tokens.unwrap_or(0) as f64,
+                ),
+            };
+            out.push((scope, fraction, spent, cap));
+        }
+        out
     }
 
     /// Move to the next agent in `agent.fallback` for the rest of this session.
@@ -1060,4 +1325,12 @@ fn feedback(
     } else {
         Some(parts.join("\n\n"))
     }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -126,6 +126,17 @@ pub enum EventBody {
         error_message: Option<String>,
         total_cost_usd: f64,
         total_tokens: TokensJson,
+        /// Peak context use as a percentage of the model's window, when both are known.
+        context_pct: Option<f64>,
+    },
+    /// Spend reached a `budget.alert_at` fraction of a cap.
+    #[serde(rename = "budget.alert")]
+    BudgetAlert {
+        /// `run_cost` or `run_tokens` (later: `daily`, `monthly`).
+        scope: String,
+        fraction: f64,
+        spent: f64,
+        cap: f64,
     },
     #[serde(rename = "gate.finished")]
     GateFinished {
@@ -188,6 +199,7 @@ impl EventBody {
             EventBody::RetryScheduled { .. } => "retry.scheduled",
             EventBody::AgentSwitched { .. } => "agent.switched",
             EventBody::Warning { .. } => "warning",
+            EventBody::BudgetAlert { .. } => "budget.alert",
             EventBody::RunFinished { .. } => "run.finished",
         }
     }

@@ -22,6 +22,8 @@ pub struct Settings {
     pub fresh: bool,
     /// Prices for agents that report tokens but no cost (built in, overridden by `[pricing]`).
     pub pricing: ralph_agents::PriceTable,
+    /// The machine-wide cost ledger (for daily and monthly budgets), if one can be located.
+    pub ledger: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +45,15 @@ pub struct Limits {
     pub max_cost_usd: Option<f64>,
     pub max_tokens: Option<u64>,
     pub max_consecutive_failures: u32,
+    /// Stop before an iteration when the spend so far plus the most expensive iteration so far
+    /// would pass a cap (`budget.stop_before_exceeding`); otherwise a cap stops the run after
+    /// the iteration that crossed it.
+    pub stop_before_exceeding: bool,
+    /// Fractions of a cap at which a `budget.alert` is raised (`budget.alert_at`).
+    pub alert_at: Vec<f64>,
+    /// Spend caps over all runs on this machine, per local day and month.
+    pub daily_usd: Option<f64>,
+    pub monthly_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +104,10 @@ impl Default for Limits {
             max_cost_usd: None,
             max_tokens: None,
             max_consecutive_failures: 5,
+            stop_before_exceeding: true,
+            alert_at: vec![0.5, 0.8, 1.0],
+            daily_usd: None,
+            monthly_usd: None,
         }
     }
 }

@@ -5,7 +5,9 @@
 //! iteration; markers that are cheap to lose (an iteration started) use `NORMAL`. The run row is
 //! a materialised view of its iterations; `Store::rebuild_run_totals` recomputes it.
 
+pub mod ledger;
 mod records;
+mod report;
 mod schema;
 
 use std::path::Path;
@@ -13,7 +15,9 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+pub use ledger::{Ledger, LedgerEntry};
 pub use records::{EventRecord, IterationRecord, RunRecord, RunState, Tokens};
+pub use report::{CostGroup, CostReport, CostRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

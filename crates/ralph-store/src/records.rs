@@ -79,13 +79,15 @@ pub struct RunRecord {
     pub pid: Option<u32>,
     /// How many times this run was started or resumed.
     pub sessions: u32,
+    /// ralph's running notes on earlier iterations, sent in the prompt's volatile part.
+    pub notes: Option<String>,
 }
 
 impl RunRecord {
     pub(crate) const COLUMNS: &'static str = "id, state, stop_reason, exit_code, backend, model, \
         iteration, max_iterations, started_at, updated_at, elapsed_s, cost_usd, budget_usd, \
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, consecutive_failures, \
-        current_iteration, feedback, last_checkpoint, pid, sessions";
+        current_iteration, feedback, last_checkpoint, pid, sessions, notes";
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
         Ok(RunRecord {
@@ -114,6 +116,7 @@ impl RunRecord {
             last_checkpoint: r.get(20)?,
             pid: r.get(21)?,
             sessions: r.get(22)?,
+            notes: r.get(23)?,
         })
     }
 
@@ -122,9 +125,9 @@ impl RunRecord {
             "INSERT INTO runs (id, state, stop_reason, exit_code, backend, model, iteration, \
              max_iterations, started_at, updated_at, elapsed_s, cost_usd, budget_usd, input_tokens, \
              output_tokens, cache_read_tokens, cache_write_tokens, consecutive_failures, \
-             current_iteration, feedback, last_checkpoint, pid, sessions) VALUES \
+             current_iteration, feedback, last_checkpoint, pid, sessions, notes) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-             ?20, ?21, ?22, ?23) ON CONFLICT(id) DO UPDATE SET state = excluded.state, \
+             ?20, ?21, ?22, ?23, ?24) ON CONFLICT(id) DO UPDATE SET state = excluded.state, \
              stop_reason = excluded.stop_reason, exit_code = excluded.exit_code, \
              backend = excluded.backend, model = excluded.model, iteration = excluded.iteration, \
              max_iterations = excluded.max_iterations, updated_at = excluded.updated_at, \
@@ -135,7 +138,7 @@ impl RunRecord {
              consecutive_failures = excluded.consecutive_failures, \
              current_iteration = excluded.current_iteration, feedback = excluded.feedback, \
              last_checkpoint = excluded.last_checkpoint, pid = excluded.pid, \
-             sessions = excluded.sessions",
+             sessions = excluded.sessions, notes = excluded.notes",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -162,6 +165,7 @@ impl RunRecord {
                 self.last_checkpoint,
                 self.pid,
                 self.sessions,
+                self.notes,
             ])
         })
         .map(|_| ())
@@ -196,6 +200,14 @@ pub struct IterationRecord {
     pub gates_passed: Option<bool>,
     pub output_lines: u64,
     pub unknown_lines: u64,
+    /// SHA-256 (hex) of the user's prompt text this iteration: a change marks a new version.
+    pub prompt_sha256: Option<String>,
+    /// Bytes of the whole prompt sent, and of the user's part of it (the rest is ralph's).
+    pub prompt_bytes: Option<u64>,
+    pub user_prompt_bytes: Option<u64>,
+    /// Peak tokens in the agent's context during the iteration, and the model's window.
+    pub context_tokens: Option<u64>,
+    pub context_window: Option<u64>,
 }
 
 impl IterationRecord {
@@ -203,7 +215,8 @@ impl IterationRecord {
         backend, model, outcome, error_class, error_message, exit_code, signal, cost_usd, \
         cost_source, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
         files_changed, insertions, deletions, checkpoint, completion_claimed, gates_passed, \
-        output_lines, unknown_lines";
+        output_lines, unknown_lines, prompt_sha256, prompt_bytes, user_prompt_bytes, \
+        context_tokens, context_window";
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<IterationRecord> {
         let input: Option<i64> = r.get(14)?;
@@ -240,6 +253,11 @@ impl IterationRecord {
             gates_passed: r.get(23)?,
             output_lines: r.get::<_, i64>(24)? as u64,
             unknown_lines: r.get::<_, i64>(25)? as u64,
+            prompt_sha256: r.get(26)?,
+            prompt_bytes: r.get::<_, Option<i64>>(27)?.map(|v| v as u64),
+            user_prompt_bytes: r.get::<_, Option<i64>>(28)?.map(|v| v as u64),
+            context_tokens: r.get::<_, Option<i64>>(29)?.map(|v| v as u64),
+            context_window: r.get::<_, Option<i64>>(30)?.map(|v| v as u64),
         })
     }
 
@@ -252,8 +270,10 @@ impl IterationRecord {
              backend, model, outcome, error_class, error_message, exit_code, signal, cost_usd, \
              cost_source, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
              files_changed, insertions, deletions, checkpoint, completion_claimed, gates_passed, \
-             output_lines, unknown_lines) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-             ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+             output_lines, unknown_lines, prompt_sha256, prompt_bytes, user_prompt_bytes, \
+             context_tokens, context_window) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+             ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, \
+             ?28, ?29, ?30, ?31)",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -283,6 +303,11 @@ impl IterationRecord {
                 self.gates_passed,
                 self.output_lines as i64,
                 self.unknown_lines as i64,
+                self.prompt_sha256,
+                self.prompt_bytes.map(|v| v as i64),
+                self.user_prompt_bytes.map(|v| v as i64),
+                self.context_tokens.map(|v| v as i64),
+                self.context_window.map(|v| v as i64),
             ])
         })
         .map(|_| ())

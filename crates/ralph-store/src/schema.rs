@@ -6,7 +6,8 @@ use rusqlite::Connection;
 use crate::{sql, StoreError};
 
 /// Migrations in order; migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     state TEXT NOT NULL,
@@ -70,7 +71,18 @@ CREATE TABLE events (
     payload TEXT NOT NULL
 );
 CREATE INDEX events_run ON events(run_id, id);
-"#];
+"#,
+    // v2: what each prompt was made of (prompt evolution, ralph's own overhead) and how full
+    // the agent's context window got.
+    r#"
+ALTER TABLE iterations ADD COLUMN prompt_sha256 TEXT;
+ALTER TABLE iterations ADD COLUMN prompt_bytes INTEGER;
+ALTER TABLE iterations ADD COLUMN user_prompt_bytes INTEGER;
+ALTER TABLE iterations ADD COLUMN context_tokens INTEGER;
+ALTER TABLE iterations ADD COLUMN context_window INTEGER;
+ALTER TABLE runs ADD COLUMN notes TEXT;
+"#,
+];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version = check_version(conn)?;

@@ -142,6 +142,10 @@ fn stream_success() {
     assert_cost(out.cost_usd, 0.026325000000000005);
     assert_eq!(out.cost_source, CostSource::Reported);
     assert_eq!(out.model.as_deref(), Some("claude-opus-4-8[1m]"));
+    // Three requests of 1200 input + 300 cache-read + 100 cache-write tokens each: the context
+    // peaked at 1600, not at the 4800 the totals add up to.
+    assert_eq!(out.context_tokens, Some(1600));
+    assert_eq!(out.context_window, Some(1_000_000));
     assert_eq!(out.error, None);
     assert_eq!(out.error_message, None);
     assert_eq!(out.permission_denials, 0);

@@ -113,6 +113,17 @@ backend = {backend}
 # max_cost_usd = 25.0
 # Stop when the run has used this many tokens. Default: no limit.
 # max_tokens = 5000000
+# Stop before an iteration when the spend so far plus the most expensive iteration so far
+# would pass a cap; false: stop after the iteration that crossed it.
+# stop_before_exceeding = true
+# Caps over all runs on this machine, per local day and month. Default: no limit.
+# daily_usd = 100.0
+# monthly_usd = 1000.0
+# Fractions of each cap at which ralph says how much is spent.
+# alert_at = [0.5, 0.8, 1.0]
+# Where those cross-project totals are kept. Default: $RALPH_HOME/ledger.db, else
+# $XDG_DATA_HOME/ralph/ledger.db.
+# ledger = "~/.local/share/ralph/ledger.db"
 
 [git]
 # Record a git checkpoint every N iterations, for `ralph rollback`; 0 turns them off.

@@ -48,7 +48,15 @@ pub(crate) const LOOP_KEYS: &[&str] = &[
     "idle_timeout",
     "max_consecutive_failures",
 ];
-pub(crate) const BUDGET_KEYS: &[&str] = &["max_cost_usd", "max_tokens"];
+pub(crate) const BUDGET_KEYS: &[&str] = &[
+    "max_cost_usd",
+    "max_tokens",
+    "daily_usd",
+    "monthly_usd",
+    "alert_at",
+    "stop_before_exceeding",
+    "ledger",
+];
 pub(crate) const GIT_KEYS: &[&str] = &["checkpoint_every"];
 pub(crate) const RETRY_KEYS: &[&str] = &["strategy", "base_delay", "max_delay"];
 pub(crate) const GATE_KEYS: &[&str] = &["name", "run", "when", "timeout"];
@@ -62,7 +70,6 @@ pub(crate) const PRICE_KEYS: &[&str] = &[
 
 /// Documented in CLI.md for later versions. Accepting them would mean silently ignoring a
 /// limit the user relies on, so they are rejected until they are implemented.
-const UNSUPPORTED_BUDGET_KEYS: &[&str] = &["daily_usd", "monthly_usd", "alert_at"];
 const UNSUPPORTED_SECTIONS: &[&str] = &["safety", "context"];
 
 fn section_keys(section: &str) -> &'static [&'static str] {
@@ -280,17 +287,6 @@ impl<'a> Walker<'a> {
         let name = e.name;
         let label = section_label(section);
         let valid = section_keys(section);
-        if section == "budget" && UNSUPPORTED_BUDGET_KEYS.contains(&name) {
-            return self.error(
-                e.key_span.clone(),
-                Some(e.path()),
-                format!("`budget.{name}` is not supported by this version of ralph yet"),
-                format!(
-                    "remove {name}: it would be ignored (this version enforces max_cost_usd and \
-                     max_tokens per run)"
-                ),
-            );
-        }
         let valid_list = valid.join(", ");
         let hint = if let Some(s) = suggest(name, valid).or_else(|| synonym(section, name)) {
             format!("did you mean `{s}`? valid keys: {valid_list}")
@@ -489,6 +485,19 @@ impl<'a> Walker<'a> {
                     )?;
                     conf.max_tokens = Some(u64::try_from(n).unwrap_or(u64::MAX));
                 }
+                "daily_usd" => conf.daily_usd = Some(self.usd(e)?),
+                "monthly_usd" => conf.monthly_usd = Some(self.usd(e)?),
+                "alert_at" => conf.alert_at = Some(self.fractions(e)?),
+                "stop_before_exceeding" => {
+                    conf.stop_before_exceeding = Some(self.boolean(e, "true")?)
+                }
+                "ledger" => {
+                    conf.ledger = Some(PathBuf::from(self.nonempty_string(
+                        e,
+                        "~/.local/share/ralph/ledger.db",
+                        "remove the key to use $RALPH_HOME or the XDG data directory",
+                    )?))
+                }
                 _ => return Err(self.unknown_key(e, "budget")),
             }
         }
@@ -539,6 +548,51 @@ impl<'a> Walker<'a> {
                 }
             }
             out.insert(model.clone(), price);
+        }
+        Ok(out)
+    }
+
+    fn boolean(&self, e: &Entry, example: &str) -> Result<bool> {
+        match e.item.as_value() {
+            Some(Value::Boolean(b)) => Ok(*b.value()),
+            _ => Err(self.bad(
+                e,
+                format!("expected true or false, found {}", found(e.item)),
+                format!("write {} = {example} (no quotes)", e.name),
+            )),
+        }
+    }
+
+    /// `alert_at`: fractions of a cap, each in (0, 1], in ascending order.
+    fn fractions(&self, e: &Entry) -> Result<Vec<f64>> {
+        let hint = "write alert_at = [0.5, 0.8, 1.0] (fractions of the cap, ascending)";
+        let Some(Value::Array(items)) = e.item.as_value() else {
+            return Err(self.bad(
+                e,
+                format!("expected an array of fractions, found {}", found(e.item)),
+                hint,
+            ));
+        };
+        let mut out: Vec<f64> = Vec::new();
+        for (i, v) in items.iter().enumerate() {
+            let f = match v {
+                Value::Float(f) => *f.value(),
+                Value::Integer(n) => *n.value() as f64,
+                _ => f64::NAN,
+            };
+            let ok = f.is_finite() && f > 0.0 && f <= 1.0 && out.last().is_none_or(|p| *p < f);
+            if !ok {
+                return Err(self.error(
+                    v.span(),
+                    Some(format!("{}[{i}]", e.path())),
+                    format!(
+                        "expected a fraction above the previous one and at most 1, found {}",
+                        found_value(v)
+                    ),
+                    hint,
+                ));
+            }
+            out.push(f);
         }
         Ok(out)
     }
@@ -1144,7 +1198,16 @@ impl<'a> Walker<'a> {
 
     fn usd(&self, e: &Entry) -> Result<f64> {
         let expected = "expected an amount of US dollars greater than 0";
-        let hint_example = "write max_cost_usd = 25.0, or remove the key for no cost limit";
+        let example = match e.name {
+            "daily_usd" => "100.0",
+            "monthly_usd" => "1000.0",
+            _ => "25.0",
+        };
+        let hint_example = format!(
+            "write {} = {example}, or remove the key for no limit",
+            e.name
+        );
+        let hint_example = hint_example.as_str();
         let value = match e.item.as_value() {
             Some(Value::Float(f)) => *f.value(),
             Some(Value::Integer(i)) => *i.value() as f64,
@@ -1153,7 +1216,8 @@ impl<'a> Walker<'a> {
                 let amount = t.trim_start_matches('$').trim().parse::<f64>().ok();
                 let hint = match amount.filter(|a| a.is_finite() && *a > 0.0) {
                     Some(a) => format!(
-                        "write max_cost_usd = {} (no quotes, no $)",
+                        "write {} = {} (no quotes, no $)",
+                        e.name,
                         super::text::float(a)
                     ),
                     None => hint_example.to_string(),

@@ -43,7 +43,8 @@ const CASES: &[(&str, &str)] = &[
         "[agent]\npermissions = \"allowlist\"\n",
     ),
     ("negative_cost", "[budget]\nmax_cost_usd = -5\n"),
-    ("unsupported_daily_budget", "[budget]\ndaily_usd = 10.0\n"),
+    ("zero_daily_budget", "[budget]\ndaily_usd = 0\n"),
+    ("alerts_out_of_order", "[budget]\nalert_at = [0.8, 0.5]\n"),
     (
         "unsupported_safety_section",
         "[safety]\nmax_files_changed = 10\n",

@@ -91,9 +91,8 @@ fn exit_4_at_the_runtime_limit_mid_iteration() {
     );
 }
 
-#[test]
-fn exit_5_when_the_cost_budget_is_reached() {
-    let p = Project::new();
+/// The scenario: $0.0123 per iteration against a $0.03 cap.
+fn costly(p: &Project, budget: &str) {
     let script = Script::new().default_steps(vec![Step::claude_result(
         ClaudeResult::success("still working")
             .cost_usd(0.0123)
@@ -103,19 +102,71 @@ fn exit_5_when_the_cost_budget_is_reached() {
         &script,
         "claude-stream-json",
         "max_iterations = 50",
-        "[budget]\nmax_cost_usd = 0.03\n",
+        &format!("[budget]\nmax_cost_usd = 0.03\n{budget}"),
     );
+}
+
+#[test]
+fn exit_5_before_an_iteration_that_would_pass_the_cost_budget() {
+    let p = Project::new();
+    costly(&p, "");
+    let out = p.run(&["run", "--json"]);
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    // $0.0246 spent; a third iteration could reach $0.0369 > $0.03, so it never starts.
+    assert_eq!(p.iterations().len(), 2);
+    let status = p.status_json();
+    let cost = status["cost_usd"].as_f64().unwrap();
+    assert!((cost - 0.0246).abs() < 1e-9, "{cost}");
+    assert_eq!(status["stop_reason"], "budget");
+    assert_eq!(status["exit_code"], 5);
+    assert!(
+        out.summary().contains("stopped before starting it"),
+        "{}",
+        out.summary()
+    );
+    let events = out.events();
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "run.finished");
+    assert_eq!(last["stop_reason"], "budget");
+    // 41% after one iteration, 82% after two: the 50% and 80% alerts, once each.
+    let alerts: Vec<f64> = events
+        .iter()
+        .filter(|e| e["event"] == "budget.alert")
+        .map(|e| e["fraction"].as_f64().unwrap())
+        .collect();
+    assert_eq!(alerts, [0.5, 0.8]);
+    assert!(
+        out.stderr
+            .contains("budget: cost reached 80% of the cap ($0.0246 of $0.0300)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn exit_5_after_the_iteration_that_crossed_the_cost_budget_when_not_predicting() {
+    let p = Project::new();
+    costly(&p, "stop_before_exceeding = false\nalert_at = [1.0]\n");
     let out = p.run(&["run", "--json"]);
     assert_eq!(out.code, 5, "{}", out.stderr);
     assert_eq!(p.iterations().len(), 3);
-    let status = p.status_json();
-    let cost = status["cost_usd"].as_f64().unwrap();
-    assert!((cost - 0.0369).abs() < 1e-9, "{cost}");
-    assert_eq!(status["stop_reason"], "budget");
-    assert_eq!(status["exit_code"], 5);
-    let last = out.events().into_iter().last().unwrap();
-    assert_eq!(last["event"], "run.finished");
-    assert_eq!(last["stop_reason"], "budget");
+    let cost = p.status_json()["cost_usd"].as_f64().unwrap();
+    assert!(
+        (cost - 0.0369).abs() < 1e-9,
+        "at most one iteration past the cap: {cost}"
+    );
+    assert!(
+        out.summary()
+            .contains("cost budget reached: $0.0369 of $0.0300"),
+        "{}",
+        out.summary()
+    );
+    let alerts = out
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "budget.alert")
+        .count();
+    assert_eq!(alerts, 1);
 }
 
 #[test]
@@ -129,9 +180,10 @@ fn exit_5_when_the_token_budget_is_reached() {
     p.configure(&script, "claude-stream-json", "", "");
     let out = p.run(&["run", "--max-tokens", "1000"]);
     assert_eq!(out.code, 5, "{}", out.stderr);
-    assert_eq!(p.iterations().len(), 2);
+    assert_eq!(p.iterations().len(), 1);
     assert!(
-        out.summary().contains("token budget reached: 1400 of 1000"),
+        out.summary()
+            .contains("token budget: 700 used, and the next iteration may use up to 700"),
         "{}",
         out.summary()
     );

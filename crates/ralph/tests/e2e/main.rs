@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod budgets;
 mod completion;
 mod config_errors;
 mod exit_codes;

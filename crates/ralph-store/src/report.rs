@@ -1,0 +1,198 @@
+//! Cost reports (`ralph cost`): iterations grouped by day, model, run, backend or project,
+//! summed in SQL (SQLite sums floats with compensated summation, so a total matches the
+//! per-iteration values), from a project's database or from the user-level ledger.
+
+use rusqlite::Connection;
+
+use crate::{sql, Store, StoreError, Tokens};
+
+/// What rows of a cost report are keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostGroup {
+    /// The local date (`YYYY-MM-DD`, the process's time zone) an iteration finished on.
+    Day,
+    /// The model; `unknown` where none was recorded.
+    Model,
+    /// The run id.
+    Run,
+    Backend,
+    /// The project root (ledger); a project's own database has one row with an empty key.
+    Project,
+}
+
+impl CostGroup {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CostGroup::Day => "day",
+            CostGroup::Model => "model",
+            CostGroup::Run => "run",
+            CostGroup::Backend => "backend",
+            CostGroup::Project => "project",
+        }
+    }
+}
+
+/// The key of the rows of iterations whose model is not known.
+pub const UNKNOWN_MODEL: &str = "unknown";
+
+/// One group of iterations (or the total of a report).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CostRow {
+    pub key: String,
+    /// The project of a `Run` row read from the ledger (run ids are per project).
+    pub project: Option<String>,
+    /// Sum of the known costs.
+    pub cost_usd: f64,
+    pub iterations: u32,
+    /// Iterations whose cost nobody reported or could compute: not in `cost_usd`.
+    pub unknown_cost_iterations: u32,
+    /// Sum of the known token counts.
+    pub tokens: Tokens,
+    /// When the first and the last iteration of the group finished (RFC3339 UTC).
+    pub first_ts: String,
+    pub last_ts: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostReport {
+    pub by: CostGroup,
+    /// Days and runs oldest first; models, backends and projects costliest first.
+    pub rows: Vec<CostRow>,
+    /// Every row together; `key` is `total`.
+    pub total: CostRow,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source {
+    /// A project's `iterations` table.
+    Project,
+    /// The ledger's `entries` table.
+    Ledger,
+}
+
+impl Source {
+    fn table(self) -> &'static str {
+        match self {
+            Source::Project => "iterations",
+            Source::Ledger => "entries",
+        }
+    }
+
+    fn ts(self) -> &'static str {
+        match self {
+            Source::Project => "finished_at",
+            Source::Ledger => "ts",
+        }
+    }
+
+    fn project(self) -> &'static str {
+        match self {
+            Source::Project => "''",
+            Source::Ledger => "project",
+        }
+    }
+}
+
+/// `since`: a bound already normalised to RFC3339 UTC with milliseconds.
+pub(crate) fn cost_report(
+    conn: &Connection,
+    source: Source,
+    by: CostGroup,
+    since: Option<&str>,
+) -> Result<CostReport, StoreError> {
+    let ts = source.ts();
+    let project = source.project();
+    let (key, group, order) = match by {
+        CostGroup::Day => (
+            format!("date({ts}, 'localtime')"),
+            "k".to_string(),
+            "k".to_string(),
+        ),
+        CostGroup::Model => (
+            format!("COALESCE(model, '{UNKNOWN_MODEL}')"),
+            "k".to_string(),
+            "cost DESC, k".to_string(),
+        ),
+        CostGroup::Run => (
+            "run_id".to_string(),
+            "p, k".to_string(),
+            "first_ts, p, k".to_string(),
+        ),
+        CostGroup::Backend => (
+            "backend".to_string(),
+            "k".to_string(),
+            "cost DESC, k".to_string(),
+        ),
+        CostGroup::Project => (
+            project.to_string(),
+            "k".to_string(),
+            "cost DESC, k".to_string(),
+        ),
+    };
+    let columns = format!(
+        "COUNT(*), COALESCE(SUM(cost_usd), 0) AS cost, COUNT(*) - COUNT(cost_usd), \
+         COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), \
+         COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), \
+         COALESCE(MIN({ts}), '') AS first_ts, COALESCE(MAX({ts}), '')"
+    );
+    let table = source.table();
+    let since = since.unwrap_or("");
+    let row_sql = format!(
+        "SELECT {key} AS k, {project} AS p, {columns} FROM {table} WHERE {ts} >= ?1 \
+         GROUP BY {group} ORDER BY {order}"
+    );
+    let mut stmt = conn.prepare(&row_sql).map_err(sql("group costs"))?;
+    let rows = stmt
+        .query_map([since], |r| {
+            let project: String = r.get(1)?;
+            let mut row = totals(r, 2)?;
+            row.key = r.get::<_, Option<String>>(0)?.unwrap_or_default();
+            row.project = (matches!(by, CostGroup::Run) && !project.is_empty()).then_some(project);
+            Ok(row)
+        })
+        .map_err(sql("group costs"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql("group costs"))?;
+    let total_sql = format!("SELECT {columns} FROM {table} WHERE {ts} >= ?1");
+    let mut total = conn
+        .query_row(&total_sql, [since], |r| totals(r, 0))
+        .map_err(sql("sum costs"))?;
+    total.key = "total".to_string();
+    Ok(CostReport { by, rows, total })
+}
+
+fn totals(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<CostRow> {
+    let count = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(at + i)?.max(0) as u64) };
+    Ok(CostRow {
+        key: String::new(),
+        project: None,
+        iterations: count(0)? as u32,
+        cost_usd: r.get(at + 1)?,
+        unknown_cost_iterations: count(2)? as u32,
+        tokens: Tokens {
+            input: count(3)?,
+            output: count(4)?,
+            cache_read: count(5)?,
+            cache_write: count(6)?,
+        },
+        first_ts: r.get(at + 7)?,
+        last_ts: r.get(at + 8)?,
+    })
+}
+
+impl Store {
+    /// Costs of this project's committed iterations, grouped by `by`, for iterations that
+    /// finished at or after `since` (RFC3339, any offset; all without). `Day` groups by the
+    /// local date of the process's time zone.
+    pub fn cost_report(
+        &self,
+        by: CostGroup,
+        since: Option<&str>,
+    ) -> Result<CostReport, StoreError> {
+        let since = match since {
+            Some(s) => Some(crate::ledger::utc_bound(s, "read the iterations")?),
+            None => None,
+        };
+        cost_report(&self.conn, Source::Project, by, since.as_deref())
+    }
+}
