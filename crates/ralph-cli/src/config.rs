@@ -70,6 +70,8 @@ pub struct ConfigFile {
     pub git: GitConf,
     /// `[retry]`
     pub retry: RetryConf,
+    /// `[context]`
+    pub context: ContextConf,
     /// `[pricing."model"]`, by model name as written.
     pub pricing: BTreeMap<String, PriceConf>,
     /// `[[gates]]`, in file order, with `when` and `timeout` defaults already filled in
@@ -149,6 +151,15 @@ pub struct PriceConf {
     pub cache_read: Option<f64>,
     pub cache_write: Option<f64>,
     pub context_window: Option<u64>,
+}
+
+/// `[context]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContextConf {
+    /// ≥ 100.
+    pub notes_max_tokens: Option<u64>,
+    /// `None` (or "" in the file): the agent's own model.
+    pub summary_model: Option<String>,
 }
 
 /// `[git]`

@@ -188,6 +188,27 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
             format!("ralph: {from} hit {reason}: switching to the fallback agent {to}{model}")
         }
         EventBody::Warning { message } => format!("ralph: warning: {message}"),
+        EventBody::NotesSummarised {
+            accepted,
+            tokens_before,
+            tokens_after,
+            cost_usd,
+            ..
+        } => {
+            let cost = cost_usd
+                .map(fmt_usd)
+                .unwrap_or_else(|| "cost unknown".into());
+            if *accepted {
+                format!(
+                    "  notes summarised by the agent: ~{tokens_before} → ~{tokens_after} tokens ({cost})"
+                )
+            } else {
+                format!(
+                    "  notes: the agent's summary was not shorter; dropped the oldest notes \
+                     (~{tokens_before} → ~{tokens_after} tokens, {cost})"
+                )
+            }
+        }
         EventBody::BudgetAlert {
             scope,
             fraction,

@@ -221,6 +221,8 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         fresh: args.fresh,
         pricing: price_table(cfg),
         ledger: ledger_path(cfg, cwd),
+        notes_max_tokens: cfg.context.notes_max_tokens.unwrap_or(2000),
+        summary_model: cfg.context.summary_model.clone(),
     };
     Ok(Resolved { settings, agents })
 }
@@ -428,10 +430,16 @@ fn dry_run(
     let db = state_dir.join("ralph.db");
     let mut n = 1;
     let mut feedback = None;
+    let mut notes = None;
     if !settings.fresh && db.exists() {
         if let Ok(store) = ralph_store::Store::open_read_only(&db) {
             if let Ok(Some(run)) = store.resumable_run() {
                 n = run.iteration + 1;
+                notes = ralph_core::notes::for_prompt(
+                    run.notes.as_deref(),
+                    run.iteration,
+                    run.feedback.is_some(),
+                );
                 feedback = run.feedback;
             }
         }
@@ -441,6 +449,7 @@ fn dry_run(
         &settings.completion_marker,
         n,
         settings.limits.max_iterations,
+        notes.as_deref(),
         feedback.as_deref(),
     );
     let prompt_path = state_dir

@@ -78,7 +78,8 @@ cases! {
     alert_not_an_array: "[budget]\nalert_at = 0.5\n";
     stop_before_exceeding_as_string: "[budget]\nstop_before_exceeding = \"yes\"\n";
     unsupported_safety_section: "[agent]\nbackend = \"claude\"\n\n[safety]\nmax_files_changed = 200\n";
-    unsupported_context_section: "[context]\nnotes_max_tokens = 2000\n";
+    context_notes_too_small: "[context]\nnotes_max_tokens = 10\n";
+    context_unknown_key: "[context]\nsummary_modle = \"x\"\n";
 
     // Whole numbers
     int_given_as_word: "[loop]\nmax_iterations = \"ten\"\n";

@@ -15,8 +15,11 @@ use crate::completion::claims_completion;
 use crate::events::{EventBody, EventSink, RunEvent, StopReason, TokensJson};
 use crate::policy::{self, Next, Situation};
 use crate::process::{self, Control, Deadlines, EndReason, SpawnError, Spec};
-use crate::prompt;
 use crate::settings::{GateWhen, PromptSource, RetryStrategy, Settings};
+use crate::{notes, prompt};
+
+/// Ledger keys of summarisation calls: iteration numbers offset past any real iteration.
+const SUMMARY_LEDGER_BASE: u32 = 2_000_000_000;
 
 /// Context use (percent of the window) from which ralph warns.
 const CONTEXT_WARN_PCT: f64 = 80.0;
@@ -422,11 +425,17 @@ impl<'a> Engine<'a> {
         let n = self.run.iteration + 1;
         let started_at = now_rfc3339();
         let user_prompt = self.read_prompt()?;
+        let notes = notes::for_prompt(
+            self.run.notes.as_deref(),
+            n.saturating_sub(1),
+            self.run.feedback.is_some(),
+        );
         let full_prompt = prompt::build(
             &user_prompt,
             &self.settings.completion_marker,
             n,
             self.settings.limits.max_iterations,
+            notes.as_deref(),
             self.run.feedback.as_deref(),
         );
         let user_part = user_prompt.trim_end();
@@ -441,31 +450,6 @@ impl<'a> Engine<'a> {
         let prompt_path = dir.join("prompt.md");
         fs::write(&prompt_path, &full_prompt).map_err(io_err("write", &prompt_path))?;
 
-        let is_root = unsafe_geteuid() == 0;
-        let ctx = CommandContext {
-            prompt: &full_prompt,
-            prompt_path: &prompt_path,
-            model: self.agents[self.current].model.as_deref(),
-            extra_args: &self.settings.agent.args,
-            is_root,
-            scratch_dir: &dir,
-        };
-        let backend = &self.agents[self.current].backend;
-        let mut spec = backend.command(&ctx);
-        let mut parser = backend.parser_for(&ctx);
-        let reports_usage = backend.reports_usage();
-        let backend_name = backend.name();
-        spec.env.push(("RALPH_RUN_ID".into(), self.run.id.clone()));
-        spec.env.push(("RALPH_ITERATION".into(), n.to_string()));
-        spec.env.push((
-            "RALPH_PROMPT_FILE".into(),
-            prompt_path.display().to_string(),
-        ));
-        spec.env.push((
-            "RALPH_WORKSPACE".into(),
-            self.settings.root.display().to_string(),
-        ));
-
         self.run.current_iteration = Some(n);
         self.touch();
         let ev = self.event(EventBody::IterationStarted {
@@ -475,78 +459,17 @@ impl<'a> Engine<'a> {
         self.store.iteration_started(&self.run, &[ev.to_record()])?;
         self.emit(&[ev]);
 
-        let out_path = dir.join("output.log");
-        let err_path = dir.join("stderr.log");
-        let mut out = File::create(&out_path).map_err(io_err("create", &out_path))?;
-        let mut err = File::create(&err_path).map_err(io_err("create", &err_path))?;
-        let mut scratch = Vec::new();
-        let mut sink = |line: &[u8], truncated: bool| {
-            scratch.clear();
-            parser.line(line, truncated, &mut scratch);
-        };
-        let deadlines = self.deadlines(self.settings.limits.iteration_timeout, true);
-        let pspec = Spec {
-            program: &spec.program,
-            args: &spec.args,
-            env: &spec.env,
-            cwd: &self.settings.root,
-            stdin: spec.stdin.as_deref(),
-            merge_stderr: false,
-            supervised: true,
-        };
-        let finished = process::run(
-            &pspec,
-            deadlines,
-            &mut out,
-            Some(&mut err),
-            &mut sink,
-            &mut self.control,
-        )
-        .await;
-        let finished = match finished {
-            Ok(f) => f,
-            Err(e @ (SpawnError::NotFound { .. } | SpawnError::NotExecutable { .. })) => {
+        let model = self.agents[self.current].model.clone();
+        let (finished, mut outcome) = match self
+            .call_agent(&full_prompt, &dir, model, n, "iteration")
+            .await?
+        {
+            Ok(done) => done,
+            Err(message) => {
                 self.run.current_iteration = None;
-                return Ok(Some((
-                    StopReason::NeedsHuman,
-                    format!(
-                        "cannot start the {} agent: {e}; install it or point agent.command at it \
-                         (`ralph doctor` shows what is installed)",
-                        self.run.backend
-                    ),
-                )));
-            }
-            Err(SpawnError::Artifact(source)) => {
-                return Err(EngineError::Io {
-                    action: "write",
-                    path: out_path,
-                    source,
-                })
-            }
-            Err(SpawnError::Other { program, source }) => {
-                return Err(EngineError::Io {
-                    action: "start",
-                    path: PathBuf::from(program),
-                    source,
-                })
+                return Ok(Some((StopReason::NeedsHuman, message)));
             }
         };
-        let mut outcome = parser.finish(finished.exit, &finished.tail);
-        if !reports_usage && !self.usage_warned.contains(&backend_name) {
-            self.usage_warned.push(backend_name);
-            let ev = self.event(EventBody::Warning {
-                message: format!(
-                    "the {backend_name} agent does not report token usage: its tokens and cost are \
-                     recorded as unknown; iteration and time limits still apply"
-                ),
-            });
-            self.store.append_events(&[ev.to_record()])?;
-            self.emit(&[ev]);
-        }
-        drop(out);
-        drop(err);
-
-        self.price(&mut outcome)?;
 
         match finished.reason {
             EndReason::Control(c) => {
@@ -702,6 +625,17 @@ impl<'a> Engine<'a> {
             None => self.run.consecutive_failures = 0,
         }
         self.run.feedback = feedback(&outcome, claimed, &gates, &self.settings.completion_marker);
+        let failed_gates: Vec<(String, String)> = gates
+            .iter()
+            .filter(|g| !g.passed)
+            .map(|g| (g.name.clone(), gate_verdict(g)))
+            .collect();
+        let error = outcome
+            .error
+            .map(|c| (c.as_str(), outcome.error_message.as_deref().unwrap_or("")));
+        if let Some(note) = notes::note_for(n, outcome_name, error, &failed_gates) {
+            self.run.notes = Some(notes::append(self.run.notes.as_deref(), &note));
+        }
         let usage = outcome.usage;
         if let Some(u) = usage {
             self.run.tokens.input += u.input;
@@ -834,6 +768,14 @@ impl<'a> Engine<'a> {
         let records: Vec<_> = events.iter().map(RunEvent::to_record).collect();
         self.store.commit_iteration(&self.run, &record, &records)?;
         self.emit(&events);
+        if !completed
+            && self.run.notes.as_deref().map_or(0, notes::estimate_tokens)
+                > self.settings.notes_max_tokens
+        {
+            if let Some(stop) = self.summarise_notes(n).await? {
+                return Ok(Some(stop));
+            }
+        }
 
         if completed {
             return Ok(Some((
@@ -877,6 +819,222 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+    }
+
+    /// One agent call: build the command for `prompt` (archived in `dir`), run it under the
+    /// iteration's limits with output streamed to `dir`, parse and price the result.
+    /// `Ok(Err(message))`: the agent could not be started (needs a human).
+    async fn call_agent(
+        &mut self,
+        prompt: &str,
+        dir: &Path,
+        model: Option<String>,
+        n: u32,
+        call: &str,
+    ) -> Result<Result<(process::Finished, AgentOutcome), String>, EngineError> {
+        let prompt_path = dir.join("prompt.md");
+        let ctx = CommandContext {
+            prompt,
+            prompt_path: &prompt_path,
+            model: model.as_deref(),
+            extra_args: &self.settings.agent.args,
+            is_root: unsafe_geteuid() == 0,
+            scratch_dir: dir,
+        };
+        let backend = &self.agents[self.current].backend;
+        let mut spec = backend.command(&ctx);
+        let mut parser = backend.parser_for(&ctx);
+        let reports_usage = backend.reports_usage();
+        let backend_name = backend.name();
+        spec.env.push(("RALPH_RUN_ID".into(), self.run.id.clone()));
+        spec.env.push(("RALPH_ITERATION".into(), n.to_string()));
+        // "iteration", or "summary" for the notes summary: lets a custom agent tell them apart.
+        spec.env.push(("RALPH_CALL".into(), call.to_string()));
+        spec.env.push((
+            "RALPH_PROMPT_FILE".into(),
+            prompt_path.display().to_string(),
+        ));
+        spec.env.push((
+            "RALPH_WORKSPACE".into(),
+            self.settings.root.display().to_string(),
+        ));
+
+        let out_path = dir.join("output.log");
+        let err_path = dir.join("stderr.log");
+        let mut out = File::create(&out_path).map_err(io_err("create", &out_path))?;
+        let mut err = File::create(&err_path).map_err(io_err("create", &err_path))?;
+        let mut scratch = Vec::new();
+        let mut sink = |line: &[u8], truncated: bool| {
+            scratch.clear();
+            parser.line(line, truncated, &mut scratch);
+        };
+        let deadlines = self.deadlines(self.settings.limits.iteration_timeout, true);
+        let pspec = Spec {
+            program: &spec.program,
+            args: &spec.args,
+            env: &spec.env,
+            cwd: &self.settings.root,
+            stdin: spec.stdin.as_deref(),
+            merge_stderr: false,
+            supervised: true,
+        };
+        let finished = process::run(
+            &pspec,
+            deadlines,
+            &mut out,
+            Some(&mut err),
+            &mut sink,
+            &mut self.control,
+        )
+        .await;
+        let finished = match finished {
+            Ok(f) => f,
+            Err(e @ (SpawnError::NotFound { .. } | SpawnError::NotExecutable { .. })) => {
+                return Ok(Err(format!(
+                    "cannot start the {} agent: {e}; install it or point agent.command at it \
+                     (`ralph doctor` shows what is installed)",
+                    self.run.backend
+                )));
+            }
+            Err(SpawnError::Artifact(source)) => {
+                return Err(EngineError::Io {
+                    action: "write",
+                    path: out_path,
+                    source,
+                })
+            }
+            Err(SpawnError::Other { program, source }) => {
+                return Err(EngineError::Io {
+                    action: "start",
+                    path: PathBuf::from(program),
+                    source,
+                })
+            }
+        };
+        let mut outcome = parser.finish(finished.exit, &finished.tail);
+        if !reports_usage && !self.usage_warned.contains(&backend_name) {
+            self.usage_warned.push(backend_name);
+            let ev = self.event(EventBody::Warning {
+                message: format!(
+                    "the {backend_name} agent does not report token usage: its tokens and cost \
+                     are recorded as unknown; iteration and time limits still apply"
+                ),
+            });
+            self.store.append_events(&[ev.to_record()])?;
+            self.emit(&[ev]);
+        }
+        self.price(&mut outcome)?;
+        Ok(Ok((finished, outcome)))
+    }
+
+    /// Ask the agent (a separate call, `context.summary_model` if set) to summarise the notes,
+    /// and keep the summary only if it is shorter. The call is accounted like an iteration:
+    /// cost and tokens count toward the run's totals, budgets and the ledger.
+    async fn summarise_notes(
+        &mut self,
+        n: u32,
+    ) -> Result<Option<(StopReason, String)>, EngineError> {
+        let Some(before) = self.run.notes.clone() else {
+            return Ok(None);
+        };
+        let dir = self
+            .state_dir
+            .join("runs")
+            .join(&self.run.id)
+            .join(format!("{n:04}"))
+            .join("summary");
+        fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        let prompt = notes::summary_prompt(&before, self.settings.notes_max_tokens);
+        let prompt_path = dir.join("prompt.md");
+        fs::write(&prompt_path, &prompt).map_err(io_err("write", &prompt_path))?;
+        let model = self
+            .settings
+            .summary_model
+            .clone()
+            .or_else(|| self.agents[self.current].model.clone());
+        let (finished, outcome) = match self
+            .call_agent(&prompt, &dir, model.clone(), n, "summary")
+            .await?
+        {
+            Ok(done) => done,
+            Err(message) => return Ok(Some((StopReason::NeedsHuman, message))),
+        };
+        if let EndReason::Control(c) = finished.reason {
+            return Ok(Some(control_stop(c)));
+        }
+        let summary = if outcome.error.is_none() {
+            notes::accept_summary(&before, &outcome.final_text)
+        } else {
+            None
+        };
+        let accepted = summary.is_some();
+        let after = match summary {
+            Some(s) => s,
+            // Keep the notes bounded whatever the agent did: drop the oldest lines.
+            None => {
+                let mut lines: Vec<&str> = before.lines().collect();
+                while lines.len() > 1
+                    && notes::estimate_tokens(&lines.join("\n")) > self.settings.notes_max_tokens
+                {
+                    lines.remove(0);
+                }
+                lines.join("\n")
+            }
+        };
+        if let Some(u) = outcome.usage {
+            self.run.tokens.input += u.input;
+            self.run.tokens.output += u.output;
+            self.run.tokens.cache_read += u.cache_read;
+            self.run.tokens.cache_write += u.cache_write;
+        }
+        match outcome.cost_usd.filter(|c| c.is_finite() && *c >= 0.0) {
+            Some(c) => self.run.cost_usd += c,
+            None => self.cost_unknown += 1,
+        }
+        self.run.notes = Some(after.clone());
+        self.touch();
+        let tokens = outcome.usage.map(|u| Tokens {
+            input: u.input,
+            output: u.output,
+            cache_read: u.cache_read,
+            cache_write: u.cache_write,
+        });
+        let call = ralph_store::SideCall {
+            after_iteration: n,
+            kind: "summary".to_string(),
+            ts: now_rfc3339(),
+            backend: self.run.backend.clone(),
+            model: outcome.model.clone().or(model),
+            cost_usd: outcome.cost_usd,
+            cost_source: outcome.cost_source.as_str().to_string(),
+            tokens,
+        };
+        let ev = self.event(EventBody::NotesSummarised {
+            iteration: n,
+            accepted,
+            tokens_before: notes::estimate_tokens(&before),
+            tokens_after: notes::estimate_tokens(&after),
+            cost_usd: outcome.cost_usd,
+        });
+        self.store
+            .commit_side_call(&self.run, &call, &[ev.to_record()])?;
+        if let Some(ledger) = &self.ledger {
+            // Its own key in the ledger, next to the iteration it followed.
+            let entry = ralph_store::LedgerEntry {
+                ts: call.ts.clone(),
+                project: self.settings.root.display().to_string(),
+                run_id: self.run.id.clone(),
+                iteration: SUMMARY_LEDGER_BASE + n,
+                backend: call.backend.clone(),
+                model: call.model.clone(),
+                cost_usd: call.cost_usd,
+                cost_source: call.cost_source.clone(),
+                tokens,
+            };
+            let _ = ledger.record(&entry);
+        }
+        self.emit(&[ev]);
+        Ok(None)
     }
 
     /// Cost from the price table when the agent reported tokens but no cost. A model missing
@@ -1294,14 +1452,7 @@ fn feedback(
         parts.push(format!("The previous iteration failed ({class}): {msg}."));
     }
     for g in gates.iter().filter(|g| !g.passed) {
-        let how = if g.timed_out {
-            "timed out".to_string()
-        } else {
-            match g.exit_code {
-                Some(c) => format!("failed with exit code {c}"),
-                None => "was killed".to_string(),
-            }
-        };
+        let how = gate_verdict(g);
         let lead = if claimed && g.when == GateWhen::Complete {
             format!(
                 "You claimed completion, but the gate `{}` {how}, so the task is not done.",
@@ -1333,4 +1484,16 @@ fn sha256_hex(data: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// "timed out", "failed with exit code 1", "was killed".
+fn gate_verdict(g: &GateOutcome) -> String {
+    if g.timed_out {
+        "timed out".to_string()
+    } else {
+        match g.exit_code {
+            Some(c) => format!("failed with exit code {c}"),
+            None => "was killed".to_string(),
+        }
+    }
 }

@@ -129,6 +129,17 @@ pub enum EventBody {
         /// Peak context use as a percentage of the model's window, when both are known.
         context_pct: Option<f64>,
     },
+    /// The notes on earlier iterations grew past `context.notes_max_tokens` and were
+    /// summarised by the agent (`accepted`: the summary was shorter and replaced them; else the
+    /// oldest notes were dropped).
+    #[serde(rename = "notes.summarised")]
+    NotesSummarised {
+        iteration: u32,
+        accepted: bool,
+        tokens_before: u64,
+        tokens_after: u64,
+        cost_usd: Option<f64>,
+    },
     /// Spend reached a `budget.alert_at` fraction of a cap.
     #[serde(rename = "budget.alert")]
     BudgetAlert {
@@ -200,6 +211,7 @@ impl EventBody {
             EventBody::AgentSwitched { .. } => "agent.switched",
             EventBody::Warning { .. } => "warning",
             EventBody::BudgetAlert { .. } => "budget.alert",
+            EventBody::NotesSummarised { .. } => "notes.summarised",
             EventBody::RunFinished { .. } => "run.finished",
         }
     }
@@ -211,7 +223,8 @@ impl EventBody {
             | EventBody::GateFinished { iteration, .. }
             | EventBody::CheckpointCreated { iteration, .. }
             | EventBody::RetryScheduled { iteration, .. }
-            | EventBody::AgentSwitched { iteration, .. } => Some(*iteration),
+            | EventBody::AgentSwitched { iteration, .. }
+            | EventBody::NotesSummarised { iteration, .. } => Some(*iteration),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@
 pub mod completion;
 pub mod engine;
 pub mod events;
+pub mod notes;
 pub mod policy;
 pub mod process;
 pub mod prompt;

@@ -21,6 +21,7 @@ pub fn build(
     marker: &str,
     iteration: u32,
     max_iterations: u32,
+    notes: Option<&str>,
     feedback: Option<&str>,
 ) -> String {
     let user = user_prompt.trim_end();
@@ -32,6 +33,11 @@ pub fn build(
     out.push_str(&format!(
         "This is iteration {iteration} of at most {max_iterations}.\n"
     ));
+    if let Some(notes) = notes.filter(|n| !n.trim().is_empty()) {
+        out.push_str("\n## Notes from earlier iterations\n");
+        out.push_str(notes.trim_end());
+        out.push('\n');
+    }
     if let Some(fb) = feedback.filter(|f| !f.trim().is_empty()) {
         out.push_str("\n## Feedback from the previous iteration\n");
         out.push_str(fb.trim_end());
@@ -73,14 +79,21 @@ mod tests {
         let text = instructions("LOOP_COMPLETE");
         assert!(text.len() <= 600, "{} bytes", text.len());
         assert_eq!(marker_lines(&text, "LOOP_COMPLETE"), 0);
-        let full = build("Fix the bug.", "LOOP_COMPLETE", 1, 10, Some("gate failed"));
+        let full = build(
+            "Fix the bug.",
+            "LOOP_COMPLETE",
+            1,
+            10,
+            None,
+            Some("gate failed"),
+        );
         assert!(!claims_completion(&full, "LOOP_COMPLETE"));
     }
 
     #[test]
     fn prefix_is_stable_between_iterations() {
-        let a = build("Task\n", "M", 1, 100, None);
-        let b = build("Task\n", "M", 2, 100, None);
+        let a = build("Task\n", "M", 1, 100, None, None);
+        let b = build("Task\n", "M", 2, 100, None, None);
         let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
         assert!(
             common as f64 / b.len() as f64 > 0.9,
@@ -92,8 +105,18 @@ mod tests {
 
     #[test]
     fn feedback_goes_last() {
-        let p = build("Task", "M", 2, 5, Some("tests failed:\nboom"));
-        assert!(p.ends_with("## Feedback from the previous iteration\ntests failed:\nboom\n"));
+        let p = build(
+            "Task",
+            "M",
+            3,
+            5,
+            Some("- iteration 1: changed no files"),
+            Some("tests failed:\nboom"),
+        );
+        assert!(p.ends_with(
+            "## Notes from earlier iterations\n- iteration 1: changed no files\n\n\
+             ## Feedback from the previous iteration\ntests failed:\nboom\n"
+        ));
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct Settings {
     pub pricing: ralph_agents::PriceTable,
     /// The machine-wide cost ledger (for daily and monthly budgets), if one can be located.
     pub ledger: Option<PathBuf>,
+    /// Past this many (estimated) tokens the notes on earlier iterations are summarised.
+    pub notes_max_tokens: u64,
+    /// Model for that summary (default: the agent's own).
+    pub summary_model: Option<String>,
 }
 
 #[derive(Debug, Clone)]

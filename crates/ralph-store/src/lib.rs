@@ -16,7 +16,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 pub use ledger::{Ledger, LedgerEntry};
-pub use records::{EventRecord, IterationRecord, RunRecord, RunState, Tokens};
+pub use records::{EventRecord, IterationRecord, RunRecord, RunState, SideCall, Tokens};
 pub use report::{CostGroup, CostReport, CostRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -243,7 +243,47 @@ impl Store {
             .map_err(sql("read events"))
     }
 
-    /// Recompute a run's totals from its committed iterations (the run row is derived state).
+    /// Record an agent call that is not an iteration (e.g. summarising notes) and the run's
+    /// new totals, durably. Idempotent per (run, after_iteration, kind).
+    pub fn commit_side_call(
+        &mut self,
+        run: &RunRecord,
+        call: &SideCall,
+        events: &[EventRecord],
+    ) -> Result<(), StoreError> {
+        self.set_synchronous("FULL")?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql("begin a transaction"))?;
+        let t = call.tokens;
+        tx.execute(
+            "INSERT OR REPLACE INTO side_calls (run_id, after_iteration, kind, ts, backend, model, \
+             cost_usd, cost_source, input_tokens, output_tokens, cache_read_tokens, \
+             cache_write_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                run.id,
+                call.after_iteration,
+                call.kind,
+                call.ts,
+                call.backend,
+                call.model,
+                call.cost_usd,
+                call.cost_source,
+                t.map(|t| t.input as i64),
+                t.map(|t| t.output as i64),
+                t.map(|t| t.cache_read as i64),
+                t.map(|t| t.cache_write as i64),
+            ],
+        )
+        .map_err(sql("write a side call"))?;
+        upsert_run(&tx, run)?;
+        insert_events(&tx, events)?;
+        tx.commit().map_err(sql("commit a side call"))
+    }
+
+    /// Recompute a run's totals from its committed iterations and side calls (the run row is
+    /// derived state).
     pub fn rebuild_run_totals(&self, run: &mut RunRecord) -> Result<(), StoreError> {
         let (count, cost, input, output, cache_read, cache_write): (u32, f64, i64, i64, i64, i64) =
             self.conn
@@ -264,13 +304,23 @@ impl Store {
                     },
                 )
                 .map_err(sql("sum iterations"))?;
+        let (side_cost, s_in, s_out, s_cr, s_cw): (f64, i64, i64, i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(input_tokens), 0), \
+                 COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), \
+                 COALESCE(SUM(cache_write_tokens), 0) FROM side_calls WHERE run_id = ?1",
+                [&run.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .map_err(sql("sum side calls"))?;
         run.iteration = count;
-        run.cost_usd = cost;
+        run.cost_usd = cost + side_cost;
         run.tokens = Tokens {
-            input: input as u64,
-            output: output as u64,
-            cache_read: cache_read as u64,
-            cache_write: cache_write as u64,
+            input: (input + s_in) as u64,
+            output: (output + s_out) as u64,
+            cache_read: (cache_read + s_cr) as u64,
+            cache_write: (cache_write + s_cw) as u64,
         };
         Ok(())
     }

@@ -324,3 +324,17 @@ pub struct EventRecord {
     pub kind: String,
     pub payload: String,
 }
+
+/// An agent call that is not an iteration (kind `summary`: summarising the notes), accounted
+/// like one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SideCall {
+    pub after_iteration: u32,
+    pub kind: String,
+    pub ts: String,
+    pub backend: String,
+    pub model: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub cost_source: String,
+    pub tokens: Option<Tokens>,
+}

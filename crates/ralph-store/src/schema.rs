@@ -82,6 +82,24 @@ ALTER TABLE iterations ADD COLUMN context_tokens INTEGER;
 ALTER TABLE iterations ADD COLUMN context_window INTEGER;
 ALTER TABLE runs ADD COLUMN notes TEXT;
 "#,
+    // v3: agent calls that are not iterations (summarising the notes), accounted like them.
+    r#"
+CREATE TABLE side_calls (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    after_iteration INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    model TEXT,
+    cost_usd REAL,
+    cost_source TEXT NOT NULL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cache_read_tokens INTEGER,
+    cache_write_tokens INTEGER,
+    PRIMARY KEY (run_id, after_iteration, kind)
+);
+"#,
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {

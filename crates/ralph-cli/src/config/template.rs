@@ -136,6 +136,13 @@ backend = {backend}
 # base_delay = "{base_delay}"
 # max_delay = "{max_delay}"
 
+[context]
+# ralph keeps notes on failed or idle iterations for the next prompt; past this many tokens
+# it asks the agent to summarise them (a separate, cheap call, accounted like an iteration).
+# notes_max_tokens = 2000
+# Model for that summary; "" means the agent's own.
+# summary_model = ""
+
 # Gates: shell commands that must pass. Repeat the block for each gate.
 # [[gates]]
 # Names the log file gate-<name>.log (letters, digits, _ . and - only).
@@ -174,7 +181,8 @@ mod tests {
     use std::path::Path;
 
     use super::super::validate::{
-        AGENT_KEYS, BUDGET_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, PRICE_KEYS, RETRY_KEYS,
+        AGENT_KEYS, BUDGET_KEYS, CONTEXT_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, PRICE_KEYS,
+        RETRY_KEYS,
     };
     use super::super::{parse, BACKEND_NAMES};
     use super::*;
@@ -249,12 +257,13 @@ mod tests {
     #[test]
     fn template_documents_every_supported_key() {
         let t = uncomment(&init_template("claude"));
-        let sections: [(&str, &[&str]); 7] = [
+        let sections: [(&str, &[&str]); 8] = [
             ("[agent]", AGENT_KEYS),
             ("[loop]", LOOP_KEYS),
             ("[budget]", BUDGET_KEYS),
             ("[git]", GIT_KEYS),
             ("[retry]", RETRY_KEYS),
+            ("[context]", CONTEXT_KEYS),
             ("[[gates]]", GATE_KEYS),
             ("[pricing.\"claude-sonnet-4-5\"]", PRICE_KEYS),
         ];

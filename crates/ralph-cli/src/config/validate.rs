@@ -20,12 +20,12 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 use super::duration::{format_duration, parse_detailed};
 use super::text::{found, found_value, line_col, quote, suggest, toml_string};
 use super::{
-    normalize_backend, AgentConf, BudgetConf, ConfigError, ConfigFile, GitConf, LoopConf,
-    PriceConf, RetryConf, BACKEND_NAMES, DEFAULT_GATE_TIMEOUT,
+    normalize_backend, AgentConf, BudgetConf, ConfigError, ConfigFile, ContextConf, GitConf,
+    LoopConf, PriceConf, RetryConf, BACKEND_NAMES, DEFAULT_GATE_TIMEOUT,
 };
 
 pub(crate) const SECTIONS: &[&str] = &[
-    "agent", "loop", "budget", "git", "retry", "gates", "pricing",
+    "agent", "loop", "budget", "git", "retry", "context", "gates", "pricing",
 ];
 pub(crate) const AGENT_KEYS: &[&str] = &[
     "backend",
@@ -60,6 +60,7 @@ pub(crate) const BUDGET_KEYS: &[&str] = &[
 pub(crate) const GIT_KEYS: &[&str] = &["checkpoint_every"];
 pub(crate) const RETRY_KEYS: &[&str] = &["strategy", "base_delay", "max_delay"];
 pub(crate) const GATE_KEYS: &[&str] = &["name", "run", "when", "timeout"];
+pub(crate) const CONTEXT_KEYS: &[&str] = &["notes_max_tokens", "summary_model"];
 pub(crate) const PRICE_KEYS: &[&str] = &[
     "input",
     "output",
@@ -70,7 +71,7 @@ pub(crate) const PRICE_KEYS: &[&str] = &[
 
 /// Documented in CLI.md for later versions. Accepting them would mean silently ignoring a
 /// limit the user relies on, so they are rejected until they are implemented.
-const UNSUPPORTED_SECTIONS: &[&str] = &["safety", "context"];
+const UNSUPPORTED_SECTIONS: &[&str] = &["safety"];
 
 fn section_keys(section: &str) -> &'static [&'static str] {
     match section {
@@ -81,6 +82,7 @@ fn section_keys(section: &str) -> &'static [&'static str] {
         "retry" => RETRY_KEYS,
         "gates" => GATE_KEYS,
         "pricing" => PRICE_KEYS,
+        "context" => CONTEXT_KEYS,
         _ => &[],
     }
 }
@@ -121,6 +123,7 @@ pub(crate) fn parse(src: &str, file: &Path) -> Result<ConfigFile> {
             "retry" => conf.retry = w.retry(w.section(&e)?)?,
             "gates" => conf.gates = w.gates(&e)?,
             "pricing" => conf.pricing = w.pricing(w.section(&e)?)?,
+            "context" => conf.context = w.context(w.section(&e)?)?,
             _ => return Err(w.unknown_top_level(&e)),
         }
     }
@@ -615,6 +618,35 @@ impl<'a> Walker<'a> {
                 format!("write {} = 3.0", e.name),
             )),
         }
+    }
+
+    fn context(&mut self, table: &dyn TableLike) -> Result<ContextConf> {
+        let mut conf = ContextConf::default();
+        for e in &entries("context", table) {
+            self.record(e);
+            match e.name {
+                "notes_max_tokens" => {
+                    let n = self.whole(
+                        e,
+                        IntRule {
+                            min: 100,
+                            max: i64::from(u32::MAX),
+                            example: 2000,
+                            below_min_hint: "notes under 100 tokens cannot say anything useful; \
+                                             remove the key for the default (2000)",
+                        },
+                    )?;
+                    conf.notes_max_tokens = Some(u64::try_from(n).unwrap_or(2000));
+                }
+                "summary_model" => {
+                    let m = self.string(e, "claude-haiku-4-5")?;
+                    // An empty string (the template's value) means "the agent's own model".
+                    conf.summary_model = (!m.trim().is_empty()).then(|| m.to_string());
+                }
+                _ => return Err(self.unknown_key(e, "context")),
+            }
+        }
+        Ok(conf)
     }
 
     fn git(&mut self, table: &dyn TableLike) -> Result<GitConf> {

@@ -7,6 +7,7 @@ mod budgets;
 mod completion;
 mod config_errors;
 mod exit_codes;
+mod notes;
 mod policies;
 mod process_control;
 mod replayed_agents;
