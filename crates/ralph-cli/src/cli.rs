@@ -30,8 +30,12 @@ pub enum Command {
     Stop(StopArgs),
     /// Show iterations, artifacts or events of a run
     Logs(LogsArgs),
+    /// Inspect the prompts ralph sent: versions, diffs, overhead
+    Prompt(crate::prompt_cmd::PromptArgs),
     /// Check what is installed and configured
     Doctor(DoctorArgs),
+    /// What runs cost: totals and breakdowns by day, model, run or backend
+    Cost(crate::cost::CostArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }

@@ -20,9 +20,11 @@ macro_rules! out {
 mod cli;
 mod commands;
 pub mod config;
+mod cost;
 mod error;
 mod lock;
 mod paths;
+mod prompt_cmd;
 mod render;
 mod run;
 
@@ -56,7 +58,9 @@ pub fn main() -> i32 {
             cli::Command::Status(a) => commands::cmd_status(a),
             cli::Command::Stop(a) => commands::cmd_stop(a),
             cli::Command::Logs(a) => commands::cmd_logs(a),
+            cli::Command::Prompt(a) => prompt_cmd::cmd_prompt(a),
             cli::Command::Doctor(a) => commands::cmd_doctor(a),
+            cli::Command::Cost(a) => cost::cmd_cost(a),
             cli::Command::Completions(a) => commands::cmd_completions(a),
         }
     });

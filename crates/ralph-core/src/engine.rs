@@ -18,9 +18,6 @@ use crate::process::{self, Control, Deadlines, EndReason, SpawnError, Spec};
 use crate::settings::{GateWhen, PromptSource, RetryStrategy, Settings};
 use crate::{notes, prompt};
 
-/// Ledger keys of summarisation calls: iteration numbers offset past any real iteration.
-const SUMMARY_LEDGER_BASE: u32 = 2_000_000_000;
-
 /// Context use (percent of the window) from which ralph warns.
 const CONTEXT_WARN_PCT: f64 = 80.0;
 
@@ -1024,7 +1021,7 @@ impl<'a> Engine<'a> {
                 ts: call.ts.clone(),
                 project: self.settings.root.display().to_string(),
                 run_id: self.run.id.clone(),
-                iteration: SUMMARY_LEDGER_BASE + n,
+                iteration: ralph_store::ledger::SIDE_CALL_ITERATION_BASE + n,
                 backend: call.backend.clone(),
                 model: call.model.clone(),
                 cost_usd: call.cost_usd,

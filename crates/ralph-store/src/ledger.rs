@@ -43,6 +43,11 @@ CREATE INDEX entries_ts ON entries(ts);
 /// The file name of the ledger inside `$RALPH_HOME`.
 pub const LEDGER_FILE: &str = "ledger.db";
 
+/// Entries whose `iteration` is at least this are agent calls that are not iterations (the
+/// notes summary after iteration N is keyed `SIDE_CALL_ITERATION_BASE + N`): reports count
+/// their cost and tokens but not as iterations.
+pub const SIDE_CALL_ITERATION_BASE: u32 = 2_000_000_000;
+
 /// One finished iteration, anywhere on the machine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LedgerEntry {

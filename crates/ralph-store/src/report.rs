@@ -1,5 +1,6 @@
-//! Cost reports (`ralph cost`): iterations grouped by day, model, run, backend or project,
-//! summed in SQL (SQLite sums floats with compensated summation, so a total matches the
+//! Cost reports (`ralph cost`): iterations, and agent calls that are not iterations (side
+//! calls, e.g. summarising the notes), grouped by day, model, run, backend or project, summed
+//! in SQL (SQLite sums floats with compensated summation, so a total matches the
 //! per-iteration values), from a project's database or from the user-level ledger.
 
 use rusqlite::Connection;
@@ -41,10 +42,14 @@ pub struct CostRow {
     pub key: String,
     /// The project of a `Run` row read from the ledger (run ids are per project).
     pub project: Option<String>,
-    /// Sum of the known costs.
+    /// Sum of the known costs, of iterations and side calls.
     pub cost_usd: f64,
     pub iterations: u32,
-    /// Iterations whose cost nobody reported or could compute: not in `cost_usd`.
+    /// Agent calls that are not iterations (summarising the notes): in the cost and tokens,
+    /// not in `iterations`.
+    pub side_calls: u32,
+    /// Calls (iterations or side calls) whose cost nobody reported or could compute: not in
+    /// `cost_usd`.
     pub unknown_cost_iterations: u32,
     /// Sum of the known token counts.
     pub tokens: Tokens,
@@ -64,31 +69,35 @@ pub struct CostReport {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Source {
-    /// A project's `iterations` table.
-    Project,
+    /// A project's `iterations` table, plus its `side_calls` table when it has one (schema v3).
+    Project { side_calls: bool },
     /// The ledger's `entries` table.
     Ledger,
 }
 
 impl Source {
-    fn table(self) -> &'static str {
+    /// Every agent call as (ts, project, run_id, backend, model, cost_usd, the four token
+    /// columns, is_iteration).
+    fn calls(self) -> String {
+        const COLS: &str = "backend, model, cost_usd, input_tokens, output_tokens, \
+                            cache_read_tokens, cache_write_tokens";
         match self {
-            Source::Project => "iterations",
-            Source::Ledger => "entries",
-        }
-    }
-
-    fn ts(self) -> &'static str {
-        match self {
-            Source::Project => "finished_at",
-            Source::Ledger => "ts",
-        }
-    }
-
-    fn project(self) -> &'static str {
-        match self {
-            Source::Project => "''",
-            Source::Ledger => "project",
+            Source::Project { side_calls } => {
+                let mut q = format!(
+                    "SELECT finished_at AS ts, '' AS project, run_id, {COLS}, 1 AS is_iteration \
+                     FROM iterations"
+                );
+                if side_calls {
+                    q.push_str(&format!(
+                        " UNION ALL SELECT ts, '', run_id, {COLS}, 0 FROM side_calls"
+                    ));
+                }
+                q
+            }
+            Source::Ledger => format!(
+                "SELECT ts, project, run_id, {COLS}, iteration < {} AS is_iteration FROM entries",
+                crate::ledger::SIDE_CALL_ITERATION_BASE
+            ),
         }
     }
 }
@@ -100,45 +109,26 @@ pub(crate) fn cost_report(
     by: CostGroup,
     since: Option<&str>,
 ) -> Result<CostReport, StoreError> {
-    let ts = source.ts();
-    let project = source.project();
     let (key, group, order) = match by {
-        CostGroup::Day => (
-            format!("date({ts}, 'localtime')"),
-            "k".to_string(),
-            "k".to_string(),
-        ),
+        CostGroup::Day => ("date(ts, 'localtime')".to_string(), "k", "k"),
         CostGroup::Model => (
             format!("COALESCE(model, '{UNKNOWN_MODEL}')"),
-            "k".to_string(),
-            "cost DESC, k".to_string(),
+            "k",
+            "cost DESC, k",
         ),
-        CostGroup::Run => (
-            "run_id".to_string(),
-            "p, k".to_string(),
-            "first_ts, p, k".to_string(),
-        ),
-        CostGroup::Backend => (
-            "backend".to_string(),
-            "k".to_string(),
-            "cost DESC, k".to_string(),
-        ),
-        CostGroup::Project => (
-            project.to_string(),
-            "k".to_string(),
-            "cost DESC, k".to_string(),
-        ),
+        CostGroup::Run => ("run_id".to_string(), "p, k", "first_ts, p, k"),
+        CostGroup::Backend => ("backend".to_string(), "k", "cost DESC, k"),
+        CostGroup::Project => ("project".to_string(), "k", "cost DESC, k"),
     };
-    let columns = format!(
-        "COUNT(*), COALESCE(SUM(cost_usd), 0) AS cost, COUNT(*) - COUNT(cost_usd), \
+    let columns = "COALESCE(SUM(is_iteration), 0), COUNT(*) - COALESCE(SUM(is_iteration), 0), \
+         COALESCE(SUM(cost_usd), 0) AS cost, COUNT(*) - COUNT(cost_usd), \
          COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), \
          COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), \
-         COALESCE(MIN({ts}), '') AS first_ts, COALESCE(MAX({ts}), '')"
-    );
-    let table = source.table();
+         COALESCE(MIN(ts), '') AS first_ts, COALESCE(MAX(ts), '')";
+    let calls = source.calls();
     let since = since.unwrap_or("");
     let row_sql = format!(
-        "SELECT {key} AS k, {project} AS p, {columns} FROM {table} WHERE {ts} >= ?1 \
+        "SELECT {key} AS k, project AS p, {columns} FROM ({calls}) WHERE ts >= ?1 \
          GROUP BY {group} ORDER BY {order}"
     );
     let mut stmt = conn.prepare(&row_sql).map_err(sql("group costs"))?;
@@ -153,7 +143,7 @@ pub(crate) fn cost_report(
         .map_err(sql("group costs"))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql("group costs"))?;
-    let total_sql = format!("SELECT {columns} FROM {table} WHERE {ts} >= ?1");
+    let total_sql = format!("SELECT {columns} FROM ({calls}) WHERE ts >= ?1");
     let mut total = conn
         .query_row(&total_sql, [since], |r| totals(r, 0))
         .map_err(sql("sum costs"))?;
@@ -167,16 +157,17 @@ fn totals(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<CostRow> {
         key: String::new(),
         project: None,
         iterations: count(0)? as u32,
-        cost_usd: r.get(at + 1)?,
-        unknown_cost_iterations: count(2)? as u32,
+        side_calls: count(1)? as u32,
+        cost_usd: r.get(at + 2)?,
+        unknown_cost_iterations: count(3)? as u32,
         tokens: Tokens {
-            input: count(3)?,
-            output: count(4)?,
-            cache_read: count(5)?,
-            cache_write: count(6)?,
+            input: count(4)?,
+            output: count(5)?,
+            cache_read: count(6)?,
+            cache_write: count(7)?,
         },
-        first_ts: r.get(at + 7)?,
-        last_ts: r.get(at + 8)?,
+        first_ts: r.get(at + 8)?,
+        last_ts: r.get(at + 9)?,
     })
 }
 
@@ -193,6 +184,20 @@ impl Store {
             Some(s) => Some(crate::ledger::utc_bound(s, "read the iterations")?),
             None => None,
         };
-        cost_report(&self.conn, Source::Project, by, since.as_deref())
+        let side_calls = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'side_calls'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(sql("read the schema"))?
+            > 0;
+        cost_report(
+            &self.conn,
+            Source::Project { side_calls },
+            by,
+            since.as_deref(),
+        )
     }
 }

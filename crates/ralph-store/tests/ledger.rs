@@ -8,6 +8,7 @@ use std::sync::{Arc, Barrier};
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, TimeZone, Utc};
 use ralph_store::ledger::{
     day_start, day_window, local_date_start, month_start, month_window, to_utc_rfc3339,
+    SIDE_CALL_ITERATION_BASE,
 };
 use ralph_store::{CostGroup, Ledger, LedgerEntry, Store, Tokens};
 
@@ -483,4 +484,64 @@ fn an_empty_project_database_reports_nothing() {
     assert_eq!(report.total.iterations, 0);
     assert_eq!(report.total.cost_usd, 0.0);
     assert_eq!(report.total.key, "total");
+}
+
+#[test]
+fn side_calls_are_paid_for_but_not_counted_as_iterations() {
+    let dir = tempfile::tempdir().unwrap();
+    // Project database: 2 iterations at $0.001 and a notes summary at $0.002 after iteration 1.
+    let store = project_db(
+        dir.path(),
+        &[
+            ("run", 1, "2025-01-02T10:00:00.000Z", Some(0.001), "m1"),
+            ("run", 2, "2025-01-02T10:02:00.000Z", Some(0.001), "m1"),
+        ],
+    );
+    let conn = rusqlite::Connection::open(dir.path().join("ralph.db")).unwrap();
+    conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+    conn.execute(
+        "INSERT INTO side_calls (run_id, after_iteration, kind, ts, backend, model, cost_usd, \
+         cost_source, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens) \
+         VALUES ('run', 1, 'summary', '2025-01-02T10:01:00.000Z', 'claude', 'cheap', 0.002, \
+         'reported', 50, 5, 0, 0)",
+        [],
+    )
+    .unwrap();
+    let report = store.cost_report(CostGroup::Run, None).unwrap();
+    assert_eq!(report.rows.len(), 1);
+    let row = &report.rows[0];
+    assert_eq!((row.iterations, row.side_calls), (2, 1));
+    assert!((row.cost_usd - 0.004).abs() < 1e-12, "{row:?}");
+    assert_eq!(row.tokens.input, 2050);
+    let models = store.cost_report(CostGroup::Model, None).unwrap();
+    let keys: Vec<_> = models
+        .rows
+        .iter()
+        .map(|r| (r.key.as_str(), r.iterations, r.side_calls))
+        .collect();
+    assert_eq!(keys, vec![("cheap", 0, 1), ("m1", 2, 0)]);
+    let since = store
+        .cost_report(CostGroup::Run, Some("2025-01-02T10:01:30Z"))
+        .unwrap();
+    assert_eq!((since.total.iterations, since.total.side_calls), (1, 0));
+
+    // The ledger keys the same summary past every real iteration number.
+    let l = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+    l.record(&entry("/p", "run", 1, "2025-01-02T10:00:00Z", Some(0.001)))
+        .unwrap();
+    l.record(&entry(
+        "/p",
+        "run",
+        SIDE_CALL_ITERATION_BASE + 1,
+        "2025-01-02T10:01:00Z",
+        None,
+    ))
+    .unwrap();
+    let report = l.cost_report(CostGroup::Project, None).unwrap();
+    let t = &report.total;
+    assert_eq!(
+        (t.iterations, t.side_calls, t.unknown_cost_iterations),
+        (1, 1, 1)
+    );
+    assert_eq!(t.cost_usd, 0.001);
 }

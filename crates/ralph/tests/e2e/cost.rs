@@ -166,7 +166,10 @@ fn grouping_by_run_model_backend_and_day() {
 
     let by_model = cost_json(&p, &["--by", "model"]);
     assert_eq!(by_model["by"], "model");
-    let model = db_string(&p, "SELECT COALESCE(model, 'unknown') FROM iterations LIMIT 1");
+    let model = db_string(
+        &p,
+        "SELECT COALESCE(model, 'unknown') FROM iterations LIMIT 1",
+    );
     assert_eq!(keys(&by_model), vec![model]);
     assert_eq!(by_model["rows"][0]["iterations"], 4);
 
@@ -247,7 +250,8 @@ fn since_filters_by_local_date_or_exact_time() {
     let out = cost_env(&p, &["--since", &tomorrow], &[("TZ", "UTC")]);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
     assert!(
-        out.stderr.contains(&format!("no iterations in this project since {tomorrow}")),
+        out.stderr
+            .contains(&format!("no iterations in this project since {tomorrow}")),
         "{}",
         out.stderr
     );
@@ -272,8 +276,14 @@ fn human_table_has_aligned_rows_and_a_total() {
     let header: Vec<&str> = lines[0].split_whitespace().collect();
     assert_eq!(header, vec!["run", "iterations", "cost", "tokens"]);
     let cells = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
-    assert_eq!(cells(lines[1]), vec![runs[0].0.as_str(), "3", "$0.0369", "330"]);
-    assert_eq!(cells(lines[2]), vec![runs[1].0.as_str(), "1", "$0.0123", "110"]);
+    assert_eq!(
+        cells(lines[1]),
+        vec![runs[0].0.as_str(), "3", "$0.0369", "330"]
+    );
+    assert_eq!(
+        cells(lines[2]),
+        vec![runs[1].0.as_str(), "1", "$0.0123", "110"]
+    );
     assert_eq!(cells(lines[3]), vec!["total", "4", "$0.0492", "440"]);
     // Right-aligned numbers: every line is as wide as the header.
     let width = lines[0].len();
@@ -407,4 +417,62 @@ fn all_projects_reads_the_user_level_ledger() {
     assert!(total_line.starts_with("total"), "{}", out.stdout);
     assert!(total_line.contains("$0.0615"), "{}", out.stdout);
     assert!(out.stdout.contains(&root_b), "{}", out.stdout);
+}
+
+/// A custom agent in sh printing Claude stream-json: $0.001 an iteration, $0.002 a notes
+/// summary (the same agent as the notes tests).
+const SUMMARISING_AGENT: &str = r#"#!/bin/sh
+cat > /dev/null
+if [ "$RALPH_CALL" = summary ]; then
+  text='- the tests gate failed every time with exit 1'
+  cost=0.002
+else
+  text='I tried again.'
+  cost=0.001
+fi
+printf '{"type":"result","subtype":"success","is_error":false,"result":"%s","total_cost_usd":%s,"usage":{"input_tokens":100,"output_tokens":10}}\n' "$text" "$cost"
+"#;
+
+#[test]
+fn notes_summaries_are_in_the_cost_like_in_the_run_totals() {
+    let p = Project::new();
+    std::fs::write(p.aux_path("agent.sh"), SUMMARISING_AGENT).unwrap();
+    p.write("PROMPT.md", "Make the tests pass.\n");
+    p.write(
+        "ralph.toml",
+        &format!(
+            "[agent]\nbackend = \"custom\"\ncommand = [\"sh\", {:?}]\noutput = \"claude-stream-json\"\n\n\
+             [loop]\nmax_iterations = 9\n\n[retry]\nbase_delay = \"0s\"\n\n\
+             [context]\nnotes_max_tokens = 100\n\n\
+             [[gates]]\nname = \"tests\"\nrun = \"exit 1\"\nwhen = \"iteration\"\n",
+            path_str(&p.aux_path("agent.sh"))
+        ),
+    );
+    run_ok(&p, &["run"]);
+    let summaries = db_i64(&p, "SELECT COUNT(*) FROM side_calls");
+    assert!(summaries > 0, "the notes were never summarised");
+    let status = p.status_json();
+    let v = cost_json(&p, &[]);
+    assert!(
+        (f(&v["total_usd"]) - f(&status["cost_usd"])).abs() < 1e-9,
+        "{v} vs {status}"
+    );
+    assert_eq!(v["iterations"], 9);
+    assert_eq!(v["side_calls"], summaries);
+    assert_eq!(v["tokens"]["input"], status["tokens"]["input"]);
+    let expected = 9.0 * 0.001 + summaries as f64 * 0.002;
+    assert!((f(&v["total_usd"]) - expected).abs() < 1e-9);
+
+    let all = cost_json(&p, &["--all-projects"]);
+    assert!((f(&all["total_usd"]) - expected).abs() < 1e-9, "{all}");
+    assert_eq!(all["iterations"], 9);
+    assert_eq!(all["side_calls"], summaries);
+
+    let out = cost_env(&p, &[], &[]);
+    assert!(
+        out.stdout
+            .contains(&format!("include {summaries} agent call")),
+        "{}",
+        out.stdout
+    );
 }

@@ -10,6 +10,7 @@ mod exit_codes;
 mod notes;
 mod policies;
 mod process_control;
+mod prompt_cmd;
 mod replayed_agents;
 mod resume;
 mod state;

@@ -1,0 +1,447 @@
+//! `ralph prompt log|show|diff|stats`: what ralph sent each iteration, read back from the
+//! database and the prompt archive, and ralph's own share of every prompt.
+
+use ralph_testkit::script::{Script, Step};
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// A realistic task prompt of about 4 KB (several paragraphs, a list, a code block).
+const TASK_4K: &str = r#"# Task: add rate limiting to the public HTTP API
+
+## Context
+The service in `src/` is a small Rust web API (axum) that serves the public catalogue at
+`/v1/items` and `/v1/items/{id}` and the authenticated endpoints under `/v1/account/`. It has
+no rate limiting today. Last week a single misbehaving client sent 40,000 requests a minute to
+`/v1/items` and the database connection pool ran dry, which took the whole service down for
+everyone else. We want a limit per client that protects the pool without hurting normal use.
+
+## What to build
+1. A token-bucket limiter keyed by client: the API key for authenticated requests, else the
+   client IP (honour `X-Forwarded-For` only when the peer is one of the trusted proxies listed
+   in `config/proxies.toml`; otherwise use the socket address).
+2. Limits come from `config/limits.toml`: a default of 600 requests a minute with a burst of
+   100, and overrides per route prefix (`/v1/account/` gets 120 a minute, burst 20). Reload the
+   file on SIGHUP without restarting; a file that fails to parse keeps the previous limits and
+   logs one error line.
+3. A request over the limit gets `429 Too Many Requests` with a `Retry-After` header in whole
+   seconds (rounded up) and the JSON body `{"error": "rate_limited", "retry_after_s": N}`.
+   Every response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
+4. Buckets live in memory, in a sharded map; evict buckets idle for more than ten minutes so
+   memory stays bounded under a scan from many addresses.
+
+## Constraints
+- No new runtime dependency beyond what `Cargo.toml` already has, except `dashmap` if you
+  really need a concurrent map. Do not add Redis: one instance is enough for now.
+- Keep the hot path allocation-free for a client that already has a bucket.
+- Do not change the public response format of existing endpoints beyond the new headers.
+- The limiter must not hold a lock across an `.await`.
+- Follow the existing module layout: middleware lives in `src/middleware/`, configuration
+  types in `src/config.rs`, and every public item has a doc comment.
+
+## Tests
+Add unit tests for the bucket arithmetic (refill, burst, rounding of `Retry-After`) using a
+fake clock, and integration tests in `tests/rate_limit.rs` that start the app on a random port
+and check: a burst of 100 passes, the 101st request gets 429 with the right headers, a
+different API key is not affected, an untrusted `X-Forwarded-For` is ignored, and a reload
+with a broken file keeps the old limits. Run them with:
+
+```sh
+cargo test --all-targets
+cargo clippy --all-targets -- -D warnings
+```
+
+## Where things are
+- `src/main.rs` builds the router in `app()`; add the middleware there, after tracing and
+  before the authentication layer, so rejected requests are still logged with their request id.
+- `src/auth.rs` resolves the API key into an `AccountId`; reuse `auth::peek_key` to read the
+  key without validating it (validation happens later and is expensive).
+- `src/config.rs` loads `config/*.toml` with `serde`; follow the pattern of `ProxyConfig`.
+- `tests/common/mod.rs` has `spawn_app()` and `client()` helpers for integration tests.
+
+## Out of scope
+Global limits across instances, per-account plans and billing, and any admin UI. If a design
+decision is not covered here, pick the simplest option that keeps the service safe, write the
+decision and the reason in `NOTES.md`, and carry on: nobody will answer questions while you
+work. Prefer small commits with clear messages; every commit should build and pass the tests.
+
+## Done means
+All tests pass, clippy is clean, `README.md` has a short "Rate limiting" section describing
+the configuration file with an example, and `CHANGELOG.md` has an entry under "Unreleased".
+Do not bump the version. Leave unrelated code alone; if you find a bug elsewhere, note it in
+`NOTES.md` instead of fixing it in this change.
+"#;
+
+/// The bench's 3-line task prompt.
+const TASK_3_LINES: &str = "Add a greeting to hello.txt.\nKeep it short.\nRun the tests.\n";
+
+fn ok(out: &Out) {
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+}
+
+fn json(out: &Out) -> Value {
+    ok(out);
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+/// The `prompt log` line of iteration `n`.
+fn log_line(stdout: &str, n: u32) -> &str {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&n.to_string()))
+        .unwrap_or_else(|| panic!("no line for iteration {n}:\n{stdout}"))
+}
+
+/// Three iterations; the agent appends to PROMPT.md during iteration 2, so iteration 3 sends a
+/// new version of the user's prompt.
+fn edited_run() -> Project {
+    let p = Project::new();
+    let script = Script::new()
+        .default_steps(vec![Step::print("working on it")])
+        .on_call(
+            2,
+            vec![
+                Step::append("PROMPT.md", "\nAlso do X.\n"),
+                Step::print("added a requirement"),
+            ],
+        );
+    p.configure_text(&script, "max_iterations = 3");
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    p
+}
+
+#[test]
+fn log_numbers_prompt_versions_and_marks_the_edit() {
+    let p = edited_run();
+    let out = p.run(&["prompt", "log"]);
+    ok(&out);
+    let run = p.latest_run_id();
+    assert!(
+        out.stdout
+            .starts_with(&format!("run {run} · 3 iterations · 2 prompt versions\n")),
+        "{}",
+        out.stdout
+    );
+    let lines: Vec<&str> = (1..=3).map(|n| log_line(&out.stdout, n)).collect();
+    assert!(lines[0].contains(" v1 "), "{}", out.stdout);
+    assert!(lines[1].contains(" v1 "), "{}", out.stdout);
+    assert!(lines[2].contains(" v2 "), "{}", out.stdout);
+    assert!(!lines[0].contains("prompt edited"), "{}", out.stdout);
+    assert!(!lines[1].contains("prompt edited"), "{}", out.stdout);
+    assert!(lines[2].ends_with("prompt edited"), "{}", out.stdout);
+
+    let log = json(&p.run(&["prompt", "log", "--json"]));
+    let rows = log.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{log}");
+    let versions: Vec<_> = rows.iter().map(|r| r["prompt_version"].as_u64()).collect();
+    assert_eq!(versions, [Some(1), Some(1), Some(2)]);
+    let edited: Vec<_> = rows.iter().map(|r| r["prompt_edited"].as_bool()).collect();
+    assert_eq!(edited, [Some(false), Some(false), Some(true)]);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["iteration"], i as u64 + 1);
+        let sha = row["prompt_sha256"].as_str().unwrap();
+        assert_eq!(sha.len(), 64);
+        assert!(lines[i].contains(&sha[..8]), "{} / {sha}", lines[i]);
+        let (total, user, ralph) = (
+            row["prompt_bytes"].as_u64().unwrap(),
+            row["user_prompt_bytes"].as_u64().unwrap(),
+            row["ralph_bytes"].as_u64().unwrap(),
+        );
+        assert_eq!(ralph, total - user, "{row}");
+        assert!(lines[i].contains(&format!(" {total} ")), "{}", lines[i]);
+        assert!(lines[i].contains(&format!(" {ralph} ")), "{}", lines[i]);
+    }
+    assert_eq!(
+        rows[0]["user_prompt_bytes"].as_u64(),
+        Some("Make the tests pass.".len() as u64)
+    );
+    assert_eq!(
+        rows[2]["user_prompt_bytes"].as_u64(),
+        Some("Make the tests pass.\n\nAlso do X.".len() as u64)
+    );
+    assert_eq!(rows[0]["ralph_bytes"], rows[2]["ralph_bytes"]);
+}
+
+#[test]
+fn show_prints_the_archived_prompt_verbatim_and_diff_compares_two() {
+    let p = edited_run();
+    let run = p.latest_run_id();
+
+    let out = p.run(&["prompt", "show", "2"]);
+    ok(&out);
+    assert_eq!(out.stdout, p.artifact(2, "prompt.md"));
+    assert_eq!(
+        out.stdout,
+        p.read(&format!(".ralph/runs/{run}/0002/prompt.md"))
+    );
+    // --run is global: before or after the subcommand.
+    let explicit = p.run(&["prompt", "--run", &run, "show", "1"]);
+    ok(&explicit);
+    assert_eq!(explicit.stdout, p.artifact(1, "prompt.md"));
+    let after = p.run(&["prompt", "show", "1", "--run", &run]);
+    assert_eq!(after.stdout, explicit.stdout);
+    let shown = json(&p.run(&["prompt", "show", "3", "--json"]));
+    assert_eq!(shown["iteration"], 3);
+    assert_eq!(shown["prompt"].as_str(), Some(&*p.artifact(3, "prompt.md")));
+
+    let out = p.run(&["prompt", "diff", "1", "3"]);
+    ok(&out);
+    let d = &out.stdout;
+    assert!(
+        d.starts_with("--- iteration 1\n+++ iteration 3\n@@ "),
+        "{d}"
+    );
+    assert!(d.contains("\n+Also do X.\n"), "{d}");
+    assert!(d.contains("\n-This is iteration 1 of at most 3.\n"), "{d}");
+    assert!(d.contains("\n+This is iteration 3 of at most 3.\n"), "{d}");
+    // ralph's fixed instructions did not change: they are context, not changes.
+    assert!(d.contains("\n ## Loop rules (ralph)\n"), "{d}");
+    assert!(!d.contains("\n-## Loop rules"), "{d}");
+
+    // The prompt is the same between 1 and 2 except for the iteration line.
+    let out = p.run(&["prompt", "diff", "1", "2"]);
+    ok(&out);
+    let changed: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "-This is iteration 1 of at most 3.",
+            "+This is iteration 2 of at most 3."
+        ],
+        "{}",
+        out.stdout
+    );
+
+    // Identical prompts: no diff, still exit 0 (like `git diff` without --exit-code).
+    let out = p.run(&["prompt", "diff", "2", "2"]);
+    ok(&out);
+    assert_eq!(out.stdout, "");
+    assert!(out.stderr.contains("identical"), "{}", out.stderr);
+    let same = json(&p.run(&["prompt", "diff", "2", "2", "--json"]));
+    assert_eq!(same["identical"], true);
+    assert_eq!(same["diff"], "");
+    let differ = json(&p.run(&["prompt", "diff", "1", "3", "--json"]));
+    assert_eq!(differ["identical"], false);
+    assert!(differ["diff"].as_str().unwrap().contains("+Also do X."));
+}
+
+#[test]
+fn stats_measure_ralphs_overhead_and_the_stable_prefix() {
+    let p = edited_run();
+    let stats = json(&p.run(&["prompt", "stats", "--json"]));
+    assert_eq!(stats["tokenizer"], "o200k_base");
+    let its = stats["iterations"].as_array().unwrap();
+    assert_eq!(its.len(), 3, "{stats}");
+    for it in its {
+        assert_eq!(it["archived"], true, "{it}");
+        assert_eq!(it["feedback"], false, "{it}");
+        let bytes = it["ralph_bytes"].as_u64().unwrap();
+        let tokens = it["ralph_tokens"].as_u64().unwrap();
+        assert!(bytes <= 600, "ralph added {bytes} bytes: {it}");
+        assert!(tokens <= 150, "ralph added {tokens} tokens: {it}");
+        assert!(tokens > 0 && tokens < bytes, "{it}");
+    }
+    assert!(its[0]["prefix_share"].is_null());
+    // Unchanged PROMPT.md: everything up to the iteration number is reused.
+    assert!(its[1]["prefix_share"].as_f64().unwrap() >= 0.95, "{stats}");
+    // Editing the user's prompt near its start invalidates almost everything after the edit.
+    assert!(its[2]["prefix_share"].as_f64().unwrap() < 0.1, "{stats}");
+    assert_eq!(stats["min_prefix_share"]["iteration"], 3);
+    let total = &stats["total"];
+    let sum = |key: &str| its.iter().map(|i| i[key].as_u64().unwrap()).sum::<u64>();
+    for key in [
+        "prompt_bytes",
+        "ralph_bytes",
+        "prompt_tokens",
+        "ralph_tokens",
+    ] {
+        assert_eq!(total[key].as_u64(), Some(sum(key)), "{key}: {stats}");
+    }
+    // Bytes agree with what the loop recorded.
+    let log = json(&p.run(&["prompt", "log", "--json"]));
+    for (s, l) in its.iter().zip(log.as_array().unwrap()) {
+        assert_eq!(s["prompt_bytes"], l["prompt_bytes"]);
+        assert_eq!(s["ralph_bytes"], l["ralph_bytes"]);
+    }
+
+    let out = p.run(&["prompt", "stats"]);
+    ok(&out);
+    assert!(out.stdout.contains("o200k_base"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("lowest same-prefix share: ")
+            && out.stdout.contains("(iteration 3 vs 2)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("total ")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("avg ")),
+        "{}",
+        out.stdout
+    );
+}
+
+/// The numbers the bench prints, for a realistic task prompt and a 3-line one.
+#[test]
+fn stats_for_a_4kb_and_a_3_line_task_prompt() {
+    for (name, task) in [("4 KB", TASK_4K), ("3 lines", TASK_3_LINES)] {
+        let p = Project::new();
+        p.write("PROMPT.md", task);
+        p.configure_text(
+            &Script::new().default_steps(vec![Step::print("did a step")]),
+            "max_iterations = 3",
+        );
+        let out = p.run(&["run"]);
+        assert_eq!(out.code, 3, "{name}: {}", out.stderr);
+        let stats = json(&p.run(&["prompt", "stats", "--json"]));
+        let its = stats["iterations"].as_array().unwrap();
+        assert_eq!(its.len(), 3, "{name}: {stats}");
+        let user = task.trim_end().len() as u64;
+        for it in its {
+            assert_eq!(it["feedback"], false, "{name}: {it}");
+            let bytes = it["ralph_bytes"].as_u64().unwrap();
+            assert_eq!(
+                it["prompt_bytes"].as_u64(),
+                Some(user + bytes),
+                "{name}: {it}"
+            );
+            assert!(bytes <= 600, "{name}: ralph added {bytes} bytes");
+            let tokens = it["ralph_tokens"].as_u64().unwrap();
+            assert!(tokens <= 150, "{name}: ralph added {tokens} tokens");
+        }
+        for it in &its[1..] {
+            let share = it["prefix_share"].as_f64().unwrap();
+            assert!(share >= 0.95, "{name}: prefix share {share}: {it}");
+        }
+        let min = stats["min_prefix_share"]["share"].as_f64().unwrap();
+        assert!(min >= 0.95, "{name}: {stats}");
+        if name == "4 KB" {
+            assert!(user >= 3500, "the realistic prompt is {user} bytes");
+            assert!(min >= 0.99, "{name}: {stats}");
+        }
+    }
+}
+
+#[test]
+fn feedback_is_flagged_and_counted_as_ralphs() {
+    let p = Project::new();
+    p.configure(
+        &Script::new().default_steps(vec![Step::print("did a step")]),
+        "text",
+        "max_iterations = 2",
+        "[[gates]]\nname = \"tests\"\nrun = \"echo 'test add::works failed: expected 3, got 4'; exit 1\"\nwhen = \"iteration\"\n",
+    );
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let stats = json(&p.run(&["prompt", "stats", "--json"]));
+    let its = stats["iterations"].as_array().unwrap();
+    assert_eq!(its[0]["feedback"], false, "{stats}");
+    assert_eq!(its[1]["feedback"], true, "{stats}");
+    assert!(
+        its[1]["ralph_bytes"].as_u64() > its[0]["ralph_bytes"].as_u64(),
+        "{stats}"
+    );
+    assert!(
+        p.artifact(2, "prompt.md").contains("expected 3, got 4"),
+        "the feedback is in ralph's part"
+    );
+    let out = p.run(&["prompt", "stats"]);
+    ok(&out);
+    assert!(
+        log_line(&out.stdout, 2).ends_with("(with feedback)"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn errors_name_what_is_missing_and_exit_2() {
+    // No database yet.
+    let p = Project::new();
+    for args in [
+        &["prompt", "log"][..],
+        &["prompt", "show", "1"],
+        &["prompt", "diff", "1", "2"],
+        &["prompt", "stats", "--json"],
+    ] {
+        let out = p.run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("error: no runs in this project yet"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("hint: start one with `ralph run`"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, "");
+    }
+    assert!(!p.exists(".ralph"), "reading must not create state");
+
+    let p = edited_run();
+    let run = p.latest_run_id();
+
+    let out = p.run(&["prompt", "log", "--run", "20990101-000000-beef"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: no run with id 20990101-000000-beef"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("hint: recent runs, newest first: {run}")),
+        "{}",
+        out.stderr
+    );
+
+    for args in [
+        &["prompt", "show", "9"][..],
+        &["prompt", "show", "0"],
+        &["prompt", "diff", "1", "9"],
+        &["prompt", "diff", "9", "1", "--json"],
+    ] {
+        let out = p.run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let n = if args[1] == "show" { args[2] } else { "9" };
+        assert!(
+            out.stderr.contains(&format!(
+                "error: run {run} has no archived prompt for iteration {n}"
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(&format!(
+                "hint: run {run} has archived prompts for iterations 1-3"
+            )),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, "", "{args:?}");
+    }
+
+    // A subcommand is required; an iteration must be a number.
+    assert_eq!(p.run(&["prompt"]).code, 2);
+    assert_eq!(p.run(&["prompt", "show", "two"]).code, 2);
+}
