@@ -6,7 +6,14 @@
 //!   on demand.
 //! * [`proc`]: small process helpers (pid files, liveness, signals) for tests
 //!   that check what happens to the agent's processes.
+//! * [`mockllm`]: a scripted model server speaking the Anthropic, OpenAI
+//!   (Chat Completions and Responses) and Gemini APIs, so the real agent
+//!   CLIs can run offline against a script (also the `mock-llm` binary).
+//! * [`clis`]: installs the pinned real agent CLIs from npm and sets up an
+//!   isolated, offline environment for each, pointed at a [`mockllm`] server.
 
+pub mod clis;
+pub mod mockllm;
 pub mod proc;
 pub mod script;
 
