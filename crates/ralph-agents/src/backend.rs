@@ -226,6 +226,35 @@ pub(crate) fn shell_quote(s: &str) -> String {
     }
 }
 
+/// A shell command prefix an agent CLI should refuse by itself (`rm -rf /`, `git push --force`,
+/// `git reset --hard`): see [`Backend::deny_args`]. Defense in depth only: ralph checks every
+/// tool use the agent reports as it streams and stops the agent on a match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenyRule {
+    /// The words a refused command starts with, as typed (`git push --force`).
+    pub shell_prefix: String,
+}
+
+impl DenyRule {
+    pub fn new(shell_prefix: impl Into<String>) -> DenyRule {
+        DenyRule {
+            shell_prefix: shell_prefix.into(),
+        }
+    }
+
+    /// The prefix with whitespace collapsed; `None` when empty or when it cannot be written
+    /// inside an agent's `Tool(…)` rule syntax (parentheses, commas, line breaks).
+    pub(crate) fn clean_prefix(&self) -> Option<String> {
+        let p = self
+            .shell_prefix
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let unsafe_char = |c: char| matches!(c, '(' | ')' | ',' | '"' | '\\') || c.is_control();
+        (!p.is_empty() && !p.chars().any(unsafe_char)).then_some(p)
+    }
+}
+
 pub trait Backend: Send + Sync {
     /// The backend's name as used in config (`claude`, `custom`, …).
     fn name(&self) -> &'static str;
@@ -256,6 +285,17 @@ pub trait Backend: Send + Sync {
     /// usage as unknown).
     fn reports_usage(&self) -> bool {
         true
+    }
+    /// Arguments that make the agent refuse `rules` itself, for CLIs that take a deny list on
+    /// the command line: Claude (`--disallowedTools "Bash(P) Bash(P *)"`), Copilot
+    /// (`--deny-tool shell(P)` for prefixes that are plain command names such as `sudo`, since
+    /// Copilot matches command identifiers, not flags). Empty for the others: Gemini 0.61 has no
+    /// deny flag (its `tools.exclude` setting and policy files need a settings or `--policy`
+    /// file), Codex (execpolicy rule files), opencode (`permission.bash` in its config), Cursor
+    /// (`cli-config.json`), Amp (`amp.permissions`), Kiro and custom commands. Defense in depth
+    /// only: ralph's own guard checks every tool use as it streams.
+    fn deny_args(&self, _rules: &[DenyRule]) -> Vec<String> {
+        Vec::new()
     }
 }
 
@@ -370,6 +410,23 @@ impl Backend for ClaudeBackend {
     }
     fn parser(&self) -> Box<dyn StreamParser> {
         OutputFormat::ClaudeStreamJson.parser()
+    }
+    /// `--disallowedTools` with `Bash(P)` (the command exactly) and `Bash(P *)` (P followed by
+    /// arguments) per prefix, space-separated in one argument like `--allowedTools`. Deny rules
+    /// hold even with `--dangerously-skip-permissions`.
+    fn deny_args(&self, rules: &[DenyRule]) -> Vec<String> {
+        let mut tools: Vec<String> = Vec::new();
+        for p in rules.iter().filter_map(DenyRule::clean_prefix) {
+            for t in [format!("Bash({p})"), format!("Bash({p} *)")] {
+                if !tools.contains(&t) {
+                    tools.push(t);
+                }
+            }
+        }
+        if tools.is_empty() {
+            return Vec::new();
+        }
+        vec!["--disallowedTools".to_string(), tools.join(" ")]
     }
 }
 
@@ -494,6 +551,28 @@ mod tests {
             strings(&["-p", "--output-format", "stream-json", "--verbose"])
         );
         assert!(spec.env.is_empty());
+    }
+
+    #[test]
+    fn claude_deny_args() {
+        let b = ClaudeBackend::new(BackendConfig::default());
+        let rules = [
+            DenyRule::new("git push --force"),
+            DenyRule::new("  sudo "),
+            DenyRule::new("sudo"),
+            DenyRule::new("bad (paren)"),
+            DenyRule::new(""),
+        ];
+        assert_eq!(
+            b.deny_args(&rules),
+            strings(&[
+                "--disallowedTools",
+                "Bash(git push --force) Bash(git push --force *) Bash(sudo) Bash(sudo *)"
+            ])
+        );
+        assert!(b.deny_args(&[]).is_empty());
+        let custom = CustomBackend::new(BackendConfig::default());
+        assert!(custom.deny_args(&rules).is_empty());
     }
 
     #[test]

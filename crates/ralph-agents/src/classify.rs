@@ -87,7 +87,8 @@ const RATE_LIMIT: &[&str] = &[
 
 const QUOTA_WEAK: &[&str] = &["quota", "resource_exhausted", "billing"];
 
-const OVERLOADED: &[&str] = &["overloaded", "high demand"];
+// Codex says "Selected model is at capacity" for a 503/529 (captured from Codex 0.169.0).
+const OVERLOADED: &[&str] = &["overloaded", "high demand", "at capacity"];
 
 const SERVER: &[&str] = &[
     "internal server error",
@@ -281,6 +282,7 @@ mod tests {
             ("Quota exceeded. Check your plan and billing details.", Quota),
             ("exceeded retry limit, last status: 429 Too Many Requests", RateLimit),
             ("We’re currently experiencing high demand, which may cause temporary errors.", Overloaded),
+            ("Selected model is at capacity. Please try a different model.", Overloaded),
             ("You’ve hit your usage limit. Upgrade to Pro, visit https://chatgpt.com/settings/usage to purchase more credits or try again at 11:37 AM.", UsageLimit),
             (r#"[API Error: {"error":{"code":401,"message":"invalid x-api-key (mock)","status":"UNAUTHENTICATED"}}]"#, Auth),
             // Gemini's rate-limit text mentions a quota increase: still a rate limit.

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use crate::backend::DenyRule;
 use crate::backend::{model_of, prefix_args, program_or};
 use crate::classify::{classify_status, classify_text};
 use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Usage};
@@ -98,6 +99,24 @@ impl Backend for CopilotBackend {
                 .with_usage_file_since(usage_path(ctx), since)
                 .with_model(model_of(ctx)),
         )
+    }
+    /// `--deny-tool shell(P)` for each prefix made only of command words (`sudo`, `git push`):
+    /// Copilot matches a command's identifiers, not its flags or paths, so `rm -rf /` cannot be
+    /// said and `shell(rm)` would refuse every `rm`. Deny rules win over `--allow-all-tools`.
+    fn deny_args(&self, rules: &[DenyRule]) -> Vec<String> {
+        let mut args: Vec<String> = Vec::new();
+        for p in rules.iter().filter_map(DenyRule::clean_prefix) {
+            let plain = p.split(' ').all(|w| {
+                !w.starts_with('-')
+                    && w.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            });
+            let tool = format!("shell({p})");
+            if plain && !args.contains(&tool) {
+                args.extend(["--deny-tool".to_string(), tool]);
+            }
+        }
+        args
     }
 }
 
@@ -440,6 +459,31 @@ impl StreamParser for CopilotJsonParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deny_args_only_for_command_words() {
+        let b = CopilotBackend::new(BackendConfig::default());
+        let rules = [
+            "sudo",
+            "git push",
+            "git push --force",
+            "rm -rf /",
+            "mkfs.ext4",
+            "sudo",
+        ]
+        .map(DenyRule::new);
+        assert_eq!(
+            b.deny_args(&rules),
+            [
+                "--deny-tool",
+                "shell(sudo)",
+                "--deny-tool",
+                "shell(git push)",
+                "--deny-tool",
+                "shell(mkfs.ext4)"
+            ]
+        );
+    }
 
     #[test]
     fn footers() {

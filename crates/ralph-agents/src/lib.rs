@@ -63,7 +63,7 @@ mod retry_after;
 pub use amp::{AmpBackend, AmpStreamParser};
 pub use backend::{
     backend_names, builtin_backend, parse_output_format, Backend, BackendConfig, ClaudeBackend,
-    CommandContext, CommandSpec, CustomBackend, OutputFormat, PermissionMode, PromptVia,
+    CommandContext, CommandSpec, CustomBackend, DenyRule, OutputFormat, PermissionMode, PromptVia,
     PROMPT_FILE_PLACEHOLDER,
 };
 pub use classify::{classify_status, classify_text};

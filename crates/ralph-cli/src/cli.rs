@@ -36,6 +36,12 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// What runs cost: totals and breakdowns by day, model, run or backend
     Cost(crate::cost::CostArgs),
+    /// Check the audit log of security-relevant events
+    Audit(crate::audit_cmd::AuditArgs),
+    /// List a run's checkpoints
+    Checkpoints(crate::checkpoints_cmd::CheckpointsArgs),
+    /// Restore the working tree to a checkpoint (itself undoable)
+    Rollback(crate::checkpoints_cmd::RollbackArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }

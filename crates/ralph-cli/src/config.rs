@@ -72,6 +72,8 @@ pub struct ConfigFile {
     pub retry: RetryConf,
     /// `[context]`
     pub context: ContextConf,
+    /// `[safety]`
+    pub safety: SafetyConf,
     /// `[pricing."model"]`, by model name as written.
     pub pricing: BTreeMap<String, PriceConf>,
     /// `[[gates]]`, in file order, with `when` and `timeout` defaults already filled in
@@ -167,6 +169,20 @@ pub struct ContextConf {
 pub struct GitConf {
     /// 0 turns checkpoints off.
     pub checkpoint_every: Option<u32>,
+    /// Outside a git repository: refuse to run (true) rather than run without checkpoints.
+    pub require: Option<bool>,
+    /// Untracked files larger than this (MiB) are left out of checkpoints.
+    pub max_untracked_mb: Option<u64>,
+}
+
+/// `[safety]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SafetyConf {
+    pub max_files_changed: Option<u32>,
+    pub protected_paths: Option<Vec<String>>,
+    pub blocked_commands: Option<Vec<String>>,
+    pub no_progress_iterations: Option<u32>,
+    pub max_output_mb: Option<u64>,
 }
 
 /// `[retry]`

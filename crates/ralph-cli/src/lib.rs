@@ -17,6 +17,8 @@ macro_rules! out {
     }};
 }
 
+mod audit_cmd;
+mod checkpoints_cmd;
 mod cli;
 mod commands;
 pub mod config;
@@ -61,6 +63,9 @@ pub fn main() -> i32 {
             cli::Command::Prompt(a) => prompt_cmd::cmd_prompt(a),
             cli::Command::Doctor(a) => commands::cmd_doctor(a),
             cli::Command::Cost(a) => cost::cmd_cost(a),
+            cli::Command::Audit(a) => audit_cmd::cmd_audit(a),
+            cli::Command::Checkpoints(a) => checkpoints_cmd::cmd_checkpoints(a),
+            cli::Command::Rollback(a) => checkpoints_cmd::cmd_rollback(a),
             cli::Command::Completions(a) => commands::cmd_completions(a),
         }
     });

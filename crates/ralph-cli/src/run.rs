@@ -223,6 +223,26 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         ledger: ledger_path(cfg, cwd),
         notes_max_tokens: cfg.context.notes_max_tokens.unwrap_or(2000),
         summary_model: cfg.context.summary_model.clone(),
+        safety: {
+            let d = ralph_core::SafetySettings::default();
+            let s = &cfg.safety;
+            ralph_core::SafetySettings {
+                max_files_changed: s.max_files_changed.unwrap_or(d.max_files_changed),
+                protected_paths: s.protected_paths.clone().unwrap_or(d.protected_paths),
+                blocked_commands: s.blocked_commands.clone().unwrap_or(d.blocked_commands),
+                no_progress_iterations: s
+                    .no_progress_iterations
+                    .unwrap_or(d.no_progress_iterations),
+                max_output_bytes: s
+                    .max_output_mb
+                    .map_or(d.max_output_bytes, |mb| mb.saturating_mul(1024 * 1024)),
+            }
+        },
+        max_untracked_bytes: cfg
+            .git
+            .max_untracked_mb
+            .unwrap_or(10)
+            .saturating_mul(1024 * 1024),
     };
     Ok(Resolved { settings, agents })
 }
@@ -339,8 +359,24 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
             settings.completion_marker
         ));
     }
-    let git = if settings.checkpoint_every > 0 {
-        match ralph_git::Git::discover(&cwd) {
+    let require_git = cfg.git.require.unwrap_or(false);
+    let git = if settings.checkpoint_every > 0 || require_git {
+        let found = ralph_git::Git::discover(&cwd);
+        if require_git && !matches!(found, Ok(Some(_))) {
+            let why = match &found {
+                Err(e) => e.to_string(),
+                _ => format!("{} is not inside a git repository", cwd.display()),
+            };
+            return Err(CliError::usage(
+                format!("git.require = true, but {why}"),
+                Some(
+                    "run `git init` (and commit) first, or set git.require = false to run \
+                      without checkpoints"
+                        .into(),
+                ),
+            ));
+        }
+        match found {
             Ok(Some(g)) => Some(g),
             Ok(None) => {
                 warnings.push("not a git repository: running without checkpoints".into());

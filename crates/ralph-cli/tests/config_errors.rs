@@ -77,7 +77,7 @@ cases! {
     alert_fraction_above_one: "[budget]\nalert_at = [0.5, 1.5]\n";
     alert_not_an_array: "[budget]\nalert_at = 0.5\n";
     stop_before_exceeding_as_string: "[budget]\nstop_before_exceeding = \"yes\"\n";
-    unsupported_safety_section: "[agent]\nbackend = \"claude\"\n\n[safety]\nmax_files_changed = 200\n";
+    safety_protected_paths_not_a_list: "[agent]\nbackend = \"claude\"\n\n[safety]\nprotected_paths = \".env\"\n";
     context_notes_too_small: "[context]\nnotes_max_tokens = 10\n";
     context_unknown_key: "[context]\nsummary_modle = \"x\"\n";
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use ralph_agents::{AgentOutcome, Backend, CommandContext, CostSource, ErrorClass};
+use ralph_agents::{AgentEvent, AgentOutcome, Backend, CommandContext, CostSource, ErrorClass};
 use ralph_git::Git;
 use ralph_store::{IterationRecord, RunRecord, RunState, Store, StoreError, Tokens};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -44,6 +44,11 @@ pub enum EngineError {
     },
     #[error("no agent to run")]
     NoAgent,
+    #[error("invalid safety rule: {0}")]
+    Guard(#[from] crate::guard::GuardError),
+    #[error("failed to open the audit log: {0}")]
+    Audit(#[from] ralph_store::audit::AuditError),
+
     #[error(
         "budget.daily_usd / budget.monthly_usd need the machine-wide ledger, but neither \
          budget.ledger, RALPH_HOME, XDG_DATA_HOME nor HOME says where it goes"
@@ -55,7 +60,7 @@ impl EngineError {
     /// Usage/config problems exit 2; everything else is ralph's own failure (1).
     pub fn exit_code(&self) -> i32 {
         match self {
-            EngineError::Prompt { .. } | EngineError::NoLedger => 2,
+            EngineError::Prompt { .. } | EngineError::NoLedger | EngineError::Guard(_) => 2,
             _ => 1,
         }
     }
@@ -77,6 +82,15 @@ pub struct RunSummary {
     pub stop_reason: StopReason,
     pub exit_code: i32,
     pub message: String,
+}
+
+/// A guard that tripped on a tool use while the agent ran.
+#[derive(Debug, Clone)]
+struct GuardTrip {
+    tool: String,
+    /// The command or the paths.
+    what: String,
+    blocked: crate::guard::Blocked,
 }
 
 /// Result of one gate command.
@@ -112,6 +126,15 @@ pub struct Engine<'a> {
     alerted: Vec<(&'static str, f64)>,
     /// The machine-wide ledger: every iteration's cost, across projects.
     ledger: Option<ralph_store::Ledger>,
+    /// Blocked commands and protected paths, checked on every tool use as it streams.
+    guard: crate::guard::Guard,
+    /// `.ralph/audit.jsonl`: the hash-chained record of security-relevant events.
+    audit: ralph_store::AuditLog,
+    stuck: crate::safety::Stuck,
+    /// The working tree's state before the next iteration (`None`: take a snapshot first).
+    pre_tree: Option<String>,
+    /// Iterations in a row whose changes exceeded `max_files_changed` and were reverted.
+    over_limit: u32,
     store: Store,
     git: Option<Git>,
     control: UnboundedReceiver<Control>,
@@ -192,6 +215,11 @@ impl<'a> Engine<'a> {
         };
         let seed = Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1;
         let cost_unknown = store.unknown_cost_iterations(&run.id)?;
+        let guard = crate::guard::Guard::new(
+            &settings.safety.blocked_commands,
+            &settings.safety.protected_paths,
+        )?;
+        let audit = ralph_store::AuditLog::open(&state_dir.join(ralph_store::audit::AUDIT_FILE))?;
         let mut engine = Engine {
             elapsed_before: run.elapsed_s,
             settings,
@@ -203,6 +231,11 @@ impl<'a> Engine<'a> {
             max_iteration_tokens: 0,
             alerted: Vec::new(),
             ledger: None,
+            guard,
+            audit,
+            stuck: crate::safety::Stuck::default(),
+            pre_tree: None,
+            over_limit: 0,
             store,
             git,
             control,
@@ -293,6 +326,13 @@ impl<'a> Engine<'a> {
         });
         self.store
             .save_run(&self.run, &[started.to_record()], false)?;
+        self.audit_record(
+            ralph_store::audit::kinds::RUN_STARTED,
+            serde_json::json!({
+                "backend": self.run.backend, "resumed": resumed, "iteration": self.run.iteration,
+                "protected_paths": self.settings.safety.protected_paths,
+            }),
+        );
         self.emit(&[started]);
 
         if self.git.is_some()
@@ -300,9 +340,11 @@ impl<'a> Engine<'a> {
             && self.run.last_checkpoint.is_none()
         {
             // Iteration 0: the state before the agent touched anything.
-            if let Some(ev) = self.checkpoint(self.run.iteration).map(|(ev, _)| ev) {
+            if let Some(ev) = self.checkpoint(self.run.iteration) {
                 self.store.save_run(&self.run, &[ev.to_record()], false)?;
                 self.emit(&[ev]);
+                // Just taken: it is the state the first iteration starts from.
+                self.pre_tree = self.run.last_checkpoint.clone();
             }
         }
 
@@ -457,7 +499,13 @@ impl<'a> Engine<'a> {
         self.emit(&[ev]);
 
         let model = self.agents[self.current].model.clone();
-        let (finished, mut outcome) = match self
+        // The state to go back to if a guard trips: the last checkpoint when it was taken
+        // right after the previous iteration, else a snapshot now.
+        if let (Some(git), None) = (&self.git, &self.pre_tree) {
+            self.pre_tree = git.snapshot_tree(&self.state_dir).ok();
+        }
+        let git_meta = crate::safety::GitMeta::capture(&self.settings.root);
+        let (finished, mut outcome, trip) = match self
             .call_agent(&full_prompt, &dir, model, n, "iteration")
             .await?
         {
@@ -468,7 +516,19 @@ impl<'a> Engine<'a> {
             }
         };
 
+        if let Some(t) = &trip {
+            set_error(
+                &mut outcome,
+                ErrorClass::PermissionDenied,
+                format!(
+                    "ralph blocked the agent's {} `{}`: {}; the agent was stopped and this \
+                     iteration's changes reverted",
+                    t.tool, t.what, t.blocked
+                ),
+            );
+        }
         match finished.reason {
+            EndReason::Guard => {}
             EndReason::Control(c) => {
                 // The interrupted iteration is not committed: resume runs it again.
                 self.run.current_iteration = None;
@@ -502,7 +562,7 @@ impl<'a> Engine<'a> {
             && claims_completion(&outcome.final_text, &self.settings.completion_marker);
         let mut gates = Vec::new();
         let mut events = Vec::new();
-        if finished.reason != EndReason::RuntimeLimit {
+        if finished.reason != EndReason::RuntimeLimit && trip.is_none() {
             let to_run: Vec<_> = self
                 .settings
                 .gates
@@ -528,9 +588,10 @@ impl<'a> Engine<'a> {
                     cwd: &self.settings.root,
                     stdin: None,
                     merge_stderr: true,
+                    max_output_bytes: Some(self.settings.safety.max_output_bytes),
                     supervised: true,
                 };
-                let mut nop = |_: &[u8], _: bool| {};
+                let mut nop = |_: &[u8], _: bool| false;
                 let res = process::run(
                     &gspec,
                     deadlines,
@@ -551,6 +612,13 @@ impl<'a> Engine<'a> {
                 }
                 let timed_out = matches!(res.reason, EndReason::Timeout | EndReason::RuntimeLimit);
                 let passed = res.reason == EndReason::Exited && res.exit.code == Some(0);
+                self.audit_record(
+                    ralph_store::audit::kinds::GATE_FINISHED,
+                    serde_json::json!({
+                        "iteration": n, "name": gate.name, "passed": passed,
+                        "exit_code": res.exit.code, "timed_out": timed_out,
+                    }),
+                );
                 events.push(self.event(EventBody::GateFinished {
                     iteration: n,
                     name: gate.name.clone(),
@@ -575,22 +643,54 @@ impl<'a> Engine<'a> {
             .all(|g| g.passed);
         let completed = claimed && completion_gates_ok;
 
-        // Checkpoint after the agent (and gates) are done.
-        let mut diff = None;
+        // Checkpoint after the agent (and gates) are done: it also records what a guard is
+        // about to revert. Then the guardrails that compare the tree with its state before.
         let mut checkpoint_ref = None;
         let every = self.settings.checkpoint_every;
-        if self.git.is_some() && every > 0 && (n.is_multiple_of(every) || completed) {
-            if let Some((ev, stat)) = self.checkpoint(n) {
+        let pre = self.pre_tree.clone();
+        let mut post: Option<String> = None;
+        if self.git.is_some()
+            && every > 0
+            && (n.is_multiple_of(every) || completed || trip.is_some())
+        {
+            if let Some(ev) = self.checkpoint(n) {
                 if let EventBody::CheckpointCreated { r#ref, .. } = &ev.body {
                     checkpoint_ref = Some(r#ref.clone());
                 }
                 events.push(ev);
-                diff = stat;
+                post = self.run.last_checkpoint.clone();
             }
+        }
+        let mut diff = None;
+        if let (Some(git), Some(pre)) = (&self.git, &pre) {
+            if post.is_none() {
+                post = git.snapshot_tree(&self.state_dir).ok();
+            }
+            if let Some(post) = &post {
+                diff = git.diff_stat(pre, post).ok();
+            }
+        }
+        let guarded = self.guard_iteration(
+            n,
+            trip.as_ref(),
+            pre.as_deref(),
+            post.as_deref(),
+            diff.as_ref(),
+            git_meta.as_ref(),
+        );
+        let (safety_stop, reverted, extra_feedback) = guarded;
+        // The next iteration starts from what is on disk now.
+        self.pre_tree = if reverted { pre.clone() } else { post.clone() };
+        if reverted && self.run.last_checkpoint.is_some() {
+            self.run.last_checkpoint = pre.clone();
         }
 
         let outcome_name = if completed {
             "completed"
+        } else if trip.is_some() {
+            "blocked"
+        } else if reverted {
+            "reverted"
         } else if outcome.error.is_some() {
             "failed"
         } else if claimed {
@@ -622,6 +722,48 @@ impl<'a> Engine<'a> {
             None => self.run.consecutive_failures = 0,
         }
         self.run.feedback = feedback(&outcome, claimed, &gates, &self.settings.completion_marker);
+        let mut stuck_stop = None;
+        if !completed && safety_stop.is_none() {
+            let err = outcome
+                .error
+                .map(|c| (c.as_str(), outcome.error_message.as_deref().unwrap_or("")));
+            let limit = self.settings.safety.no_progress_iterations;
+            match self
+                .stuck
+                .observe(diff.as_ref().map(|d| d.files_changed), err, limit)
+            {
+                crate::safety::StuckVerdict::Fine => {}
+                crate::safety::StuckVerdict::Recover => {
+                    let recover = crate::safety::recovery_feedback(limit);
+                    self.run.feedback = Some(match self.run.feedback.take() {
+                        Some(f) => format!("{f}\n\n{recover}"),
+                        None => recover,
+                    });
+                    events.push(self.event(EventBody::Warning {
+                        message: format!(
+                            "no progress in {limit} iterations: the next one is asked to analyse \
+                             the failures and change approach"
+                        ),
+                    }));
+                }
+                crate::safety::StuckVerdict::GiveUp => {
+                    stuck_stop = Some((
+                        StopReason::GaveUp,
+                        format!(
+                            "gave up: still no progress after a recovery iteration ({limit} \
+                             iterations without a file change or with the same error); see \
+                             `ralph logs` and rethink the task"
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(extra) = extra_feedback {
+            self.run.feedback = Some(match self.run.feedback.take() {
+                Some(f) => format!("{extra}\n\n{f}"),
+                None => extra,
+            });
+        }
         let failed_gates: Vec<(String, String)> = gates
             .iter()
             .filter(|g| !g.passed)
@@ -774,6 +916,10 @@ impl<'a> Engine<'a> {
             }
         }
 
+        // A guardrail stop outranks even a completion: the work was reverted.
+        if let Some(stop) = safety_stop.or(stuck_stop) {
+            return Ok(Some(stop));
+        }
         if completed {
             return Ok(Some((
                 StopReason::Completed,
@@ -804,7 +950,7 @@ impl<'a> Engine<'a> {
                 self.switch_agent(n, class)?;
                 Ok(None)
             }
-            Next::Wait { delay } => self.wait(n, class, delay, true).await,
+            Next::Wait { delay, .. } => self.wait(n, class, delay, true).await,
             Next::Backoff => {
                 if self.run.consecutive_failures < self.settings.limits.max_consecutive_failures
                     && self.run.iteration < self.settings.limits.max_iterations
@@ -828,7 +974,8 @@ impl<'a> Engine<'a> {
         model: Option<String>,
         n: u32,
         call: &str,
-    ) -> Result<Result<(process::Finished, AgentOutcome), String>, EngineError> {
+    ) -> Result<Result<(process::Finished, AgentOutcome, Option<GuardTrip>), String>, EngineError>
+    {
         let prompt_path = dir.join("prompt.md");
         let ctx = CommandContext {
             prompt,
@@ -840,6 +987,10 @@ impl<'a> Engine<'a> {
         };
         let backend = &self.agents[self.current].backend;
         let mut spec = backend.command(&ctx);
+        // Defense in depth: agents that take a deny list are told; the streaming check below is
+        // what enforces it.
+        spec.args
+            .extend(backend.deny_args(&crate::guard::default_deny_rules()));
         let mut parser = backend.parser_for(&ctx);
         let reports_usage = backend.reports_usage();
         let backend_name = backend.name();
@@ -861,9 +1012,27 @@ impl<'a> Engine<'a> {
         let mut out = File::create(&out_path).map_err(io_err("create", &out_path))?;
         let mut err = File::create(&err_path).map_err(io_err("create", &err_path))?;
         let mut scratch = Vec::new();
+        let guard = &self.guard;
+        let root = self.settings.root.clone();
+        let mut trip: Option<GuardTrip> = None;
         let mut sink = |line: &[u8], truncated: bool| {
             scratch.clear();
             parser.line(line, truncated, &mut scratch);
+            for ev in &scratch {
+                if let (AgentEvent::ToolUse { name, input }, None) = (ev, &trip) {
+                    if let Some(blocked) = guard.check_tool_use(name, input, &root) {
+                        let what = crate::guard::command_of(name, input)
+                            .unwrap_or_else(|| crate::guard::paths_of(name, input).join(", "));
+                        trip = Some(GuardTrip {
+                            tool: name.clone(),
+                            what,
+                            blocked,
+                        });
+                        return true;
+                    }
+                }
+            }
+            false
         };
         let deadlines = self.deadlines(self.settings.limits.iteration_timeout, true);
         let pspec = Spec {
@@ -873,6 +1042,7 @@ impl<'a> Engine<'a> {
             cwd: &self.settings.root,
             stdin: spec.stdin.as_deref(),
             merge_stderr: false,
+            max_output_bytes: Some(self.settings.safety.max_output_bytes),
             supervised: true,
         };
         let finished = process::run(
@@ -921,7 +1091,7 @@ impl<'a> Engine<'a> {
             self.emit(&[ev]);
         }
         self.price(&mut outcome)?;
-        Ok(Ok((finished, outcome)))
+        Ok(Ok((finished, outcome, trip)))
     }
 
     /// Ask the agent (a separate call, `context.summary_model` if set) to summarise the notes,
@@ -949,7 +1119,7 @@ impl<'a> Engine<'a> {
             .summary_model
             .clone()
             .or_else(|| self.agents[self.current].model.clone());
-        let (finished, outcome) = match self
+        let (finished, outcome, _) = match self
             .call_agent(&prompt, &dir, model.clone(), n, "summary")
             .await?
         {
@@ -1324,25 +1494,32 @@ impl<'a> Engine<'a> {
 
     /// Take a checkpoint for iteration `n`; returns its event and the diff against the previous
     /// checkpoint. A failure is a warning, never a reason to stop the user's run.
-    fn checkpoint(&mut self, n: u32) -> Option<(RunEvent, Option<ralph_git::DiffStat>)> {
+    fn checkpoint(&mut self, n: u32) -> Option<RunEvent> {
         let git = self.git.as_ref()?;
         let refname = format!("refs/ralph/checkpoints/{}/{n:04}", self.run.id);
-        let msg = format!("ralph checkpoint: run {} iteration {n}", self.run.id);
-        match git.checkpoint(&refname, &msg, &self.state_dir) {
+        // The audit chain's head goes into the commit: an anchor outside the log, so removing
+        // its last records is detectable (`ralph audit verify`).
+        let mut msg = format!("ralph checkpoint: run {} iteration {n}", self.run.id);
+        if let Some(head) = self.audit.head() {
+            msg.push_str("\n\n");
+            msg.push_str(&ralph_store::audit::anchor_line(head));
+        }
+        let options = ralph_git::CheckpointOptions {
+            max_untracked_bytes: Some(self.settings.max_untracked_bytes),
+        };
+        match git.checkpoint_with(&refname, &msg, &self.state_dir, &options) {
             Ok(cp) => {
-                let stat = match &self.run.last_checkpoint {
-                    Some(prev) => git.diff_stat(prev, &cp.tree).ok(),
-                    None => None,
-                };
                 self.run.last_checkpoint = Some(cp.tree.clone());
-                Some((
-                    self.event(EventBody::CheckpointCreated {
-                        iteration: n,
-                        r#ref: cp.refname,
-                        commit: cp.commit,
-                    }),
-                    stat,
-                ))
+                let data = serde_json::json!({
+                    "iteration": n, "ref": cp.refname, "commit": cp.commit,
+                    "skipped_large": cp.skipped_large,
+                });
+                self.audit_record(ralph_store::audit::kinds::CHECKPOINT, data);
+                Some(self.event(EventBody::CheckpointCreated {
+                    iteration: n,
+                    r#ref: cp.refname,
+                    commit: cp.commit,
+                }))
             }
             Err(e) => {
                 let ev = self.event(EventBody::Warning {
@@ -1355,8 +1532,160 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Append to the audit log. A failure is said loudly but does not stop the user's run.
+    fn audit_record(&mut self, kind: &str, data: serde_json::Value) {
+        if let Err(e) = self.audit.append(kind, &self.run.id, data) {
+            let ev = self.event(EventBody::Warning {
+                message: format!("the audit log could not be written: {e}"),
+            });
+            let _ = self.store.append_events(&[ev.to_record()]);
+            self.emit(&[ev]);
+        }
+    }
+
+    /// The guardrails after an iteration: a tripped guard reverts everything the iteration
+    /// did; a change to a protected path is put back; more files changed than
+    /// `max_files_changed` are reverted (twice in a row stops); `.git` config and hooks are
+    /// put back. Returns (stop, reverted, feedback for the next prompt).
+    fn guard_iteration(
+        &mut self,
+        n: u32,
+        trip: Option<&GuardTrip>,
+        pre: Option<&str>,
+        post: Option<&str>,
+        diff: Option<&ralph_git::DiffStat>,
+        git_meta: Option<&crate::safety::GitMeta>,
+    ) -> (Option<(StopReason, String)>, bool, Option<String>) {
+        let mut stop = None;
+        let mut reverted = false;
+        let mut feedback = None;
+        let restore =
+            |this: &Self, paths: Option<&[String]>| -> Result<ralph_git::RestoreReport, String> {
+                match (&this.git, pre, post) {
+                    (Some(git), Some(pre), Some(post)) => git
+                        .restore_from(post, pre, &this.state_dir, paths)
+                        .map_err(|e| e.to_string()),
+                    _ => Err("no checkpoint to restore from (not a git repository?)".to_string()),
+                }
+            };
+        if let Some(t) = trip {
+            let restored = restore(self, None);
+            reverted = restored.is_ok();
+            let how = match &restored {
+                Ok(r) => format!("{} files restored", r.written.len() + r.deleted.len()),
+                Err(e) => format!("could not restore: {e}"),
+            };
+            self.audit_record(
+                ralph_store::audit::kinds::COMMAND_BLOCKED,
+                serde_json::json!({
+                    "iteration": n, "tool": t.tool, "what": t.what,
+                    "rule": t.blocked.rule, "reason": t.blocked.reason, "restored": how,
+                }),
+            );
+            stop = Some((
+                StopReason::Safety,
+                format!(
+                    "stopped by a safety guard: the agent tried `{}` ({}); it was killed and the \
+                     iteration reverted ({how})",
+                    t.what, t.blocked
+                ),
+            ));
+        } else if let Some(d) = diff {
+            let protected: Vec<String> = d
+                .paths
+                .iter()
+                .filter(|p| self.guard.paths.matches(p).is_some())
+                .cloned()
+                .collect();
+            if !protected.is_empty() {
+                let restored = restore(self, Some(&protected));
+                self.audit_record(
+                    ralph_store::audit::kinds::GUARD_TRIPPED,
+                    serde_json::json!({
+                        "iteration": n, "guard": "protected_paths", "paths": protected,
+                        "restored": restored.is_ok(),
+                    }),
+                );
+                stop = Some((
+                    StopReason::Safety,
+                    format!(
+                        "stopped by a safety guard: the agent changed protected path{} {} \
+                         (safety.protected_paths); {}",
+                        if protected.len() == 1 { "" } else { "s" },
+                        protected.join(", "),
+                        match restored {
+                            Ok(_) => "restored from the checkpoint".to_string(),
+                            Err(e) => format!("restoring failed: {e}"),
+                        }
+                    ),
+                ));
+            } else if d.files_changed > self.settings.safety.max_files_changed {
+                let max = self.settings.safety.max_files_changed;
+                let restored = restore(self, None);
+                reverted = restored.is_ok();
+                self.over_limit += 1;
+                self.audit_record(
+                    ralph_store::audit::kinds::GUARD_TRIPPED,
+                    serde_json::json!({
+                        "iteration": n, "guard": "max_files_changed",
+                        "files_changed": d.files_changed, "max": max, "reverted": reverted,
+                    }),
+                );
+                feedback = Some(format!(
+                    "Your changes in iteration {n} touched {} files, more than the {max} allowed \
+                     (safety.max_files_changed), so ralph reverted them. Make a smaller, focused \
+                     change.",
+                    d.files_changed
+                ));
+                if self.over_limit >= 2 {
+                    stop = Some((
+                        StopReason::Safety,
+                        format!(
+                            "stopped by a safety guard: two iterations in a row changed more than \
+                             {max} files (safety.max_files_changed); both were reverted"
+                        ),
+                    ));
+                }
+            } else {
+                self.over_limit = 0;
+            }
+        }
+        if let Some(meta) = git_meta {
+            let changed = meta.changed(&self.settings.root);
+            if !changed.is_empty() {
+                let restored = meta.restore();
+                self.audit_record(
+                    ralph_store::audit::kinds::GUARD_TRIPPED,
+                    serde_json::json!({
+                        "iteration": n, "guard": "protected_paths", "paths": changed,
+                        "restored": restored.is_ok(),
+                    }),
+                );
+                if stop.is_none() {
+                    stop = Some((
+                        StopReason::Safety,
+                        format!(
+                            "stopped by a safety guard: the agent changed {} (protected: .git/**); \
+                             {}",
+                            changed.join(", "),
+                            if restored.is_ok() { "restored" } else { "restoring failed" }
+                        ),
+                    ));
+                }
+            }
+        }
+        (stop, reverted, feedback)
+    }
+
     fn finish(mut self, reason: StopReason, message: String) -> Result<RunSummary, EngineError> {
         self.touch();
+        self.audit_record(
+            ralph_store::audit::kinds::RUN_FINISHED,
+            serde_json::json!({
+                "stop_reason": reason.as_str(), "exit_code": reason.exit_code(),
+                "iterations": self.run.iteration, "message": message,
+            }),
+        );
         self.run.state = reason.state();
         self.run.stop_reason = Some(reason.as_str().to_string());
         self.run.exit_code = Some(reason.exit_code());

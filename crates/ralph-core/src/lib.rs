@@ -5,11 +5,14 @@
 pub mod completion;
 pub mod engine;
 pub mod events;
+pub mod guard;
 pub mod notes;
 pub mod policy;
 pub mod process;
 pub mod prompt;
 pub mod reaper;
+pub mod redact;
+pub mod safety;
 pub mod settings;
 
 pub use engine::{fmt_duration, Agent, Engine, EngineError, RunSummary};

@@ -14,8 +14,9 @@ pub enum Next {
     Continue,
     /// Retry after the configured backoff (`[retry]`).
     Backoff,
-    /// Retry after exactly this long: the agent said when its limit lifts.
-    Wait { delay: Duration },
+    /// Retry after exactly this long: the agent said when its limit lifts. `reset`: a usage
+    /// limit or quota resetting (a planned wait); otherwise a rate limit's retry-after.
+    Wait { delay: Duration, reset: bool },
     /// Switch to the next agent in `agent.fallback` and go on.
     Switch,
     /// End the run.
@@ -26,7 +27,11 @@ impl Next {
     /// Whether this failure counts toward `max_consecutive_failures`. Waiting for a known reset
     /// or moving to a fallback is the plan working, not the agent failing again and again.
     pub fn counts_as_failure(&self) -> bool {
-        matches!(self, Next::Continue | Next::Backoff | Next::Stop(..))
+        match self {
+            Next::Wait { reset, .. } => !reset,
+            Next::Switch => false,
+            Next::Continue | Next::Backoff | Next::Stop(..) => true,
+        }
     }
 }
 
@@ -64,7 +69,10 @@ pub fn decide(s: &Situation<'_>) -> Next {
         ),
         ErrorClass::UsageLimit | ErrorClass::Quota if s.has_fallback => Next::Switch,
         ErrorClass::UsageLimit | ErrorClass::Quota => match wait {
-            Some(w) if w <= s.runtime_left => Next::Wait { delay: w },
+            Some(w) if w <= s.runtime_left => Next::Wait {
+                delay: w,
+                reset: true,
+            },
             Some(w) => Next::Stop(
                 StopReason::MaxRuntime,
                 format!(
@@ -87,7 +95,10 @@ pub fn decide(s: &Situation<'_>) -> Next {
             ),
         },
         ErrorClass::RateLimit => match wait {
-            Some(w) if w <= s.runtime_left => Next::Wait { delay: w },
+            Some(w) if w <= s.runtime_left => Next::Wait {
+                delay: w,
+                reset: false,
+            },
             _ => Next::Backoff,
         },
         c if c.is_transient() => Next::Backoff,
@@ -128,7 +139,8 @@ mod tests {
         assert_eq!(
             n,
             Next::Wait {
-                delay: Duration::from_secs(600)
+                delay: Duration::from_secs(600),
+                reset: true
             }
         );
         assert!(!n.counts_as_failure());
@@ -169,12 +181,16 @@ mod tests {
 
     #[test]
     fn rate_limits_honour_retry_after_else_back_off() {
+        let n = decide(&sit(ErrorClass::RateLimit, Some(RetryAfter::In(30)), false));
         assert_eq!(
-            decide(&sit(ErrorClass::RateLimit, Some(RetryAfter::In(30)), false)),
+            n,
             Next::Wait {
-                delay: Duration::from_secs(30)
+                delay: Duration::from_secs(30),
+                reset: false
             }
         );
+        // Repeated rate limits are repeated failures: they open the circuit.
+        assert!(n.counts_as_failure());
         assert_eq!(
             decide(&sit(ErrorClass::RateLimit, None, false)),
             Next::Backoff

@@ -46,6 +46,9 @@ pub struct Spec<'a> {
     pub stdin: Option<&'a [u8]>,
     /// Send stderr into the stdout pipe (gates: one interleaved log).
     pub merge_stderr: bool,
+    /// Bytes of stdout (and of stderr) kept in the artifacts; the rest is cut with a note.
+    /// Reading goes on, so the process never blocks on a full pipe.
+    pub max_output_bytes: Option<u64>,
     /// Run the program under a supervisor (see [`crate::reaper`]) so it and its descendants
     /// die with ralph even when ralph is SIGKILLed. Without it only the direct child gets a
     /// parent-death signal.
@@ -72,6 +75,8 @@ pub enum EndReason {
     RuntimeLimit,
     Idle,
     Control(Control),
+    /// A line tripped a guard; the group was killed at once.
+    Guard,
 }
 
 #[derive(Debug)]
@@ -104,11 +109,13 @@ pub enum SpawnError {
 
 /// Where output goes: the artifact file and, line by line, a consumer.
 pub trait LineSink {
-    fn line(&mut self, line: &[u8], truncated: bool);
+    /// One line of output. Returning `true` asks to kill the process group at once (a guard
+    /// tripped on what the agent is about to do).
+    fn line(&mut self, line: &[u8], truncated: bool) -> bool;
 }
 
-impl<F: FnMut(&[u8], bool)> LineSink for F {
-    fn line(&mut self, line: &[u8], truncated: bool) {
+impl<F: FnMut(&[u8], bool) -> bool> LineSink for F {
+    fn line(&mut self, line: &[u8], truncated: bool) -> bool {
         self(line, truncated)
     }
 }
@@ -127,16 +134,19 @@ impl Splitter {
         }
     }
 
-    fn feed(&mut self, mut data: &[u8], sink: &mut dyn LineSink) {
+    /// Returns whether any line asked to stop.
+    fn feed(&mut self, mut data: &[u8], sink: &mut dyn LineSink) -> bool {
+        let mut stop = false;
         while let Some(pos) = memchr::memchr(b'\n', data) {
             self.push(&data[..pos]);
             let line = strip_cr(&self.buf);
-            sink.line(line, self.truncated);
+            stop |= sink.line(line, self.truncated);
             self.buf.clear();
             self.truncated = false;
             data = &data[pos + 1..];
         }
         self.push(data);
+        stop
     }
 
     fn push(&mut self, data: &[u8]) {
@@ -151,7 +161,7 @@ impl Splitter {
 
     fn finish(&mut self, sink: &mut dyn LineSink) {
         if !self.buf.is_empty() {
-            sink.line(strip_cr(&self.buf), self.truncated);
+            let _ = sink.line(strip_cr(&self.buf), self.truncated);
             self.buf.clear();
         }
         // Release a buffer grown by one huge line.
@@ -187,6 +197,35 @@ impl Tail {
     fn into_string(self) -> String {
         String::from_utf8_lossy(&self.buf).into_owned()
     }
+}
+
+/// Write `data` unless `cap` bytes were written already; the first write past the cap is cut
+/// and followed by a note, so the artifact says output was lost rather than silently ending.
+fn capped_write(
+    out: &mut File,
+    data: &[u8],
+    written: &mut u64,
+    cap: Option<u64>,
+) -> Result<(), SpawnError> {
+    let Some(cap) = cap else {
+        *written += data.len() as u64;
+        return out.write_all(data).map_err(SpawnError::Artifact);
+    };
+    if *written > cap {
+        return Ok(());
+    }
+    let room = (cap - *written) as usize;
+    if data.len() <= room {
+        *written += data.len() as u64;
+        return out.write_all(data).map_err(SpawnError::Artifact);
+    }
+    out.write_all(&data[..room]).map_err(SpawnError::Artifact)?;
+    *written = cap + 1;
+    let note = format!(
+        "\n[ralph: output cut here: more than {} MiB in one iteration (safety.max_output_mb)]\n",
+        cap / (1024 * 1024)
+    );
+    out.write_all(note.as_bytes()).map_err(SpawnError::Artifact)
 }
 
 /// Send `signal` to the process group `pgid`. Never to our own group: pgid is always a child we
@@ -328,6 +367,8 @@ pub async fn run(
     let mut obuf = vec![0u8; READ_CHUNK];
     let mut ebuf = vec![0u8; 16 * 1024];
     let mut bytes: u64 = 0;
+    let mut out_written: u64 = 0;
+    let mut err_written: u64 = 0;
     let mut exit: Option<ExitInfo> = None;
     let mut reason = EndReason::Exited;
     let mut killing = false;
@@ -350,16 +391,21 @@ pub async fn run(
                 Ok(0) | Err(_) => { splitter.finish(sink); stdout = None; }
                 Ok(n) => {
                     bytes += n as u64;
-                    out.write_all(&obuf[..n]).map_err(SpawnError::Artifact)?;
+                    capped_write(out, &obuf[..n], &mut out_written, spec.max_output_bytes)?;
                     if spec.merge_stderr { tail.push(&obuf[..n]); }
-                    splitter.feed(&obuf[..n], sink);
+                    if splitter.feed(&obuf[..n], sink) && exit.is_none() && reason != EndReason::Guard {
+                        reason = EndReason::Guard;
+                        killing = true;
+                        signal_group(pgid, libc::SIGKILL);
+                        kill_at = None;
+                    }
                     if let (Some(d), false) = (deadlines.idle, killing) { idle_at = Some(TokioInstant::now() + d); }
                 }
             },
             r = read_opt(&mut stderr, &mut ebuf) => match r {
                 Ok(0) | Err(_) => { stderr = None; }
                 Ok(n) => {
-                    if let Some(f) = err.as_deref_mut() { f.write_all(&ebuf[..n]).map_err(SpawnError::Artifact)?; }
+                    if let Some(f) = err.as_deref_mut() { capped_write(f, &ebuf[..n], &mut err_written, spec.max_output_bytes)?; }
                     tail.push(&ebuf[..n]);
                     if let (Some(d), false) = (deadlines.idle, killing) { idle_at = Some(TokioInstant::now() + d); }
                 }
@@ -440,7 +486,10 @@ mod tests {
     #[test]
     fn splitter_bounds_lines() {
         let mut lines: Vec<(usize, bool)> = Vec::new();
-        let mut sink = |l: &[u8], t: bool| lines.push((l.len(), t));
+        let mut sink = |l: &[u8], t: bool| {
+            lines.push((l.len(), t));
+            false
+        };
         let mut s = Splitter::new();
         s.feed(b"ab\r\ncd\nef", &mut sink);
         let huge = vec![b'x'; MAX_LINE + 10];

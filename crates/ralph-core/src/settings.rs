@@ -28,6 +28,32 @@ pub struct Settings {
     pub notes_max_tokens: u64,
     /// Model for that summary (default: the agent's own).
     pub summary_model: Option<String>,
+    pub safety: SafetySettings,
+    /// Untracked files larger than this are left out of checkpoints.
+    pub max_untracked_bytes: u64,
+}
+
+/// Guardrails enforced by ralph (`[safety]`).
+#[derive(Debug, Clone)]
+pub struct SafetySettings {
+    pub max_files_changed: u32,
+    pub protected_paths: Vec<String>,
+    /// User patterns added to the built-in blocked commands.
+    pub blocked_commands: Vec<String>,
+    pub no_progress_iterations: u32,
+    pub max_output_bytes: u64,
+}
+
+impl Default for SafetySettings {
+    fn default() -> Self {
+        SafetySettings {
+            max_files_changed: 200,
+            protected_paths: vec![".git/**".into(), ".ralph/**".into(), "ralph.toml".into()],
+            blocked_commands: Vec::new(),
+            no_progress_iterations: 3,
+            max_output_bytes: 100 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

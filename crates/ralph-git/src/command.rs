@@ -182,6 +182,44 @@ pub(crate) fn run_raw(cwd: &Path, inv: &Invocation<'_>) -> Result<Output, GitErr
     })
 }
 
+/// Runs git with `input` on its stdin (written from a separate thread, so a git that writes a
+/// lot of output before reading all of its input cannot deadlock us); stdout as [`run`].
+pub(crate) fn run_with_input(
+    cwd: &Path,
+    inv: &Invocation<'_>,
+    input: Vec<u8>,
+) -> Result<Vec<u8>, GitError> {
+    let git = git_binary()?;
+    let spawn_error = |source| GitError::Spawn {
+        args: display_args(inv.args),
+        source,
+    };
+    let mut cmd = build(git, cwd, inv);
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().map_err(spawn_error)?;
+    let writer = child.stdin.take().map(|mut stdin| {
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            // A git that exits early closes the pipe; its exit status tells what happened.
+            let _ = stdin.write_all(&input);
+        })
+    });
+    let out = child.wait_with_output().map_err(spawn_error)?;
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    let out = Output {
+        code: out.status.code(),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    };
+    if out.success() {
+        Ok(out.stdout)
+    } else {
+        Err(failed(inv.args, &out))
+    }
+}
+
 /// Runs git and returns stdout, or [`GitError::Failed`] on a non-zero exit.
 pub(crate) fn run(cwd: &Path, inv: &Invocation<'_>) -> Result<Vec<u8>, GitError> {
     let out = run_raw(cwd, inv)?;

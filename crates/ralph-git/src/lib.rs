@@ -8,6 +8,7 @@
 
 mod command;
 mod parse;
+mod restore;
 mod temp_index;
 
 use std::ffi::OsString;
@@ -17,6 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use command::{Invocation, Output};
 use temp_index::TempIndex;
+
+pub use restore::RestoreReport;
 
 /// Oldest git ralph supports: 2.25 (January 2020, Ubuntu 20.04's git) has everything used
 /// here (`rev-parse --git-path`, linked worktrees with per-worktree indexes, `-z` numstat with
@@ -31,6 +34,15 @@ const REF_NAMESPACE: &str = "refs/ralph/";
 /// its trailing SHA-1 (≈2 ms per write for 10,000 files) protects nothing. Only this git
 /// process and the next one read it; git before 2.40 ignores the setting.
 const SKIP_INDEX_HASH: &str = "index.skipHash=true";
+
+/// Untracked files larger than this are left out of checkpoints unless the caller says
+/// otherwise: a stray database dump or build artefact must not bloat `.git` on every iteration.
+pub const DEFAULT_MAX_UNTRACKED_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Pathspec that keeps ralph's own state directory (`.ralph/` at any depth: ralph may run in a
+/// sub-directory of the repository) out of snapshots and restores, even when its self-ignoring
+/// `.gitignore` has been deleted.
+const EXCLUDE_STATE_DIR: &str = ":(exclude,glob)**/.ralph/**";
 
 /// Identity for ghost commits, so checkpoints work for a user who never configured git.
 const IDENT_NAME: &str = "ralph";
@@ -66,6 +78,16 @@ pub enum GitError {
     InvalidRef(String),
     #[error("failed to use {0:?} as a revision: it must not be empty or start with '-'")]
     InvalidRevision(String),
+    #[error(
+        "failed to use {0:?} as a path to restore: it must be relative to the top of the \
+         repository, without `.` or `..` components"
+    )]
+    InvalidPath(String),
+    #[error("failed to restore {path}: {source}")]
+    Restore {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A repository ralph can checkpoint.
@@ -83,6 +105,47 @@ pub struct Checkpoint {
     pub commit: String,
     pub tree: String,
     pub refname: String,
+    /// Untracked files left out because they exceed
+    /// [`CheckpointOptions::max_untracked_bytes`], relative to the top of the repository.
+    pub skipped_large: Vec<String>,
+}
+
+/// How a checkpoint (or snapshot) is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointOptions {
+    /// Untracked (not ignored) files larger than this many bytes are left out and reported in
+    /// [`Checkpoint::skipped_large`]; `None` captures every file. Tracked files are always
+    /// captured whatever their size. Default: [`DEFAULT_MAX_UNTRACKED_BYTES`].
+    pub max_untracked_bytes: Option<u64>,
+}
+
+impl Default for CheckpointOptions {
+    fn default() -> Self {
+        CheckpointOptions {
+            max_untracked_bytes: Some(DEFAULT_MAX_UNTRACKED_BYTES),
+        }
+    }
+}
+
+/// The tree a checkpoint would record for the working tree as it is now, without a commit or
+/// ref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub tree: String,
+    /// As [`Checkpoint::skipped_large`].
+    pub skipped_large: Vec<String>,
+}
+
+/// A commit a ref points at, with what `ralph checkpoints` shows about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefCommit {
+    pub refname: String,
+    pub commit: String,
+    pub tree: String,
+    /// Committer date, seconds since the Unix epoch.
+    pub time: i64,
+    /// First line of the commit message.
+    pub subject: String,
 }
 
 /// What changed between two trees.
@@ -195,48 +258,129 @@ impl Git {
     /// stash and files are left exactly as they were. `scratch_dir` holds the temporary index
     /// (in a self-ignoring `git-index/` sub-directory, created if missing). Nested repositories
     /// and submodules are recorded as their checked-out commit, as `git add` records them.
+    /// `.ralph/` directories and untracked files over [`DEFAULT_MAX_UNTRACKED_BYTES`] are left
+    /// out (see [`Git::checkpoint_with`]).
     pub fn checkpoint(
         &self,
         refname: &str,
         message: &str,
         scratch_dir: &Path,
     ) -> Result<Checkpoint, GitError> {
+        self.checkpoint_with(refname, message, scratch_dir, &CheckpointOptions::default())
+    }
+
+    /// [`Git::checkpoint`] with explicit options.
+    pub fn checkpoint_with(
+        &self,
+        refname: &str,
+        message: &str,
+        scratch_dir: &Path,
+        options: &CheckpointOptions,
+    ) -> Result<Checkpoint, GitError> {
         check_ralph_ref(refname)?;
-        let tree = {
-            // Starting from a copy of the real index (not an empty one) means git already has
-            // the stat data and object ids of unchanged files and only hashes what changed.
-            let tmp = TempIndex::create(&self.index_path, scratch_dir)?;
-            let env = [("GIT_INDEX_FILE", tmp.path().as_os_str())];
-            self.run(&Invocation {
-                args: &["add", "-A"],
-                config: &[
-                    SKIP_INDEX_HASH,
-                    // A snapshot must not abort over an irreversible CRLF conversion that
-                    // `core.safecrlf=true` would refuse; it stores what `git add` would.
-                    "core.safecrlf=false",
-                    // A split index would make git write `sharedindex.*` files into `.git`.
-                    "core.splitIndex=false",
-                    "advice.addEmbeddedRepo=false",
-                ],
-                env: &env,
-            })?;
-            // write-tree rewrites the index too, to store the updated cache-tree.
-            let args = &["write-tree"];
-            let stdout = self.run(&Invocation {
-                args,
-                config: &[SKIP_INDEX_HASH],
-                env: &env,
-            })?;
-            parse::object_id(&stdout).ok_or_else(|| unexpected(args, &stdout))?
-            // The temporary index is removed here, before the remaining steps.
-        };
-        let commit = self.commit_tree(&tree, message)?;
+        let snapshot = self.snapshot_with(scratch_dir, options)?;
+        let commit = self.commit_tree(&snapshot.tree, message)?;
         self.run(&Invocation::new(&["update-ref", refname, &commit]))?;
         Ok(Checkpoint {
             commit,
-            tree,
+            tree: snapshot.tree,
             refname: refname.to_owned(),
+            skipped_large: snapshot.skipped_large,
         })
+    }
+
+    /// The tree [`Git::checkpoint`] would record, without creating a commit or a ref: for
+    /// "what changed since" checks against an earlier checkpoint's tree (equal ids mean
+    /// nothing changed). Objects are written to the object store as `git add` writes them.
+    pub fn snapshot_tree(&self, scratch_dir: &Path) -> Result<String, GitError> {
+        Ok(self
+            .snapshot_with(scratch_dir, &CheckpointOptions::default())?
+            .tree)
+    }
+
+    /// [`Git::snapshot_tree`] with explicit options, also reporting the files left out.
+    pub fn snapshot_with(
+        &self,
+        scratch_dir: &Path,
+        options: &CheckpointOptions,
+    ) -> Result<Snapshot, GitError> {
+        let skipped_large = match options.max_untracked_bytes {
+            Some(limit) => self.large_untracked(limit)?,
+            None => Vec::new(),
+        };
+        // `.` is the whole tree (git runs at the top level), minus the exclusions.
+        let mut pathspecs: Vec<String> = vec![".".to_owned(), EXCLUDE_STATE_DIR.to_owned()];
+        pathspecs.extend(
+            skipped_large
+                .iter()
+                .map(|path| format!(":(exclude,literal){path}")),
+        );
+        let mut args: Vec<&str> = vec!["add", "-A", "--"];
+        args.extend(pathspecs.iter().map(String::as_str));
+        // Starting from a copy of the real index (not an empty one) means git already has
+        // the stat data and object ids of unchanged files and only hashes what changed.
+        let tmp = TempIndex::create(&self.index_path, scratch_dir)?;
+        let env = [("GIT_INDEX_FILE", tmp.path().as_os_str())];
+        self.run(&Invocation {
+            args: &args,
+            config: &[
+                SKIP_INDEX_HASH,
+                // A snapshot must not abort over an irreversible CRLF conversion that
+                // `core.safecrlf=true` would refuse; it stores what `git add` would.
+                "core.safecrlf=false",
+                // A split index would make git write `sharedindex.*` files into `.git`.
+                "core.splitIndex=false",
+                "advice.addEmbeddedRepo=false",
+            ],
+            env: &env,
+        })?;
+        // write-tree rewrites the index too, to store the updated cache-tree.
+        let args = &["write-tree"];
+        let stdout = self.run(&Invocation {
+            args,
+            config: &[SKIP_INDEX_HASH],
+            env: &env,
+        })?;
+        let tree = parse::object_id(&stdout).ok_or_else(|| unexpected(args, &stdout))?;
+        // The temporary index is removed when `tmp` drops, before the caller's next step.
+        Ok(Snapshot {
+            tree,
+            skipped_large,
+        })
+    }
+
+    /// Untracked, not ignored files larger than `limit` bytes. Listing them is one directory
+    /// walk by git (the same walk `add -A` does); only the listed files are stat'ed.
+    fn large_untracked(&self, limit: u64) -> Result<Vec<String>, GitError> {
+        let args = &[
+            "ls-files",
+            "--others",
+            "--exclude-standard",
+            "-z",
+            "--",
+            ".",
+            EXCLUDE_STATE_DIR,
+        ];
+        let stdout = self.run(&Invocation::new(args))?;
+        let mut large = Vec::new();
+        for raw in stdout.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+            // Embedded repositories are listed as `dir/`; lstat says directory and they are
+            // skipped like symlinks (always small) and special files.
+            let path = self.root.join(command::bytes_to_path(raw));
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                // Deleted since the listing: nothing to capture either way.
+                continue;
+            };
+            if meta.is_file() && meta.len() > limit {
+                let Ok(text) = std::str::from_utf8(raw) else {
+                    // A pathspec is text; a non-UTF-8 name cannot be excluded reliably, so it
+                    // is captured rather than silently mangled.
+                    continue;
+                };
+                large.push(text.to_owned());
+            }
+        }
+        Ok(large)
     }
 
     /// `git commit-tree` with `HEAD` as parent when there is one. HEAD is resolved by git in
@@ -339,6 +483,22 @@ impl Git {
                     .ok_or_else(|| unexpected(&args, line))
             })
             .collect()
+    }
+
+    /// Every commit-valued ref under `prefix` (as [`Git::list_refs`]) with its tree, committer
+    /// date and subject, sorted by refname. Refs pointing at other objects are left out.
+    pub fn list_commits(&self, prefix: &str) -> Result<Vec<RefCommit>, GitError> {
+        if prefix.starts_with('-') {
+            return Err(GitError::InvalidRevision(prefix.to_owned()));
+        }
+        let format = "--format=%(objecttype)%00%(refname)%00%(objectname)%00%(tree)%00\
+%(committerdate:unix)%00%(contents:subject)";
+        let mut args = vec!["for-each-ref", format];
+        if !prefix.is_empty() {
+            args.push(prefix);
+        }
+        let stdout = self.run(&Invocation::new(&args))?;
+        parse::ref_commits(&stdout).ok_or_else(|| unexpected(&args, &stdout))
     }
 
     /// Removes a ref ralph created (e.g. pruning old checkpoints). Removing a ref that does not

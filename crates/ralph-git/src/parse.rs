@@ -1,7 +1,7 @@
 //! Parsers for git's output. Kept free of process handling so they can be unit-tested on
 //! literal bytes.
 
-use crate::DiffStat;
+use crate::{DiffStat, RefCommit};
 
 /// `git version 2.47.3` → `2.47.3`; also accepts vendor suffixes such as
 /// `2.39.2 (Apple Git-143)` or `2.45.1.windows.1`.
@@ -67,6 +67,81 @@ fn count(field: &[u8]) -> Option<u64> {
         return Some(0);
     }
     std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+/// `for-each-ref --format=%(objecttype)%00%(refname)%00%(objectname)%00%(tree)%00\
+/// %(committerdate:unix)%00%(contents:subject)`: one line per ref; refs that are not commits
+/// (no tree, no committer) are skipped.
+pub(crate) fn ref_commits(stdout: &[u8]) -> Option<Vec<RefCommit>> {
+    let mut out = Vec::new();
+    for line in stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let text = String::from_utf8_lossy(line);
+        let mut fields = text.splitn(6, '\0');
+        let kind = fields.next()?;
+        let refname = fields.next()?;
+        let commit = fields.next()?;
+        let tree = fields.next()?;
+        let time = fields.next()?;
+        let subject = fields.next()?;
+        if kind != "commit" {
+            continue;
+        }
+        out.push(RefCommit {
+            refname: refname.to_owned(),
+            commit: object_id(commit.as_bytes())?,
+            tree: object_id(tree.as_bytes())?,
+            time: time.parse().ok()?,
+            subject: subject.to_owned(),
+        });
+    }
+    Some(out)
+}
+
+/// One record of `git diff-tree -r -z --no-renames` raw output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawChange {
+    /// Octal mode on each side; `0` where the path is absent.
+    pub old_mode: u32,
+    pub new_mode: u32,
+    /// `A`, `D`, `M` or `T` (type change).
+    pub status: u8,
+    pub path: Vec<u8>,
+}
+
+/// `:OLDMODE NEWMODE OLDOID NEWOID STATUS\0PATH\0`, repeated. Renames and copies (which carry
+/// two paths) cannot occur with `--no-renames` and are refused.
+pub(crate) fn raw_diff(stdout: &[u8]) -> Option<Vec<RawChange>> {
+    let mut out = Vec::new();
+    let Some(body) = stdout.strip_suffix(b"\0") else {
+        return stdout.is_empty().then_some(out);
+    };
+    let mut fields = body.split(|&b| b == 0);
+    while let Some(meta) = fields.next() {
+        let meta = std::str::from_utf8(meta.strip_prefix(b":")?).ok()?;
+        let mut cols = meta.split(' ');
+        let old_mode = u32::from_str_radix(cols.next()?, 8).ok()?;
+        let new_mode = u32::from_str_radix(cols.next()?, 8).ok()?;
+        let _old_oid = cols.next()?;
+        let _new_oid = cols.next()?;
+        let status = match cols.next()?.as_bytes() {
+            [s @ (b'A' | b'D' | b'M' | b'T')] => *s,
+            _ => return None,
+        };
+        if cols.next().is_some() {
+            return None;
+        }
+        let path = fields.next()?;
+        if path.is_empty() {
+            return None;
+        }
+        out.push(RawChange {
+            old_mode,
+            new_mode,
+            status,
+            path: path.to_vec(),
+        });
+    }
+    Some(out)
 }
 
 /// Output of `rev-parse --is-inside-work-tree --show-toplevel --git-path index`.
@@ -149,6 +224,73 @@ mod tests {
         assert_eq!(numstat(b"").unwrap(), DiffStat::default());
         assert!(numstat(b"x\t1\tp\0").is_none());
         assert!(numstat(b"1\t1\t\0only-old\0").is_none());
+    }
+
+    #[test]
+    fn parses_ref_commits() {
+        let c = "1".repeat(40);
+        let t = "2".repeat(40);
+        let text = format!(
+            "commit\0refs/ralph/checkpoints/r/0001\0{c}\0{t}\01700000000\0ralph checkpoint: run r iteration 1\n\
+             tag\0refs/ralph/x\0{c}\0\0\0\n\
+             commit\0refs/ralph/checkpoints/r/0002\0{c}\0{t}\01700000001\0\n"
+        );
+        let refs = ref_commits(text.as_bytes()).unwrap();
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[0].refname, "refs/ralph/checkpoints/r/0001");
+        assert_eq!(refs[0].commit, c);
+        assert_eq!(refs[0].tree, t);
+        assert_eq!(refs[0].time, 1_700_000_000);
+        assert_eq!(refs[0].subject, "ralph checkpoint: run r iteration 1");
+        assert_eq!(refs[1].subject, "");
+        assert!(ref_commits(b"").unwrap().is_empty());
+        assert!(ref_commits(b"commit\0refs/x\0nope\0\0\0\n").is_none());
+    }
+
+    #[test]
+    fn parses_raw_diffs() {
+        let z = "0".repeat(40);
+        let a = "a".repeat(40);
+        let out = format!(
+            ":000000 100644 {z} {a} A\0new file.txt\0\
+             :100755 000000 {a} {z} D\0gone\nline\0\
+             :100644 100755 {a} {a} M\0mode.sh\0\
+             :100644 120000 {a} {a} T\0link\0"
+        );
+        let changes = raw_diff(out.as_bytes()).unwrap();
+        assert_eq!(
+            changes,
+            [
+                RawChange {
+                    old_mode: 0,
+                    new_mode: 0o100644,
+                    status: b'A',
+                    path: b"new file.txt".to_vec()
+                },
+                RawChange {
+                    old_mode: 0o100755,
+                    new_mode: 0,
+                    status: b'D',
+                    path: b"gone\nline".to_vec()
+                },
+                RawChange {
+                    old_mode: 0o100644,
+                    new_mode: 0o100755,
+                    status: b'M',
+                    path: b"mode.sh".to_vec()
+                },
+                RawChange {
+                    old_mode: 0o100644,
+                    new_mode: 0o120000,
+                    status: b'T',
+                    path: b"link".to_vec()
+                },
+            ]
+        );
+        assert_eq!(raw_diff(b"").unwrap(), []);
+        let rename = format!(":100644 100644 {a} {a} R100\0old\0new\0");
+        assert!(raw_diff(rename.as_bytes()).is_none());
+        assert!(raw_diff(b":100644 100644 x y M\0").is_none());
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub(crate) struct TempIndex {
 }
 
 impl TempIndex {
-    pub fn create(real_index: &Path, scratch_dir: &Path) -> Result<TempIndex, GitError> {
+    /// A path for a new, empty index (the file itself is created by the git that writes it).
+    pub fn empty(scratch_dir: &Path) -> Result<TempIndex, GitError> {
         let dir = scratch_dir.join(SUBDIR);
         fs::create_dir_all(&dir)?;
         // If the scratch directory sits inside the work tree and is not ignored, `git add -A`
@@ -28,9 +29,14 @@ impl TempIndex {
         if !ignore.exists() {
             fs::write(&ignore, "*\n")?;
         }
-        let guard = TempIndex {
+        Ok(TempIndex {
             path: dir.join(unique_name()),
-        };
+        })
+    }
+
+    /// A copy of `real_index` (or an empty index where the repository has none yet).
+    pub fn create(real_index: &Path, scratch_dir: &Path) -> Result<TempIndex, GitError> {
+        let guard = TempIndex::empty(scratch_dir)?;
         match File::open(real_index) {
             Ok(mut src) => {
                 // Copy from the open handle and take the mtime from the same handle: if the

@@ -5,6 +5,7 @@
 //! iteration; markers that are cheap to lose (an iteration started) use `NORMAL`. The run row is
 //! a materialised view of its iterations; `Store::rebuild_run_totals` recomputes it.
 
+pub mod audit;
 pub mod ledger;
 mod records;
 mod report;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+pub use audit::{AuditError, AuditLog, VerifyReport};
 pub use ledger::{Ledger, LedgerEntry};
 pub use records::{EventRecord, IterationRecord, RunRecord, RunState, SideCall, Tokens};
 pub use report::{CostGroup, CostReport, CostRow};

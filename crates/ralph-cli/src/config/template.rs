@@ -128,6 +128,24 @@ backend = {backend}
 [git]
 # Record a git checkpoint every N iterations, for `ralph rollback`; 0 turns them off.
 # checkpoint_every = 1
+# Outside a git repository ralph runs without checkpoints (and says so); true refuses.
+# require = false
+# Untracked files larger than this many MiB are left out of checkpoints.
+# max_untracked_mb = 10
+
+[safety]
+# An iteration that changes more files than this is reverted; twice in a row stops the run.
+# max_files_changed = 200
+# Changes here are restored and stop the run (globs, relative to the project).
+# protected_paths = [".git/**", ".ralph/**", "ralph.toml"]
+# Commands the agent may not run, added to the built-in set (rm -rf /, git push --force,
+# git reset --hard, sudo, …): a command prefix like "npm publish", or "re:<regex>".
+# blocked_commands = []
+# Iterations in a row without a file change or completion (or failing the same way) before
+# ralph asks for a change of approach once, then gives up.
+# no_progress_iterations = 3
+# Agent output kept per iteration (MiB); the rest is cut from the artifact, with a note.
+# max_output_mb = 100
 
 [retry]
 # Wait before retrying a failed iteration: "immediate", "linear" (base_delay times the
@@ -182,7 +200,7 @@ mod tests {
 
     use super::super::validate::{
         AGENT_KEYS, BUDGET_KEYS, CONTEXT_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, PRICE_KEYS,
-        RETRY_KEYS,
+        RETRY_KEYS, SAFETY_KEYS,
     };
     use super::super::{parse, BACKEND_NAMES};
     use super::*;
@@ -257,13 +275,14 @@ mod tests {
     #[test]
     fn template_documents_every_supported_key() {
         let t = uncomment(&init_template("claude"));
-        let sections: [(&str, &[&str]); 8] = [
+        let sections: [(&str, &[&str]); 9] = [
             ("[agent]", AGENT_KEYS),
             ("[loop]", LOOP_KEYS),
             ("[budget]", BUDGET_KEYS),
             ("[git]", GIT_KEYS),
             ("[retry]", RETRY_KEYS),
             ("[context]", CONTEXT_KEYS),
+            ("[safety]", SAFETY_KEYS),
             ("[[gates]]", GATE_KEYS),
             ("[pricing.\"claude-sonnet-4-5\"]", PRICE_KEYS),
         ];

@@ -21,11 +21,11 @@ use super::duration::{format_duration, parse_detailed};
 use super::text::{found, found_value, line_col, quote, suggest, toml_string};
 use super::{
     normalize_backend, AgentConf, BudgetConf, ConfigError, ConfigFile, ContextConf, GitConf,
-    LoopConf, PriceConf, RetryConf, BACKEND_NAMES, DEFAULT_GATE_TIMEOUT,
+    LoopConf, PriceConf, RetryConf, SafetyConf, BACKEND_NAMES, DEFAULT_GATE_TIMEOUT,
 };
 
 pub(crate) const SECTIONS: &[&str] = &[
-    "agent", "loop", "budget", "git", "retry", "context", "gates", "pricing",
+    "agent", "loop", "budget", "git", "retry", "context", "safety", "gates", "pricing",
 ];
 pub(crate) const AGENT_KEYS: &[&str] = &[
     "backend",
@@ -57,7 +57,14 @@ pub(crate) const BUDGET_KEYS: &[&str] = &[
     "stop_before_exceeding",
     "ledger",
 ];
-pub(crate) const GIT_KEYS: &[&str] = &["checkpoint_every"];
+pub(crate) const GIT_KEYS: &[&str] = &["checkpoint_every", "require", "max_untracked_mb"];
+pub(crate) const SAFETY_KEYS: &[&str] = &[
+    "max_files_changed",
+    "protected_paths",
+    "blocked_commands",
+    "no_progress_iterations",
+    "max_output_mb",
+];
 pub(crate) const RETRY_KEYS: &[&str] = &["strategy", "base_delay", "max_delay"];
 pub(crate) const GATE_KEYS: &[&str] = &["name", "run", "when", "timeout"];
 pub(crate) const CONTEXT_KEYS: &[&str] = &["notes_max_tokens", "summary_model"];
@@ -71,7 +78,7 @@ pub(crate) const PRICE_KEYS: &[&str] = &[
 
 /// Documented in CLI.md for later versions. Accepting them would mean silently ignoring a
 /// limit the user relies on, so they are rejected until they are implemented.
-const UNSUPPORTED_SECTIONS: &[&str] = &["safety"];
+const UNSUPPORTED_SECTIONS: &[&str] = &[];
 
 fn section_keys(section: &str) -> &'static [&'static str] {
     match section {
@@ -83,6 +90,7 @@ fn section_keys(section: &str) -> &'static [&'static str] {
         "gates" => GATE_KEYS,
         "pricing" => PRICE_KEYS,
         "context" => CONTEXT_KEYS,
+        "safety" => SAFETY_KEYS,
         _ => &[],
     }
 }
@@ -124,6 +132,7 @@ pub(crate) fn parse(src: &str, file: &Path) -> Result<ConfigFile> {
             "gates" => conf.gates = w.gates(&e)?,
             "pricing" => conf.pricing = w.pricing(w.section(&e)?)?,
             "context" => conf.context = w.context(w.section(&e)?)?,
+            "safety" => conf.safety = w.safety(w.section(&e)?)?,
             _ => return Err(w.unknown_top_level(&e)),
         }
     }
@@ -649,6 +658,80 @@ impl<'a> Walker<'a> {
         Ok(conf)
     }
 
+    fn safety(&mut self, table: &dyn TableLike) -> Result<SafetyConf> {
+        let mut conf = SafetyConf::default();
+        for e in &entries("safety", table) {
+            self.record(e);
+            let count = |w: &Self, e: &Entry, min: i64, example: i64, hint: &'static str| {
+                w.whole_u32(
+                    e,
+                    IntRule {
+                        min,
+                        max: i64::from(u32::MAX),
+                        example,
+                        below_min_hint: hint,
+                    },
+                )
+            };
+            match e.name {
+                "max_files_changed" => {
+                    conf.max_files_changed = Some(count(
+                        self,
+                        e,
+                        1,
+                        200,
+                        "at least one file must be allowed to change",
+                    )?)
+                }
+                "no_progress_iterations" => {
+                    conf.no_progress_iterations = Some(count(
+                        self,
+                        e,
+                        1,
+                        3,
+                        "at least one iteration without progress",
+                    )?)
+                }
+                "max_output_mb" => {
+                    conf.max_output_mb = Some(u64::from(count(
+                        self,
+                        e,
+                        1,
+                        100,
+                        "agent output per iteration, in MiB, kept in the artifact",
+                    )?))
+                }
+                "protected_paths" => {
+                    let list = self.strings(e, &[".git/**", ".ralph/**", "ralph.toml"])?;
+                    self.no_empty_items(e, &list, "a glob such as \".env\"")?;
+                    if let Err(err) = ralph_core::guard::PathGuard::new(&list) {
+                        return Err(self.bad(
+                            e,
+                            format!("invalid glob: {err}"),
+                            "write globs like \".git/**\", \"secrets/*.key\", \"ralph.toml\"",
+                        ));
+                    }
+                    conf.protected_paths = Some(list);
+                }
+                "blocked_commands" => {
+                    let list = self.strings(e, &["npm publish", "re:^terraform\\s+destroy"])?;
+                    self.no_empty_items(e, &list, "a command prefix such as \"npm publish\"")?;
+                    if let Err(err) = ralph_core::guard::CommandGuard::new(&list) {
+                        return Err(self.bad(
+                            e,
+                            format!("invalid blocked command: {err}"),
+                            "a plain command prefix like \"npm publish\", or \"re:<regex>\" with a \
+                             valid Rust regex",
+                        ));
+                    }
+                    conf.blocked_commands = Some(list);
+                }
+                _ => return Err(self.unknown_key(e, "safety")),
+            }
+        }
+        Ok(conf)
+    }
+
     fn git(&mut self, table: &dyn TableLike) -> Result<GitConf> {
         let mut conf = GitConf::default();
         for e in &entries("git", table) {
@@ -664,6 +747,18 @@ impl<'a> Walker<'a> {
                             below_min_hint: "use 0 to turn checkpoints off",
                         },
                     )?)
+                }
+                "require" => conf.require = Some(self.boolean(e, "true")?),
+                "max_untracked_mb" => {
+                    conf.max_untracked_mb = Some(u64::from(self.whole_u32(
+                        e,
+                        IntRule {
+                            min: 1,
+                            max: i64::from(u32::MAX),
+                            example: 10,
+                            below_min_hint: "untracked files up to this size go into checkpoints",
+                        },
+                    )?))
                 }
                 _ => return Err(self.unknown_key(e, "git")),
             }

@@ -395,14 +395,15 @@ fn failures_carry_args_and_stderr_and_clean_up() {
     let err = git.checkpoint(REF, "x", &scratch).unwrap_err();
     match &err {
         GitError::Failed { args, code, stderr } => {
-            assert_eq!(args, "add -A");
+            assert!(args.starts_with("add -A -- . "), "{args}");
             assert_ne!(*code, 0);
             assert!(stderr.contains("index"), "{stderr}");
         }
         other => panic!("unexpected error: {other:?}"),
     }
     assert!(
-        err.to_string().starts_with("git add -A failed (exit "),
+        err.to_string().starts_with("git add -A -- . ")
+            && err.to_string().contains(" failed (exit "),
         "{err}"
     );
     let leftovers: Vec<_> = files_under(&scratch).into_keys().collect();

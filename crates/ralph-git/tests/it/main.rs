@@ -5,4 +5,5 @@ mod checkpoint;
 mod diff;
 mod discover;
 mod env;
+mod restore;
 mod support;

@@ -46,8 +46,12 @@ const CASES: &[(&str, &str)] = &[
     ("zero_daily_budget", "[budget]\ndaily_usd = 0\n"),
     ("alerts_out_of_order", "[budget]\nalert_at = [0.8, 0.5]\n"),
     (
-        "unsupported_safety_section",
-        "[safety]\nmax_files_changed = 10\n",
+        "zero_max_files_changed",
+        "[safety]\nmax_files_changed = 0\n",
+    ),
+    (
+        "bad_blocked_command_regex",
+        "[safety]\nblocked_commands = [\"re:(unclosed\"]\n",
     ),
     ("bad_retry_strategy", "[retry]\nstrategy = \"fibonacci\"\n"),
     (

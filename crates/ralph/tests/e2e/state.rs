@@ -428,7 +428,7 @@ fn init_then_run_works_with_the_claude_backend() {
     let args = std::fs::read_to_string(p.aux_path("claude-args.txt")).unwrap();
     let argv: Vec<&str> = args.lines().collect();
     assert_eq!(
-        &argv[..argv.len() - 1],
+        &argv[..7],
         [
             "-p",
             "--output-format",
@@ -439,6 +439,14 @@ fn init_then_run_works_with_the_claude_backend() {
             "claude-sonnet-4-5"
         ]
     );
+    // Then the deny list (defense in depth; ralph enforces blocked commands itself).
+    assert_eq!(argv[7], "--disallowedTools");
+    assert!(
+        argv[8].contains("Bash(git reset --hard)") && argv[8].contains("Bash(rm -rf / *)"),
+        "{}",
+        argv[8]
+    );
+    assert_eq!(argv.len(), 10, "{argv:?}");
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     assert_eq!(

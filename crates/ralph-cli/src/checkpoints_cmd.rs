@@ -1,0 +1,826 @@
+//! `ralph checkpoints` and `ralph rollback`: the ghost commits ralph keeps under
+//! `refs/ralph/checkpoints/<run>/…`, and putting the working tree back to one of them.
+//!
+//! * Iteration checkpoints are named `NNNN` (`0000` = before the first iteration).
+//! * A rollback first checkpoints the current state as `rollback-<UTC yyyymmdd-hhmmss>` in the
+//!   same run, so every rollback can itself be rolled back (`ralph rollback rollback-…`).
+//! * Only the working tree changes: the user's HEAD, branch, index and stash stay as they are,
+//!   and ignored files, untracked files too large to checkpoint and `.ralph/` are never touched
+//!   (see `ralph_git::Git::restore`).
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use ralph_git::{Git, GitError, RefCommit, RestoreReport};
+use ralph_store::Store;
+use serde_json::{json, Value};
+
+use crate::error::CliError;
+use crate::{lock, paths};
+
+/// Where every run's checkpoints live.
+const CHECKPOINTS: &str = "refs/ralph/checkpoints/";
+/// Name prefix of the checkpoint a rollback takes of the state it replaces.
+const ROLLBACK_PREFIX: &str = "rollback-";
+
+#[derive(Debug, clap::Args)]
+pub struct CheckpointsArgs {
+    /// Run id (default: the latest run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// Iteration N (0 = before the first iteration), or a checkpoint name such as
+    /// rollback-20261121-101500 (or its full ref)
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Run id (default: the latest run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Print the files that would be written or deleted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One checkpoint of a run, as `ralph checkpoints` shows it.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Last component of the ref: `0003`, `rollback-20261121-101500`.
+    name: String,
+    iteration: Option<u32>,
+    commit: RefCommit,
+    /// Files changed, insertions, deletions against the previous checkpoint.
+    stat: Option<(u32, u64, u64)>,
+}
+
+/// What `rollback` did (or, on a dry run, would do): everything an audit record needs.
+#[derive(Debug, Clone)]
+pub struct RollbackOutcome {
+    pub run_id: String,
+    /// The checkpoint restored.
+    pub target_ref: String,
+    pub target_commit: String,
+    /// Set when the target is an iteration checkpoint (`0` = before the first iteration).
+    pub target_iteration: Option<u32>,
+    /// "iteration N" or the checkpoint's name.
+    pub target_label: String,
+    pub dry_run: bool,
+    /// The checkpoint of the state the rollback replaced, and its commit; `None` on a dry run
+    /// and when the working tree already matched the target (nothing to undo).
+    pub saved_ref: Option<String>,
+    pub saved_commit: Option<String>,
+    /// Untracked files too large to be in the saved checkpoint (left in place).
+    pub skipped_large: Vec<String>,
+    /// The command that undoes this rollback.
+    pub undo_command: Option<String>,
+    /// Files written and deleted (or that would be), and paths left alone.
+    pub report: RestoreReport,
+}
+
+pub fn cmd_checkpoints(args: CheckpointsArgs) -> Result<i32, CliError> {
+    let root = paths::cwd()?;
+    let git = discover(&root, "list checkpoints")?;
+    let run = match &args.run {
+        Some(id) => {
+            check_run_id(id)?;
+            id.clone()
+        }
+        None => match default_run(&git, &root)? {
+            Some(run) => run,
+            None => {
+                if args.json {
+                    outln!(
+                        "{}",
+                        json!({"version": 1, "run_id": null, "checkpoints": []})
+                    );
+                } else {
+                    eprintln!(
+                        "ralph: no checkpoints in this repository yet; `ralph run` takes one \
+                         before and after every iteration"
+                    );
+                }
+                return Ok(0);
+            }
+        },
+    };
+    let entries = entries(&git, &root, &run)?;
+    if entries.is_empty() {
+        let others = runs_with_checkpoints(&git)?;
+        if args.run.is_some() && !others.contains(&run) && !run_is_known(&root, &run)? {
+            return Err(CliError::usage(
+                format!("no run with id {run}"),
+                runs_hint(&others),
+            ));
+        }
+        if args.json {
+            outln!(
+                "{}",
+                json!({"version": 1, "run_id": run, "checkpoints": []})
+            );
+        } else {
+            eprintln!("ralph: run {run} has no checkpoints");
+            if let Some(hint) = runs_hint(&others) {
+                eprintln!("  hint: {hint}");
+            }
+        }
+        return Ok(0);
+    }
+    if args.json {
+        let list: Vec<Value> = entries.iter().map(entry_json).collect();
+        outln!(
+            "{}",
+            json!({"version": 1, "run_id": run, "checkpoints": list})
+        );
+        return Ok(0);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "run {run} · {} checkpoint{}",
+        entries.len(),
+        if entries.len() == 1 { "" } else { "s" }
+    );
+    let width = entries
+        .iter()
+        .map(|e| label(e).len())
+        .max()
+        .unwrap_or(0)
+        .max("CHECKPOINT".len());
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<7}  {:<19}  {:>5}  {:>7}  {:>7}",
+        "CHECKPOINT", "COMMIT", "DATE (UTC)", "FILES", "+", "-"
+    );
+    for e in &entries {
+        let (files, ins, del) = match e.stat {
+            Some((f, i, d)) => (f.to_string(), format!("+{i}"), format!("-{d}")),
+            None => ("-".into(), String::new(), String::new()),
+        };
+        let note = if e.iteration.is_none() {
+            format!("  {}", note(&e.commit.subject))
+        } else {
+            String::new()
+        };
+        let line = format!(
+            "{:<width$}  {:<7}  {:<19}  {files:>5}  {ins:>7}  {del:>7}{note}",
+            label(e),
+            short(&e.commit.commit),
+            date(e.commit.time, "%Y-%m-%d %H:%M:%S"),
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let _ = writeln!(
+        out,
+        "roll back with `ralph rollback N` (N = iteration; 0 = before the first iteration)"
+    );
+    Ok(0)
+}
+
+pub fn cmd_rollback(args: RollbackArgs) -> Result<i32, CliError> {
+    let root = paths::cwd()?;
+    let run = match &args.run {
+        Some(id) => {
+            check_run_id(id)?;
+            id.clone()
+        }
+        None => {
+            let git = discover(&root, "roll back")?;
+            run_for_target(&git, &root, &args.target)?
+        }
+    };
+    let outcome = rollback(&root, &run, &args.target, args.dry_run)?;
+    if args.json {
+        outln!("{}", outcome_json(&outcome));
+    } else {
+        print_outcome(&outcome);
+    }
+    Ok(0)
+}
+
+/// Restores the working tree of the repository at `root` to checkpoint `target` of `run`
+/// (an iteration number, a checkpoint name such as `rollback-20261121-101500`, or a full
+/// `refs/ralph/checkpoints/…` ref). Refused while a run holds the project lock. Unless
+/// `dry_run`, the current state is checkpointed first as `rollback-<UTC timestamp>` in the
+/// same run, which the outcome's undo command restores.
+pub fn rollback(
+    root: &Path,
+    run: &str,
+    target: &str,
+    dry_run: bool,
+) -> Result<RollbackOutcome, CliError> {
+    check_run_id(run)?;
+    let git = discover(root, "roll back")?;
+    let state_dir = root.join(".ralph");
+    if let Some(pid) = lock::holder(&state_dir) {
+        return Err(CliError::usage(
+            format!(
+                "a run is active in this project (ralph PID {pid}); rolling back now would \
+                 fight the agent over the files"
+            ),
+            Some("wait for it to finish, or stop it with `ralph stop`, then roll back".into()),
+        ));
+    }
+    let entries = list(&git, run)?;
+    let Some(entry) = find(&entries, run, target)? else {
+        return Err(unknown_target(&git, root, run, target, &entries)?);
+    };
+    let target_label = match entry.iteration {
+        Some(n) => format!("iteration {n}"),
+        None => entry.name.clone(),
+    };
+    let mut outcome = RollbackOutcome {
+        run_id: run.to_owned(),
+        target_ref: entry.commit.refname.clone(),
+        target_commit: entry.commit.commit.clone(),
+        target_iteration: entry.iteration,
+        target_label,
+        dry_run,
+        saved_ref: None,
+        saved_commit: None,
+        skipped_large: Vec::new(),
+        undo_command: None,
+        report: RestoreReport::default(),
+    };
+    // The scratch space for temporary indexes lives in `.ralph/`, self-ignoring as always.
+    paths::ensure_state_dir(&state_dir)?;
+    if dry_run {
+        outcome.report = git
+            .restore_plan(&entry.commit.tree, &state_dir, None)
+            .map_err(|e| git_failed("compute the rollback", e))?;
+        return Ok(outcome);
+    }
+
+    // Hold the project lock while files change, so no run starts half-way through.
+    let _lock = lock::acquire(&state_dir)?;
+    let saved_name = saved_name(&entries);
+    let saved_ref = format!("{CHECKPOINTS}{run}/{saved_name}");
+    let message = format!(
+        "ralph checkpoint: before rollback to {}",
+        outcome.target_label
+    );
+    let saved = git
+        .checkpoint(&saved_ref, &message, &state_dir)
+        .map_err(|e| git_failed("checkpoint the current state before rolling back", e))?;
+    if saved.tree == entry.commit.tree {
+        // Nothing differs: there is nothing to undo either.
+        let _ = git.delete_ref(&saved_ref);
+        return Ok(outcome);
+    }
+    let undo = undo_command(&git, root, run, &saved_name);
+    outcome.report = git
+        .restore_from(&saved.tree, &entry.commit.tree, &state_dir, None)
+        .map_err(|e| {
+            let mut err = git_failed("restore the checkpoint", e);
+            err.hint = Some(format!(
+                "the state before the rollback is saved as {saved_ref}; `{undo}` puts it back"
+            ));
+            err
+        })?;
+    outcome.saved_ref = Some(saved.refname);
+    outcome.saved_commit = Some(saved.commit);
+    outcome.skipped_large = saved.skipped_large;
+    outcome.undo_command = Some(undo);
+    Ok(outcome)
+}
+
+fn discover(root: &Path, action: &str) -> Result<Git, CliError> {
+    match Git::discover(root) {
+        Ok(Some(git)) => Ok(git),
+        Ok(None) => Err(CliError::usage(
+            format!("not a git repository: cannot {action}"),
+            Some(
+                "ralph keeps checkpoints as git commits under refs/ralph/; they exist only \
+                 for runs inside a git repository"
+                    .to_string(),
+            ),
+        )),
+        Err(e) => Err(git_failed("inspect the repository", e)),
+    }
+}
+
+fn git_failed(action: &str, e: GitError) -> CliError {
+    CliError::new(1, format!("failed to {action}: {e}"), None)
+}
+
+/// Run ids become ref path components.
+fn check_run_id(id: &str) -> Result<(), CliError> {
+    let ok = !id.is_empty()
+        && !id.starts_with('-')
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::usage(
+            format!("{id:?} is not a run id"),
+            Some("`ralph status` shows the latest run id".to_string()),
+        ))
+    }
+}
+
+fn open_store(root: &Path) -> Result<Option<Store>, CliError> {
+    let db = root.join(".ralph").join("ralph.db");
+    if !db.exists() {
+        return Ok(None);
+    }
+    Ok(Some(Store::open_read_only(&db)?))
+}
+
+fn run_is_known(root: &Path, run: &str) -> Result<bool, CliError> {
+    Ok(match open_store(root)? {
+        Some(store) => store.run(run)?.is_some(),
+        None => false,
+    })
+}
+
+/// The latest run in the state database; without one (`.ralph/` deleted), the run with the
+/// newest checkpoint.
+fn default_run(git: &Git, root: &Path) -> Result<Option<String>, CliError> {
+    if let Some(store) = open_store(root)? {
+        if let Some(run) = store.latest_run()? {
+            return Ok(Some(run.id));
+        }
+    }
+    let all = git
+        .list_commits(CHECKPOINTS)
+        .map_err(|e| git_failed("list checkpoints", e))?;
+    Ok(all
+        .iter()
+        .filter_map(|c| split_ref(&c.refname).map(|(run, _)| (c.time, run)))
+        .max()
+        .map(|(_, run)| run.to_owned()))
+}
+
+/// The run a rollback without `--run` applies to: the run a full ref names; else the latest
+/// run, unless the target is a checkpoint name only another run has (the undo command of a
+/// rollback in an older run, typed after a newer run started).
+fn run_for_target(git: &Git, root: &Path, target: &str) -> Result<String, CliError> {
+    if let Some(rest) = target.strip_prefix("refs/") {
+        return match split_ref(target) {
+            Some((run, _)) => Ok(run.to_owned()),
+            None => Err(CliError::usage(
+                format!("refs/{rest} is not a ralph checkpoint"),
+                Some(format!(
+                    "checkpoint refs look like {CHECKPOINTS}<run>/<NNNN>; `ralph checkpoints` \
+                     lists them"
+                )),
+            )),
+        };
+    }
+    let latest = default_run(git, root)?;
+    let is_name = target.parse::<u32>().is_err();
+    if is_name {
+        let in_latest = match &latest {
+            Some(run) => list(git, run)?.iter().any(|e| e.name == target),
+            None => false,
+        };
+        if !in_latest {
+            let all = git
+                .list_commits(CHECKPOINTS)
+                .map_err(|e| git_failed("list checkpoints", e))?;
+            let mut runs: Vec<&str> = all
+                .iter()
+                .filter_map(|c| split_ref(&c.refname))
+                .filter(|(_, name)| *name == target)
+                .map(|(run, _)| run)
+                .collect();
+            runs.dedup();
+            match runs.as_slice() {
+                [run] => return Ok((*run).to_owned()),
+                [] => {}
+                several => {
+                    return Err(CliError::usage(
+                        format!("several runs have a checkpoint named {target}"),
+                        Some(format!("pick one with --run ({})", several.join(", "))),
+                    ))
+                }
+            }
+        }
+    }
+    latest.ok_or_else(|| {
+        CliError::usage(
+            "no checkpoints in this repository yet",
+            Some("`ralph run` takes one before and after every iteration".to_string()),
+        )
+    })
+}
+
+/// `refs/ralph/checkpoints/<run>/<name>` → (run, name).
+fn split_ref(refname: &str) -> Option<(&str, &str)> {
+    let rest = refname.strip_prefix(CHECKPOINTS)?;
+    let (run, name) = rest.split_once('/')?;
+    (!run.is_empty() && !name.is_empty() && !name.contains('/')).then_some((run, name))
+}
+
+fn runs_with_checkpoints(git: &Git) -> Result<Vec<String>, CliError> {
+    let all = git
+        .list_commits(CHECKPOINTS)
+        .map_err(|e| git_failed("list checkpoints", e))?;
+    let mut runs: Vec<String> = all
+        .iter()
+        .filter_map(|c| split_ref(&c.refname).map(|(run, _)| run.to_owned()))
+        .collect();
+    runs.sort();
+    runs.dedup();
+    Ok(runs)
+}
+
+fn runs_hint(runs: &[String]) -> Option<String> {
+    if runs.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "runs with checkpoints: {}; pick one with --run",
+            runs.join(", ")
+        ))
+    }
+}
+
+/// A run's checkpoints, oldest first (iteration checkpoints before a rollback taken in the
+/// same second), without diff stats.
+fn list(git: &Git, run: &str) -> Result<Vec<Entry>, CliError> {
+    let refs = git
+        .list_commits(&format!("{CHECKPOINTS}{run}/"))
+        .map_err(|e| git_failed("list checkpoints", e))?;
+    let mut entries: Vec<Entry> = refs
+        .into_iter()
+        .filter_map(|commit| {
+            let (_, name) = split_ref(&commit.refname)?;
+            let name = name.to_owned();
+            let iteration = if name.bytes().all(|b| b.is_ascii_digit()) {
+                name.parse().ok()
+            } else {
+                None
+            };
+            Some(Entry {
+                name,
+                iteration,
+                commit,
+                stat: None,
+            })
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        (a.commit.time, a.iteration.is_none(), a.iteration, &a.name).cmp(&(
+            b.commit.time,
+            b.iteration.is_none(),
+            b.iteration,
+            &b.name,
+        ))
+    });
+    Ok(entries)
+}
+
+/// [`list`] with each checkpoint's changes against the previous one: from the state database
+/// where the iteration is recorded there, else computed from the trees.
+fn entries(git: &Git, root: &Path, run: &str) -> Result<Vec<Entry>, CliError> {
+    let mut entries = list(git, run)?;
+    let recorded: Vec<_> = match open_store(root)? {
+        Some(store) => store.iterations(run)?,
+        None => Vec::new(),
+    };
+    let mut previous: Option<String> = None;
+    for e in &mut entries {
+        let from_store = recorded.iter().find(|it| {
+            it.checkpoint.as_deref() == Some(e.commit.refname.as_str()) && Some(it.n) == e.iteration
+        });
+        e.stat = match from_store {
+            Some(it) => match (it.files_changed, it.insertions, it.deletions) {
+                (Some(f), Some(i), Some(d)) => Some((f, i, d)),
+                _ => None,
+            },
+            None => None,
+        };
+        if e.stat.is_none() {
+            if let Some(prev) = &previous {
+                e.stat = git
+                    .diff_stat(prev, &e.commit.tree)
+                    .ok()
+                    .map(|s| (s.files_changed, s.insertions, s.deletions));
+            }
+        }
+        previous = Some(e.commit.tree.clone());
+    }
+    Ok(entries)
+}
+
+/// The checkpoint `target` names in `entries`. Iteration numbers match numerically (`1`,
+/// `0001`); names and full refs exactly.
+fn find<'a>(entries: &'a [Entry], run: &str, target: &str) -> Result<Option<&'a Entry>, CliError> {
+    if target.is_empty() || target.starts_with('-') {
+        return Err(CliError::usage(
+            format!("{target:?} is not a checkpoint"),
+            Some("give an iteration number or a name from `ralph checkpoints`".to_string()),
+        ));
+    }
+    if target.starts_with("refs/") {
+        if let Some((ref_run, _)) = split_ref(target) {
+            if ref_run != run {
+                return Err(CliError::usage(
+                    format!("{target} belongs to run {ref_run}, not {run}"),
+                    Some(format!("pass --run {ref_run}, or leave --run out")),
+                ));
+            }
+        }
+        return Ok(entries.iter().find(|e| e.commit.refname == target));
+    }
+    if target.bytes().all(|b| b.is_ascii_digit()) {
+        let Ok(n) = target.parse::<u32>() else {
+            return Ok(None);
+        };
+        return Ok(entries.iter().find(|e| e.iteration == Some(n)));
+    }
+    Ok(entries.iter().find(|e| e.name == target))
+}
+
+fn unknown_target(
+    git: &Git,
+    root: &Path,
+    run: &str,
+    target: &str,
+    entries: &[Entry],
+) -> Result<CliError, CliError> {
+    if entries.is_empty() {
+        let others = runs_with_checkpoints(git)?;
+        let known = others.iter().any(|r| r == run) || run_is_known(root, run)?;
+        let message = if known {
+            format!("run {run} has no checkpoints")
+        } else {
+            format!("no run with id {run}")
+        };
+        return Ok(CliError::usage(message, runs_hint(&others)));
+    }
+    let what = match target.parse::<u32>() {
+        Ok(n) => format!("run {run} has no checkpoint for iteration {n}"),
+        Err(_) => format!("run {run} has no checkpoint named {target}"),
+    };
+    let iterations: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.iteration.map(|n| n.to_string()))
+        .collect();
+    let names: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.iteration.is_none())
+        .map(|e| e.name.as_str())
+        .collect();
+    let mut available = String::new();
+    if !iterations.is_empty() {
+        available.push_str(&format!("iterations {}", iterations.join(", ")));
+    }
+    if !names.is_empty() {
+        if !available.is_empty() {
+            available.push_str("; ");
+        }
+        available.push_str(&names.join(", "));
+    }
+    Ok(CliError::usage(
+        what,
+        Some(format!(
+            "available: {available} (`ralph checkpoints` lists them)"
+        )),
+    ))
+}
+
+/// `rollback-<UTC yyyymmdd-hhmmss>`, with `-2`, `-3`, … when that second is taken.
+fn saved_name(entries: &[Entry]) -> String {
+    let base = format!("{ROLLBACK_PREFIX}{}", Utc::now().format("%Y%m%d-%H%M%S"));
+    let taken = |name: &str| entries.iter().any(|e| e.name == name);
+    if !taken(&base) {
+        return base;
+    }
+    (2..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|name| !taken(name))
+        .unwrap_or(base)
+}
+
+/// `ralph rollback <name>`, with `--run` only when the short form would find another run's
+/// checkpoint (two runs with a rollback in the same second).
+fn undo_command(git: &Git, root: &Path, run: &str, name: &str) -> String {
+    match run_for_target(git, root, name) {
+        Ok(found) if found == run => format!("ralph rollback {name}"),
+        _ => format!("ralph rollback --run {run} {name}"),
+    }
+}
+
+fn label(e: &Entry) -> String {
+    match e.iteration {
+        Some(n) => n.to_string(),
+        None => e.name.clone(),
+    }
+}
+
+/// "before rollback to iteration 1" from the commit subject.
+fn note(subject: &str) -> String {
+    let text = subject
+        .strip_prefix("ralph checkpoint: ")
+        .unwrap_or(subject);
+    format!("({text})")
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..7).unwrap_or(commit)
+}
+
+fn date(time: i64, format: &str) -> String {
+    DateTime::<Utc>::from_timestamp(time, 0)
+        .map(|t| t.format(format).to_string())
+        .unwrap_or_default()
+}
+
+fn entry_json(e: &Entry) -> Value {
+    json!({
+        "name": e.name,
+        "kind": if e.iteration.is_some() { "iteration" } else { "rollback" },
+        "iteration": e.iteration,
+        "ref": e.commit.refname,
+        "commit": e.commit.commit,
+        "tree": e.commit.tree,
+        "date": date(e.commit.time, "%Y-%m-%dT%H:%M:%SZ"),
+        "subject": e.commit.subject,
+        "files_changed": e.stat.map(|s| s.0),
+        "insertions": e.stat.map(|s| s.1),
+        "deletions": e.stat.map(|s| s.2),
+    })
+}
+
+fn outcome_json(o: &RollbackOutcome) -> Value {
+    json!({
+        "version": 1,
+        "run_id": o.run_id,
+        "dry_run": o.dry_run,
+        "target": {
+            "ref": o.target_ref,
+            "commit": o.target_commit,
+            "iteration": o.target_iteration,
+            "label": o.target_label,
+        },
+        "saved": o.saved_ref.as_ref().map(|r| json!({
+            "ref": r,
+            "commit": o.saved_commit,
+        })),
+        "undo": o.undo_command,
+        "written": o.report.written,
+        "deleted": o.report.deleted,
+        "skipped": o.report.skipped,
+        "skipped_large": o.skipped_large,
+    })
+}
+
+fn print_outcome(o: &RollbackOutcome) {
+    let mut out = std::io::stdout().lock();
+    let r = &o.report;
+    let what = format!(
+        "{} of run {} ({})",
+        o.target_label,
+        o.run_id,
+        short(&o.target_commit)
+    );
+    if r.is_empty() {
+        let _ = writeln!(
+            out,
+            "the working tree already matches {what}; nothing to {}",
+            if o.dry_run { "roll back" } else { "undo" }
+        );
+    } else if o.dry_run {
+        let _ = writeln!(
+            out,
+            "rolling back to {what} would write {} and delete {} (dry run: nothing was changed)",
+            count(r.written.len()),
+            count(r.deleted.len())
+        );
+    } else {
+        let _ = writeln!(out, "rolled back to {what}");
+    }
+    let (write, delete) = if o.dry_run {
+        ("would write", "would delete")
+    } else {
+        ("wrote", "deleted")
+    };
+    let width = write.len().max(delete.len()).max("skipped".len());
+    for path in &r.written {
+        let _ = writeln!(out, "  {write:<width$}  {path}");
+    }
+    for path in &r.deleted {
+        let _ = writeln!(out, "  {delete:<width$}  {path}");
+    }
+    for path in &r.skipped {
+        let _ = writeln!(out, "  {:<width$}  {path}", "skipped");
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "skipped paths were left alone: a nested repository, .ralph/, or an ignored or \
+             uncaptured file in the way"
+        );
+    }
+    if !o.dry_run && !r.is_empty() {
+        let _ = writeln!(
+            out,
+            "wrote {}, deleted {}; HEAD, branch, index and stash are unchanged",
+            count(r.written.len()),
+            count(r.deleted.len())
+        );
+    }
+    if !o.skipped_large.is_empty() {
+        let _ = writeln!(
+            out,
+            "not in the saved state (untracked and too large; left in place): {}",
+            o.skipped_large.join(", ")
+        );
+    }
+    if let (Some(saved), Some(undo)) = (&o.saved_ref, &o.undo_command) {
+        let _ = writeln!(out, "the previous state is saved as {saved}");
+        let _ = writeln!(out, "undo: {undo}");
+    }
+}
+
+fn count(n: usize) -> String {
+    format!("{n} file{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn entry(name: &str, time: i64) -> Entry {
+        Entry {
+            name: name.to_owned(),
+            iteration: name.parse().ok(),
+            commit: RefCommit {
+                refname: format!("{CHECKPOINTS}r/{name}"),
+                commit: "c".repeat(40),
+                tree: "t".repeat(40),
+                time,
+                subject: String::new(),
+            },
+            stat: None,
+        }
+    }
+
+    #[test]
+    fn refs_split_into_run_and_name() {
+        assert_eq!(
+            split_ref("refs/ralph/checkpoints/20261121-101500-ab12/0003"),
+            Some(("20261121-101500-ab12", "0003"))
+        );
+        assert_eq!(split_ref("refs/ralph/checkpoints/r"), None);
+        assert_eq!(split_ref("refs/ralph/checkpoints/r/a/b"), None);
+        assert_eq!(split_ref("refs/heads/main"), None);
+    }
+
+    #[test]
+    fn targets_match_numbers_names_and_refs() {
+        let entries = vec![
+            entry("0000", 1),
+            entry("0001", 1),
+            entry("rollback-20261121-101500", 2),
+        ];
+        let name = |t: &str| find(&entries, "r", t).unwrap().map(|e| e.name.clone());
+        assert_eq!(name("0").as_deref(), Some("0000"));
+        assert_eq!(name("1").as_deref(), Some("0001"));
+        assert_eq!(name("0001").as_deref(), Some("0001"));
+        assert_eq!(name("2"), None);
+        assert_eq!(name("99999999999999999999"), None);
+        assert_eq!(
+            name("rollback-20261121-101500").as_deref(),
+            Some("rollback-20261121-101500")
+        );
+        assert_eq!(
+            name("refs/ralph/checkpoints/r/0001").as_deref(),
+            Some("0001")
+        );
+        assert!(find(&entries, "r", "refs/ralph/checkpoints/other/0001").is_err());
+        assert!(find(&entries, "r", "--all").is_err());
+    }
+
+    #[test]
+    fn saved_names_never_collide() {
+        let first = saved_name(&[]);
+        assert!(first.starts_with("rollback-") && first.len() == "rollback-20261121-101500".len());
+        let taken = vec![entry(&first, 1)];
+        assert_eq!(saved_name(&taken), format!("{first}-2"));
+    }
+
+    #[test]
+    fn run_ids_are_checked() {
+        assert!(check_run_id("20261121-101500-ab12").is_ok());
+        for bad in ["", "-x", "a/b", "..", "a..b", "a b", ".hidden"] {
+            assert!(check_run_id(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The real agent CLIs from npm (pinned versions), driven by the real `ralph` binary against
+//! the scripted model server on 127.0.0.1. These never skip: if a CLI cannot be installed,
+//! `clis::install_dir` panics and the test fails.
+
+use std::time::{Duration, Instant};
+
+use ralph_testkit::clis::{self, Cli};
+use ralph_testkit::mockllm::{MockServer, HELLO_CONTENT};
+
+use crate::harness::*;
+
+const ALL: [Cli; 5] = [
+    Cli::Claude,
+    Cli::Codex,
+    Cli::Gemini,
+    Cli::Opencode,
+    Cli::Copilot,
+];
+
+/// `ralph run --backend <cli>` in `p` against `url`, with the CLI's isolated environment only
+/// (HOME, TMPDIR, XDG, the phone-home switches): nothing of the test machine's leaks in.
+fn ralph_run(p: &Project, cli: Cli, url: &str, extra: &[&str]) -> Out {
+    let env = clis::setup(cli, &p.aux_path(&format!("home-{}", cli.name())), url);
+    let mut cmd = std::process::Command::new(RALPH);
+    cmd.current_dir(&p.root)
+        .env_clear()
+        .envs(env.env.iter().map(|(k, v)| (k, v)))
+        .env("RALPH_HOME", p.aux_path("ralph-home"))
+        .stdin(std::process::Stdio::null())
+        .args(["run", "--json", "--backend", cli.name(), "-m", &env.model])
+        .args(extra);
+    // Arguments beyond the model (Copilot's update and telemetry switches) go to the agent.
+    let agent_args: Vec<&String> = env
+        .args
+        .iter()
+        .skip_while(|a| *a == "-m" || *a == "--model")
+        .skip(1)
+        .collect();
+    if !agent_args.is_empty() {
+        cmd.arg("--").args(agent_args);
+    }
+    Out::from(cmd.output().unwrap())
+}
+
+fn project() -> Project {
+    let p = Project::new();
+    p.write("PROMPT.md", "Create hello.txt, check it, then finish.\n");
+    p.write(
+        "ralph.toml",
+        "[loop]\niteration_timeout = \"3m\"\nmax_iterations = 3\n\n[retry]\nbase_delay = \"0s\"\n",
+    );
+    p
+}
+
+/// What the scenario implies per call: three model requests of the reference usage
+/// (1200 input, 80 output, 300 cache read, 100 cache write; only Anthropic can report cache
+/// writes), priced by the CLI (Claude, opencode) or by ralph's table.
+fn expected(cli: Cli) -> (u64, u64, u64, u64) {
+    match cli {
+        Cli::Claude => (3600, 240, 900, 300),
+        _ => (3600, 240, 900, 0),
+    }
+}
+
+fn price(cli: Cli) -> (f64, f64, f64, f64) {
+    match cli {
+        // $ per million: input, output, cache read, cache write.
+        Cli::Claude | Cli::Opencode => (3.0, 15.0, 0.3, 3.75),
+        Cli::Codex => (5.0, 30.0, 0.5, 5.0),
+        Cli::Gemini => (1.25, 10.0, 0.125, 1.25),
+        Cli::Copilot => (2.0, 8.0, 0.5, 2.0),
+    }
+}
+
+fn write_and_finish(cli: Cli) {
+    let server = MockServer::start();
+    let p = project();
+    let started = Instant::now();
+    let out = ralph_run(&p, cli, &server.base_url(), &[]);
+    assert_eq!(
+        out.code,
+        0,
+        "{}: {}\n{}",
+        cli.name(),
+        out.stderr,
+        out.stdout
+    );
+    assert_eq!(
+        p.read("hello.txt"),
+        HELLO_CONTENT,
+        "{}: the CLI's own tool wrote it",
+        cli.name()
+    );
+    let events = out.events();
+    let it: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "iteration.finished")
+        .collect();
+    assert_eq!(it.len(), 1, "{}: {}", cli.name(), out.stdout);
+    assert_eq!(it[0]["outcome"], "completed");
+    let (i, o, cr, cw) = expected(cli);
+    let t = &it[0]["tokens"];
+    assert_eq!(
+        (
+            t["input"].as_u64(),
+            t["output"].as_u64(),
+            t["cache_read"].as_u64(),
+            t["cache_write"].as_u64()
+        ),
+        (Some(i), Some(o), Some(cr), Some(cw)),
+        "{}: tokens {t}",
+        cli.name()
+    );
+    let (pi, po, pcr, pcw) = price(cli);
+    let cost = (i as f64 * pi + o as f64 * po + cr as f64 * pcr + cw as f64 * pcw) / 1e6;
+    let recorded = it[0]["cost_usd"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (recorded - cost).abs() < 1e-9,
+        "{}: cost {recorded} != {cost}",
+        cli.name()
+    );
+    let source = match cli {
+        Cli::Claude | Cli::Opencode => "reported",
+        _ => "computed",
+    };
+    assert_eq!(it[0]["cost_source"], source, "{}", cli.name());
+    // Nothing but the mock was asked.
+    assert!(!server.requests().is_empty());
+    eprintln!(
+        "{}: completed in {:?}, {t}, ${recorded}",
+        cli.name(),
+        started.elapsed()
+    );
+}
+
+#[test]
+fn claude_edits_completes_and_reports_exact_usage() {
+    write_and_finish(Cli::Claude);
+}
+
+#[test]
+fn codex_edits_completes_and_reports_exact_usage() {
+    write_and_finish(Cli::Codex);
+}
+
+#[test]
+fn gemini_edits_completes_and_reports_exact_usage() {
+    write_and_finish(Cli::Gemini);
+}
+
+#[test]
+fn opencode_edits_completes_and_reports_exact_usage() {
+    write_and_finish(Cli::Opencode);
+}
+
+#[test]
+fn copilot_edits_completes_and_reports_exact_usage() {
+    write_and_finish(Cli::Copilot);
+}
+
+/// An error scenario for every CLI: the class ralph records and the policy it applies.
+fn error_case(scenario: &str, expect_class: &[&str], expect_exit: i32) {
+    let server = MockServer::start();
+    for cli in ALL {
+        let p = project();
+        p.write(
+            "ralph.toml",
+            // opencode never exits on a 5xx: ralph's idle timeout ends it.
+            "[loop]\niteration_timeout = \"2m\"\nidle_timeout = \"15s\"\nmax_iterations = 2\n\
+             max_consecutive_failures = 2\n\n[retry]\nbase_delay = \"0s\"\n",
+        );
+        let started = Instant::now();
+        let out = ralph_run(&p, cli, &server.scenario_url(scenario), &[]);
+        let its = p.iterations();
+        let class = its.first().and_then(|i| i.2.clone()).unwrap_or_default();
+        assert!(
+            expect_class.contains(&class.as_str()),
+            "{} {scenario}: class {class:?} not in {expect_class:?}\n{}",
+            cli.name(),
+            out.stderr
+        );
+        assert_eq!(
+            out.code,
+            expect_exit,
+            "{} {scenario}: {}",
+            cli.name(),
+            out.stderr
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "{} {scenario}: too slow",
+            cli.name()
+        );
+    }
+}
+
+#[test]
+fn rate_limits_are_classified_and_retried_then_give_up() {
+    // Two failed iterations in a row open the circuit (exit 7): retried, not stopped at once.
+    error_case("rate_limit", &["rate_limit"], 7);
+}
+
+#[test]
+fn auth_errors_need_a_human() {
+    error_case("auth_error", &["auth"], 8);
+}
+
+#[test]
+fn server_errors_are_retried_then_give_up() {
+    // Codex words a 500 as "We're currently experiencing high demand": overloaded.
+    error_case("server_error", &["server", "overloaded", "idle"], 7);
+}
+
+#[test]
+fn overload_is_retried_then_gives_up() {
+    error_case("overloaded", &["overloaded", "server", "idle"], 7);
+}
+
+#[test]
+fn quota_errors_need_a_human_or_a_fallback() {
+    error_case("quota", &["quota", "usage_limit", "rate_limit"], 8);
+}
