@@ -68,7 +68,16 @@ pub fn decide(s: &Situation<'_>) -> Next {
             ),
         ),
         ErrorClass::UsageLimit | ErrorClass::Quota if s.has_fallback => Next::Switch,
-        ErrorClass::UsageLimit | ErrorClass::Quota => match wait {
+        // Out of credit: no wait refills it, whatever retry-after the API sent.
+        ErrorClass::Quota => Next::Stop(
+            StopReason::NeedsHuman,
+            format!(
+                "the {} agent is out of quota or credit ({}); add credit or configure \
+                 agent.fallback, then `ralph run` resumes",
+                s.backend, s.message
+            ),
+        ),
+        ErrorClass::UsageLimit => match wait {
             Some(w) if w <= s.runtime_left => Next::Wait {
                 delay: w,
                 reset: true,
@@ -106,11 +115,8 @@ pub fn decide(s: &Situation<'_>) -> Next {
     }
 }
 
-fn limit_name(class: ErrorClass) -> &'static str {
-    match class {
-        ErrorClass::Quota => "quota",
-        _ => "usage limit",
-    }
+fn limit_name(_class: ErrorClass) -> &'static str {
+    "usage limit"
 }
 
 #[cfg(test)]
@@ -200,6 +206,15 @@ mod tests {
             Next::Backoff
         );
         assert_eq!(decide(&sit(ErrorClass::Crash, None, false)), Next::Backoff);
+    }
+
+    #[test]
+    fn a_quota_never_waits_even_with_a_retry_after() {
+        let n = decide(&sit(ErrorClass::Quota, Some(RetryAfter::In(1)), false));
+        assert!(
+            matches!(n, Next::Stop(StopReason::NeedsHuman, ref m) if m.contains("out of quota")),
+            "{n:?}"
+        );
     }
 
     #[test]

@@ -220,3 +220,94 @@ fn overload_is_retried_then_gives_up() {
 fn quota_errors_need_a_human_or_a_fallback() {
     error_case("quota", &["quota", "usage_limit", "rate_limit"], 8);
 }
+
+/// Usage limits as each CLI reports them: classified, and handled within the run's limits.
+#[test]
+fn usage_limits_are_classified_per_cli_and_handled_within_the_limits() {
+    let server = MockServer::start();
+    // (cli, classes ralph may honestly record, exits the policy allows)
+    let cases: [(Cli, &[&str], &[i32]); 5] = [
+        // "You will regain access on <next month> at 00:00 UTC": after the runtime limit.
+        (Cli::Claude, &["usage_limit"], &[4]),
+        // "try again at 12:16 PM": waited for only if it falls inside the runtime limit.
+        (Cli::Codex, &["usage_limit"], &[4]),
+        // A daily QuotaFailure: no reset time, so a human (or a fallback) is needed.
+        (Cli::Gemini, &["quota", "usage_limit"], &[8]),
+        // opencode retries the 429 itself for about 90 s; the runtime limit ends it first.
+        (Cli::Opencode, &["usage_limit", "timeout"], &[4, 8]),
+        // Copilot calls it a rate limit and retries for about a minute.
+        (
+            Cli::Copilot,
+            &["rate_limit", "usage_limit", "timeout"],
+            &[4, 7],
+        ),
+    ];
+    for (cli, classes, exits) in cases {
+        let p = project();
+        p.write(
+            "ralph.toml",
+            "[loop]\nmax_runtime = \"40s\"\nmax_iterations = 3\nmax_consecutive_failures = 2\n\n\
+             [retry]\nbase_delay = \"0s\"\n",
+        );
+        let out = ralph_run(&p, cli, &server.scenario_url("usage_limit"), &[]);
+        let its = p.iterations();
+        let class = its.first().and_then(|i| i.2.clone()).unwrap_or_default();
+        assert!(
+            classes.contains(&class.as_str()),
+            "{}: class {class:?}\n{}",
+            cli.name(),
+            out.stderr
+        );
+        assert!(
+            exits.contains(&out.code),
+            "{}: exit {}\n{}",
+            cli.name(),
+            out.code,
+            out.stderr
+        );
+    }
+}
+
+/// Claude hits its usage limit; ralph switches to the fallback agent, Codex, which does the
+/// work: two real CLIs in one run.
+#[test]
+fn a_usage_limit_falls_back_to_another_real_agent() {
+    let server = MockServer::start();
+    let p = project();
+    p.write(
+        "ralph.toml",
+        "[agent]\nfallback = [\"codex:gpt-5.5\"]\n\n[loop]\nmax_iterations = 3\n\n\
+         [retry]\nbase_delay = \"0s\"\n",
+    );
+    let home = p.aux_path("home-both");
+    let claude = clis::setup(Cli::Claude, &home, &server.scenario_url("usage_limit"));
+    let codex = clis::setup(Cli::Codex, &home, &server.base_url());
+    let mut env = claude.env.clone();
+    for (k, v) in &codex.env {
+        if !env.iter().any(|(ek, _)| ek == k) {
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    let out = Out::from(
+        std::process::Command::new(RALPH)
+            .current_dir(&p.root)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("RALPH_HOME", p.aux_path("ralph-home"))
+            .stdin(std::process::Stdio::null())
+            .args(["run", "--json", "--backend", "claude", "-m", &claude.model])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stderr, out.stdout);
+    let events = out.events();
+    let switched: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "agent.switched")
+        .collect();
+    assert_eq!(switched.len(), 1, "{}", out.stdout);
+    assert_eq!(switched[0]["from"], "claude");
+    assert_eq!(switched[0]["to"], "codex");
+    assert_eq!(switched[0]["reason"], "usage_limit");
+    assert_eq!(p.read("hello.txt"), HELLO_CONTENT, "Codex did the work");
+}
