@@ -107,6 +107,8 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
             duration_s,
             cost_usd,
             files_changed,
+            insertions,
+            deletions,
             error_class,
             error_message,
             total_cost_usd,
@@ -126,6 +128,9 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
                     ", {f} file{} changed",
                     if *f == 1 { "" } else { "s" }
                 ));
+                if let (Some(i), Some(d), true) = (insertions, deletions, *f > 0) {
+                    what.push_str(&format!(" (+{i} −{d})"));
+                }
             }
             if let Some(class) = error_class {
                 what.push_str(&format!(": {class}"));

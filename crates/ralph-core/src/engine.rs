@@ -869,6 +869,8 @@ impl<'a> Engine<'a> {
             },
             tokens: usage.map(TokensJson::from),
             files_changed: record.files_changed,
+            insertions: record.insertions,
+            deletions: record.deletions,
             error_class: record.error_class.clone(),
             error_message: record.error_message.clone(),
             total_cost_usd: self.run.cost_usd,

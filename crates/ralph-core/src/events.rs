@@ -122,6 +122,9 @@ pub enum EventBody {
         cost_source: String,
         tokens: Option<TokensJson>,
         files_changed: Option<u32>,
+        /// Lines added and removed, from the checkpoint diff.
+        insertions: Option<u64>,
+        deletions: Option<u64>,
         error_class: Option<String>,
         error_message: Option<String>,
         total_cost_usd: f64,

@@ -124,6 +124,26 @@ fn state_is_ignored_by_git_and_checkpoints_leave_the_user_alone() {
         .collect();
     assert_eq!(finished[0]["files_changed"], 1);
     assert_eq!(finished[1]["files_changed"], 2);
+    // Lines added and removed, from the checkpoint diff: work.txt gained a line, more.txt one.
+    assert_eq!(
+        (
+            finished[0]["insertions"].as_u64(),
+            finished[0]["deletions"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        (
+            finished[1]["insertions"].as_u64(),
+            finished[1]["deletions"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
+    assert!(
+        out.stderr.contains("2 files changed (+2 −0)"),
+        "{}",
+        out.stderr
+    );
     let cps: Vec<_> = out
         .events()
         .into_iter()
