@@ -243,6 +243,8 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
             .max_untracked_mb
             .unwrap_or(10)
             .saturating_mul(1024 * 1024),
+        // The values of KEY/TOKEN/SECRET/PASSWORD variables, plus credential patterns.
+        redactor: ralph_core::redact::Redactor::new(std::env::vars()),
     };
     Ok(Resolved { settings, agents })
 }

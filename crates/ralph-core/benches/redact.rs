@@ -229,6 +229,13 @@ fn main() {
     measure("StreamRedactor 4 KiB chunks, clean json", &json, |d| {
         stream_it(&r, d, 4096)
     });
+    measure("StreamRedactor, a write per line, clean json", &json, |d| {
+        let mut s = StreamRedactor::new(r.clone(), Vec::with_capacity(d.len() + 4096));
+        for line in d.split_inclusive(|&b| b == b'\n') {
+            s.write_all(line).unwrap();
+        }
+        s.finish().unwrap().len()
+    });
     measure("StreamRedactor 64 KiB chunks, clean code", &code, |d| {
         stream_it(&r, d, 64 * 1024)
     });

@@ -15,6 +15,7 @@ use crate::completion::claims_completion;
 use crate::events::{EventBody, EventSink, RunEvent, StopReason, TokensJson};
 use crate::policy::{self, Next, Situation};
 use crate::process::{self, Control, Deadlines, EndReason, SpawnError, Spec};
+use crate::redact::StreamRedactor;
 use crate::settings::{GateWhen, PromptSource, RetryStrategy, Settings};
 use crate::{notes, prompt};
 
@@ -574,7 +575,10 @@ impl<'a> Engine<'a> {
                 .collect();
             for gate in to_run {
                 let path = dir.join(format!("gate-{}.log", gate.name));
-                let mut log = File::create(&path).map_err(io_err("create", &path))?;
+                let mut log = StreamRedactor::new(
+                    self.settings.redactor.clone(),
+                    File::create(&path).map_err(io_err("create", &path))?,
+                );
                 let deadlines = self.deadlines(gate.timeout, false);
                 let args = vec!["-c".to_string(), gate.run.clone()];
                 let env = vec![
@@ -601,6 +605,10 @@ impl<'a> Engine<'a> {
                     &mut self.control,
                 )
                 .await
+                .and_then(|res| {
+                    log.finish().map_err(SpawnError::Artifact)?;
+                    Ok(res)
+                })
                 .map_err(|e| EngineError::Io {
                     action: "run gate",
                     path: path.clone(),
@@ -633,7 +641,7 @@ impl<'a> Engine<'a> {
                     when: gate.when,
                     exit_code: res.exit.code,
                     timed_out,
-                    tail: res.tail,
+                    tail: self.settings.redactor.redact(&res.tail).into_owned(),
                 });
             }
         }
@@ -1011,8 +1019,16 @@ impl<'a> Engine<'a> {
 
         let out_path = dir.join("output.log");
         let err_path = dir.join("stderr.log");
-        let mut out = File::create(&out_path).map_err(io_err("create", &out_path))?;
-        let mut err = File::create(&err_path).map_err(io_err("create", &err_path))?;
+        // Secrets never reach the disk: the artifacts are written through the redactor.
+        let redactor = self.settings.redactor.clone();
+        let mut out = StreamRedactor::new(
+            redactor.clone(),
+            File::create(&out_path).map_err(io_err("create", &out_path))?,
+        );
+        let mut err = StreamRedactor::new(
+            redactor.clone(),
+            File::create(&err_path).map_err(io_err("create", &err_path))?,
+        );
         let mut scratch = Vec::new();
         let guard = &self.guard;
         let root = self.settings.root.clone();
@@ -1025,6 +1041,7 @@ impl<'a> Engine<'a> {
                     if let Some(blocked) = guard.check_tool_use(name, input, &root) {
                         let what = crate::guard::command_of(name, input)
                             .unwrap_or_else(|| crate::guard::paths_of(name, input).join(", "));
+                        let what = redactor.redact(&what).into_owned();
                         trip = Some(GuardTrip {
                             tool: name.clone(),
                             what,
@@ -1080,7 +1097,18 @@ impl<'a> Engine<'a> {
                 })
             }
         };
+        let flushed = out.finish().and(err.finish());
+        flushed.map_err(|source| EngineError::Io {
+            action: "write",
+            path: out_path.clone(),
+            source,
+        })?;
         let mut outcome = parser.finish(finished.exit, &finished.tail);
+        // What the agent said travels on into the database, events, prompts and the terminal.
+        outcome.final_text = redactor.redact(&outcome.final_text).into_owned();
+        outcome.error_message = outcome
+            .error_message
+            .map(|m| redactor.redact(&m).into_owned());
         if !reports_usage && !self.usage_warned.contains(&backend_name) {
             self.usage_warned.push(backend_name);
             let ev = self.event(EventBody::Warning {
@@ -1536,6 +1564,14 @@ impl<'a> Engine<'a> {
 
     /// Append to the audit log. A failure is said loudly but does not stop the user's run.
     fn audit_record(&mut self, kind: &str, data: serde_json::Value) {
+        // Guard records quote what the agent ran, which may hold a secret.
+        let text = data.to_string();
+        let data = match self.settings.redactor.redact(&text) {
+            std::borrow::Cow::Borrowed(_) => data,
+            // Never fall back to the unredacted value.
+            std::borrow::Cow::Owned(clean) => serde_json::from_str(&clean)
+                .unwrap_or_else(|_| serde_json::json!({ "redacted": clean })),
+        };
         if let Err(e) = self.audit.append(kind, &self.run.id, data) {
             let ev = self.event(EventBody::Warning {
                 message: format!("the audit log could not be written: {e}"),
@@ -1680,6 +1716,7 @@ impl<'a> Engine<'a> {
     }
 
     fn finish(mut self, reason: StopReason, message: String) -> Result<RunSummary, EngineError> {
+        let message = self.settings.redactor.redact(&message).into_owned();
         self.touch();
         self.audit_record(
             ralph_store::audit::kinds::RUN_FINISHED,

@@ -3,7 +3,6 @@
 //! (SIGTERM, grace period, SIGKILL). "Child exited" and "pipes closed" are separate events: a
 //! grandchild may hold a pipe open after the child exits, so the group is killed then too.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
@@ -202,7 +201,7 @@ impl Tail {
 /// Write `data` unless `cap` bytes were written already; the first write past the cap is cut
 /// and followed by a note, so the artifact says output was lost rather than silently ending.
 fn capped_write(
-    out: &mut File,
+    out: &mut dyn Write,
     data: &[u8],
     written: &mut u64,
     cap: Option<u64>,
@@ -334,8 +333,8 @@ async fn read_opt<R: AsyncRead + Unpin>(
 pub async fn run(
     spec: &Spec<'_>,
     deadlines: Deadlines,
-    out: &mut File,
-    mut err: Option<&mut File>,
+    out: &mut dyn Write,
+    mut err: Option<&mut dyn Write>,
     sink: &mut dyn LineSink,
     control: &mut UnboundedReceiver<Control>,
 ) -> Result<Finished, SpawnError> {

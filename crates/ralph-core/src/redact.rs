@@ -39,10 +39,13 @@
 //!   need a non-alphanumeric byte (or an escape such as `\n`) before them, and the OpenAI rule
 //!   needs two of upper case, lower case and digits (so `sk-learn-style-names` pass).
 //!
-//! Matching is fast on clean text: one Aho-Corasick pass over the view for the known values,
-//! one case-insensitive Aho-Corasick pass over the text for the literal triggers of the patterns
-//! (`sk-`, `ghp_`, `AKIA`, `eyJ`, `-----BEGIN`, `password`, `token`, `://` …), and the
-//! anchored regexes only where a trigger was found.
+//! Matching is fast on clean text (see `benches/redact.rs`): the view is built with `memchr`
+//! jumps between the bytes it decodes; one ASCII case-insensitive Aho-Corasick DFA pass over it
+//! finds the literal triggers of the patterns (`sk-`, `ghp_`, `AKIA`, `eyJ`, `-----BEGIN`,
+//! `password`, `token`, `://` …) and the known values shorter than 24 bytes; longer known values
+//! are found by probing one 8-byte window every 17 bytes against a bloom filter of their
+//! windows; the regexes run, anchored, only where a trigger was found (after a cheap check for
+//! the keyword rules).
 //!
 //! Replacements keep line structure: the real line breaks inside a replaced span (a value split
 //! across lines) are written after the marker, so line-oriented readers see as many lines as
@@ -52,7 +55,7 @@
 //! [`StreamRedactor`] applies the same rules to an [`std::io::Write`] fed arbitrary chunks.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Write};
@@ -526,7 +529,11 @@ fn base64_core(value: &[u8], offset: usize, alphabet: &[u8; 64]) -> (Vec<u8>, bo
     let first = start_bits.div_ceil(6);
     let last = end_bits / 6;
     let core = enc.get(first..last).map(<[u8]>::to_vec).unwrap_or_default();
-    (core, start_bits % 6 != 0, end_bits % 6 != 0)
+    (
+        core,
+        !start_bits.is_multiple_of(6),
+        !end_bits.is_multiple_of(6),
+    )
 }
 
 /// The value as `JSON.stringify`/serde_json write it inside a string (without the quotes).
@@ -615,6 +622,8 @@ struct Inner {
     /// For each fragment length 5..=8 (index `len - 5`): every window of that length of every
     /// needle using it → (needle, offset).
     frags: [FragMap; 4],
+    /// Every [`HOLD_MIN`]-byte window of every needle.
+    quads: HashSet<u64, BuildHasherDefault<FastHasher>>,
     max_needle: usize,
 }
 
@@ -696,7 +705,7 @@ impl Redactor {
     fn from_secrets(pairs: Vec<(String, String)>) -> Redactor {
         let mut names: Vec<String> = Vec::new();
         let mut needles: Vec<Needle> = Vec::new();
-        let mut seen: HashMap<Vec<u8>, ()> = HashMap::new();
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
         for (name, value) in pairs {
             let mut cut = value.len().min(MAX_KNOWN_LEN);
             while !value.is_char_boundary(cut) {
@@ -706,10 +715,9 @@ impl Redactor {
             let secret = names.len() as u32;
             let mut added = false;
             let mut add = |bytes: Vec<u8>, lead: bool, trail: bool, base64: bool| {
-                if bytes.len() < MIN_KNOWN_LEN || seen.contains_key(&bytes) {
+                if bytes.len() < MIN_KNOWN_LEN || !seen.insert(bytes.clone()) {
                     return;
                 }
-                seen.insert(bytes.clone(), ());
                 let frag = fragment_len(bytes.len());
                 needles.push(Needle {
                     bytes,
@@ -785,6 +793,10 @@ impl Redactor {
                     .push((i as u32, off as u32));
             }
         }
+        let quads = needles
+            .iter()
+            .flat_map(|n| n.bytes.windows(HOLD_MIN).map(pack))
+            .collect();
         let max_needle = needles.iter().map(|n| n.bytes.len()).max().unwrap_or(0);
         Redactor {
             inner: Arc::new(Inner {
@@ -795,6 +807,7 @@ impl Redactor {
                 grams,
                 bloom,
                 frags,
+                quads,
                 max_needle,
             }),
         }
@@ -834,7 +847,7 @@ impl Redactor {
         Cow::Owned(out)
     }
 
-    /// Whether `text` contains anything [`Redactor::redact_bytes`] would replace.
+    /// Whether `bytes` contain anything [`Redactor::redact_bytes`] would replace.
     pub fn contains_secret(&self, bytes: &[u8]) -> bool {
         !self.find(bytes, true, true).0.is_empty()
     }
@@ -1038,6 +1051,11 @@ impl Redactor {
     /// The view offset where the longest (≥ [`HOLD_MIN`]) suffix of `v[..b]` that is a proper
     /// prefix of a needle starts.
     fn needle_prefix_before(&self, v: &[u8], b: usize) -> Option<usize> {
+        // Such a prefix ends with 4 bytes of some needle: most lines end otherwise.
+        let last4 = v.get(b.checked_sub(HOLD_MIN)?..b)?;
+        if !self.inner.quads.contains(&pack(last4)) {
+            return None;
+        }
         let mut best: Option<usize> = None;
         for n in &self.inner.needles {
             let maxk = (n.bytes.len() - 1).min(b);
@@ -1204,12 +1222,25 @@ fn accept(rule: Rule, hay: &[u8], s: usize, e: usize) -> Option<(usize, usize)> 
         }
         Rule::UrlPassword => {
             let v = value;
+            const WORDS: &[&[u8]] = &[
+                b"password",
+                b"passwd",
+                b"pass",
+                b"pwd",
+                b"pw",
+                b"secret",
+                b"changeme",
+                b"example",
+                b"test",
+            ];
+            let lower = v.to_ascii_lowercase();
             let placeholder = v.starts_with(b"$")
                 || v.starts_with(b"{")
                 || v.starts_with(b"<")
                 || v.starts_with(b"[REDACTED")
-                || v.iter().all(|&b| b == b'*')
-                || v.iter().all(u8::is_ascii_digit);
+                || v.iter().all(|&b| b == b'*' || b == b'x' || b == b'X')
+                || v.iter().all(u8::is_ascii_digit)
+                || WORDS.contains(&lower.as_slice());
             (!placeholder).then_some((s, e))
         }
         _ => Some((s, e)),
@@ -1241,8 +1272,12 @@ fn plausible_assignment(v: &[u8]) -> bool {
     if v.len() < 12 {
         return false;
     }
-    if v.starts_with(b"[REDACTED") || matches!(v[0], b'$' | b'%' | b'{' | b'<' | b'=' | b'*' | b'&')
+    if v.starts_with(b"[REDACTED")
+        || matches!(v[0], b'$' | b'%' | b'{' | b'<' | b'=' | b'*' | b'&' | b':')
     {
+        return false;
+    }
+    if word_like(v) {
         return false;
     }
     // Hex only: git SHAs, checksums, UUIDs.
@@ -1294,6 +1329,47 @@ fn plausible_assignment(v: &[u8]) -> bool {
     }
     let threshold = (v.len() as f64).log2().min(4.0) - 0.5;
     shannon_entropy(v) >= threshold.min(3.5)
+}
+
+/// Whether `v` reads as identifiers or words rather than random characters: its letter and
+/// digit runs (a capital starting a lower-case run counts with it) average 3 characters or
+/// more, and it has separators (`_`, `-`, `.`) or capitals to mark them:
+/// `DOT11_WPS_PASSWORD_ID`, `MsV1_0ChangePassword`, `quote_spanned!`, `scram-sha-256`. Random
+/// strings average under 2 (`Ov8GZ4fKq1OKtbgZVaMWUFuX`: 1.7); random lower-case-and-digit
+/// strings average about 2.5 but have neither separators nor capitals.
+fn word_like(v: &[u8]) -> bool {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Class {
+        Upper,
+        Lower,
+        Digit,
+    }
+    let (mut chars, mut runs, mut marked) = (0usize, 0usize, false);
+    let mut prev: Option<(Class, usize)> = None;
+    for &b in v {
+        let class = if b.is_ascii_uppercase() {
+            Class::Upper
+        } else if b.is_ascii_lowercase() {
+            Class::Lower
+        } else if b.is_ascii_digit() {
+            Class::Digit
+        } else {
+            marked |= matches!(b, b'_' | b'-' | b'.');
+            prev = None;
+            continue;
+        };
+        marked |= class == Class::Upper;
+        chars += 1;
+        prev = match prev {
+            Some((c, n)) if c == class => Some((c, n + 1)),
+            Some((Class::Upper, 1)) if class == Class::Lower => Some((Class::Lower, 2)),
+            _ => {
+                runs += 1;
+                Some((class, 1))
+            }
+        };
+    }
+    marked && runs > 0 && chars >= 3 * runs
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -1553,8 +1629,10 @@ const PROCESS_AT: usize = 8 * 1024;
 /// * a private-key block is held until its END line, up to [`MAX_BLOCK_LEN`], beyond which it is
 ///   redacted wholesale and its further body lines are dropped.
 ///
-/// Of an unfinished line, the last `max(512, longest known value + 4)` bytes are held back (and
-/// any match running into them). [`Write::flush`] passes on what is safe and flushes the inner
+/// A value split after its first 1 to 3 bytes keeps them (the rest is redacted as a fragment
+/// starting a line): holding every line that ends like the start of some value would delay
+/// ordinary output. Of an unfinished line, the last `max(512, longest known value + 4)` bytes
+/// are held back (and any match running into them). [`Write::flush`] passes on what is safe and flushes the inner
 /// writer; [`StreamRedactor::finish`] passes on everything. Dropping without `finish` passes on
 /// everything too, ignoring errors.
 pub struct StreamRedactor<W: Write> {
@@ -1696,8 +1774,10 @@ impl<W: Write> StreamRedactor<W> {
         if cut == 0 {
             return false;
         }
-        let used: Vec<Hit> = hits.into_iter().filter(|h| h.end <= cut).collect();
-        self.redactor.render(&text[..cut], &used, &mut self.out);
+        // No match spans the cut: the ones before it are a prefix.
+        let used = hits.partition_point(|h| h.end <= cut);
+        self.redactor
+            .render(&text[..cut], &hits[..used], &mut self.out);
         self.at_line_start = text[cut - 1] == b'\n';
         self.pending.drain(..cut);
         forced && !self.pending.is_empty()
@@ -1900,8 +1980,33 @@ mod tests {
             "[REDACTED:DB_PASSWORD]",
             "1234567890123456",
             "aaaaaaaaaaaa1",
+            "DOT11_WPS_PASSWORD_ID",
+            ":FlowEntry)",
+            "quote_spanned!",
+            "scram-sha-256",
+            "MsV1_0ChangePassword",
         ] {
             assert!(!plausible_assignment(v.as_bytes()), "{v}");
+        }
+    }
+
+    #[test]
+    fn word_like_values() {
+        for v in [
+            "DOT11_WPS_PASSWORD_ID",
+            "quote_spanned!",
+            "scram-sha-256",
+            "TokenStreamBuilder",
+        ] {
+            assert!(word_like(v.as_bytes()), "{v}");
+        }
+        for v in [
+            "Ov8GZ4fKq1OKtbgZVaMWUFuX",
+            "x7k2m9p4q8w3z5n1abc",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "2YotnFZFEjr1zCsicMWpAA",
+        ] {
+            assert!(!word_like(v.as_bytes()), "{v}");
         }
     }
 
@@ -1953,6 +2058,31 @@ mod tests {
             "key is [REDACTED:MY_API_KEY]."
         );
         assert!(!format!("{r:?}").contains("Qw3rTy"));
+    }
+
+    #[test]
+    fn fragments_at_line_boundaries() {
+        let v = "Qw3rTy-uIoP-7890zz-AbCdEf";
+        let r = red(&[("MY_API_KEY", v)]);
+        // A prefix ending a line, a suffix starting one: 8 bytes or more.
+        assert_eq!(r.redact_line("tail Qw3rTy-u"), "tail [REDACTED:MY_API_KEY]");
+        assert_eq!(
+            r.redact("a Qw3rTy-u\nb\n7890zz-AbCdEf c"),
+            "a [REDACTED:MY_API_KEY]\nb\n[REDACTED:MY_API_KEY] c"
+        );
+        // Shorter fragments, and fragments not at a line boundary, are ordinary text.
+        assert_eq!(r.redact_line("tail Qw3rTy-"), "tail Qw3rTy-");
+        assert_eq!(r.redact_line("Qw3rTy-u more"), "Qw3rTy-u more");
+        assert_eq!(r.redact_line("more 7890zz-AbCdEf"), "more 7890zz-AbCdEf");
+        // In JSON, an escaped line break is a line boundary too.
+        assert_eq!(
+            r.redact(r#"{"t":"x Qw3rTy-uIo\nNEXT"}"#),
+            r#"{"t":"x [REDACTED:MY_API_KEY]\nNEXT"}"#
+        );
+        // Short values: fragments of len - 3.
+        let r = red(&[("SMTP_PASS", "pw9Xk2mQ7z")]);
+        assert_eq!(r.redact_line("pass pw9Xk2m"), "pass [REDACTED:SMTP_PASS]");
+        assert_eq!(r.redact_line("pass pw9Xk2"), "pass pw9Xk2");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Settings {
     pub safety: SafetySettings,
     /// Untracked files larger than this are left out of checkpoints.
     pub max_untracked_bytes: u64,
+    /// Applied on every sink: artifacts, database, events, terminal, audit log.
+    pub redactor: crate::redact::Redactor,
 }
 
 /// Guardrails enforced by ralph (`[safety]`).

@@ -16,4 +16,5 @@ mod replayed_agents;
 mod resume;
 mod rollback;
 mod safety;
+mod secrets;
 mod state;
