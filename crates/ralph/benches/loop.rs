@@ -112,7 +112,12 @@ fn agent_alone(p: &Proj, n: u32) -> Duration {
 }
 
 fn loop_overhead(git: bool, n: u32) -> (f64, f64) {
-    let script = Script::new().default_steps(vec![Step::print("did a step")]);
+    // A real step of work each time: an agent that changes nothing would (rightly) be stopped
+    // by the stuck detector long before the iteration limit.
+    let script = Script::new().default_steps(vec![
+        Step::append("progress.txt", "step\n"),
+        Step::print("did a step"),
+    ]);
     let checkpoint = if git { 1 } else { 0 };
     let p = project(git, &script, &format!("max_iterations = {n}"));
     // Warm caches (binary pages, git objects) outside the measurement.
