@@ -7,8 +7,8 @@ use crate::backend::{model_of, prefix_args, program_or};
 use crate::classify::classify_text;
 use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, FINAL_TEXT_MAX};
 use crate::parser::{
-    failure_without_result, json_line, one_line, retry_hint, str_field, tail_str, Counts, JsonLine,
-    StreamParser, TailBuf,
+    failure_without_result, one_line, retry_hint, str_field, tail_str, Counts, StreamParser,
+    TailBuf,
 };
 use crate::retry_after::Clock;
 use crate::{Backend, BackendConfig, CommandContext, CommandSpec};
@@ -181,21 +181,9 @@ impl CursorStreamParser {
 
 impl StreamParser for CursorStreamParser {
     fn line(&mut self, line: &[u8], _truncated: bool, events: &mut Vec<AgentEvent>) {
-        self.counts.lines += 1;
-        match json_line(line) {
-            JsonLine::Empty => {}
-            JsonLine::Malformed { stray } => {
-                self.counts.malformed += 1;
-                if stray.is_some() {
-                    self.stray = stray;
-                }
-                events.push(AgentEvent::Malformed);
-            }
-            JsonLine::Value(v) => {
-                if !self.handle(&v, events) {
-                    self.counts.unknown += 1;
-                    events.push(AgentEvent::Unknown);
-                }
+        if let Some(v) = self.counts.next_json(line, &mut self.stray, events) {
+            if !self.handle(&v, events) {
+                self.counts.unknown(events);
             }
         }
     }

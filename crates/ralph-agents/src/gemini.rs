@@ -7,8 +7,8 @@ use crate::backend::{model_of, prefix_args, program_or};
 use crate::classify::{classify_status, classify_text, embedded_status, gemini_exit_status};
 use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Usage};
 use crate::parser::{
-    compact, error_line, exit_summary, head_str, json_line, one_line, retry_hint, str_field,
-    u64_field, with_detail, Counts, JsonLine, StreamParser, TailBuf, STRAY_MAX,
+    compact, error_line, exit_summary, head_str, one_line, retry_hint, str_field, u64_field,
+    with_detail, Counts, StreamParser, TailBuf, STRAY_MAX,
 };
 use crate::retry_after::Clock;
 use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PermissionMode};
@@ -257,21 +257,9 @@ fn gemini_class(
 
 impl StreamParser for GeminiStreamParser {
     fn line(&mut self, line: &[u8], _truncated: bool, events: &mut Vec<AgentEvent>) {
-        self.counts.lines += 1;
-        match json_line(line) {
-            JsonLine::Empty => {}
-            JsonLine::Malformed { stray } => {
-                self.counts.malformed += 1;
-                if stray.is_some() {
-                    self.stray = stray;
-                }
-                events.push(AgentEvent::Malformed);
-            }
-            JsonLine::Value(v) => {
-                if !self.handle(&v, events) {
-                    self.counts.unknown += 1;
-                    events.push(AgentEvent::Unknown);
-                }
+        if let Some(v) = self.counts.next_json(line, &mut self.stray, events) {
+            if !self.handle(&v, events) {
+                self.counts.unknown(events);
             }
         }
     }

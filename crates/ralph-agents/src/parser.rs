@@ -135,6 +135,36 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
+    /// The line handling every JSON-lines parser shares: count the line, keep a plain-text line
+    /// as `stray` (CLIs print some fatal errors that way), and return the JSON value, if any,
+    /// for the parser's own handler.
+    pub(crate) fn next_json(
+        &mut self,
+        line: &[u8],
+        stray: &mut Option<String>,
+        events: &mut Vec<AgentEvent>,
+    ) -> Option<Value> {
+        self.lines += 1;
+        match json_line(line) {
+            JsonLine::Empty => None,
+            JsonLine::Malformed { stray: s } => {
+                self.malformed += 1;
+                if s.is_some() {
+                    *stray = s;
+                }
+                events.push(AgentEvent::Malformed);
+                None
+            }
+            JsonLine::Value(v) => Some(v),
+        }
+    }
+
+    /// A JSON line of a shape the parser does not know: counted, never dropped silently.
+    pub(crate) fn unknown(&mut self, events: &mut Vec<AgentEvent>) {
+        self.unknown += 1;
+        events.push(AgentEvent::Unknown);
+    }
+
     /// An outcome carrying these counts and nothing else yet.
     pub(crate) fn outcome(&self) -> AgentOutcome {
         AgentOutcome {
