@@ -47,8 +47,6 @@ pub enum EngineError {
     NoAgent,
     #[error("invalid safety rule: {0}")]
     Guard(#[from] crate::guard::GuardError),
-    #[error("failed to open the audit log: {0}")]
-    Audit(#[from] ralph_store::audit::AuditError),
 
     #[error(
         "budget.daily_usd / budget.monthly_usd need the machine-wide ledger, but neither \
@@ -127,10 +125,18 @@ pub struct Engine<'a> {
     alerted: Vec<(&'static str, f64)>,
     /// The machine-wide ledger: every iteration's cost, across projects.
     ledger: Option<ralph_store::Ledger>,
+    /// Where the ledger is, until the first iteration needs it (opened at start only when a
+    /// daily or monthly cap must be checked before the first iteration).
+    ledger_pending: Option<PathBuf>,
     /// Blocked commands and protected paths, checked on every tool use as it streams.
     guard: crate::guard::Guard,
     /// `.ralph/audit.jsonl`: the hash-chained record of security-relevant events.
-    audit: ralph_store::AuditLog,
+    /// Opened on first use, after the first agent is already running: start-up latency is
+    /// part of ralph's budget (≤ 5 ms to the first spawn), and nothing before that needs it
+    /// unless a checkpoint must carry its head.
+    audit: Option<ralph_store::AuditLog>,
+    /// The run.started record, written first when the log is opened.
+    audit_started: Option<serde_json::Value>,
     stuck: crate::safety::Stuck,
     /// The working tree's state before the next iteration (`None`: take a snapshot first).
     pre_tree: Option<String>,
@@ -220,7 +226,6 @@ impl<'a> Engine<'a> {
             &settings.safety.blocked_commands,
             &settings.safety.protected_paths,
         )?;
-        let audit = ralph_store::AuditLog::open(&state_dir.join(ralph_store::audit::AUDIT_FILE))?;
         let mut engine = Engine {
             elapsed_before: run.elapsed_s,
             settings,
@@ -233,7 +238,9 @@ impl<'a> Engine<'a> {
             alerted: Vec::new(),
             ledger: None,
             guard,
-            audit,
+            audit: None,
+            audit_started: None,
+            ledger_pending: None,
             stuck: crate::safety::Stuck::default(),
             pre_tree: None,
             over_limit: 0,
@@ -251,11 +258,11 @@ impl<'a> Engine<'a> {
             return Err(EngineError::NoAgent);
         }
         if let Some(path) = engine.settings.ledger.clone() {
-            match ralph_store::Ledger::open(&path) {
-                Ok(l) => engine.ledger = Some(l),
+            if engine.needs_ledger() {
                 // Without it a daily or monthly cap cannot be enforced: refuse to pretend.
-                Err(e) if engine.needs_ledger() => return Err(EngineError::Store(e)),
-                Err(_) => {}
+                engine.ledger = Some(ralph_store::Ledger::open(&path)?);
+            } else {
+                engine.ledger_pending = Some(path);
             }
         } else if engine.needs_ledger() {
             return Err(EngineError::NoLedger);
@@ -327,13 +334,10 @@ impl<'a> Engine<'a> {
         });
         self.store
             .save_run(&self.run, &[started.to_record()], false)?;
-        self.audit_record(
-            ralph_store::audit::kinds::RUN_STARTED,
-            serde_json::json!({
-                "backend": self.run.backend, "resumed": resumed, "iteration": self.run.iteration,
-                "protected_paths": self.settings.safety.protected_paths,
-            }),
-        );
+        self.audit_started = Some(serde_json::json!({
+            "backend": self.run.backend, "resumed": resumed, "iteration": self.run.iteration,
+            "protected_paths": self.settings.safety.protected_paths,
+        }));
         self.emit(&[started]);
 
         if self.git.is_some()
@@ -1334,6 +1338,9 @@ impl<'a> Engine<'a> {
     }
 
     fn record_in_ledger(&mut self, it: &IterationRecord) -> Result<(), EngineError> {
+        if let Some(path) = self.ledger_pending.take() {
+            self.ledger = ralph_store::Ledger::open(&path).ok();
+        }
         let Some(ledger) = &self.ledger else {
             return Ok(());
         };
@@ -1525,12 +1532,14 @@ impl<'a> Engine<'a> {
     /// Take a checkpoint for iteration `n`; returns its event and the diff against the previous
     /// checkpoint. A failure is a warning, never a reason to stop the user's run.
     fn checkpoint(&mut self, n: u32) -> Option<RunEvent> {
+        self.git.as_ref()?;
+        self.open_audit();
         let git = self.git.as_ref()?;
         let refname = format!("refs/ralph/checkpoints/{}/{n:04}", self.run.id);
         // The audit chain's head goes into the commit: an anchor outside the log, so removing
         // its last records is detectable (`ralph audit verify`).
         let mut msg = format!("ralph checkpoint: run {} iteration {n}", self.run.id);
-        if let Some(head) = self.audit.head() {
+        if let Some(head) = self.audit.as_ref().and_then(|a| a.head()) {
             msg.push_str("\n\n");
             msg.push_str(&ralph_store::audit::anchor_line(head));
         }
@@ -1562,6 +1571,31 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Open the audit log if not yet open, and write the run.started record first.
+    fn open_audit(&mut self) {
+        if self.audit.is_some() {
+            return;
+        }
+        let path = self.state_dir.join(ralph_store::audit::AUDIT_FILE);
+        match ralph_store::AuditLog::open(&path) {
+            Ok(mut log) => {
+                if let Some(data) = self.audit_started.take() {
+                    let _ = log.append(ralph_store::audit::kinds::RUN_STARTED, &self.run.id, data);
+                }
+                self.audit = Some(log);
+            }
+            Err(e) => {
+                // Said once per session: retrying every record would repeat it.
+                self.audit_started = None;
+                let ev = self.event(EventBody::Warning {
+                    message: format!("the audit log could not be opened ({e}); running without it"),
+                });
+                let _ = self.store.append_events(&[ev.to_record()]);
+                self.emit(&[ev]);
+            }
+        }
+    }
+
     /// Append to the audit log. A failure is said loudly but does not stop the user's run.
     fn audit_record(&mut self, kind: &str, data: serde_json::Value) {
         // Guard records quote what the agent ran, which may hold a secret.
@@ -1572,7 +1606,11 @@ impl<'a> Engine<'a> {
             std::borrow::Cow::Owned(clean) => serde_json::from_str(&clean)
                 .unwrap_or_else(|_| serde_json::json!({ "redacted": clean })),
         };
-        if let Err(e) = self.audit.append(kind, &self.run.id, data) {
+        self.open_audit();
+        let Some(audit) = self.audit.as_mut() else {
+            return;
+        };
+        if let Err(e) = audit.append(kind, &self.run.id, data) {
             let ev = self.event(EventBody::Warning {
                 message: format!("the audit log could not be written: {e}"),
             });
