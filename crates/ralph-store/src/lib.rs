@@ -145,14 +145,10 @@ impl Store {
         events: &[EventRecord],
         durable: bool,
     ) -> Result<(), StoreError> {
-        self.set_synchronous(if durable { "FULL" } else { "NORMAL" })?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(sql("begin a transaction"))?;
-        upsert_run(&tx, run)?;
-        insert_events(&tx, events)?;
-        tx.commit().map_err(sql("commit the run"))
+        self.write(durable, "commit the run", |tx| {
+            upsert_run(tx, run)?;
+            insert_events(tx, events)
+        })
     }
 
     /// Record that an iteration started. Cheap (no fsync): losing it in a crash only means the
@@ -162,14 +158,10 @@ impl Store {
         run: &RunRecord,
         events: &[EventRecord],
     ) -> Result<(), StoreError> {
-        self.set_synchronous("NORMAL")?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(sql("begin a transaction"))?;
-        upsert_run(&tx, run)?;
-        insert_events(&tx, events)?;
-        tx.commit().map_err(sql("record the iteration start"))
+        self.write(false, "record the iteration start", |tx| {
+            upsert_run(tx, run)?;
+            insert_events(tx, events)
+        })
     }
 
     /// The durable commit point of an iteration: its row, the run's new totals and its events
@@ -180,26 +172,16 @@ impl Store {
         iteration: &IterationRecord,
         events: &[EventRecord],
     ) -> Result<(), StoreError> {
-        self.set_synchronous("FULL")?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(sql("begin a transaction"))?;
-        iteration.insert(&tx)?;
-        upsert_run(&tx, run)?;
-        insert_events(&tx, events)?;
-        tx.commit().map_err(sql("commit the iteration"))
+        self.write(true, "commit the iteration", |tx| {
+            iteration.insert(tx)?;
+            upsert_run(tx, run)?;
+            insert_events(tx, events)
+        })
     }
 
     /// Events that are not part of an iteration commit (e.g. a retry being scheduled).
     pub fn append_events(&mut self, events: &[EventRecord]) -> Result<(), StoreError> {
-        self.set_synchronous("NORMAL")?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(sql("begin a transaction"))?;
-        insert_events(&tx, events)?;
-        tx.commit().map_err(sql("append events"))
+        self.write(false, "append events", |tx| insert_events(tx, events))
     }
 
     pub fn iterations(&self, run_id: &str) -> Result<Vec<IterationRecord>, StoreError> {
@@ -253,13 +235,9 @@ impl Store {
         call: &SideCall,
         events: &[EventRecord],
     ) -> Result<(), StoreError> {
-        self.set_synchronous("FULL")?;
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(sql("begin a transaction"))?;
-        let t = call.tokens;
-        tx.execute(
+        self.write(true, "commit a side call", |tx| {
+            let t = call.tokens;
+            tx.execute(
             "INSERT OR REPLACE INTO side_calls (run_id, after_iteration, kind, ts, backend, model, \
              cost_usd, cost_source, input_tokens, output_tokens, cache_read_tokens, \
              cache_write_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -279,9 +257,9 @@ impl Store {
             ],
         )
         .map_err(sql("write a side call"))?;
-        upsert_run(&tx, run)?;
-        insert_events(&tx, events)?;
-        tx.commit().map_err(sql("commit a side call"))
+            upsert_run(tx, run)?;
+            insert_events(tx, events)
+        })
     }
 
     /// Recompute a run's totals from its committed iterations and side calls (the run row is
@@ -345,10 +323,23 @@ impl Store {
             .map_err(sql("check integrity"))
     }
 
-    fn set_synchronous(&self, level: &str) -> Result<(), StoreError> {
+    /// Every write goes through here: one transaction, committed with `synchronous=FULL` when
+    /// `durable` (waits for the disk) and `NORMAL` otherwise. `action` names the write in errors.
+    fn write(
+        &mut self,
+        durable: bool,
+        action: &'static str,
+        body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         self.conn
-            .pragma_update(None, "synchronous", level)
-            .map_err(sql("set synchronous"))
+            .pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })
+            .map_err(sql("set synchronous"))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql("begin a transaction"))?;
+        body(&tx)?;
+        tx.commit().map_err(sql(action))
     }
 }
 
