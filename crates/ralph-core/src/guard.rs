@@ -688,20 +688,7 @@ impl Lexer {
             Some('{') => {
                 let start = self.pos;
                 self.pos += 2;
-                let mut depth = 1usize;
-                while let Some(c) = self.peek() {
-                    self.pos += 1;
-                    match c {
-                        '{' => depth += 1,
-                        '}' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
+                self.skip_balanced('{', '}');
                 let raw = self.slice(start, self.pos);
                 w.push_str(&raw, Q::Exp);
             }
@@ -790,7 +777,7 @@ impl Lexer {
         let start = self.pos;
         let script = if self.depth + 1 > MAX_DEPTH {
             self.too_deep = true;
-            self.skip_parens();
+            self.skip_balanced('(', ')');
             Script::default()
         } else {
             self.depth += 1;
@@ -807,19 +794,18 @@ impl Lexer {
         (script, self.slice(start, raw_end))
     }
 
-    fn skip_parens(&mut self) {
+    /// Skip past the `close` that balances an `open` already consumed (or to the end).
+    fn skip_balanced(&mut self, open: char, close: char) {
         let mut depth = 1usize;
         while let Some(c) = self.peek() {
             self.pos += 1;
-            match c {
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return;
-                    }
+            if c == open {
+                depth += 1;
+            } else if c == close {
+                depth -= 1;
+                if depth == 0 {
+                    return;
                 }
-                _ => {}
             }
         }
     }
