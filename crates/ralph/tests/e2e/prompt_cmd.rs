@@ -7,70 +7,7 @@ use serde_json::Value;
 use crate::harness::*;
 
 /// A realistic task prompt of about 4 KB (several paragraphs, a list, a code block).
-const TASK_4K: &str = r#"# Task: add rate limiting to the public HTTP API
-
-## Context
-The service in `src/` is a small Rust web API (axum) that serves the public catalogue at
-`/v1/items` and `/v1/items/{id}` and the authenticated endpoints under `/v1/account/`. It has
-no rate limiting today. Last week a single misbehaving client sent 40,000 requests a minute to
-`/v1/items` and the database connection pool ran dry, which took the whole service down for
-everyone else. We want a limit per client that protects the pool without hurting normal use.
-
-## What to build
-1. A token-bucket limiter keyed by client: the API key for authenticated requests, else the
-   client IP (honour `X-Forwarded-For` only when the peer is one of the trusted proxies listed
-   in `config/proxies.toml`; otherwise use the socket address).
-2. Limits come from `config/limits.toml`: a default of 600 requests a minute with a burst of
-   100, and overrides per route prefix (`/v1/account/` gets 120 a minute, burst 20). Reload the
-   file on SIGHUP without restarting; a file that fails to parse keeps the previous limits and
-   logs one error line.
-3. A request over the limit gets `429 Too Many Requests` with a `Retry-After` header in whole
-   seconds (rounded up) and the JSON body `{"error": "rate_limited", "retry_after_s": N}`.
-   Every response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
-4. Buckets live in memory, in a sharded map; evict buckets idle for more than ten minutes so
-   memory stays bounded under a scan from many addresses.
-
-## Constraints
-- No new runtime dependency beyond what `Cargo.toml` already has, except `dashmap` if you
-  really need a concurrent map. Do not add Redis: one instance is enough for now.
-- Keep the hot path allocation-free for a client that already has a bucket.
-- Do not change the public response format of existing endpoints beyond the new headers.
-- The limiter must not hold a lock across an `.await`.
-- Follow the existing module layout: middleware lives in `src/middleware/`, configuration
-  types in `src/config.rs`, and every public item has a doc comment.
-
-## Tests
-Add unit tests for the bucket arithmetic (refill, burst, rounding of `Retry-After`) using a
-fake clock, and integration tests in `tests/rate_limit.rs` that start the app on a random port
-and check: a burst of 100 passes, the 101st request gets 429 with the right headers, a
-different API key is not affected, an untrusted `X-Forwarded-For` is ignored, and a reload
-with a broken file keeps the old limits. Run them with:
-
-```sh
-cargo test --all-targets
-cargo clippy --all-targets -- -D warnings
-```
-
-## Where things are
-- `src/main.rs` builds the router in `app()`; add the middleware there, after tracing and
-  before the authentication layer, so rejected requests are still logged with their request id.
-- `src/auth.rs` resolves the API key into an `AccountId`; reuse `auth::peek_key` to read the
-  key without validating it (validation happens later and is expensive).
-- `src/config.rs` loads `config/*.toml` with `serde`; follow the pattern of `ProxyConfig`.
-- `tests/common/mod.rs` has `spawn_app()` and `client()` helpers for integration tests.
-
-## Out of scope
-Global limits across instances, per-account plans and billing, and any admin UI. If a design
-decision is not covered here, pick the simplest option that keeps the service safe, write the
-decision and the reason in `NOTES.md`, and carry on: nobody will answer questions while you
-work. Prefer small commits with clear messages; every commit should build and pass the tests.
-
-## Done means
-All tests pass, clippy is clean, `README.md` has a short "Rate limiting" section describing
-the configuration file with an example, and `CHANGELOG.md` has an entry under "Unreleased".
-Do not bump the version. Leave unrelated code alone; if you find a bug elsewhere, note it in
-`NOTES.md` instead of fixing it in this change.
-"#;
+const TASK_4K: &str = include_str!("../fixtures/task_4k.md");
 
 /// The bench's 3-line task prompt.
 const TASK_3_LINES: &str = "Add a greeting to hello.txt.\nKeep it short.\nRun the tests.\n";
