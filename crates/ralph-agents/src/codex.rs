@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::backend::{model_of, prefix_args, program_or};
 use crate::classify::{classify_status, classify_text, embedded_status};
-use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Usage};
+use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Tokens};
 use crate::parser::{
     compact, failure_without_result, head_str, one_line, retry_hint, str_field, u64_field, Counts,
     StreamParser, TailBuf, STRAY_MAX,
@@ -97,7 +97,7 @@ pub struct CodexJsonParser {
     clock: Clock,
     model: Option<String>,
     last_message: TailBuf,
-    usage: Option<Usage>,
+    usage: Option<Tokens>,
     turn_completed: bool,
     turn_failed: Option<String>,
     last_error: Option<String>,
@@ -135,13 +135,13 @@ impl CodexJsonParser {
                     let input = u64_field(u, "input_tokens");
                     let cached = u64_field(u, "cached_input_tokens");
                     let written = u64_field(u, "cache_write_input_tokens");
-                    let turn = Usage {
+                    let turn = Tokens {
                         input: input.saturating_sub(cached).saturating_sub(written),
                         output: u64_field(u, "output_tokens"),
                         cache_read: cached,
                         cache_write: written,
                     };
-                    self.usage.get_or_insert_with(Usage::default).add(&turn);
+                    self.usage.get_or_insert_with(Tokens::default).add(&turn);
                 }
                 self.turn_completed = true;
                 events.push(AgentEvent::Result { is_error: false });
@@ -347,7 +347,7 @@ mod tests {
         assert_eq!(out.model.as_deref(), Some("mock-model"));
         assert_eq!(
             out.usage,
-            Some(Usage {
+            Some(Tokens {
                 input: 6,
                 output: 2,
                 cache_read: 4,
@@ -369,7 +369,7 @@ mod tests {
         let out = p.finish(exit(0), "");
         assert_eq!(
             out.usage,
-            Some(Usage {
+            Some(Tokens {
                 input: 50,
                 output: 6,
                 cache_read: 80,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::backend::DenyRule;
 use crate::backend::{model_of, prefix_args, program_or};
 use crate::classify::{classify_status, classify_text};
-use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Usage};
+use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Tokens};
 use crate::parser::{
     compact, failure_without_result, head_str, one_line, retry_hint, str_field, u16_field,
     u64_field, Counts, StreamParser, TailBuf, STRAY_MAX,
@@ -279,7 +279,10 @@ fn denied(d: &Value) -> bool {
 }
 
 /// Sum `modelMetrics.*.usage` of a `--usage-output-file` JSON; also its `currentModel`.
-fn usage_from_file(path: &Path, not_before: Option<SystemTime>) -> Option<(Usage, Option<String>)> {
+fn usage_from_file(
+    path: &Path,
+    not_before: Option<SystemTime>,
+) -> Option<(Tokens, Option<String>)> {
     let file = std::fs::File::open(path).ok()?;
     if let Some(since) = not_before {
         let modified = file.metadata().and_then(|m| m.modified()).ok()?;
@@ -291,14 +294,14 @@ fn usage_from_file(path: &Path, not_before: Option<SystemTime>) -> Option<(Usage
     file.take(USAGE_FILE_MAX).read_to_string(&mut text).ok()?;
     let v: Value = serde_json::from_str(&text).ok()?;
     let metrics = v.get("modelMetrics")?.as_object()?;
-    let mut total = Usage::default();
+    let mut total = Tokens::default();
     for m in metrics.values() {
         let Some(u) = m.get("usage").filter(|u| u.is_object()) else {
             continue;
         };
         let read = u64_field(u, "cacheReadTokens");
         let write = u64_field(u, "cacheWriteTokens");
-        total.add(&Usage {
+        total.add(&Tokens {
             input: u64_field(u, "inputTokens")
                 .saturating_sub(read)
                 .saturating_sub(write),
@@ -318,7 +321,7 @@ fn usage_from_file(path: &Path, not_before: Option<SystemTime>) -> Option<(Usage
 }
 
 /// `Tokens ↑ 4.5k (900 cached, 300 written) • ↓ 240` from the text-mode stderr footer.
-pub(crate) fn usage_from_footer(stderr: &str) -> Option<Usage> {
+pub(crate) fn usage_from_footer(stderr: &str) -> Option<Tokens> {
     let line = stderr
         .lines()
         .rev()
@@ -342,7 +345,7 @@ pub(crate) fn usage_from_footer(stderr: &str) -> Option<Usage> {
     }
     let down_at = line.find('↓')? + '↓'.len_utf8();
     let (down, _) = footer_number(&line[down_at..])?;
-    Some(Usage {
+    Some(Tokens {
         input: up.saturating_sub(cached).saturating_sub(written),
         output: down,
         cache_read: cached,
@@ -477,7 +480,7 @@ mod tests {
     fn footers() {
         assert_eq!(
             usage_from_footer("Changes +1 -0\nTokens     ↑ 4.5k (900 cached) • ↓ 240\n"),
-            Some(Usage {
+            Some(Tokens {
                 input: 3600,
                 output: 240,
                 cache_read: 900,
@@ -486,7 +489,7 @@ mod tests {
         );
         assert_eq!(
             usage_from_footer("Tokens     ↑ 4.8k (900 cached, 300 written) • ↓ 240"),
-            Some(Usage {
+            Some(Tokens {
                 input: 3600,
                 output: 240,
                 cache_read: 900,
@@ -495,7 +498,7 @@ mod tests {
         );
         assert_eq!(
             usage_from_footer("Tokens ↑ 1.2m • ↓ 3,456"),
-            Some(Usage {
+            Some(Tokens {
                 input: 1_200_000,
                 output: 3456,
                 cache_read: 0,

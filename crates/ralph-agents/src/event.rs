@@ -2,28 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Token counts normalised across agents (see CLI.md "Token kinds"): `input` excludes tokens
-/// read from or written to the cache; `output` includes reasoning tokens.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    pub input: u64,
-    pub output: u64,
-    pub cache_read: u64,
-    pub cache_write: u64,
-}
-
-impl Usage {
-    pub fn total(&self) -> u64 {
-        self.input + self.output + self.cache_read + self.cache_write
-    }
-
-    pub fn add(&mut self, other: &Usage) {
-        self.input += other.input;
-        self.output += other.output;
-        self.cache_read += other.cache_read;
-        self.cache_write += other.cache_write;
-    }
-}
+pub use ralph_types::Tokens;
 
 /// Why an iteration failed (or looks suspicious). Names are stable: they appear in the database,
 /// in `--json` events and in `ralph status`.
@@ -197,7 +176,7 @@ pub struct AgentOutcome {
     /// at most [`FINAL_TEXT_MAX`] bytes (the tail, for text output).
     pub final_text: String,
     /// Token usage, if the agent reported it.
-    pub usage: Option<Usage>,
+    pub usage: Option<Tokens>,
     pub cost_usd: Option<f64>,
     pub cost_source: CostSource,
     /// The model the agent reported using.

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::backend::{model_of, prefix_args, program_or};
 use crate::classify::{classify_status, classify_text, embedded_status, gemini_exit_status};
-use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Usage};
+use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Tokens};
 use crate::parser::{
     compact, error_line, exit_summary, head_str, one_line, retry_hint, str_field, u64_field,
     with_detail, Counts, StreamParser, TailBuf, STRAY_MAX,
@@ -87,7 +87,7 @@ struct GeminiResult {
     error_message: Option<String>,
     /// The CLI's own exit code inside the error object (`"code": 41`).
     error_code: Option<i64>,
-    usage: Option<Usage>,
+    usage: Option<Tokens>,
 }
 
 /// Gemini CLI `--output-format stream-json`.
@@ -197,7 +197,7 @@ fn error_object(e: Option<&Value>) -> GeminiResult {
     }
 }
 
-fn stats_usage(stats: Option<&Value>) -> Option<Usage> {
+fn stats_usage(stats: Option<&Value>) -> Option<Tokens> {
     let s = stats.filter(|s| s.is_object())?;
     let keys = ["input_tokens", "output_tokens", "cached", "input"];
     if !keys.iter().any(|k| s.get(*k).is_some_and(Value::is_u64)) {
@@ -216,7 +216,7 @@ fn stats_usage(stats: Option<&Value>) -> Option<Usage> {
         let prompt = input + cached;
         thoughts = thoughts.max(total.saturating_sub(prompt + output));
     }
-    Some(Usage {
+    Some(Tokens {
         input,
         output: output + thoughts,
         cache_read: cached,
@@ -422,7 +422,7 @@ mod tests {
         assert_eq!(out.error, None);
         assert_eq!(
             out.usage,
-            Some(Usage {
+            Some(Tokens {
                 input: 60,
                 output: 15,
                 cache_read: 40,
@@ -439,7 +439,7 @@ mod tests {
         );
         assert_eq!(
             out.usage,
-            Some(Usage {
+            Some(Tokens {
                 input: 60,
                 output: 30,
                 cache_read: 40,

@@ -71,7 +71,7 @@ pub use codex::{CodexBackend, CodexJsonParser};
 pub use copilot::{CopilotBackend, CopilotJsonParser, COPILOT_USAGE_FILE};
 pub use cursor::{CursorBackend, CursorStreamParser};
 pub use event::{
-    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, RetryAfter, Usage, FINAL_TEXT_MAX,
+    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, RetryAfter, Tokens, FINAL_TEXT_MAX,
 };
 pub use gemini::{GeminiBackend, GeminiStreamParser};
 pub use kiro::{strip_ansi, KiroBackend, KiroTextParser};

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::backend::{model_of, prefix_args, program_or};
 use crate::classify::{classify_status, classify_text};
-use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Usage};
+use crate::event::{AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, Tokens};
 use crate::parser::{
     compact, failure_without_result, head_str, one_line, retry_hint, str_field, u16_field,
     u64_field, Counts, StreamParser, TailBuf, STRAY_MAX,
@@ -101,7 +101,7 @@ pub struct OpencodeJsonParser {
     step_text: TailBuf,
     new_step: bool,
     steps: u64,
-    usage: Usage,
+    usage: Tokens,
     cost: f64,
     saw_cost: bool,
     stopped: bool,
@@ -173,7 +173,7 @@ impl OpencodeJsonParser {
                     let prompt = u64_field(t, "input")
                         + cache.map_or(0, |c| u64_field(c, "read") + u64_field(c, "write"));
                     self.peak_context = self.peak_context.max(prompt);
-                    self.usage.add(&Usage {
+                    self.usage.add(&Tokens {
                         input: u64_field(t, "input"),
                         output: u64_field(t, "output") + u64_field(t, "reasoning"),
                         cache_read: cache.map_or(0, |c| u64_field(c, "read")),
@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(out.cost_source, CostSource::Unknown);
         assert_eq!(
             out.usage,
-            Some(Usage {
+            Some(Tokens {
                 input: 10,
                 output: 5,
                 cache_read: 1,
@@ -350,7 +350,7 @@ mod tests {
             0,
         );
         assert_eq!(out.final_text, "c\nd");
-        assert_eq!(out.usage, Some(Usage::default()));
+        assert_eq!(out.usage, Some(Tokens::default()));
         assert_eq!(out.cost_usd, None);
     }
 

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::classify::{classify_status, classify_text};
 use crate::event::{
-    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, RetryAfter, Usage, FINAL_TEXT_MAX,
+    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, RetryAfter, Tokens, FINAL_TEXT_MAX,
 };
 use crate::retry_after::Clock;
 
@@ -389,7 +389,7 @@ struct ResultInfo {
     api_error_status: Option<u16>,
     text: Option<String>,
     errors: Vec<String>,
-    usage: Option<Usage>,
+    usage: Option<Tokens>,
     cost_usd: Option<f64>,
     model: Option<String>,
     denials: u32,
@@ -588,7 +588,7 @@ impl ClaudeStreamParser {
             .and_then(Value::as_bool)
             .unwrap_or_else(|| subtype.starts_with("error"));
         let usage = model_usage_total(v.get("modelUsage")).or_else(|| {
-            v.get("usage").filter(|u| u.is_object()).map(|u| Usage {
+            v.get("usage").filter(|u| u.is_object()).map(|u| Tokens {
                 input: u64_field(u, "input_tokens"),
                 output: u64_field(u, "output_tokens"),
                 cache_read: u64_field(u, "cache_read_input_tokens"),
@@ -717,9 +717,9 @@ impl ClaudeStreamParser {
 /// in `--bare` mode (claude-bare.jsonl: usage says 3600 input tokens, modelUsage and the cost
 /// say 4173). `None` when there is no entry with token counts, e.g. the empty `{}` of failed
 /// calls.
-fn model_usage_total(model_usage: Option<&Value>) -> Option<Usage> {
+fn model_usage_total(model_usage: Option<&Value>) -> Option<Tokens> {
     let obj = model_usage?.as_object()?;
-    let mut total = Usage::default();
+    let mut total = Tokens::default();
     let mut seen = false;
     for u in obj.values() {
         let keys = [
@@ -732,7 +732,7 @@ fn model_usage_total(model_usage: Option<&Value>) -> Option<Usage> {
             continue;
         }
         seen = true;
-        total.add(&Usage {
+        total.add(&Tokens {
             input: u64_field(u, "inputTokens"),
             output: u64_field(u, "outputTokens"),
             cache_read: u64_field(u, "cacheReadInputTokens"),
@@ -1176,7 +1176,7 @@ mod tests {
         let out = p.finish(exit(0), "");
         assert_eq!(
             out.usage,
-            Some(Usage {
+            Some(Tokens {
                 input: 15,
                 output: 3,
                 cache_read: 3,
@@ -1195,9 +1195,9 @@ mod tests {
         let out = p.finish(exit(0), "");
         assert_eq!(
             out.usage,
-            Some(Usage {
+            Some(Tokens {
                 input: 7,
-                ..Usage::default()
+                ..Tokens::default()
             })
         );
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::event::Usage;
+use crate::event::Tokens;
 
 /// USD per million tokens, per token kind (see CLI.md "Token kinds").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
@@ -24,7 +24,7 @@ pub struct Price {
 
 impl Price {
     /// The cost of `usage` at this price, in USD.
-    pub fn cost(&self, usage: &Usage) -> f64 {
+    pub fn cost(&self, usage: &Tokens) -> f64 {
         (usage.input as f64 * self.input
             + usage.output as f64 * self.output
             + usage.cache_read as f64 * self.cache_read
@@ -85,7 +85,7 @@ impl PriceTable {
     }
 
     /// The cost of `usage` for `model`, or `None` for a model the table does not know.
-    pub fn cost(&self, model: &str, usage: &Usage) -> Option<f64> {
+    pub fn cost(&self, model: &str, usage: &Tokens) -> Option<f64> {
         self.get(model).map(|p| p.cost(usage))
     }
 
@@ -162,8 +162,8 @@ fn strip_date(s: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn usage(input: u64, output: u64, cache_read: u64, cache_write: u64) -> Usage {
-        Usage {
+    fn usage(input: u64, output: u64, cache_read: u64, cache_write: u64) -> Tokens {
+        Tokens {
             input,
             output,
             cache_read,

@@ -12,7 +12,7 @@ use ralph_store::{IterationRecord, RunRecord, RunState, Store, StoreError, Token
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::completion::claims_completion;
-use crate::events::{EventBody, EventSink, RunEvent, StopReason, TokensJson};
+use crate::events::{EventBody, EventSink, RunEvent, StopReason};
 use crate::policy::{self, Next, Situation};
 use crate::process::{self, Control, Deadlines, EndReason, SpawnError, Spec};
 use crate::redact::StreamRedactor;
@@ -789,10 +789,7 @@ impl<'a> Engine<'a> {
         }
         let usage = outcome.usage;
         if let Some(u) = usage {
-            self.run.tokens.input += u.input;
-            self.run.tokens.output += u.output;
-            self.run.tokens.cache_read += u.cache_read;
-            self.run.tokens.cache_write += u.cache_write;
+            self.run.tokens += u;
         }
         match outcome.cost_usd.filter(|c| c.is_finite() && *c >= 0.0) {
             Some(c) => self.run.cost_usd += c,
@@ -805,12 +802,7 @@ impl<'a> Engine<'a> {
         }
         self.touch();
 
-        let tokens = usage.map(|u| Tokens {
-            input: u.input,
-            output: u.output,
-            cache_read: u.cache_read,
-            cache_write: u.cache_write,
-        });
+        let tokens = usage;
         // The fullest the context got, against the model's window (the agent's own figure,
         // else the price table's).
         let model_name = outcome
@@ -879,14 +871,14 @@ impl<'a> Engine<'a> {
             } else {
                 CostSource::Unknown.as_str().to_string()
             },
-            tokens: usage.map(TokensJson::from),
+            tokens: usage,
             files_changed: record.files_changed,
             insertions: record.insertions,
             deletions: record.deletions,
             error_class: record.error_class.clone(),
             error_message: record.error_message.clone(),
             total_cost_usd: self.run.cost_usd,
-            total_tokens: self.run.tokens.into(),
+            total_tokens: self.run.tokens,
             context_pct,
         });
         // Gate and checkpoint events happened before the iteration finished.
@@ -1183,10 +1175,7 @@ impl<'a> Engine<'a> {
             }
         };
         if let Some(u) = outcome.usage {
-            self.run.tokens.input += u.input;
-            self.run.tokens.output += u.output;
-            self.run.tokens.cache_read += u.cache_read;
-            self.run.tokens.cache_write += u.cache_write;
+            self.run.tokens += u;
         }
         match outcome.cost_usd.filter(|c| c.is_finite() && *c >= 0.0) {
             Some(c) => self.run.cost_usd += c,
@@ -1194,12 +1183,7 @@ impl<'a> Engine<'a> {
         }
         self.run.notes = Some(after.clone());
         self.touch();
-        let tokens = outcome.usage.map(|u| Tokens {
-            input: u.input,
-            output: u.output,
-            cache_read: u.cache_read,
-            cache_write: u.cache_write,
-        });
+        let tokens = outcome.usage;
         let call = ralph_store::SideCall {
             after_iteration: n,
             kind: "summary".to_string(),
@@ -1775,7 +1759,7 @@ impl<'a> Engine<'a> {
             elapsed_s: self.run.elapsed_s,
             cost_usd: self.run.cost_usd,
             cost_unknown_iterations: self.cost_unknown,
-            tokens: self.run.tokens.into(),
+            tokens: self.run.tokens,
         });
         self.store.save_run(&self.run, &[ev.to_record()], true)?;
         self.emit(&[ev]);

@@ -65,35 +65,7 @@ impl StopReason {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct TokensJson {
-    pub input: u64,
-    pub output: u64,
-    pub cache_read: u64,
-    pub cache_write: u64,
-}
-
-impl From<ralph_store::Tokens> for TokensJson {
-    fn from(t: ralph_store::Tokens) -> Self {
-        TokensJson {
-            input: t.input,
-            output: t.output,
-            cache_read: t.cache_read,
-            cache_write: t.cache_write,
-        }
-    }
-}
-
-impl From<ralph_agents::Usage> for TokensJson {
-    fn from(u: ralph_agents::Usage) -> Self {
-        TokensJson {
-            input: u.input,
-            output: u.output,
-            cache_read: u.cache_read,
-            cache_write: u.cache_write,
-        }
-    }
-}
+pub use ralph_types::Tokens;
 
 /// Event payloads. Serialised with an `"event"` tag; `RunEvent::to_json` adds `run_id` and `ts`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -120,7 +92,7 @@ pub enum EventBody {
         duration_s: f64,
         cost_usd: Option<f64>,
         cost_source: String,
-        tokens: Option<TokensJson>,
+        tokens: Option<Tokens>,
         files_changed: Option<u32>,
         /// Lines added and removed, from the checkpoint diff.
         insertions: Option<u64>,
@@ -128,7 +100,7 @@ pub enum EventBody {
         error_class: Option<String>,
         error_message: Option<String>,
         total_cost_usd: f64,
-        total_tokens: TokensJson,
+        total_tokens: Tokens,
         /// Peak context use as a percentage of the model's window, when both are known.
         context_pct: Option<f64>,
     },
@@ -198,7 +170,7 @@ pub enum EventBody {
         cost_usd: f64,
         /// Iterations whose cost is not in `cost_usd` because the agent did not report it.
         cost_unknown_iterations: u32,
-        tokens: TokensJson,
+        tokens: Tokens,
     },
 }
 

@@ -16,6 +16,6 @@ pub mod safety;
 pub mod settings;
 
 pub use engine::{fmt_duration, Agent, Engine, EngineError, RunSummary};
-pub use events::{EventBody, EventSink, RunEvent, StopReason, TokensJson};
+pub use events::{EventBody, EventSink, RunEvent, StopReason, Tokens};
 pub use process::Control;
 pub use settings::*;

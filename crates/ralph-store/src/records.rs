@@ -1,23 +1,10 @@
 //! Row types.
 
 use rusqlite::{params, Row, Transaction};
-use serde::Serialize;
 
 use crate::{sql, StoreError};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Tokens {
-    pub input: u64,
-    pub output: u64,
-    pub cache_read: u64,
-    pub cache_write: u64,
-}
-
-impl Tokens {
-    pub fn total(&self) -> u64 {
-        self.input + self.output + self.cache_read + self.cache_write
-    }
-}
+pub use ralph_types::Tokens;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ralph_agents::{
     backend_names, builtin_backend, AgentEvent, Backend, BackendConfig, CommandContext,
-    CommandSpec, CustomBackend, ErrorClass, OutputFormat, PermissionMode, Usage,
+    CommandSpec, CustomBackend, ErrorClass, OutputFormat, PermissionMode, Tokens,
     COPILOT_USAGE_FILE,
 };
 
@@ -511,7 +511,7 @@ fn copilot_parser_for_reads_the_usage_file_from_the_scratch_dir() {
     let (_, out) = run(parser.as_mut(), &stdout, exit, &stderr);
     assert_eq!(
         out.usage,
-        Some(Usage {
+        Some(Tokens {
             input: 3600,
             output: 240,
             cache_read: 900,

@@ -2,7 +2,7 @@
 
 use ralph_agents::{
     AgentEvent, AgentOutcome, Clock, CodexJsonParser, CostSource, ErrorClass, RetryAfter,
-    TextParser, Usage,
+    TextParser, Tokens,
 };
 
 use crate::{
@@ -68,7 +68,7 @@ fn success() {
         // input_tokens 4500 includes the 900 cached.
         assert_eq!(
             out.usage,
-            Some(Usage {
+            Some(Tokens {
                 input: 3600,
                 output: 240,
                 cache_read: 900,

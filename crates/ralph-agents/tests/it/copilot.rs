@@ -1,7 +1,7 @@
 //! Every captured GitHub Copilot CLI 1.0.102 transcript (`--output-format json`, BYOK).
 
 use ralph_agents::{
-    AgentEvent, AgentOutcome, CopilotJsonParser, CostSource, ErrorClass, TextParser, Usage,
+    AgentEvent, AgentOutcome, CopilotJsonParser, CostSource, ErrorClass, TextParser, Tokens,
 };
 
 use crate::{
@@ -62,7 +62,7 @@ fn success_with_usage_file() {
     // inputTokens 4500 includes the 900 cache reads.
     assert_eq!(
         out.usage,
-        Some(Usage {
+        Some(Tokens {
             input: 3600,
             output: 240,
             cache_read: 900,
@@ -128,7 +128,7 @@ fn footer_usage_when_there_is_no_usage_file() {
     let cases = [
         (
             "copilot-text.stderr",
-            Usage {
+            Tokens {
                 input: 3600,
                 output: 240,
                 cache_read: 900,
@@ -138,7 +138,7 @@ fn footer_usage_when_there_is_no_usage_file() {
         // Anthropic provider: "↑ 4.8k (900 cached, 300 written)".
         (
             "copilot-anthropic-provider.stderr",
-            Usage {
+            Tokens {
                 input: 3600,
                 output: 240,
                 cache_read: 900,

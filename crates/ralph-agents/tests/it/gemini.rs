@@ -1,7 +1,7 @@
 //! Every captured Gemini CLI 0.61.0 transcript (`--output-format stream-json`).
 
 use ralph_agents::{
-    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, GeminiStreamParser, Usage,
+    AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, GeminiStreamParser, Tokens,
 };
 
 use crate::{
@@ -58,7 +58,7 @@ fn success() {
     // input_tokens 4500 includes the 900 cached; `input` is the uncached 3600.
     assert_eq!(
         out.usage,
-        Some(Usage {
+        Some(Tokens {
             input: 3600,
             output: 240,
             cache_read: 900,
@@ -111,7 +111,7 @@ fn without_yolo_the_agent_only_talks() {
     assert_eq!(out.error, None);
     assert_eq!(
         out.usage,
-        Some(Usage {
+        Some(Tokens {
             input: 1200,
             output: 80,
             cache_read: 300,
@@ -166,7 +166,7 @@ fn api_errors() {
         );
         // "try again later" names no time.
         assert_eq!(out.retry_after, None, "{name}");
-        assert_eq!(out.usage, Some(Usage::default()), "{name}");
+        assert_eq!(out.usage, Some(Tokens::default()), "{name}");
         assert_eq!(out.cost_source, CostSource::Unknown, "{name}");
         assert_eq!(out.model.as_deref(), Some("gemini-2.5-pro"), "{name}");
         assert_eq!(out.final_text, "", "{name}");

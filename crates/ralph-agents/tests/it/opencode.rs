@@ -2,7 +2,7 @@
 
 use ralph_agents::{
     AgentEvent, AgentOutcome, CostSource, ErrorClass, OpencodeJsonParser, PriceTable, RetryAfter,
-    TextParser, Usage,
+    TextParser, Tokens,
 };
 
 use crate::{
@@ -52,7 +52,7 @@ fn success() {
     let (events, out) = parse("opencode-json.jsonl");
     assert_eq!(out.final_text, FINAL);
     // Three steps of 1200 new + 300 cached input and 80 output each.
-    let usage = Usage {
+    let usage = Tokens {
         input: 3600,
         output: 240,
         cache_read: 900,

@@ -3,7 +3,7 @@
 
 use ralph_agents::{
     AgentOutcome, ClaudeStreamParser, CodexJsonParser, CopilotJsonParser, CostSource,
-    GeminiStreamParser, OpencodeJsonParser, StreamParser, Usage,
+    GeminiStreamParser, OpencodeJsonParser, StreamParser, Tokens,
 };
 
 use crate::{assert_cost, assert_fixtures_match_reference, capture_in, fixture_names_in, run};
@@ -30,17 +30,17 @@ fn every_fixture_is_covered_and_matches_the_reference() {
 
 #[test]
 fn every_cli_finished_the_job() {
-    let scenario = Usage {
+    let scenario = Tokens {
         input: 3600,
         output: 240,
         cache_read: 900,
         cache_write: 0,
     };
-    let cases: Vec<(&str, Box<dyn StreamParser>, Option<Usage>)> = vec![
+    let cases: Vec<(&str, Box<dyn StreamParser>, Option<Tokens>)> = vec![
         (
             "proof-claude.jsonl",
             Box::new(ClaudeStreamParser::default()),
-            Some(Usage {
+            Some(Tokens {
                 cache_write: 300,
                 ..scenario
             }),

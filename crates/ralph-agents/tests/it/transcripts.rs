@@ -2,7 +2,7 @@
 
 use ralph_agents::{
     AgentEvent, AgentOutcome, ClaudeStreamParser, CostSource, ErrorClass, ExitInfo, TextParser,
-    Usage,
+    Tokens,
 };
 
 use crate::{assert_cost, exit, fixture, run, FIXTURES};
@@ -130,7 +130,7 @@ fn stream_success() {
     );
     assert_eq!(
         out.usage,
-        Some(Usage {
+        Some(Tokens {
             input: 3600,
             output: 240,
             cache_read: 900,
@@ -176,10 +176,10 @@ fn stream_success() {
 fn successful_variants() {
     // (file, usage, cost). bare and noquiet made a side request (title generation) that
     // `result.usage` leaves out but `modelUsage` and the cost include: usage follows modelUsage.
-    let cases: &[(&str, Usage, f64)] = &[
+    let cases: &[(&str, Tokens, f64)] = &[
         (
             "claude-allowedtools.jsonl",
-            Usage {
+            Tokens {
                 input: 3600,
                 output: 240,
                 cache_read: 900,
@@ -189,7 +189,7 @@ fn successful_variants() {
         ),
         (
             "claude-bare.jsonl",
-            Usage {
+            Tokens {
                 input: 4173,
                 output: 245,
                 cache_read: 900,
@@ -199,7 +199,7 @@ fn successful_variants() {
         ),
         (
             "claude-noquiet.jsonl",
-            Usage {
+            Tokens {
                 input: 4173,
                 output: 245,
                 cache_read: 900,
@@ -209,7 +209,7 @@ fn successful_variants() {
         ),
         (
             "claude-json.json",
-            Usage {
+            Tokens {
                 input: 3600,
                 output: 240,
                 cache_read: 900,
@@ -246,7 +246,7 @@ fn partial_messages_are_other_not_malformed() {
     assert_eq!(out.final_text, "Hello. LOOP_COMPLETE");
     assert_eq!(
         out.usage,
-        Some(Usage {
+        Some(Tokens {
             input: 19464,
             output: 20,
             cache_read: 0,
@@ -279,7 +279,7 @@ fn ratelimit_warning_run_succeeds() {
     assert_eq!(out.final_text, "Hello. LOOP_COMPLETE");
     assert_eq!(
         out.usage,
-        Some(Usage {
+        Some(Tokens {
             input: 19464,
             output: 20,
             cache_read: 0,
@@ -321,7 +321,7 @@ fn api_errors() {
         let (events, out) = parse_capture(name);
         assert_eq!(out.error, Some(*class), "{name}");
         assert_eq!(out.error_message.as_deref(), Some(*message), "{name}");
-        assert_eq!(out.usage, Some(Usage::default()), "{name}");
+        assert_eq!(out.usage, Some(Tokens::default()), "{name}");
         assert_eq!(out.cost_usd, Some(0.0), "{name}");
         assert_eq!(out.cost_source, CostSource::Reported, "{name}");
         // modelUsage is empty on failures: the model comes from init.
@@ -366,7 +366,7 @@ fn max_turns() {
     assert_eq!(out.final_text, "Step 1: calling Write.");
     assert_eq!(
         out.usage,
-        Some(Usage {
+        Some(Tokens {
             input: 1200,
             output: 80,
             cache_read: 300,
@@ -393,7 +393,7 @@ fn permission_denied_is_never_a_silent_success() {
     );
     assert_eq!(
         out.usage,
-        Some(Usage {
+        Some(Tokens {
             input: 3600,
             output: 240,
             cache_read: 900,
