@@ -4,10 +4,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ralph_agents::{builtin_backend, Backend, BackendConfig, CommandContext, PermissionMode};
+use ralph_agents::{builtin_backend, Backend, BackendConfig, PermissionMode};
 use ralph_core::completion::marker_lines;
 use ralph_core::{
-    prompt, Agent, AgentSettings, Control, Engine, Limits, PromptSource, RetrySettings, Settings,
+    agent_command, prompt, Agent, AgentSettings, CallKind, CallSpec, Cancel, Control, Deps,
+    Engine, Handles, Limits, Loop, PromptSource, RetrySettings, RunScope, Settings,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -399,9 +400,9 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
         .build()
         .map_err(|e| CliError::new(1, format!("failed to start the async runtime: {e}"), None))?;
     runtime.block_on(async move {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        spawn_signal_forwarders(tx)?;
-        let mut renderer = Renderer {
+        let cancel = Cancel::new();
+        spawn_signal_forwarders(cancel.clone())?;
+        let renderer = Renderer {
             json: args.json,
             human: true,
             tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -410,7 +411,14 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
         for w in &warnings {
             eprintln!("ralph: warning: {w}");
         }
-        let engine = Engine::new(settings, agents, store, git, rx, &mut renderer)
+        let handles = Handles::new(store, settings.ledger.clone(), &state_dir, Deps::system());
+        let lp = Loop {
+            scope: RunScope::project(&settings.root),
+            settings,
+            agents,
+            git,
+        };
+        let engine = Engine::new(lp, handles, cancel, Box::new(renderer))
             .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
         let summary = engine
             .run()
@@ -422,9 +430,7 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
 
 /// SIGINT: first a graceful stop, then an immediate one. SIGTERM and SIGHUP: graceful.
 /// SIGUSR1: `ralph stop --now`.
-fn spawn_signal_forwarders(
-    tx: tokio::sync::mpsc::UnboundedSender<Control>,
-) -> Result<(), CliError> {
+fn spawn_signal_forwarders(cancel: Cancel) -> Result<(), CliError> {
     let sig = |kind: SignalKind| {
         signal(kind)
             .map_err(|e| CliError::new(1, format!("failed to install a signal handler: {e}"), None))
@@ -450,9 +456,7 @@ fn spawn_signal_forwarders(
                 _ = hup.recv() => Control::Terminate,
                 _ = usr1.recv() => Control::StopNow,
             };
-            if tx.send(c).is_err() {
-                break;
-            }
+            cancel.request(c);
         }
     });
     Ok(())
@@ -469,9 +473,11 @@ fn dry_run(
     let mut n = 1;
     let mut feedback = None;
     let mut notes = None;
+    let mut run_id = "<run-id>".to_string();
     if !settings.fresh && db.exists() {
         if let Ok(store) = ralph_store::Store::open_read_only(&db) {
-            if let Ok(Some(run)) = store.resumable_run() {
+            if let Ok(Some(run)) = store.resumable_run(None) {
+                run_id = run.id.clone();
                 n = run.iteration + 1;
                 notes = ralph_core::notes::for_prompt(
                     run.notes.as_deref(),
@@ -490,21 +496,17 @@ fn dry_run(
         notes.as_deref(),
         feedback.as_deref(),
     );
-    let prompt_path = state_dir
-        .join("runs")
-        .join("<run-id>")
-        .join(format!("{n:04}"))
-        .join("prompt.md");
-    let ctx = CommandContext {
-        prompt: &text,
-        prompt_path: &prompt_path,
-        model: agent.model.as_deref(),
-        extra_args: &settings.agent.args,
-        // SAFETY: geteuid has no preconditions.
-        is_root: unsafe { libc::geteuid() } == 0,
-        scratch_dir: prompt_path.parent().unwrap_or(state_dir),
-    };
-    let spec = agent.backend.command(&ctx);
+    // Exactly what the engine will run: the same function builds both.
+    let dir = state_dir.join("runs").join(&run_id).join(format!("{n:04}"));
+    let call = CallSpec::new(&run_id, n, CallKind::Iteration, &text, &dir);
+    let spec = agent_command(
+        settings,
+        &settings.root,
+        None,
+        agent.backend.as_ref(),
+        agent.model.as_deref(),
+        &call,
+    );
     let stdin_note = if spec.stdin.is_some() {
         " < prompt (on stdin)"
     } else {

@@ -208,6 +208,8 @@ impl EventBody {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEvent {
     pub run_id: String,
+    /// The story whose loop emitted it (STORIES.md "Output"); `None` for the single loop.
+    pub story_id: Option<String>,
     /// RFC 3339, UTC.
     pub ts: String,
     pub body: EventBody,
@@ -219,6 +221,9 @@ impl RunEvent {
         let mut out = serde_json::Map::new();
         out.insert("event".into(), self.body.kind().into());
         out.insert("run_id".into(), self.run_id.clone().into());
+        if let Some(story) = &self.story_id {
+            out.insert("story_id".into(), story.clone().into());
+        }
         out.insert("ts".into(), self.ts.clone().into());
         if let Ok(serde_json::Value::Object(body)) = serde_json::to_value(&self.body) {
             for (k, v) in body {
@@ -241,11 +246,51 @@ impl RunEvent {
     }
 }
 
-/// Receives every event after it is durable. Implemented by the CLI's renderers.
-pub trait EventSink {
+/// Receives every event after it is durable. Implemented by the CLI's renderers. `Send`, so an
+/// engine can run on any thread; many loops share one sink through `Arc<Mutex<S>>`.
+pub trait EventSink: Send {
     fn event(&mut self, event: &RunEvent);
 
     /// Called about once a second while the loop waits before retrying (for a countdown). Not
     /// an event: nothing is recorded.
     fn waiting(&mut self, _remaining: std::time::Duration, _reason: &str) {}
+}
+
+impl<S: EventSink> EventSink for std::sync::Arc<std::sync::Mutex<S>> {
+    fn event(&mut self, event: &RunEvent) {
+        self.lock().unwrap_or_else(|e| e.into_inner()).event(event);
+    }
+
+    fn waiting(&mut self, remaining: std::time::Duration, reason: &str) {
+        self.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .waiting(remaining, reason);
+    }
+}
+
+/// A sink that drops everything (tests, benchmarks).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullSink;
+
+impl EventSink for NullSink {
+    fn event(&mut self, _event: &RunEvent) {}
+}
+
+/// A sink that keeps every event (tests).
+#[derive(Debug, Default, Clone)]
+pub struct CollectSink(pub std::sync::Arc<std::sync::Mutex<Vec<RunEvent>>>);
+
+impl CollectSink {
+    pub fn events(&self) -> Vec<RunEvent> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl EventSink for CollectSink {
+    fn event(&mut self, event: &RunEvent) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
+    }
 }

@@ -1,7 +1,11 @@
 //! ralph's engine: the run loop, stop conditions, prompt builder, completion and gate
 //! evaluation. It never prints and never reads the environment: everything comes in as
-//! [`Settings`] and goes out as [`RunEvent`]s.
+//! [`Settings`] and goes out as [`RunEvent`]s. Many engines can run in one process, each on its
+//! own work root, sharing the [`Handles`] (store, ledger, budgets, backend limits).
 
+pub mod budget;
+pub mod cancel;
+pub mod clock;
 pub mod completion;
 pub mod engine;
 pub mod events;
@@ -14,8 +18,16 @@ pub mod reaper;
 pub mod redact;
 pub mod safety;
 pub mod settings;
+pub mod shared;
 
-pub use engine::{fmt_duration, Agent, Engine, EngineError, RunSummary};
-pub use events::{EventBody, EventSink, RunEvent, StopReason, Tokens};
+pub use budget::{PlanBudget, PlanCaps};
+pub use cancel::Cancel;
+pub use clock::{Clock, Deps, ManualClock, RunIds, SequentialIds, SystemClock, TimeIds};
+pub use engine::{
+    agent_command, fmt_duration, Agent, CallKind, CallSpec, Engine, EngineError, Loop, RunScope,
+    RunSummary, Stop,
+};
+pub use events::{CollectSink, EventBody, EventSink, NullSink, RunEvent, StopReason, Tokens};
 pub use process::Control;
 pub use settings::*;
+pub use shared::{BackendLimits, Handles, LedgerHandle, Pause, StopLatch};

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use ralph_agents::ExitInfo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant as TokioInstant;
 
-/// Requests from outside the loop (signals, `ralph stop --now`).
+/// Requests from outside the loop (signals, `ralph stop --now`), delivered through a
+/// [`crate::cancel::Cancel`] token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
     /// First Ctrl-C: stop the agent group gracefully, persist, exit 130.
@@ -336,7 +336,7 @@ pub async fn run(
     out: &mut dyn Write,
     mut err: Option<&mut dyn Write>,
     sink: &mut dyn LineSink,
-    control: &mut UnboundedReceiver<Control>,
+    cancel: &crate::cancel::Cancel,
 ) -> Result<Finished, SpawnError> {
     let started = Instant::now();
     let (mut child, merged) = spawn(spec)?;
@@ -379,7 +379,8 @@ pub async fn run(
     // After SIGTERM: when to SIGKILL. After exit or SIGKILL: when to stop waiting for pipes.
     let mut kill_at: Option<TokioInstant> = None;
     let mut abandon_at: Option<TokioInstant> = None;
-    let mut control_open = true;
+    // From generation 0: a request made before the process started stops it at once.
+    let mut seen_control = 0u64;
 
     loop {
         if exit.is_some() && stdout.is_none() && stderr.is_none() {
@@ -445,15 +446,14 @@ pub async fn run(
                 stdout = None;
                 stderr = None;
             },
-            c = control.recv(), if control_open => match c {
-                None => control_open = false,
-                Some(Control::Kill) => {
+            c = cancel.changed(&mut seen_control) => match c {
+                Control::Kill => {
                     reason = EndReason::Control(Control::Kill);
                     killing = true;
                     signal_group(pgid, libc::SIGKILL);
                     kill_at = None;
                 }
-                Some(c) => {
+                c => {
                     if !killing && exit.is_none() {
                         reason = EndReason::Control(c);
                         killing = true;

@@ -153,3 +153,31 @@ impl Default for RetrySettings {
         }
     }
 }
+
+/// Settings for unit tests: a project at `/nonexistent`, a text prompt, defaults elsewhere.
+#[cfg(test)]
+pub(crate) fn test_settings() -> Settings {
+    Settings {
+        root: PathBuf::from("/nonexistent"),
+        agent: AgentSettings {
+            backend: "custom".into(),
+            model: None,
+            args: Vec::new(),
+            backend_config: BackendConfig::default(),
+        },
+        limits: Limits::default(),
+        completion_marker: "LOOP_COMPLETE".into(),
+        prompt: PromptSource::Text("do it".into()),
+        checkpoint_every: 1,
+        retry: RetrySettings::default(),
+        gates: Vec::new(),
+        fresh: false,
+        pricing: ralph_agents::PriceTable::builtin(),
+        ledger: None,
+        notes_max_tokens: 2000,
+        summary_model: None,
+        safety: SafetySettings::default(),
+        max_untracked_bytes: 10 * 1024 * 1024,
+        redactor: crate::redact::Redactor::new(std::iter::empty::<(String, String)>()),
+    }
+}

@@ -10,6 +10,7 @@ pub mod ledger;
 mod records;
 mod report;
 mod schema;
+mod shared;
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,6 +21,7 @@ pub use audit::{AuditError, AuditLog, VerifyReport};
 pub use ledger::{Ledger, LedgerEntry};
 pub use records::{EventRecord, IterationRecord, RunRecord, RunState, SideCall, Tokens};
 pub use report::{CostGroup, CostReport, CostRow};
+pub use shared::{Shared, SharedAudit, SharedLedger, SharedStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,28 +90,35 @@ impl Store {
         Ok(())
     }
 
-    /// The most recent run that did not finish and may be resumed.
-    pub fn resumable_run(&self) -> Result<Option<RunRecord>, StoreError> {
+    /// The most recent run of `scope` (`None`: the single loop; a story id) that did not
+    /// finish and may be resumed.
+    pub fn resumable_run(&self, scope: Option<&str>) -> Result<Option<RunRecord>, StoreError> {
         let sql_text = format!(
-            "SELECT {} FROM runs WHERE state IN ('running', 'interrupted') \
+            "SELECT {} FROM runs WHERE scope IS ?1 AND (state IN ('running', 'interrupted') \
              OR (state = 'stopped' AND stop_reason = 'stop_requested') \
-             OR (state = 'failed' AND stop_reason = 'needs_human') \
+             OR (state = 'failed' AND stop_reason = 'needs_human')) \
              ORDER BY rowid DESC LIMIT 1",
             RunRecord::COLUMNS
         );
         self.conn
-            .query_row(&sql_text, [], RunRecord::from_row)
+            .query_row(&sql_text, [scope], RunRecord::from_row)
             .optional()
             .map_err(sql("look up an unfinished run"))
     }
 
+    /// The most recent run of the single loop (`ralph run`), finished or not.
     pub fn latest_run(&self) -> Result<Option<RunRecord>, StoreError> {
+        self.latest_run_in(None)
+    }
+
+    /// The most recent run of `scope`, finished or not.
+    pub fn latest_run_in(&self, scope: Option<&str>) -> Result<Option<RunRecord>, StoreError> {
         let sql_text = format!(
-            "SELECT {} FROM runs ORDER BY rowid DESC LIMIT 1",
+            "SELECT {} FROM runs WHERE scope IS ?1 ORDER BY rowid DESC LIMIT 1",
             RunRecord::COLUMNS
         );
         self.conn
-            .query_row(&sql_text, [], RunRecord::from_row)
+            .query_row(&sql_text, [scope], RunRecord::from_row)
             .optional()
             .map_err(sql("read the latest run"))
     }
@@ -122,10 +131,10 @@ impl Store {
             .map_err(sql("read a run"))
     }
 
-    /// Runs, newest first.
+    /// Runs of the single loop, newest first.
     pub fn runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
         let sql_text = format!(
-            "SELECT {} FROM runs ORDER BY rowid DESC LIMIT ?1",
+            "SELECT {} FROM runs WHERE scope IS NULL ORDER BY rowid DESC LIMIT ?1",
             RunRecord::COLUMNS
         );
         let mut stmt = self.conn.prepare(&sql_text).map_err(sql("list runs"))?;

@@ -68,13 +68,16 @@ pub struct RunRecord {
     pub sessions: u32,
     /// ralph's running notes on earlier iterations, sent in the prompt's volatile part.
     pub notes: Option<String>,
+    /// What the run belongs to: `None` for the single loop (`ralph run`), a story id for a
+    /// story's loop in a plan run. Resume looks for an unfinished run of the same scope.
+    pub scope: Option<String>,
 }
 
 impl RunRecord {
     pub(crate) const COLUMNS: &'static str = "id, state, stop_reason, exit_code, backend, model, \
         iteration, max_iterations, started_at, updated_at, elapsed_s, cost_usd, budget_usd, \
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, consecutive_failures, \
-        current_iteration, feedback, last_checkpoint, pid, sessions, notes";
+        current_iteration, feedback, last_checkpoint, pid, sessions, notes, scope";
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
         Ok(RunRecord {
@@ -104,6 +107,7 @@ impl RunRecord {
             pid: r.get(21)?,
             sessions: r.get(22)?,
             notes: r.get(23)?,
+            scope: r.get(24)?,
         })
     }
 
@@ -112,9 +116,9 @@ impl RunRecord {
             "INSERT INTO runs (id, state, stop_reason, exit_code, backend, model, iteration, \
              max_iterations, started_at, updated_at, elapsed_s, cost_usd, budget_usd, input_tokens, \
              output_tokens, cache_read_tokens, cache_write_tokens, consecutive_failures, \
-             current_iteration, feedback, last_checkpoint, pid, sessions, notes) VALUES \
+             current_iteration, feedback, last_checkpoint, pid, sessions, notes, scope) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-             ?20, ?21, ?22, ?23, ?24) ON CONFLICT(id) DO UPDATE SET state = excluded.state, \
+             ?20, ?21, ?22, ?23, ?24, ?25) ON CONFLICT(id) DO UPDATE SET state = excluded.state, \
              stop_reason = excluded.stop_reason, exit_code = excluded.exit_code, \
              backend = excluded.backend, model = excluded.model, iteration = excluded.iteration, \
              max_iterations = excluded.max_iterations, updated_at = excluded.updated_at, \
@@ -153,6 +157,7 @@ impl RunRecord {
                 self.pid,
                 self.sessions,
                 self.notes,
+                self.scope,
             ])
         })
         .map(|_| ())

@@ -100,6 +100,12 @@ CREATE TABLE side_calls (
     PRIMARY KEY (run_id, after_iteration, kind)
 );
 "#,
+    // v4: runs belong to a scope (NULL: the single loop; a story id: that story's loop), so
+    // many loops can share one database and each resumes its own run.
+    r#"
+ALTER TABLE runs ADD COLUMN scope TEXT;
+CREATE INDEX runs_scope ON runs(scope);
+"#,
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {

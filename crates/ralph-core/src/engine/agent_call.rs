@@ -1,0 +1,296 @@
+//! One agent call: the command line (built in one place, [`agent_command`], which `--dry-run`
+//! prints), the process run under the iteration's limits with its output streamed to the
+//! artifacts through the redactor, every tool use checked by the guard as it streams, and the
+//! parsed, priced outcome.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ralph_agents::{AgentEvent, AgentOutcome, Backend, CommandContext, CommandSpec};
+
+use super::{io_err, Engine, EngineError, Stop};
+use crate::events::{EventBody, StopReason};
+use crate::process::{self, Deadlines, SpawnError, Spec};
+use crate::redact::StreamRedactor;
+use crate::settings::Settings;
+
+/// SIGTERM → SIGKILL grace period for agents and gates.
+pub(super) const KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// Which call of an iteration this is; the agent sees it as `RALPH_CALL`, so a custom agent can
+/// tell an iteration from a side call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    Iteration,
+    /// Summarising the notes on earlier iterations.
+    Summary,
+}
+
+impl CallKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CallKind::Iteration => "iteration",
+            CallKind::Summary => "summary",
+        }
+    }
+}
+
+/// Everything about one call that its command line depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct CallSpec<'a> {
+    pub run_id: &'a str,
+    pub iteration: u32,
+    pub kind: CallKind,
+    pub prompt: &'a str,
+    /// The call's artifact directory; the prompt is archived in it as `prompt.md`.
+    pub dir: &'a Path,
+}
+
+impl<'a> CallSpec<'a> {
+    pub fn new(
+        run_id: &'a str,
+        iteration: u32,
+        kind: CallKind,
+        prompt: &'a str,
+        dir: &'a Path,
+    ) -> CallSpec<'a> {
+        CallSpec {
+            run_id,
+            iteration,
+            kind,
+            prompt,
+            dir,
+        }
+    }
+
+    pub fn prompt_path(&self) -> PathBuf {
+        self.dir.join("prompt.md")
+    }
+}
+
+/// The exact command of one agent call: the backend's argv and environment, the deny list for
+/// CLIs that take one, and ralph's `RALPH_*` variables. The engine runs what this returns and
+/// `ralph run --dry-run` prints it, so the two cannot differ.
+pub fn agent_command(
+    settings: &Settings,
+    work_root: &Path,
+    story: Option<&str>,
+    backend: &dyn Backend,
+    model: Option<&str>,
+    call: &CallSpec<'_>,
+) -> CommandSpec {
+    let prompt_path = call.prompt_path();
+    let ctx = context(settings, model, call, &prompt_path);
+    let mut spec = backend.command(&ctx);
+    // Defense in depth: agents that take a deny list are told; the streaming check is what
+    // enforces it.
+    spec.args
+        .extend(backend.deny_args(&crate::guard::default_deny_rules()));
+    let mut env = vec![
+        ("RALPH_RUN_ID".to_string(), call.run_id.to_string()),
+        ("RALPH_ITERATION".to_string(), call.iteration.to_string()),
+        ("RALPH_CALL".to_string(), call.kind.as_str().to_string()),
+        (
+            "RALPH_PROMPT_FILE".to_string(),
+            prompt_path.display().to_string(),
+        ),
+        (
+            "RALPH_WORKSPACE".to_string(),
+            work_root.display().to_string(),
+        ),
+    ];
+    if let Some(story) = story {
+        env.push(("RALPH_STORY_ID".to_string(), story.to_string()));
+    }
+    spec.env.extend(env);
+    spec
+}
+
+fn context<'a>(
+    settings: &'a Settings,
+    model: Option<&'a str>,
+    call: &CallSpec<'a>,
+    prompt_path: &'a Path,
+) -> CommandContext<'a> {
+    CommandContext {
+        prompt: call.prompt,
+        prompt_path,
+        model,
+        extra_args: &settings.agent.args,
+        is_root: is_root(),
+        scratch_dir: call.dir,
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A guard that tripped on a tool use while the agent ran.
+#[derive(Debug, Clone)]
+pub(super) struct GuardTrip {
+    pub tool: String,
+    /// The command or the paths.
+    pub what: String,
+    pub blocked: crate::guard::Blocked,
+}
+
+/// A finished call: how the process ended, what the parser made of it, and a guard trip.
+pub(super) struct Call {
+    pub finished: process::Finished,
+    pub agent: AgentOutcome,
+    pub trip: Option<GuardTrip>,
+}
+
+impl Engine {
+    /// Run one agent call under the iteration's limits. `Ok(Err(stop))`: the agent could not
+    /// be started (needs a human).
+    pub(super) async fn call_agent(
+        &mut self,
+        call: &CallSpec<'_>,
+        model: Option<String>,
+    ) -> Result<Result<Call, Stop>, EngineError> {
+        let backend = &self.agents[self.current].backend;
+        let spec = agent_command(
+            &self.settings,
+            &self.scope.work_root,
+            self.scope.story.as_deref(),
+            backend.as_ref(),
+            model.as_deref(),
+            call,
+        );
+        let prompt_path = call.prompt_path();
+        let mut parser = backend.parser_for(&context(&self.settings, model.as_deref(), call, &prompt_path));
+        let reports_usage = backend.reports_usage();
+        let backend_name = backend.name();
+
+        let out_path = call.dir.join("output.log");
+        let err_path = call.dir.join("stderr.log");
+        // Secrets never reach the disk: the artifacts are written through the redactor.
+        let redactor = self.settings.redactor.clone();
+        let mut out = StreamRedactor::new(
+            redactor.clone(),
+            File::create(&out_path).map_err(io_err("create", &out_path))?,
+        );
+        let mut err = StreamRedactor::new(
+            redactor.clone(),
+            File::create(&err_path).map_err(io_err("create", &err_path))?,
+        );
+        let mut scratch = Vec::new();
+        let guard = &self.guards.guard;
+        let root = self.scope.work_root.clone();
+        let mut trip: Option<GuardTrip> = None;
+        let mut sink = |line: &[u8], truncated: bool| {
+            scratch.clear();
+            parser.line(line, truncated, &mut scratch);
+            for ev in &scratch {
+                if let (AgentEvent::ToolUse { name, input }, None) = (ev, &trip) {
+                    if let Some(blocked) = guard.check_tool_use(name, input, &root) {
+                        let what = crate::guard::command_of(name, input)
+                            .unwrap_or_else(|| crate::guard::paths_of(name, input).join(", "));
+                        let what = redactor.redact(&what).into_owned();
+                        trip = Some(GuardTrip {
+                            tool: name.clone(),
+                            what,
+                            blocked,
+                        });
+                        return true;
+                    }
+                }
+            }
+            false
+        };
+        let deadlines = self.deadlines(self.settings.limits.iteration_timeout, true);
+        let pspec = Spec {
+            program: &spec.program,
+            args: &spec.args,
+            env: &spec.env,
+            cwd: &self.scope.work_root,
+            stdin: spec.stdin.as_deref(),
+            merge_stderr: false,
+            max_output_bytes: Some(self.settings.safety.max_output_bytes),
+            supervised: true,
+        };
+        let ran = process::run(
+            &pspec,
+            deadlines,
+            &mut out,
+            Some(&mut err),
+            &mut sink,
+            &self.cancel,
+        )
+        .await;
+        let finished = match ran {
+            Ok(f) => f,
+            Err(e @ (SpawnError::NotFound { .. } | SpawnError::NotExecutable { .. })) => {
+                return Ok(Err(Stop::new(
+                    StopReason::NeedsHuman,
+                    format!(
+                        "cannot start the {} agent: {e}; install it or point agent.command at \
+                         it (`ralph doctor` shows what is installed)",
+                        self.run.backend
+                    ),
+                )));
+            }
+            Err(SpawnError::Artifact(source)) => {
+                return Err(EngineError::Io {
+                    action: "write",
+                    path: out_path,
+                    source,
+                })
+            }
+            Err(SpawnError::Other { program, source }) => {
+                return Err(EngineError::Io {
+                    action: "start",
+                    path: PathBuf::from(program),
+                    source,
+                })
+            }
+        };
+        out.finish()
+            .and(err.finish())
+            .map_err(io_err("write", &out_path))?;
+        let mut agent = parser.finish(finished.exit, &finished.tail);
+        // What the agent said travels on into the database, events, prompts and the terminal.
+        agent.final_text = redactor.redact(&agent.final_text).into_owned();
+        agent.error_message = agent
+            .error_message
+            .map(|m| redactor.redact(&m).into_owned());
+        if !reports_usage && !self.acct.usage_warned.contains(&backend_name) {
+            self.acct.usage_warned.push(backend_name);
+            self.record(EventBody::Warning {
+                message: format!(
+                    "the {backend_name} agent does not report token usage: its tokens and cost \
+                     are recorded as unknown; iteration and time limits still apply"
+                ),
+            })?;
+        }
+        let model = agent
+            .model
+            .clone()
+            .or_else(|| self.agents[self.current].model.clone());
+        self.price(&mut agent, model)?;
+        Ok(Ok(Call {
+            finished,
+            agent,
+            trip,
+        }))
+    }
+
+    /// The deadlines of a call whose own limit is `own_timeout`: whichever comes first of it
+    /// and the run's remaining time (then hitting it means the runtime limit).
+    pub(super) fn deadlines(&self, own_timeout: Duration, idle: bool) -> Deadlines {
+        let now = Instant::now();
+        let remaining = self.settings.limits.max_runtime.as_secs_f64() - self.elapsed();
+        let remaining = Duration::from_secs_f64(remaining.max(0.0));
+        let runtime_first = remaining < own_timeout;
+        Deadlines {
+            deadline: now + remaining.min(own_timeout),
+            deadline_is_runtime: runtime_first,
+            idle: idle.then_some(self.settings.limits.idle_timeout),
+            grace: KILL_GRACE,
+        }
+    }
+}

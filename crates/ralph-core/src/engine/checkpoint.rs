@@ -1,0 +1,100 @@
+//! Checkpoints (ghost commits under `refs/ralph/checkpoints/<run>/<NNNN>`, see ralph-git) and
+//! the hash-chained audit log whose head each checkpoint carries.
+
+use super::Engine;
+use crate::events::{EventBody, RunEvent};
+
+/// This run's use of the shared audit log (`Handles::audit`).
+#[derive(Default)]
+pub(super) struct Audit {
+    /// The run.started record, written before this run's first record.
+    pub started: Option<serde_json::Value>,
+    /// Said once per session that the log cannot be used.
+    pub warned: bool,
+}
+
+impl Engine {
+    /// Take a checkpoint for iteration `n`; returns its event. A failure is a warning, never a
+    /// reason to stop the user's run.
+    pub(super) fn checkpoint(&mut self, n: u32) -> Option<RunEvent> {
+        self.git.as_ref()?;
+        let audit = self.audit_log();
+        let git = self.git.as_ref()?;
+        let refname = format!("refs/ralph/checkpoints/{}/{n:04}", self.run.id);
+        // The audit chain's head goes into the commit: an anchor outside the log, so removing
+        // its last records is detectable (`ralph audit verify`).
+        let mut msg = format!("ralph checkpoint: run {} iteration {n}", self.run.id);
+        if let Some(story) = &self.scope.story {
+            msg.push_str(&format!(" (story {story})"));
+        }
+        if let Some(head) = audit.as_ref().and_then(|a| a.lock().head().map(str::to_string)) {
+            msg.push_str("\n\n");
+            msg.push_str(&ralph_store::audit::anchor_line(&head));
+        }
+        let options = ralph_git::CheckpointOptions {
+            max_untracked_bytes: Some(self.settings.max_untracked_bytes),
+        };
+        match git.checkpoint_with(&refname, &msg, &self.state_dir, &options) {
+            Ok(cp) => {
+                self.run.last_checkpoint = Some(cp.tree.clone());
+                let data = serde_json::json!({
+                    "iteration": n, "ref": cp.refname, "commit": cp.commit,
+                    "skipped_large": cp.skipped_large,
+                });
+                self.audit_record(ralph_store::audit::kinds::CHECKPOINT, data);
+                Some(self.event(EventBody::CheckpointCreated {
+                    iteration: n,
+                    r#ref: cp.refname,
+                    commit: cp.commit,
+                }))
+            }
+            Err(e) => {
+                self.warn(format!("checkpoint failed: {e}"));
+                None
+            }
+        }
+    }
+
+    /// The shared log, opened on first use, with this run's run.started record written first.
+    fn audit_log(&mut self) -> Option<ralph_store::SharedAudit> {
+        match self.handles.audit.get() {
+            Ok(None) => None,
+            Ok(Some(log)) => {
+                let log = log.clone();
+                if let Some(data) = self.audit.started.take() {
+                    let _ = log
+                        .lock()
+                        .append(ralph_store::audit::kinds::RUN_STARTED, &self.run.id, data);
+                }
+                Some(log)
+            }
+            Err(e) => {
+                self.audit.started = None;
+                if !self.audit.warned {
+                    self.audit.warned = true;
+                    self.warn(format!("the audit log could not be opened ({e}); running without it"));
+                }
+                None
+            }
+        }
+    }
+
+    /// Append to the audit log. A failure is said loudly but does not stop the user's run.
+    pub(super) fn audit_record(&mut self, kind: &str, data: serde_json::Value) {
+        // Guard records quote what the agent ran, which may hold a secret.
+        let text = data.to_string();
+        let data = match self.settings.redactor.redact(&text) {
+            std::borrow::Cow::Borrowed(_) => data,
+            // Never fall back to the unredacted value.
+            std::borrow::Cow::Owned(clean) => serde_json::from_str(&clean)
+                .unwrap_or_else(|_| serde_json::json!({ "redacted": clean })),
+        };
+        let Some(audit) = self.audit_log() else {
+            return;
+        };
+        let appended = audit.lock().append(kind, &self.run.id, data);
+        if let Err(e) = appended {
+            self.warn(format!("the audit log could not be written: {e}"));
+        }
+    }
+}

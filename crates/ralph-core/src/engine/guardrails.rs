@@ -1,0 +1,309 @@
+//! Guardrails after the agent ran, compared with the state before it: a tripped guard reverts
+//! the whole iteration; a change to a protected path is put back; more files changed than
+//! `max_files_changed` are reverted (twice in a row stops); `.git` config and hooks are put
+//! back; and the stuck detector asks for one recovery iteration, then gives up.
+
+use super::decision::Facts;
+use super::outcome::Outcome;
+use super::{Engine, Stop};
+use crate::events::{EventBody, RunEvent, StopReason};
+use crate::safety::{GitMeta, Stuck, StuckVerdict};
+
+/// Guardrail state carried from one iteration to the next.
+pub(super) struct GuardState {
+    /// Blocked commands and protected paths, checked on every tool use as it streams.
+    pub guard: crate::guard::Guard,
+    pub stuck: Stuck,
+    /// The working tree's state before the next iteration (`None`: take a snapshot first).
+    pub pre_tree: Option<String>,
+    /// Iterations in a row whose changes exceeded `max_files_changed` and were reverted.
+    pub over_limit: u32,
+}
+
+impl GuardState {
+    pub fn new(guard: crate::guard::Guard) -> GuardState {
+        GuardState {
+            guard,
+            stuck: Stuck::default(),
+            pre_tree: None,
+            over_limit: 0,
+        }
+    }
+}
+
+/// What the tree and `.git` looked like before the agent ran.
+pub(super) struct Before {
+    pub tree: Option<String>,
+    pub meta: Option<GitMeta>,
+}
+
+/// What the iteration did to the tree, and what the guardrails made of it.
+#[derive(Default)]
+pub(super) struct After {
+    pub diff: Option<ralph_git::DiffStat>,
+    pub checkpoint_ref: Option<String>,
+    /// The iteration's changes were undone.
+    pub reverted: bool,
+    pub stop: Option<Stop>,
+    /// For the next prompt (a revert's reason).
+    pub feedback: Option<String>,
+    /// `checkpoint.created`, committed with the iteration.
+    pub events: Vec<RunEvent>,
+}
+
+/// The stuck detector's verdict on this iteration.
+#[derive(Default)]
+pub(super) struct Progress {
+    pub recovery: Option<String>,
+    pub stop: Option<Stop>,
+    pub events: Vec<RunEvent>,
+}
+
+impl Engine {
+    /// The state to go back to if a guard trips: the last checkpoint when it was taken right
+    /// after the previous iteration, else a snapshot now.
+    pub(super) fn snapshot_before(&mut self) -> Before {
+        if let (Some(git), None) = (&self.git, &self.guards.pre_tree) {
+            self.guards.pre_tree = git.snapshot_tree(&self.state_dir).ok();
+        }
+        Before {
+            tree: self.guards.pre_tree.clone(),
+            meta: GitMeta::capture(&self.scope.work_root),
+        }
+    }
+
+    /// Checkpoint (every `checkpoint_every` iterations, at a completion candidate, and when a
+    /// guard tripped: it also records what is about to be reverted), diff against the state
+    /// before, then the guardrails.
+    pub(super) fn after_agent(
+        &mut self,
+        n: u32,
+        before: &Before,
+        outcome: &Outcome,
+        candidate: bool,
+    ) -> After {
+        let mut after = After::default();
+        let every = self.settings.checkpoint_every;
+        let mut post: Option<String> = None;
+        if self.git.is_some()
+            && every > 0
+            && (n.is_multiple_of(every) || candidate || outcome.trip.is_some())
+        {
+            if let Some(ev) = self.checkpoint(n) {
+                if let EventBody::CheckpointCreated { r#ref, .. } = &ev.body {
+                    after.checkpoint_ref = Some(r#ref.clone());
+                }
+                after.events.push(ev);
+                post = self.run.last_checkpoint.clone();
+            }
+        }
+        if let (Some(git), Some(pre)) = (&self.git, &before.tree) {
+            if post.is_none() {
+                post = git.snapshot_tree(&self.state_dir).ok();
+            }
+            if let Some(post) = &post {
+                after.diff = git.diff_stat(pre, post).ok();
+            }
+        }
+        self.guard_iteration(n, outcome, before, post.as_deref(), &mut after);
+        // The next iteration starts from what is on disk now.
+        self.guards.pre_tree = if after.reverted {
+            before.tree.clone()
+        } else {
+            post
+        };
+        if after.reverted && self.run.last_checkpoint.is_some() {
+            self.run.last_checkpoint = before.tree.clone();
+        }
+        after
+    }
+
+    /// Put the tree (or `paths` of it) back as it was before the iteration.
+    fn restore(
+        &self,
+        pre: Option<&str>,
+        post: Option<&str>,
+        paths: Option<&[String]>,
+    ) -> Result<ralph_git::RestoreReport, String> {
+        match (&self.git, pre, post) {
+            (Some(git), Some(pre), Some(post)) => git
+                .restore_from(post, pre, &self.state_dir, paths)
+                .map_err(|e| e.to_string()),
+            _ => Err("no checkpoint to restore from (not a git repository?)".to_string()),
+        }
+    }
+
+    fn guard_iteration(
+        &mut self,
+        n: u32,
+        outcome: &Outcome,
+        before: &Before,
+        post: Option<&str>,
+        after: &mut After,
+    ) {
+        let pre = before.tree.as_deref();
+        if let Some(t) = &outcome.trip {
+            let restored = self.restore(pre, post, None);
+            after.reverted = restored.is_ok();
+            let how = match &restored {
+                Ok(r) => format!("{} files restored", r.written.len() + r.deleted.len()),
+                Err(e) => format!("could not restore: {e}"),
+            };
+            self.audit_record(
+                ralph_store::audit::kinds::COMMAND_BLOCKED,
+                serde_json::json!({
+                    "iteration": n, "tool": t.tool, "what": t.what,
+                    "rule": t.blocked.rule, "reason": t.blocked.reason, "restored": how,
+                }),
+            );
+            after.stop = Some(Stop::new(
+                StopReason::Safety,
+                format!(
+                    "stopped by a safety guard: the agent tried `{}` ({}); it was killed and the \
+                     iteration reverted ({how})",
+                    t.what, t.blocked
+                ),
+            ));
+        } else if let Some(d) = after.diff.clone() {
+            self.guard_changes(n, &d, pre, post, after);
+        }
+        if let Some(meta) = &before.meta {
+            let changed = meta.changed(&self.scope.work_root);
+            if !changed.is_empty() {
+                let restored = meta.restore();
+                self.audit_record(
+                    ralph_store::audit::kinds::GUARD_TRIPPED,
+                    serde_json::json!({
+                        "iteration": n, "guard": "protected_paths", "paths": changed,
+                        "restored": restored.is_ok(),
+                    }),
+                );
+                after.stop.get_or_insert_with(|| {
+                    Stop::new(
+                        StopReason::Safety,
+                        format!(
+                            "stopped by a safety guard: the agent changed {} (protected: \
+                             .git/**); {}",
+                            changed.join(", "),
+                            if restored.is_ok() { "restored" } else { "restoring failed" }
+                        ),
+                    )
+                });
+            }
+        }
+    }
+
+    /// Protected paths among the changed files, and the file-count limit.
+    fn guard_changes(
+        &mut self,
+        n: u32,
+        d: &ralph_git::DiffStat,
+        pre: Option<&str>,
+        post: Option<&str>,
+        after: &mut After,
+    ) {
+        let protected: Vec<String> = d
+            .paths
+            .iter()
+            .filter(|p| self.guards.guard.paths.matches(p).is_some())
+            .cloned()
+            .collect();
+        let max = self.settings.safety.max_files_changed;
+        if !protected.is_empty() {
+            let restored = self.restore(pre, post, Some(&protected));
+            self.audit_record(
+                ralph_store::audit::kinds::GUARD_TRIPPED,
+                serde_json::json!({
+                    "iteration": n, "guard": "protected_paths", "paths": protected,
+                    "restored": restored.is_ok(),
+                }),
+            );
+            after.stop = Some(Stop::new(
+                StopReason::Safety,
+                format!(
+                    "stopped by a safety guard: the agent changed protected path{} {} \
+                     (safety.protected_paths); {}",
+                    if protected.len() == 1 { "" } else { "s" },
+                    protected.join(", "),
+                    match restored {
+                        Ok(_) => "restored from the checkpoint".to_string(),
+                        Err(e) => format!("restoring failed: {e}"),
+                    }
+                ),
+            ));
+        } else if d.files_changed > max {
+            let restored = self.restore(pre, post, None);
+            after.reverted = restored.is_ok();
+            self.guards.over_limit += 1;
+            self.audit_record(
+                ralph_store::audit::kinds::GUARD_TRIPPED,
+                serde_json::json!({
+                    "iteration": n, "guard": "max_files_changed",
+                    "files_changed": d.files_changed, "max": max, "reverted": after.reverted,
+                }),
+            );
+            after.feedback = Some(format!(
+                "Your changes in iteration {n} touched {} files, more than the {max} allowed \
+                 (safety.max_files_changed), so ralph reverted them. Make a smaller, focused \
+                 change.",
+                d.files_changed
+            ));
+            if self.guards.over_limit >= 2 {
+                after.stop = Some(Stop::new(
+                    StopReason::Safety,
+                    format!(
+                        "stopped by a safety guard: two iterations in a row changed more than \
+                         {max} files (safety.max_files_changed); both were reverted"
+                    ),
+                ));
+            }
+        } else {
+            self.guards.over_limit = 0;
+        }
+    }
+
+    /// Feed the stuck detector: no file change, or the same error again, `limit` times in a
+    /// row earns one recovery iteration; reaching it again gives up. Not after a completion or
+    /// a guardrail stop.
+    pub(super) fn observe_progress(
+        &mut self,
+        facts: &Facts,
+        outcome: &Outcome,
+        safety_stopped: bool,
+    ) -> Progress {
+        let mut progress = Progress::default();
+        if facts.completed || safety_stopped {
+            return progress;
+        }
+        let err = outcome.agent.error.map(|c| {
+            (
+                c.as_str(),
+                outcome.agent.error_message.as_deref().unwrap_or(""),
+            )
+        });
+        let limit = self.settings.safety.no_progress_iterations;
+        match self.guards.stuck.observe(facts.files_changed, err, limit) {
+            StuckVerdict::Fine => {}
+            StuckVerdict::Recover => {
+                progress.recovery = Some(crate::safety::recovery_feedback(limit));
+                progress.events.push(self.event(EventBody::Warning {
+                    message: format!(
+                        "no progress in {limit} iterations: the next one is asked to analyse \
+                         the failures and change approach"
+                    ),
+                }));
+            }
+            StuckVerdict::GiveUp => {
+                progress.stop = Some(Stop::new(
+                    StopReason::GaveUp,
+                    format!(
+                        "gave up: still no progress after a recovery iteration ({limit} \
+                         iterations without a file change or with the same error); see \
+                         `ralph logs` and rethink the task"
+                    ),
+                ));
+            }
+        }
+        progress
+    }
+}

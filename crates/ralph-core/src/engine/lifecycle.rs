@@ -1,0 +1,213 @@
+//! A run's beginning and end: create it or resume the unfinished one of the same scope, announce
+//! it (and take the iteration-0 checkpoint), and finish it with a stop reason.
+
+use std::time::Instant;
+
+use ralph_store::{RunRecord, RunState, Tokens};
+
+use super::{accounting, checkpoint, guardrails, Engine, EngineError, Loop, RunSummary, Stop};
+use crate::cancel::Cancel;
+use crate::events::{EventBody, EventSink};
+use crate::shared::Handles;
+
+impl Engine {
+    /// Prepare a run: resume the unfinished one of this scope unless `settings.fresh`, else
+    /// create one.
+    pub fn new(
+        lp: Loop,
+        handles: Handles,
+        cancel: Cancel,
+        sink: Box<dyn EventSink>,
+    ) -> Result<Engine, EngineError> {
+        let Loop {
+            settings,
+            agents,
+            scope,
+            git,
+        } = lp;
+        if agents.is_empty() {
+            return Err(EngineError::NoAgent);
+        }
+        let guard = crate::guard::Guard::new(
+            &settings.safety.blocked_commands,
+            &settings.safety.protected_paths,
+        )?;
+        let needs_ledger = settings.limits.daily_usd.is_some() || settings.limits.monthly_usd.is_some();
+        if needs_ledger && handles.ledger.path().is_none() {
+            return Err(EngineError::NoLedger);
+        }
+        let now = handles.deps.clock.rfc3339();
+        let (run, history) = {
+            let store = handles.store.lock();
+            let resumable = if settings.fresh {
+                None
+            } else {
+                store.resumable_run(scope.story.as_deref())?
+            };
+            let run = match resumable {
+                Some(mut run) => {
+                    // The run row is derived from committed iterations; recompute it so a
+                    // crash between writes can never leave totals that disagree with them.
+                    store.rebuild_run_totals(&mut run)?;
+                    run.state = RunState::Running;
+                    run.stop_reason = None;
+                    run.exit_code = None;
+                    run.sessions += 1;
+                    run
+                }
+                None => {
+                    let mut id = handles.deps.ids.next_id(handles.deps.clock.now());
+                    // Ids are unique per project: never reuse (and so overwrite) another run.
+                    while store.run(&id)?.is_some() {
+                        id = handles.deps.ids.next_id(handles.deps.clock.now());
+                    }
+                    new_run(id, &now, scope.story.clone())
+                }
+            };
+            let history = accounting::History::load(&store, &run.id)?;
+            (run, history)
+        };
+        let state_dir = settings.root.join(".ralph");
+        let artifacts = scope
+            .artifacts
+            .clone()
+            .unwrap_or_else(|| state_dir.join("runs").join(&run.id));
+        let project_key = accounting::project_key(&settings.root);
+        let seed = handles.deps.seed.max(1);
+        let mut engine = Engine {
+            elapsed_before: run.elapsed_s,
+            current: 0,
+            acct: accounting::Accounting::new(history, project_key),
+            guards: guardrails::GuardState::new(guard),
+            audit: checkpoint::Audit::default(),
+            git,
+            handles,
+            cancel,
+            sink,
+            run,
+            state_dir,
+            artifacts,
+            session_start: Instant::now(),
+            rng: seed,
+            scope,
+            agents,
+            settings,
+        };
+        // A resumed run does not announce again what it announced before.
+        engine.acct.alerted = engine.due_alerts();
+        engine.run.backend = engine.agents[0].backend.name().to_string();
+        engine.run.model = engine.agents[0].model.clone();
+        engine.run.max_iterations = engine.settings.limits.max_iterations;
+        engine.run.budget_usd = engine.settings.limits.max_cost_usd;
+        engine.run.pid = Some(std::process::id());
+        engine.run.current_iteration = None;
+        engine.run.updated_at = now;
+        Ok(engine)
+    }
+
+    /// `run.started`, then the iteration-0 checkpoint: the state before the agent touched
+    /// anything.
+    pub(super) fn start(&mut self) -> Result<(), EngineError> {
+        let resumed = self.resumed();
+        self.touch();
+        let started = self.event(EventBody::RunStarted {
+            backend: self.run.backend.clone(),
+            model: self.run.model.clone(),
+            max_iterations: self.run.max_iterations,
+            iteration: self.run.iteration,
+            resumed,
+            checkpoints: self.git.is_some() && self.settings.checkpoint_every > 0,
+        });
+        self.handles
+            .store
+            .lock()
+            .save_run(&self.run, &[started.to_record()], false)?;
+        self.audit.started = Some(serde_json::json!({
+            "backend": self.run.backend, "resumed": resumed, "iteration": self.run.iteration,
+            "protected_paths": self.settings.safety.protected_paths,
+            "story": self.scope.story,
+        }));
+        self.emit(&[started]);
+
+        if self.git.is_some()
+            && self.settings.checkpoint_every > 0
+            && self.run.last_checkpoint.is_none()
+        {
+            if let Some(ev) = self.checkpoint(self.run.iteration) {
+                self.handles
+                    .store
+                    .lock()
+                    .save_run(&self.run, &[ev.to_record()], false)?;
+                self.emit(&[ev]);
+                // Just taken: it is the state the first iteration starts from.
+                self.guards.pre_tree = self.run.last_checkpoint.clone();
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish(mut self, stop: Stop) -> Result<RunSummary, EngineError> {
+        let Stop { reason, message } = stop;
+        let message = self.settings.redactor.redact(&message).into_owned();
+        self.touch();
+        self.audit_record(
+            ralph_store::audit::kinds::RUN_FINISHED,
+            serde_json::json!({
+                "stop_reason": reason.as_str(), "exit_code": reason.exit_code(),
+                "iterations": self.run.iteration, "message": message,
+            }),
+        );
+        self.run.state = reason.state();
+        self.run.stop_reason = Some(reason.as_str().to_string());
+        self.run.exit_code = Some(reason.exit_code());
+        self.run.current_iteration = None;
+        let ev = self.event(EventBody::RunFinished {
+            stop_reason: reason,
+            exit_code: reason.exit_code(),
+            message: message.clone(),
+            iterations: self.run.iteration,
+            elapsed_s: self.run.elapsed_s,
+            cost_usd: self.run.cost_usd,
+            cost_unknown_iterations: self.acct.cost_unknown,
+            tokens: self.run.tokens,
+        });
+        self.handles
+            .store
+            .lock()
+            .save_run(&self.run, &[ev.to_record()], true)?;
+        self.emit(&[ev]);
+        Ok(RunSummary {
+            run: self.run,
+            stop_reason: reason,
+            exit_code: reason.exit_code(),
+            message,
+        })
+    }
+}
+
+fn new_run(id: String, now: &str, scope: Option<String>) -> RunRecord {
+    RunRecord {
+        id,
+        state: RunState::Running,
+        stop_reason: None,
+        exit_code: None,
+        backend: String::new(),
+        model: None,
+        iteration: 0,
+        max_iterations: 0,
+        started_at: now.to_string(),
+        updated_at: now.to_string(),
+        elapsed_s: 0.0,
+        cost_usd: 0.0,
+        budget_usd: None,
+        tokens: Tokens::default(),
+        consecutive_failures: 0,
+        current_iteration: None,
+        feedback: None,
+        last_checkpoint: None,
+        pid: None,
+        sessions: 1,
+        notes: None,
+        scope,
+    }
+}

@@ -1,0 +1,87 @@
+//! The iteration's prompt: the user's prompt (re-read every iteration, so edits apply), ralph's
+//! fixed instructions, then the volatile part (iteration number, notes, feedback); archived as
+//! `prompt.md` before the agent sees it, with the facts `ralph prompt` reports.
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::{io_err, Engine, EngineError};
+use crate::events::EventBody;
+use crate::settings::PromptSource;
+use crate::{notes, prompt};
+
+/// One iteration's prompt, archived.
+pub(super) struct PreparedPrompt {
+    pub text: String,
+    /// The iteration's artifact directory (`prompt.md` is in it).
+    pub dir: PathBuf,
+    /// SHA-256 of the user's part: a change marks a new prompt version.
+    pub user_sha256: String,
+    pub user_bytes: u64,
+    /// When the iteration started (RFC 3339).
+    pub started_at: String,
+}
+
+impl Engine {
+    pub(super) fn prepare_prompt(&mut self, n: u32) -> Result<PreparedPrompt, EngineError> {
+        let started_at = self.now();
+        let user_prompt = match &self.settings.prompt {
+            PromptSource::Text(t) => t.clone(),
+            PromptSource::File(p) => {
+                fs::read_to_string(p).map_err(|source| EngineError::Prompt {
+                    path: p.clone(),
+                    source,
+                })?
+            }
+        };
+        let notes = notes::for_prompt(
+            self.run.notes.as_deref(),
+            n.saturating_sub(1),
+            self.run.feedback.is_some(),
+        );
+        let text = prompt::build(
+            &user_prompt,
+            &self.settings.completion_marker,
+            n,
+            self.settings.limits.max_iterations,
+            notes.as_deref(),
+            self.run.feedback.as_deref(),
+        );
+        let user_part = user_prompt.trim_end();
+        let dir = self.iteration_dir(n);
+        fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        let path = dir.join("prompt.md");
+        fs::write(&path, &text).map_err(io_err("write", &path))?;
+        Ok(PreparedPrompt {
+            user_sha256: sha256_hex(user_part.as_bytes()),
+            user_bytes: user_part.len() as u64,
+            text,
+            dir,
+            started_at,
+        })
+    }
+
+    /// `iteration.started`: cheap to lose in a crash (the iteration is re-run on resume).
+    pub(super) fn mark_started(&mut self, n: u32) -> Result<(), EngineError> {
+        self.run.current_iteration = Some(n);
+        self.touch();
+        let ev = self.event(EventBody::IterationStarted {
+            iteration: n,
+            backend: self.run.backend.clone(),
+        });
+        self.handles
+            .store
+            .lock()
+            .iteration_started(&self.run, &[ev.to_record()])?;
+        self.emit(&[ev]);
+        Ok(())
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
