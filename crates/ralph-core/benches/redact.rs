@@ -5,7 +5,10 @@
 //!
 //! Run with `cargo bench -p ralph-core --bench redact`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark fails loudly on a writer error"
+)]
 
 use std::hint::black_box;
 use std::io::Write;

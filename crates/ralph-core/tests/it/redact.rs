@@ -3,7 +3,10 @@
 //! of a canary), and ordinary text must come out unchanged. Every test first checks that the
 //! canaries really are in its input (the positive control).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "fixture helpers outside #[test] functions unwrap"
+)]
 
 use std::borrow::Cow;
 use std::io::Write;

@@ -1,6 +1,10 @@
 //! Corpus for `ralph_core::guard`: destructive commands (each blocked with the expected rule)
 //! and benign look-alikes (each passing), plus every backend's ToolUse shapes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "fixture helpers outside #[test] functions unwrap"
+)]
 
 use std::collections::HashSet;
 use std::path::Path;
