@@ -95,9 +95,22 @@ struct State {
     spent_tokens: u64,
     held_usd: f64,
     held_tokens: u64,
+    /// Holds taken before anything was known about an iteration's cost (the first wave of
+    /// loops). They count at the estimate as soon as there is one: a loop starting its second
+    /// iteration must not ignore seven first iterations still running.
+    held_unknown: u32,
     /// The most one iteration of any loop cost: every loop's estimate of its next one.
     max_usd: f64,
     max_tokens: u64,
+}
+
+impl State {
+    fn held(&self) -> (f64, u64) {
+        (
+            self.held_usd + self.held_unknown as f64 * self.max_usd,
+            self.held_tokens + self.held_unknown as u64 * self.max_tokens,
+        )
+    }
 }
 
 /// The budget of a whole plan run, shared by its loops. Cloning shares it.
@@ -113,6 +126,8 @@ pub struct Hold {
     budget: PlanBudget,
     usd: f64,
     tokens: u64,
+    /// Taken with no estimate (see `State::held_unknown`).
+    unknown: bool,
     settled: bool,
 }
 
@@ -142,8 +157,9 @@ impl PlanBudget {
         let est_usd = st.max_usd.max(own_max_usd);
         let est_tokens = st.max_tokens.max(own_max_tokens);
         let stop_before = st.caps.stop_before_exceeding;
+        let (held_usd, held_tokens) = st.held();
         if let Some(hit) = check(
-            st.spent_usd + st.held_usd,
+            st.spent_usd + held_usd,
             est_usd,
             st.caps.max_cost_usd,
             stop_before,
@@ -152,7 +168,7 @@ impl PlanBudget {
             return Err(hit);
         }
         if let Some(hit) = check(
-            (st.spent_tokens + st.held_tokens) as f64,
+            (st.spent_tokens + held_tokens) as f64,
             est_tokens as f64,
             st.caps.max_tokens.map(|t| t as f64),
             stop_before,
@@ -160,12 +176,18 @@ impl PlanBudget {
         ) {
             return Err(hit);
         }
-        st.held_usd += est_usd;
-        st.held_tokens += est_tokens;
+        let unknown = est_usd == 0.0 && est_tokens == 0;
+        if unknown {
+            st.held_unknown += 1;
+        } else {
+            st.held_usd += est_usd;
+            st.held_tokens += est_tokens;
+        }
         Ok(Hold {
             budget: self.clone(),
             usd: est_usd,
             tokens: est_tokens,
+            unknown,
             settled: false,
         })
     }
@@ -178,7 +200,7 @@ impl PlanBudget {
 
     /// What loops hold for iterations in progress.
     pub fn held_usd(&self) -> f64 {
-        self.state().held_usd
+        self.state().held().0
     }
 
     pub fn caps(&self) -> PlanCaps {
@@ -192,10 +214,14 @@ impl PlanBudget {
         st.spent_tokens += tokens.map_or(0, |t| t.total());
     }
 
-    fn release(&self, held_usd: f64, held_tokens: u64, spent: Option<(f64, u64)>) {
+    fn release(&self, hold: &Hold, spent: Option<(f64, u64)>) {
         let mut st = self.state();
-        st.held_usd = (st.held_usd - held_usd).max(0.0);
-        st.held_tokens = st.held_tokens.saturating_sub(held_tokens);
+        if hold.unknown {
+            st.held_unknown = st.held_unknown.saturating_sub(1);
+        } else {
+            st.held_usd = (st.held_usd - hold.usd).max(0.0);
+            st.held_tokens = st.held_tokens.saturating_sub(hold.tokens);
+        }
         if let Some((usd, tokens)) = spent {
             st.spent_usd += usd;
             st.spent_tokens += tokens;
@@ -210,7 +236,7 @@ impl Hold {
     pub fn settle(mut self, usd: Option<f64>, tokens: Option<Tokens>) {
         self.settled = true;
         let spent = (usd.unwrap_or(0.0), tokens.map_or(0, |t| t.total()));
-        self.budget.release(self.usd, self.tokens, Some(spent));
+        self.budget.release(&self, Some(spent));
     }
 }
 
@@ -219,7 +245,7 @@ impl Drop for Hold {
         // An iteration that was not accounted (interrupted, not committed) gives its
         // reservation back; resume runs it again and accounts it then.
         if !self.settled {
-            self.budget.release(self.usd, self.tokens, None);
+            self.budget.release(self, None);
         }
     }
 }
@@ -278,5 +304,24 @@ mod tests {
         drop(a);
         assert!((b.held_usd() - 0.05).abs() < 1e-9);
         assert!(b.reserve(0.0, 0).is_ok());
+    }
+
+    #[test]
+    fn first_wave_holds_count_once_an_estimate_exists() {
+        let caps = PlanCaps {
+            max_cost_usd: Some(0.105),
+            max_tokens: None,
+            stop_before_exceeding: true,
+        };
+        let b = PlanBudget::new(caps, 0.0, 0);
+        // Eight loops start with nothing known.
+        let mut wave: Vec<Hold> = (0..8).map(|_| b.reserve(0.0, 0).unwrap()).collect();
+        assert_eq!(b.held_usd(), 0.0);
+        // The first finishes at $0.01: the seven still running now count $0.07.
+        wave.pop().unwrap().settle(Some(0.01), None);
+        assert!((b.held_usd() - 0.07).abs() < 1e-9, "{}", b.held_usd());
+        // $0.01 spent + $0.07 held + $0.01 next: two more may start, not nine.
+        let more: Vec<_> = (0..3).map(|_| b.reserve(0.0, 0)).collect();
+        assert_eq!(more.iter().filter(|r| r.is_ok()).count(), 2);
     }
 }
