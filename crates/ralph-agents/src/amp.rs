@@ -1,8 +1,9 @@
 //! Amp: `amp -x --stream-json`, prompt on stdin (reference: agent-clis.md §7).
 
 use crate::backend::{prefix_args, program_or};
+use crate::claude::ClaudeStreamParser;
 use crate::event::{AgentEvent, AgentOutcome, CostSource, ExitInfo};
-use crate::parser::{ClaudeStreamParser, StreamParser};
+use crate::parser::StreamParser;
 use crate::retry_after::Clock;
 use crate::{Backend, BackendConfig, CommandContext, CommandSpec};
 

@@ -49,9 +49,11 @@
 mod amp;
 mod backend;
 mod classify;
+mod claude;
 mod codex;
 mod copilot;
 mod cursor;
+mod custom;
 mod event;
 mod gemini;
 mod kiro;
@@ -62,20 +64,21 @@ mod retry_after;
 
 pub use amp::{AmpBackend, AmpStreamParser};
 pub use backend::{
-    backend_names, builtin_backend, parse_output_format, Backend, BackendConfig, ClaudeBackend,
-    CommandContext, CommandSpec, CustomBackend, DenyRule, OutputFormat, PermissionMode, PromptVia,
-    PROMPT_FILE_PLACEHOLDER,
+    backend_names, builtin_backend, parse_output_format, Backend, BackendConfig, CommandContext,
+    CommandSpec, DenyRule, OutputFormat, PermissionMode, PromptVia,
 };
 pub use classify::{classify_status, classify_text};
+pub use claude::{ClaudeBackend, ClaudeStreamParser};
 pub use codex::{CodexBackend, CodexJsonParser};
 pub use copilot::{CopilotBackend, CopilotJsonParser, COPILOT_USAGE_FILE};
 pub use cursor::{CursorBackend, CursorStreamParser};
+pub use custom::{CustomBackend, PROMPT_FILE_PLACEHOLDER};
 pub use event::{
     AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, RetryAfter, Tokens, FINAL_TEXT_MAX,
 };
 pub use gemini::{GeminiBackend, GeminiStreamParser};
 pub use kiro::{strip_ansi, KiroBackend, KiroTextParser};
 pub use opencode::{OpencodeBackend, OpencodeJsonParser};
-pub use parser::{ClaudeStreamParser, StreamParser, TextParser};
+pub use parser::{StreamParser, TextParser};
 pub use pricing::{Price, PriceTable};
 pub use retry_after::{parse_retry_after, Clock};
