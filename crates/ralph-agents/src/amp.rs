@@ -4,8 +4,28 @@ use crate::backend::{prefix_args, program_or};
 use crate::claude::ClaudeStreamParser;
 use crate::event::{AgentEvent, AgentOutcome, CostSource, ExitInfo};
 use crate::parser::StreamParser;
+use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
-use crate::{Backend, BackendConfig, CommandContext, CommandSpec};
+use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PromptVia};
+
+/// Registry entry (agent-clis.md §7). All inference goes through ampcode.com. The latest
+/// `@ampcode/cli` may lack a matching native package (`Amp native binary not installed`); a
+/// pinned pair of versions installs. Its output is Claude's format (`claude-stream-json` for a
+/// `custom` command), so it has no format of its own.
+pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
+    name: "amp",
+    aliases: &[],
+    program: "amp",
+    install: Install::Npm("@ampcode/cli"),
+    auth_env: &["AMP_API_KEY"],
+    api_hosts: &["ampcode.com"],
+    api_host_setting: Some("AMP_URL"),
+    home_state: &[".config/amp", ".local/share/amp"],
+    prompt: PromptVia::Stdin,
+    auto: true,
+    output: None,
+    new: |config| Box::new(AmpBackend::new(config)),
+};
 
 /// Amp: `amp -x --stream-json --dangerously-allow-all --no-ide --no-notifications [ARGS…]`, the
 /// prompt on stdin (execute mode reads it when no message follows `-x`).
@@ -25,14 +45,11 @@ impl AmpBackend {
 }
 
 impl Backend for AmpBackend {
-    fn name(&self) -> &'static str {
-        "amp"
+    fn descriptor(&self) -> &'static BackendDescriptor {
+        &DESCRIPTOR
     }
     fn program(&self) -> &str {
-        program_or(&self.config, "amp")
-    }
-    fn auth_env(&self) -> &[&'static str] {
-        &["AMP_API_KEY"]
+        program_or(&self.config, DESCRIPTOR.program)
     }
     fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec {
         let mut args = prefix_args(&self.config);

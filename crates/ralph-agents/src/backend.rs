@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::parser::StreamParser;
+use crate::registry::BackendDescriptor;
 
 /// How the prompt reaches a custom agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -256,8 +257,12 @@ impl DenyRule {
 }
 
 pub trait Backend: Send + Sync {
+    /// The backend's registry entry: the static facts about it.
+    fn descriptor(&self) -> &'static BackendDescriptor;
     /// The backend's name as used in config (`claude`, `custom`, …).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.descriptor().name
+    }
     /// The program that is run; looked up on PATH for detection.
     fn program(&self) -> &str;
     /// Arguments that make the program print its version.
@@ -266,7 +271,7 @@ pub trait Backend: Send + Sync {
     }
     /// Environment variables that carry credentials for this agent (shown by `ralph doctor`).
     fn auth_env(&self) -> &[&'static str] {
-        &[]
+        self.descriptor().auth_env
     }
     /// Build the command for one call.
     fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec;
@@ -299,34 +304,6 @@ pub trait Backend: Send + Sync {
     }
 }
 
-/// Names accepted by `agent.backend` (besides `auto`), in default priority order.
-pub fn backend_names() -> &'static [&'static str] {
-    &[
-        "claude", "codex", "gemini", "opencode", "copilot", "kiro", "amp", "cursor", "custom",
-    ]
-}
-
-/// Build a backend by name. `None` for an unknown name.
-pub fn builtin_backend(name: &str, config: &BackendConfig) -> Option<Box<dyn Backend>> {
-    match name {
-        "claude" => Some(Box::new(crate::claude::ClaudeBackend::new(config.clone()))),
-        "codex" => Some(Box::new(crate::codex::CodexBackend::new(config.clone()))),
-        "gemini" => Some(Box::new(crate::gemini::GeminiBackend::new(config.clone()))),
-        "opencode" => Some(Box::new(crate::opencode::OpencodeBackend::new(
-            config.clone(),
-        ))),
-        "copilot" => Some(Box::new(crate::copilot::CopilotBackend::new(
-            config.clone(),
-        ))),
-        // `q` (Amazon Q Developer CLI) is the old name of Kiro CLI.
-        "kiro" | "q" => Some(Box::new(crate::kiro::KiroBackend::new(config.clone()))),
-        "amp" => Some(Box::new(crate::amp::AmpBackend::new(config.clone()))),
-        "cursor" => Some(Box::new(crate::cursor::CursorBackend::new(config.clone()))),
-        "custom" => Some(Box::new(crate::custom::CustomBackend::new(config.clone()))),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,15 +323,5 @@ mod tests {
             "claude-stream-json"
         );
         assert_eq!(PromptVia::File.to_string(), "file");
-    }
-
-    #[test]
-    fn builtin_backends_by_name() {
-        let cfg = BackendConfig::default();
-        for name in backend_names() {
-            let b = builtin_backend(name, &cfg);
-            assert_eq!(b.map(|b| b.name()), Some(*name));
-        }
-        assert!(builtin_backend("nope", &cfg).is_none());
     }
 }

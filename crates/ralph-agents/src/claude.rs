@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::backend::{
     Backend, BackendConfig, CommandContext, CommandSpec, DenyRule, OutputFormat, PermissionMode,
+    PromptVia,
 };
 use crate::classify::{classify_status, classify_text};
 use crate::event::{
@@ -15,7 +16,26 @@ use crate::parser::{
     tail_str, u16_field, u64_field, with_detail, StreamParser, TailBuf, ERROR_MESSAGE_MAX,
     STRAY_MAX,
 };
+use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
+
+/// Registry entry (agent-clis.md §2). Even with `ANTHROPIC_BASE_URL` pointing elsewhere, Claude
+/// Code calls api.anthropic.com (telemetry, feature flags) unless
+/// `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`. `CLAUDE_CONFIG_DIR` moves its state.
+pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
+    name: "claude",
+    aliases: &[],
+    program: "claude",
+    install: Install::Npm("@anthropic-ai/claude-code"),
+    auth_env: &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"],
+    api_hosts: &["api.anthropic.com"],
+    api_host_setting: Some("ANTHROPIC_BASE_URL"),
+    home_state: &[".claude", ".claude.json"],
+    prompt: PromptVia::Stdin,
+    auto: true,
+    output: Some(OutputFormat::ClaudeStreamJson),
+    new: |config| Box::new(ClaudeBackend::new(config)),
+};
 
 /// Claude Code: `claude -p --output-format stream-json --verbose`, prompt on stdin.
 #[derive(Debug, Clone)]
@@ -30,18 +50,15 @@ impl ClaudeBackend {
 }
 
 impl Backend for ClaudeBackend {
-    fn name(&self) -> &'static str {
-        "claude"
+    fn descriptor(&self) -> &'static BackendDescriptor {
+        &DESCRIPTOR
     }
     fn program(&self) -> &str {
         self.config
             .command
             .first()
             .map(String::as_str)
-            .unwrap_or("claude")
-    }
-    fn auth_env(&self) -> &[&'static str] {
-        &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"]
+            .unwrap_or(DESCRIPTOR.program)
     }
     fn supports_permission(&self, mode: &PermissionMode) -> bool {
         matches!(mode, PermissionMode::Full | PermissionMode::AllowList(_))

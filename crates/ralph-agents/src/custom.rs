@@ -5,6 +5,24 @@ use crate::backend::{
     Backend, BackendConfig, CommandContext, CommandSpec, PermissionMode, PromptVia,
 };
 use crate::parser::StreamParser;
+use crate::registry::{BackendDescriptor, Install};
+
+/// Registry entry. What the command needs (program, credentials, hosts, state) is the user's
+/// business; the prompt goes where `agent.prompt_via` says.
+pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
+    name: "custom",
+    aliases: &[],
+    program: "",
+    install: Install::UserCommand,
+    auth_env: &[],
+    api_hosts: &[],
+    api_host_setting: None,
+    home_state: &[],
+    prompt: PromptVia::Stdin,
+    auto: false,
+    output: None,
+    new: |config| Box::new(CustomBackend::new(config)),
+};
 
 /// Any command; argv from `agent.command`.
 #[derive(Debug, Clone)]
@@ -23,15 +41,15 @@ impl CustomBackend {
 pub const PROMPT_FILE_PLACEHOLDER: &str = "{prompt_file}";
 
 impl Backend for CustomBackend {
-    fn name(&self) -> &'static str {
-        "custom"
+    fn descriptor(&self) -> &'static BackendDescriptor {
+        &DESCRIPTOR
     }
     fn program(&self) -> &str {
         self.config
             .command
             .first()
             .map(String::as_str)
-            .unwrap_or("")
+            .unwrap_or(DESCRIPTOR.program)
     }
     /// A custom command's permissions are whatever its own argv says.
     fn supports_permission(&self, mode: &PermissionMode) -> bool {

@@ -22,6 +22,14 @@
 //!
 //! No backend passes the prompt through a temporary file.
 //!
+//! # Registry
+//!
+//! [`descriptors`] lists every backend with its static facts ([`BackendDescriptor`]: name and
+//! aliases, default program, install command, credential variables, API hosts, the state it
+//! keeps under HOME, how it takes the prompt). Config name lists ([`all_names_with_aliases`],
+//! [`resolve_name`], [`default_priority`]), `ralph doctor` and install hints ([`install_hint`])
+//! read it; adding a backend is one module plus one line in `registry.rs`.
+//!
 //! # Usage and cost
 //!
 //! Usage is normalised to CLI.md's token kinds: `input` excludes cache reads and writes,
@@ -60,12 +68,13 @@ mod kiro;
 mod opencode;
 mod parser;
 pub mod pricing;
+mod registry;
 mod retry_after;
 
 pub use amp::{AmpBackend, AmpStreamParser};
 pub use backend::{
-    backend_names, builtin_backend, parse_output_format, Backend, BackendConfig, CommandContext,
-    CommandSpec, DenyRule, OutputFormat, PermissionMode, PromptVia,
+    parse_output_format, Backend, BackendConfig, CommandContext, CommandSpec, DenyRule,
+    OutputFormat, PermissionMode, PromptVia,
 };
 pub use classify::{classify_status, classify_text};
 pub use claude::{ClaudeBackend, ClaudeStreamParser};
@@ -81,4 +90,8 @@ pub use kiro::{strip_ansi, KiroBackend, KiroTextParser};
 pub use opencode::{OpencodeBackend, OpencodeJsonParser};
 pub use parser::{StreamParser, TextParser};
 pub use pricing::{Price, PriceTable};
+pub use registry::{
+    all_names_with_aliases, backend_names, builtin_backend, default_priority, descriptor,
+    descriptors, install_hint, resolve_name, BackendDescriptor, Install,
+};
 pub use retry_after::{parse_retry_after, Clock};
