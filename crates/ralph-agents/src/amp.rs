@@ -6,7 +6,17 @@ use crate::event::{AgentEvent, AgentOutcome, CostSource, ExitInfo};
 use crate::parser::StreamParser;
 use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
 use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PromptVia};
+
+/// Amp's tools that run commands or write files (its Bash takes `cmd` and `cwd`).
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("Bash", &["cmd", "command"], &["cwd"]),
+        ToolSpec::write("edit_file", WriteInput::path(&["path"])),
+        ToolSpec::write("create_file", WriteInput::path(&["path"])),
+    ],
+};
 
 /// Registry entry (agent-clis.md §7). All inference goes through ampcode.com. The latest
 /// `@ampcode/cli` may lack a matching native package (`Amp native binary not installed`); a
@@ -24,6 +34,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     prompt: PromptVia::Stdin,
     auto: true,
     output: None,
+    tools: TOOLS,
     new: |config| Box::new(AmpBackend::new(config)),
 };
 

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::parser::StreamParser;
 use crate::registry::BackendDescriptor;
+use crate::tools::{ToolAction, ToolTable};
 
 /// How the prompt reaches a custom agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -290,6 +291,17 @@ pub trait Backend: Send + Sync {
     /// usage as unknown).
     fn reports_usage(&self) -> bool {
         true
+    }
+    /// The tools this agent reports that run commands or write files.
+    fn tools(&self) -> &'static ToolTable {
+        &self.descriptor().tools
+    }
+    /// What a tool use this agent reported does (`name` and `input` of
+    /// [`AgentEvent::ToolUse`](crate::AgentEvent::ToolUse)), read with [`Backend::tools`] only:
+    /// tools it does not list are [`ToolAction::Other`]. The guard reads every backend's tools
+    /// ([`crate::tools::command_any`], [`crate::tools::paths_any`]).
+    fn tool_action(&self, name: &str, input_json: &str) -> ToolAction {
+        self.tools().action(name, input_json)
     }
     /// Arguments that make the agent refuse `rules` itself, for CLIs that take a deny list on
     /// the command line: Claude (`--disallowedTools "Bash(P) Bash(P *)"`), Copilot

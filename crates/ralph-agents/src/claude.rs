@@ -18,6 +18,18 @@ use crate::parser::{
 };
 use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
+
+/// Claude Code's tools that run commands or write files.
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("Bash", &["command"], &[]),
+        ToolSpec::write("Write", WriteInput::path(&["file_path"])),
+        ToolSpec::write("Edit", WriteInput::path(&["file_path"])),
+        ToolSpec::write("MultiEdit", WriteInput::path(&["file_path"])),
+        ToolSpec::write("NotebookEdit", WriteInput::path(&["notebook_path"])),
+    ],
+};
 
 /// Registry entry (agent-clis.md §2). Even with `ANTHROPIC_BASE_URL` pointing elsewhere, Claude
 /// Code calls api.anthropic.com (telemetry, feature flags) unless
@@ -34,6 +46,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     prompt: PromptVia::Stdin,
     auto: true,
     output: Some(OutputFormat::ClaudeStreamJson),
+    tools: TOOLS,
     new: |config| Box::new(ClaudeBackend::new(config)),
 };
 

@@ -13,8 +13,49 @@ use crate::parser::{
 };
 use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
 use crate::{
     Backend, BackendConfig, CommandContext, CommandSpec, OutputFormat, PermissionMode, PromptVia,
+};
+
+/// Codex's tools: the `command_execution` and `file_change` items `exec --json` reports, and the
+/// Responses API tools behind them as other front ends report them (`exec_command`, the argv
+/// `shell` and `local_shell` calls, the older `container.exec`, `apply_patch` with the patch
+/// as its input).
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("command_execution", &["command"], &[]),
+        ToolSpec::shell("exec_command", &["cmd", "command"], &["workdir"]),
+        ToolSpec::shell("shell", &["command"], &["workdir"]),
+        ToolSpec::shell("shell_command", &["command"], &["workdir"]),
+        ToolSpec::shell(
+            "local_shell",
+            &["command"],
+            &["working_directory", "workdir"],
+        ),
+        ToolSpec::shell(
+            "local_shell_call",
+            &["command"],
+            &["working_directory", "workdir"],
+        ),
+        ToolSpec::shell("container.exec", &["cmd", "command"], &["workdir"]),
+        ToolSpec::write(
+            "file_change",
+            WriteInput {
+                path: &["path"],
+                lists: &["changes"],
+                patch: &[],
+            },
+        ),
+        ToolSpec::write(
+            "apply_patch",
+            WriteInput {
+                path: &[],
+                lists: &[],
+                patch: &["input", "patch"],
+            },
+        ),
+    ],
 };
 
 /// Registry entry (agent-clis.md §3). api.openai.com with an API key, chatgpt.com with a ChatGPT
@@ -32,6 +73,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     prompt: PromptVia::Stdin,
     auto: true,
     output: Some(OutputFormat::CodexJson),
+    tools: TOOLS,
     new: |config| Box::new(CodexBackend::new(config)),
 };
 

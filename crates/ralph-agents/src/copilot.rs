@@ -17,8 +17,18 @@ use crate::parser::{
 };
 use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
 use crate::{
     Backend, BackendConfig, CommandContext, CommandSpec, OutputFormat, PermissionMode, PromptVia,
+};
+
+/// Copilot CLI's tools that run commands or write files.
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("bash", &["command"], &[]),
+        ToolSpec::write("create", WriteInput::path(&["path"])),
+        ToolSpec::write("edit", WriteInput::path(&["path"])),
+    ],
 };
 
 /// Registry entry (agent-clis.md §6; hosts from GitHub's Copilot allowlist reference: the
@@ -37,6 +47,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     prompt: PromptVia::Stdin,
     auto: true,
     output: Some(OutputFormat::CopilotJson),
+    tools: TOOLS,
     new: |config| Box::new(CopilotBackend::new(config)),
 };
 

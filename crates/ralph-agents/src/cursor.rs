@@ -12,7 +12,20 @@ use crate::parser::{
 };
 use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
 use crate::{Backend, BackendConfig, CommandContext, CommandSpec, OutputFormat, PromptVia};
+
+/// Cursor agent's tools as its parser names them (`shellToolCall` → `shell`), and the raw
+/// `shellToolCall` with its `args`.
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("shell", &["command"], &["workingDirectory"]),
+        ToolSpec::shell("shellToolCall", &["command"], &["workingDirectory"]),
+        ToolSpec::write("write", WriteInput::path(&["path"])),
+        ToolSpec::write("edit", WriteInput::path(&["path"])),
+        ToolSpec::write("delete", WriteInput::path(&["path"])),
+    ],
+};
 
 /// Registry entry (agent-clis.md §8; install command, hosts and state directories from Cursor's
 /// CLI and network documentation, not measured: its backend is closed).
@@ -28,6 +41,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     prompt: PromptVia::Arg,
     auto: true,
     output: Some(OutputFormat::CursorStreamJson),
+    tools: TOOLS,
     new: |config| Box::new(CursorBackend::new(config)),
 };
 

@@ -6,6 +6,7 @@ use crate::backend::{
 };
 use crate::parser::StreamParser;
 use crate::registry::{BackendDescriptor, Install};
+use crate::tools::ToolTable;
 
 /// Registry entry. What the command needs (program, credentials, hosts, state) is the user's
 /// business; the prompt goes where `agent.prompt_via` says.
@@ -21,6 +22,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     prompt: PromptVia::Stdin,
     auto: false,
     output: None,
+    tools: ToolTable::EMPTY,
     new: |config| Box::new(CustomBackend::new(config)),
 };
 
@@ -88,6 +90,13 @@ impl Backend for CustomBackend {
     }
     fn parser(&self) -> Box<dyn StreamParser> {
         self.config.output.parser()
+    }
+    /// The tools of the CLI whose stream `agent.output` names (none for text).
+    fn tools(&self) -> &'static ToolTable {
+        match crate::registry::by_output(self.config.output) {
+            Some(d) => &d.tools,
+            None => &ToolTable::EMPTY,
+        }
     }
 }
 

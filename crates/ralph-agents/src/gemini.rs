@@ -12,8 +12,23 @@ use crate::parser::{
 };
 use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
 use crate::{
     Backend, BackendConfig, CommandContext, CommandSpec, OutputFormat, PermissionMode, PromptVia,
+};
+
+/// Gemini CLI's tools that run commands or write files (offered only with `--yolo` or an
+/// approval mode that allows them).
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell(
+            "run_shell_command",
+            &["command"],
+            &["directory", "dir_path"],
+        ),
+        ToolSpec::write("write_file", WriteInput::path(&["file_path"])),
+        ToolSpec::write("replace", WriteInput::path(&["file_path"])),
+    ],
 };
 
 /// Registry entry (agent-clis.md §4). generativelanguage.googleapis.com with an API key; the
@@ -35,6 +50,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     prompt: PromptVia::Stdin,
     auto: true,
     output: Some(OutputFormat::GeminiStreamJson),
+    tools: TOOLS,
     new: |config| Box::new(GeminiBackend::new(config)),
 };
 

@@ -6,7 +6,17 @@ use crate::event::{AgentEvent, AgentOutcome, ExitInfo};
 use crate::parser::{StreamParser, TextParser};
 use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
 use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PermissionMode, PromptVia};
+
+/// Kiro's tools that run commands or write files. Its text output reports no tool uses; the
+/// names are for its structured (ACP) mode.
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("execute_bash", &["command"], &[]),
+        ToolSpec::write("fs_write", WriteInput::path(&["path"])),
+    ],
+};
 
 /// Registry entry (agent-clis.md §8; install command and state directory from kiro.dev's CLI
 /// docs). `q` is the Amazon Q Developer CLI, Kiro CLI's old name. Its AWS endpoints are not
@@ -23,6 +33,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     prompt: PromptVia::Stdin,
     auto: true,
     output: None,
+    tools: TOOLS,
     new: |config| Box::new(KiroBackend::new(config)),
 };
 

@@ -53,6 +53,26 @@
 //! Every parser classifies failures into an [`ErrorClass`] and, for `RateLimit`, `UsageLimit`
 //! and `Quota`, sets [`AgentOutcome::retry_after`] when the agent's text or headers say when
 //! the limit lifts ([`parse_retry_after`]).
+//!
+//! # Tool uses
+//!
+//! Each backend lists its tools that run commands or write files ([`tools::ToolTable`]);
+//! [`Backend::tool_action`] reads a tool use with the backend's own table, [`command_any`],
+//! [`paths_any`] and [`action_any`] with every table at once (what the guard needs).
+//!
+//! # Modules
+//!
+//! | file | owns |
+//! |---|---|
+//! | `backend.rs` | the [`Backend`] trait, config types, command-line helpers |
+//! | `registry.rs` | the table of backends and their [`BackendDescriptor`]s |
+//! | `claude.rs`, `codex.rs`, `gemini.rs`, `opencode.rs`, `copilot.rs`, `kiro.rs`, `amp.rs`, `cursor.rs`, `custom.rs` | one backend each: descriptor, tool table, command builder, stream parser |
+//! | `parser.rs` | the [`StreamParser`] trait, [`TextParser`], helpers shared by the JSON parsers |
+//! | `tools.rs` | normalised tool actions ([`ToolAction`]) |
+//! | `event.rs` | [`AgentEvent`], [`AgentOutcome`] and the error classes |
+//! | `classify.rs` | error classification from HTTP statuses and texts |
+//! | `retry_after/` | reset times and retry delays in error texts |
+//! | `pricing.rs`, `prices.toml` | the built-in price table |
 
 mod amp;
 mod backend;
@@ -70,6 +90,7 @@ mod parser;
 pub mod pricing;
 mod registry;
 mod retry_after;
+pub mod tools;
 
 pub use amp::{AmpBackend, AmpStreamParser};
 pub use backend::{
@@ -95,3 +116,4 @@ pub use registry::{
     descriptors, install_hint, resolve_name, BackendDescriptor, Install,
 };
 pub use retry_after::{parse_retry_after, Clock};
+pub use tools::{action_any, command_any, paths_any, ToolAction};

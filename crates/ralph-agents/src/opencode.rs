@@ -11,8 +11,26 @@ use crate::parser::{
 };
 use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
 use crate::{
     Backend, BackendConfig, CommandContext, CommandSpec, OutputFormat, PermissionMode, PromptVia,
+};
+
+/// opencode's tools that run commands or write files.
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("bash", &["command"], &["workdir"]),
+        ToolSpec::write("write", WriteInput::path(&["filePath"])),
+        ToolSpec::write("edit", WriteInput::path(&["filePath"])),
+        ToolSpec::write(
+            "patch",
+            WriteInput {
+                path: &[],
+                lists: &[],
+                patch: &["patchText"],
+            },
+        ),
+    ],
 };
 
 /// Registry entry (agent-clis.md §5). opencode talks to many providers: the credentials and hosts
@@ -50,6 +68,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     prompt: PromptVia::Stdin,
     auto: true,
     output: Some(OutputFormat::OpencodeJson),
+    tools: TOOLS,
     new: |config| Box::new(OpencodeBackend::new(config)),
 };
 

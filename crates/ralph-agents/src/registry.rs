@@ -25,6 +25,7 @@
 use std::sync::LazyLock;
 
 use crate::backend::{Backend, BackendConfig, OutputFormat, PromptVia};
+use crate::tools::ToolTable;
 
 /// Every backend, in the default priority order of `backend = "auto"`; `custom` last.
 static BACKENDS: &[&BackendDescriptor] = &[
@@ -96,6 +97,9 @@ pub struct BackendDescriptor {
     /// The `agent.output` format that reads this CLI's stream, for `custom` commands that
     /// wrap it; `None` when it has none of its own.
     pub output: Option<OutputFormat>,
+    /// The CLI's tools that run commands or write files, for [`Backend::tool_action`] and the
+    /// backend-agnostic [`crate::tools::command_any`] / [`crate::tools::paths_any`].
+    pub tools: ToolTable,
     /// Builds the backend from the resolved settings.
     pub(crate) new: fn(BackendConfig) -> Box<dyn Backend>,
 }
@@ -167,6 +171,11 @@ pub fn install_hint(name: &str) -> Option<String> {
 /// Build a backend by name or alias. `None` for an unknown name.
 pub fn builtin_backend(name: &str, config: &BackendConfig) -> Option<Box<dyn Backend>> {
     descriptor(name).map(|d| d.build(config))
+}
+
+/// The backend whose own stream `format` is (what a `custom` command printing it is read as).
+pub(crate) fn by_output(format: OutputFormat) -> Option<&'static BackendDescriptor> {
+    BACKENDS.iter().find(|d| d.output == Some(format)).copied()
 }
 
 #[cfg(test)]
@@ -314,6 +323,26 @@ mod tests {
                     d.name
                 );
             }
+        }
+    }
+
+    #[test]
+    fn output_formats_map_to_their_backend() {
+        for f in OutputFormat::NAMES {
+            let Some(format) = OutputFormat::parse(f) else {
+                panic!("{f}");
+            };
+            let owner = by_output(format).map(|d| d.name);
+            let want = match format {
+                OutputFormat::Text => None,
+                OutputFormat::ClaudeStreamJson => Some("claude"),
+                OutputFormat::CodexJson => Some("codex"),
+                OutputFormat::GeminiStreamJson => Some("gemini"),
+                OutputFormat::OpencodeJson => Some("opencode"),
+                OutputFormat::CopilotJson => Some("copilot"),
+                OutputFormat::CursorStreamJson => Some("cursor"),
+            };
+            assert_eq!(owner, want, "{f}");
         }
     }
 }
