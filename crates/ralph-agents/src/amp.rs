@@ -1,10 +1,42 @@
 //! Amp: `amp -x --stream-json`, prompt on stdin (reference: agent-clis.md §7).
 
 use crate::backend::{prefix_args, program_or};
+use crate::claude::ClaudeStreamParser;
 use crate::event::{AgentEvent, AgentOutcome, CostSource, ExitInfo};
-use crate::parser::{ClaudeStreamParser, StreamParser};
+use crate::parser::StreamParser;
+use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
-use crate::{Backend, BackendConfig, CommandContext, CommandSpec};
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
+use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PromptVia};
+
+/// Amp's tools that run commands or write files (its Bash takes `cmd` and `cwd`).
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("Bash", &["cmd", "command"], &["cwd"]),
+        ToolSpec::write("edit_file", WriteInput::path(&["path"])),
+        ToolSpec::write("create_file", WriteInput::path(&["path"])),
+    ],
+};
+
+/// Registry entry (agent-clis.md §7). All inference goes through ampcode.com. The latest
+/// `@ampcode/cli` may lack a matching native package (`Amp native binary not installed`); a
+/// pinned pair of versions installs. Its output is Claude's format (`claude-stream-json` for a
+/// `custom` command), so it has no format of its own.
+pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
+    name: "amp",
+    aliases: &[],
+    program: "amp",
+    install: Install::Npm("@ampcode/cli"),
+    auth_env: &["AMP_API_KEY"],
+    api_hosts: &["ampcode.com"],
+    api_host_setting: Some("AMP_URL"),
+    home_state: &[".config/amp", ".local/share/amp"],
+    prompt: PromptVia::Stdin,
+    auto: true,
+    output: None,
+    tools: TOOLS,
+    new: |config| Box::new(AmpBackend::new(config)),
+};
 
 /// Amp: `amp -x --stream-json --dangerously-allow-all --no-ide --no-notifications [ARGS…]`, the
 /// prompt on stdin (execute mode reads it when no message follows `-x`).
@@ -24,14 +56,11 @@ impl AmpBackend {
 }
 
 impl Backend for AmpBackend {
-    fn name(&self) -> &'static str {
-        "amp"
+    fn descriptor(&self) -> &'static BackendDescriptor {
+        &DESCRIPTOR
     }
     fn program(&self) -> &str {
-        program_or(&self.config, "amp")
-    }
-    fn auth_env(&self) -> &[&'static str] {
-        &["AMP_API_KEY"]
+        program_or(&self.config, DESCRIPTOR.program)
     }
     fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec {
         let mut args = prefix_args(&self.config);

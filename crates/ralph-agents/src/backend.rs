@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use crate::parser::StreamParser;
+use crate::registry::BackendDescriptor;
+use crate::tools::{ToolAction, ToolTable};
 
 /// How the prompt reaches a custom agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,7 +113,7 @@ impl OutputFormat {
         match self {
             OutputFormat::Text => Box::new(crate::parser::TextParser::default()),
             OutputFormat::ClaudeStreamJson => {
-                Box::new(crate::parser::ClaudeStreamParser::default())
+                Box::new(crate::claude::ClaudeStreamParser::default())
             }
             OutputFormat::CodexJson => Box::new(crate::codex::CodexJsonParser::default()),
             OutputFormat::GeminiStreamJson => {
@@ -256,8 +258,12 @@ impl DenyRule {
 }
 
 pub trait Backend: Send + Sync {
+    /// The backend's registry entry: the static facts about it.
+    fn descriptor(&self) -> &'static BackendDescriptor;
     /// The backend's name as used in config (`claude`, `custom`, …).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.descriptor().name
+    }
     /// The program that is run; looked up on PATH for detection.
     fn program(&self) -> &str;
     /// Arguments that make the program print its version.
@@ -266,7 +272,7 @@ pub trait Backend: Send + Sync {
     }
     /// Environment variables that carry credentials for this agent (shown by `ralph doctor`).
     fn auth_env(&self) -> &[&'static str] {
-        &[]
+        self.descriptor().auth_env
     }
     /// Build the command for one call.
     fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec;
@@ -286,6 +292,17 @@ pub trait Backend: Send + Sync {
     fn reports_usage(&self) -> bool {
         true
     }
+    /// The tools this agent reports that run commands or write files.
+    fn tools(&self) -> &'static ToolTable {
+        &self.descriptor().tools
+    }
+    /// What a tool use this agent reported does (`name` and `input` of
+    /// [`AgentEvent::ToolUse`](crate::AgentEvent::ToolUse)), read with [`Backend::tools`] only:
+    /// tools it does not list are [`ToolAction::Other`]. The guard reads every backend's tools
+    /// ([`crate::tools::command_any`], [`crate::tools::paths_any`]).
+    fn tool_action(&self, name: &str, input_json: &str) -> ToolAction {
+        self.tools().action(name, input_json)
+    }
     /// Arguments that make the agent refuse `rules` itself, for CLIs that take a deny list on
     /// the command line: Claude (`--disallowedTools "Bash(P) Bash(P *)"`), Copilot
     /// (`--deny-tool shell(P)` for prefixes that are plain command names such as `sudo`, since
@@ -299,206 +316,9 @@ pub trait Backend: Send + Sync {
     }
 }
 
-/// Names accepted by `agent.backend` (besides `auto`), in default priority order.
-pub fn backend_names() -> &'static [&'static str] {
-    &[
-        "claude", "codex", "gemini", "opencode", "copilot", "kiro", "amp", "cursor", "custom",
-    ]
-}
-
-/// Build a backend by name. `None` for an unknown name.
-pub fn builtin_backend(name: &str, config: &BackendConfig) -> Option<Box<dyn Backend>> {
-    match name {
-        "claude" => Some(Box::new(ClaudeBackend::new(config.clone()))),
-        "codex" => Some(Box::new(crate::codex::CodexBackend::new(config.clone()))),
-        "gemini" => Some(Box::new(crate::gemini::GeminiBackend::new(config.clone()))),
-        "opencode" => Some(Box::new(crate::opencode::OpencodeBackend::new(
-            config.clone(),
-        ))),
-        "copilot" => Some(Box::new(crate::copilot::CopilotBackend::new(
-            config.clone(),
-        ))),
-        // `q` (Amazon Q Developer CLI) is the old name of Kiro CLI.
-        "kiro" | "q" => Some(Box::new(crate::kiro::KiroBackend::new(config.clone()))),
-        "amp" => Some(Box::new(crate::amp::AmpBackend::new(config.clone()))),
-        "cursor" => Some(Box::new(crate::cursor::CursorBackend::new(config.clone()))),
-        "custom" => Some(Box::new(CustomBackend::new(config.clone()))),
-        _ => None,
-    }
-}
-
-/// Claude Code: `claude -p --output-format stream-json --verbose`, prompt on stdin.
-#[derive(Debug, Clone)]
-pub struct ClaudeBackend {
-    config: BackendConfig,
-}
-
-impl ClaudeBackend {
-    pub fn new(config: BackendConfig) -> Self {
-        ClaudeBackend { config }
-    }
-}
-
-/// Any command; argv from `agent.command`.
-#[derive(Debug, Clone)]
-pub struct CustomBackend {
-    config: BackendConfig,
-}
-
-impl CustomBackend {
-    pub fn new(config: BackendConfig) -> Self {
-        CustomBackend { config }
-    }
-}
-
-/// The placeholder in a custom command that `prompt_via = "file"` replaces with the path of the
-/// archived prompt.
-pub const PROMPT_FILE_PLACEHOLDER: &str = "{prompt_file}";
-
-impl Backend for ClaudeBackend {
-    fn name(&self) -> &'static str {
-        "claude"
-    }
-    fn program(&self) -> &str {
-        self.config
-            .command
-            .first()
-            .map(String::as_str)
-            .unwrap_or("claude")
-    }
-    fn auth_env(&self) -> &[&'static str] {
-        &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"]
-    }
-    fn supports_permission(&self, mode: &PermissionMode) -> bool {
-        matches!(mode, PermissionMode::Full | PermissionMode::AllowList(_))
-    }
-    fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec {
-        let mut args: Vec<String> = self.config.command.iter().skip(1).cloned().collect();
-        args.extend(["-p", "--output-format", "stream-json", "--verbose"].map(String::from));
-        let mut env = Vec::new();
-        match &self.config.permission {
-            PermissionMode::Full => {
-                args.push("--dangerously-skip-permissions".into());
-                // Claude refuses skip-permissions as root unless told it is sandboxed.
-                if ctx.is_root {
-                    env.push(("IS_SANDBOX".to_string(), "1".to_string()));
-                }
-            }
-            // An empty list would pass `--allowedTools ""`; leaving the flag out means the
-            // same (nothing beyond the defaults is allowed) without the odd empty argument.
-            PermissionMode::AllowList(tools) if tools.is_empty() => {}
-            PermissionMode::AllowList(tools) => {
-                args.push("--allowedTools".into());
-                args.push(tools.join(" "));
-            }
-            // Refused before start (`supports_permission`); Claude's defaults ask, and a
-            // headless agent cannot answer, so nothing is added.
-            PermissionMode::Sandbox => {}
-        }
-        if let Some(model) = ctx.model.filter(|m| !m.is_empty()) {
-            args.push("--model".into());
-            args.push(model.to_string());
-        }
-        args.extend(ctx.extra_args.iter().cloned());
-        CommandSpec {
-            program: self.program().to_string(),
-            args,
-            env,
-            // On stdin, not in argv: prompts can exceed ARG_MAX and argv is visible in `ps`.
-            stdin: Some(ctx.prompt.as_bytes().to_vec()),
-        }
-    }
-    fn parser(&self) -> Box<dyn StreamParser> {
-        OutputFormat::ClaudeStreamJson.parser()
-    }
-    /// `--disallowedTools` with `Bash(P)` (the command exactly) and `Bash(P *)` (P followed by
-    /// arguments) per prefix, space-separated in one argument like `--allowedTools`. Deny rules
-    /// hold even with `--dangerously-skip-permissions`.
-    fn deny_args(&self, rules: &[DenyRule]) -> Vec<String> {
-        let mut tools: Vec<String> = Vec::new();
-        for p in rules.iter().filter_map(DenyRule::clean_prefix) {
-            for t in [format!("Bash({p})"), format!("Bash({p} *)")] {
-                if !tools.contains(&t) {
-                    tools.push(t);
-                }
-            }
-        }
-        if tools.is_empty() {
-            return Vec::new();
-        }
-        vec!["--disallowedTools".to_string(), tools.join(" ")]
-    }
-}
-
-impl Backend for CustomBackend {
-    fn name(&self) -> &'static str {
-        "custom"
-    }
-    fn program(&self) -> &str {
-        self.config
-            .command
-            .first()
-            .map(String::as_str)
-            .unwrap_or("")
-    }
-    /// A custom command's permissions are whatever its own argv says.
-    fn supports_permission(&self, mode: &PermissionMode) -> bool {
-        matches!(mode, PermissionMode::Full)
-    }
-    fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec {
-        let mut args: Vec<String> = self.config.command.iter().skip(1).cloned().collect();
-        args.extend(ctx.extra_args.iter().cloned());
-        let stdin = match self.config.prompt_via {
-            PromptVia::Stdin => Some(ctx.prompt.as_bytes().to_vec()),
-            PromptVia::Arg => {
-                args.push(ctx.prompt.to_string());
-                None
-            }
-            PromptVia::File => {
-                let path = ctx.prompt_path.to_string_lossy();
-                let mut replaced = false;
-                for a in &mut args {
-                    if a.contains(PROMPT_FILE_PLACEHOLDER) {
-                        *a = a.replace(PROMPT_FILE_PLACEHOLDER, &path);
-                        replaced = true;
-                    }
-                }
-                if !replaced {
-                    args.push(path.into_owned());
-                }
-                None
-            }
-        };
-        CommandSpec {
-            program: self.program().to_string(),
-            args,
-            env: Vec::new(),
-            stdin,
-        }
-    }
-    fn parser(&self) -> Box<dyn StreamParser> {
-        self.config.output.parser()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ctx<'a>(extra: &'a [String], model: Option<&'a str>, is_root: bool) -> CommandContext<'a> {
-        CommandContext {
-            prompt: "do the thing\n",
-            prompt_path: Path::new("/p/.ralph/runs/r1/0001/prompt.md"),
-            model,
-            extra_args: extra,
-            is_root,
-            scratch_dir: Path::new("/tmp/run/0001"),
-        }
-    }
-
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
 
     #[test]
     fn format_and_prompt_via_round_trip() {
@@ -515,80 +335,5 @@ mod tests {
             "claude-stream-json"
         );
         assert_eq!(PromptVia::File.to_string(), "file");
-    }
-
-    #[test]
-    fn claude_program_override() {
-        let b = ClaudeBackend::new(BackendConfig {
-            command: strings(&["/opt/claude/bin/claude", "--debug"]),
-            ..BackendConfig::default()
-        });
-        assert_eq!(b.program(), "/opt/claude/bin/claude");
-        let spec = b.command(&ctx(&[], None, false));
-        assert_eq!(spec.program, "/opt/claude/bin/claude");
-        assert_eq!(
-            spec.args,
-            strings(&[
-                "--debug",
-                "-p",
-                "--output-format",
-                "stream-json",
-                "--verbose",
-                "--dangerously-skip-permissions"
-            ])
-        );
-    }
-
-    #[test]
-    fn claude_empty_allow_list_passes_no_flag() {
-        let b = ClaudeBackend::new(BackendConfig {
-            permission: PermissionMode::AllowList(vec![]),
-            ..BackendConfig::default()
-        });
-        let spec = b.command(&ctx(&[], Some(""), true));
-        assert_eq!(
-            spec.args,
-            strings(&["-p", "--output-format", "stream-json", "--verbose"])
-        );
-        assert!(spec.env.is_empty());
-    }
-
-    #[test]
-    fn claude_deny_args() {
-        let b = ClaudeBackend::new(BackendConfig::default());
-        let rules = [
-            DenyRule::new("git push --force"),
-            DenyRule::new("  sudo "),
-            DenyRule::new("sudo"),
-            DenyRule::new("bad (paren)"),
-            DenyRule::new(""),
-        ];
-        assert_eq!(
-            b.deny_args(&rules),
-            strings(&[
-                "--disallowedTools",
-                "Bash(git push --force) Bash(git push --force *) Bash(sudo) Bash(sudo *)"
-            ])
-        );
-        assert!(b.deny_args(&[]).is_empty());
-        let custom = CustomBackend::new(BackendConfig::default());
-        assert!(custom.deny_args(&rules).is_empty());
-    }
-
-    #[test]
-    fn custom_without_command_has_empty_program() {
-        let b = CustomBackend::new(BackendConfig::default());
-        assert_eq!(b.program(), "");
-        assert_eq!(b.command(&ctx(&[], None, false)).program, "");
-    }
-
-    #[test]
-    fn builtin_backends_by_name() {
-        let cfg = BackendConfig::default();
-        for name in backend_names() {
-            let b = builtin_backend(name, &cfg);
-            assert_eq!(b.map(|b| b.name()), Some(*name));
-        }
-        assert!(builtin_backend("nope", &cfg).is_none());
     }
 }

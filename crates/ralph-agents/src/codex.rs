@@ -11,8 +11,71 @@ use crate::parser::{
     compact, failure_without_result, head_str, one_line, retry_hint, str_field, u64_field, Counts,
     StreamParser, TailBuf, STRAY_MAX,
 };
+use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
-use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PermissionMode};
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
+use crate::{
+    Backend, BackendConfig, CommandContext, CommandSpec, OutputFormat, PermissionMode, PromptVia,
+};
+
+/// Codex's tools: the `command_execution` and `file_change` items `exec --json` reports, and the
+/// Responses API tools behind them as other front ends report them (`exec_command`, the argv
+/// `shell` and `local_shell` calls, the older `container.exec`, `apply_patch` with the patch
+/// as its input).
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("command_execution", &["command"], &[]),
+        ToolSpec::shell("exec_command", &["cmd", "command"], &["workdir"]),
+        ToolSpec::shell("shell", &["command"], &["workdir"]),
+        ToolSpec::shell("shell_command", &["command"], &["workdir"]),
+        ToolSpec::shell(
+            "local_shell",
+            &["command"],
+            &["working_directory", "workdir"],
+        ),
+        ToolSpec::shell(
+            "local_shell_call",
+            &["command"],
+            &["working_directory", "workdir"],
+        ),
+        ToolSpec::shell("container.exec", &["cmd", "command"], &["workdir"]),
+        ToolSpec::write(
+            "file_change",
+            WriteInput {
+                path: &["path"],
+                lists: &["changes"],
+                patch: &[],
+            },
+        ),
+        ToolSpec::write(
+            "apply_patch",
+            WriteInput {
+                path: &[],
+                lists: &[],
+                patch: &["input", "patch"],
+            },
+        ),
+    ],
+};
+
+/// Registry entry (agent-clis.md §3). api.openai.com with an API key, chatgpt.com with a ChatGPT
+/// sign-in; with the default features Codex also calls github.com and api.github.com at startup
+/// (plugins; `[features] plugins = false` stops it). `CODEX_HOME` moves its state.
+pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
+    name: "codex",
+    aliases: &[],
+    program: "codex",
+    install: Install::Npm("@openai/codex"),
+    auth_env: &["OPENAI_API_KEY", "CODEX_API_KEY"],
+    api_hosts: &["api.openai.com", "chatgpt.com"],
+    api_host_setting: Some("model_providers.<id>.base_url in $CODEX_HOME/config.toml (or -c)"),
+    home_state: &[".codex"],
+    prompt: PromptVia::Stdin,
+    auto: true,
+    output: Some(OutputFormat::CodexJson),
+    tools: TOOLS,
+    new: |config| Box::new(CodexBackend::new(config)),
+};
 
 /// Codex: `codex exec --json --skip-git-repo-check <permissions> [-m MODEL] [ARGS…]`, the prompt
 /// on stdin ("Prompt from stdin if none given"; no prompt argument is passed, so Codex reads
@@ -33,14 +96,11 @@ impl CodexBackend {
 }
 
 impl Backend for CodexBackend {
-    fn name(&self) -> &'static str {
-        "codex"
+    fn descriptor(&self) -> &'static BackendDescriptor {
+        &DESCRIPTOR
     }
     fn program(&self) -> &str {
-        program_or(&self.config, "codex")
-    }
-    fn auth_env(&self) -> &[&'static str] {
-        &["OPENAI_API_KEY", "CODEX_API_KEY"]
+        program_or(&self.config, DESCRIPTOR.program)
     }
     fn supports_permission(&self, mode: &PermissionMode) -> bool {
         matches!(mode, PermissionMode::Full | PermissionMode::Sandbox)

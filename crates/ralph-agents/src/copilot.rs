@@ -15,8 +15,41 @@ use crate::parser::{
     compact, failure_without_result, head_str, one_line, retry_hint, str_field, u16_field,
     u64_field, Counts, StreamParser, TailBuf, STRAY_MAX,
 };
+use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
-use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PermissionMode};
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
+use crate::{
+    Backend, BackendConfig, CommandContext, CommandSpec, OutputFormat, PermissionMode, PromptVia,
+};
+
+/// Copilot CLI's tools that run commands or write files.
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("bash", &["command"], &[]),
+        ToolSpec::write("create", WriteInput::path(&["path"])),
+        ToolSpec::write("edit", WriteInput::path(&["path"])),
+    ],
+};
+
+/// Registry entry (agent-clis.md §6; hosts from GitHub's Copilot allowlist reference: the
+/// Copilot API under githubcopilot.com, user and token calls to api.github.com).
+/// `COPILOT_PROVIDER_BASE_URL` with `COPILOT_OFFLINE=true` sends everything to the configured
+/// provider instead. `COPILOT_HOME` moves its state.
+pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
+    name: "copilot",
+    aliases: &[],
+    program: "copilot",
+    install: Install::Npm("@github/copilot"),
+    auth_env: &["COPILOT_GITHUB_TOKEN", "GH_TOKEN", "GITHUB_TOKEN"],
+    api_hosts: &["api.github.com", "*.githubcopilot.com"],
+    api_host_setting: Some("COPILOT_PROVIDER_BASE_URL"),
+    home_state: &[".copilot"],
+    prompt: PromptVia::Stdin,
+    auto: true,
+    output: Some(OutputFormat::CopilotJson),
+    tools: TOOLS,
+    new: |config| Box::new(CopilotBackend::new(config)),
+};
 
 /// The usage file's name in the call's scratch directory.
 pub const COPILOT_USAGE_FILE: &str = "copilot-usage.json";
@@ -46,14 +79,11 @@ fn usage_path(ctx: &CommandContext<'_>) -> PathBuf {
 }
 
 impl Backend for CopilotBackend {
-    fn name(&self) -> &'static str {
-        "copilot"
+    fn descriptor(&self) -> &'static BackendDescriptor {
+        &DESCRIPTOR
     }
     fn program(&self) -> &str {
-        program_or(&self.config, "copilot")
-    }
-    fn auth_env(&self) -> &[&'static str] {
-        &["COPILOT_GITHUB_TOKEN", "GH_TOKEN", "GITHUB_TOKEN"]
+        program_or(&self.config, DESCRIPTOR.program)
     }
     fn supports_permission(&self, mode: &PermissionMode) -> bool {
         matches!(mode, PermissionMode::Full | PermissionMode::AllowList(_))

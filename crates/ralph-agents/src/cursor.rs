@@ -10,8 +10,40 @@ use crate::parser::{
     failure_without_result, one_line, retry_hint, str_field, tail_str, Counts, StreamParser,
     TailBuf,
 };
+use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
-use crate::{Backend, BackendConfig, CommandContext, CommandSpec};
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
+use crate::{Backend, BackendConfig, CommandContext, CommandSpec, OutputFormat, PromptVia};
+
+/// Cursor agent's tools as its parser names them (`shellToolCall` → `shell`), and the raw
+/// `shellToolCall` with its `args`.
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("shell", &["command"], &["workingDirectory"]),
+        ToolSpec::shell("shellToolCall", &["command"], &["workingDirectory"]),
+        ToolSpec::write("write", WriteInput::path(&["path"])),
+        ToolSpec::write("edit", WriteInput::path(&["path"])),
+        ToolSpec::write("delete", WriteInput::path(&["path"])),
+    ],
+};
+
+/// Registry entry (agent-clis.md §8; install command, hosts and state directories from Cursor's
+/// CLI and network documentation, not measured: its backend is closed).
+pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
+    name: "cursor",
+    aliases: &[],
+    program: "cursor-agent",
+    install: Install::Script("curl https://cursor.com/install -fsS | bash"),
+    auth_env: &["CURSOR_API_KEY"],
+    api_hosts: &["*.cursor.sh"],
+    api_host_setting: None,
+    home_state: &[".cursor", ".local/share/cursor-agent"],
+    prompt: PromptVia::Arg,
+    auto: true,
+    output: Some(OutputFormat::CursorStreamJson),
+    tools: TOOLS,
+    new: |config| Box::new(CursorBackend::new(config)),
+};
 
 /// Cursor agent: `cursor-agent -p --output-format stream-json --force [--model MODEL] [ARGS…]
 /// -- PROMPT`. Cursor documents no way to read the prompt from stdin, so it is the last
@@ -32,14 +64,11 @@ impl CursorBackend {
 }
 
 impl Backend for CursorBackend {
-    fn name(&self) -> &'static str {
-        "cursor"
+    fn descriptor(&self) -> &'static BackendDescriptor {
+        &DESCRIPTOR
     }
     fn program(&self) -> &str {
-        program_or(&self.config, "cursor-agent")
-    }
-    fn auth_env(&self) -> &[&'static str] {
-        &["CURSOR_API_KEY"]
+        program_or(&self.config, DESCRIPTOR.program)
     }
     fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec {
         let mut args = prefix_args(&self.config);

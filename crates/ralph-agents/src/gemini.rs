@@ -10,8 +10,49 @@ use crate::parser::{
     compact, error_line, exit_summary, head_str, one_line, retry_hint, str_field, u64_field,
     with_detail, Counts, StreamParser, TailBuf, STRAY_MAX,
 };
+use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
-use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PermissionMode};
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
+use crate::{
+    Backend, BackendConfig, CommandContext, CommandSpec, OutputFormat, PermissionMode, PromptVia,
+};
+
+/// Gemini CLI's tools that run commands or write files (offered only with `--yolo` or an
+/// approval mode that allows them).
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell(
+            "run_shell_command",
+            &["command"],
+            &["directory", "dir_path"],
+        ),
+        ToolSpec::write("write_file", WriteInput::path(&["file_path"])),
+        ToolSpec::write("replace", WriteInput::path(&["file_path"])),
+    ],
+};
+
+/// Registry entry (agent-clis.md §4). generativelanguage.googleapis.com with an API key; the
+/// "Login with Google" credentials use Code Assist (cloudcode-pa) and Google's token endpoint.
+/// Usage statistics go to play.googleapis.com unless `privacy.usageStatisticsEnabled = false`.
+pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
+    name: "gemini",
+    aliases: &[],
+    program: "gemini",
+    install: Install::Npm("@google/gemini-cli"),
+    auth_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+    api_hosts: &[
+        "generativelanguage.googleapis.com",
+        "cloudcode-pa.googleapis.com",
+        "oauth2.googleapis.com",
+    ],
+    api_host_setting: Some("GOOGLE_GEMINI_BASE_URL"),
+    home_state: &[".gemini"],
+    prompt: PromptVia::Stdin,
+    auto: true,
+    output: Some(OutputFormat::GeminiStreamJson),
+    tools: TOOLS,
+    new: |config| Box::new(GeminiBackend::new(config)),
+};
 
 /// Gemini CLI: `gemini --output-format stream-json <permissions> [-m MODEL] [ARGS…]`, the prompt
 /// on stdin. Headless mode starts whenever stdin is not a terminal, and the CLI reads the whole
@@ -36,14 +77,11 @@ impl GeminiBackend {
 }
 
 impl Backend for GeminiBackend {
-    fn name(&self) -> &'static str {
-        "gemini"
+    fn descriptor(&self) -> &'static BackendDescriptor {
+        &DESCRIPTOR
     }
     fn program(&self) -> &str {
-        program_or(&self.config, "gemini")
-    }
-    fn auth_env(&self) -> &[&'static str] {
-        &["GEMINI_API_KEY", "GOOGLE_API_KEY"]
+        program_or(&self.config, DESCRIPTOR.program)
     }
     fn supports_permission(&self, _mode: &PermissionMode) -> bool {
         true

@@ -4,8 +4,38 @@
 use crate::backend::{model_of, prefix_args, program_or};
 use crate::event::{AgentEvent, AgentOutcome, ExitInfo};
 use crate::parser::{StreamParser, TextParser};
+use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
-use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PermissionMode};
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
+use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PermissionMode, PromptVia};
+
+/// Kiro's tools that run commands or write files. Its text output reports no tool uses; the
+/// names are for its structured (ACP) mode.
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("execute_bash", &["command"], &[]),
+        ToolSpec::write("fs_write", WriteInput::path(&["path"])),
+    ],
+};
+
+/// Registry entry (agent-clis.md §8; install command and state directory from kiro.dev's CLI
+/// docs). `q` is the Amazon Q Developer CLI, Kiro CLI's old name. Its AWS endpoints are not
+/// documented, so `api_hosts` is empty.
+pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
+    name: "kiro",
+    aliases: &["q"],
+    program: "kiro-cli",
+    install: Install::Script("curl -fsSL https://cli.kiro.dev/install | bash"),
+    auth_env: &["KIRO_API_KEY"],
+    api_hosts: &[],
+    api_host_setting: None,
+    home_state: &[".kiro"],
+    prompt: PromptVia::Stdin,
+    auto: true,
+    output: None,
+    tools: TOOLS,
+    new: |config| Box::new(KiroBackend::new(config)),
+};
 
 /// Kiro: `kiro-cli chat --no-interactive <permissions> [--model MODEL] [ARGS…]`, the prompt on
 /// stdin ("prompt may be piped on stdin").
@@ -24,14 +54,11 @@ impl KiroBackend {
 }
 
 impl Backend for KiroBackend {
-    fn name(&self) -> &'static str {
-        "kiro"
+    fn descriptor(&self) -> &'static BackendDescriptor {
+        &DESCRIPTOR
     }
     fn program(&self) -> &str {
-        program_or(&self.config, "kiro-cli")
-    }
-    fn auth_env(&self) -> &[&'static str] {
-        &["KIRO_API_KEY"]
+        program_or(&self.config, DESCRIPTOR.program)
     }
     fn supports_permission(&self, mode: &PermissionMode) -> bool {
         matches!(mode, PermissionMode::Full | PermissionMode::AllowList(_))

@@ -22,6 +22,14 @@
 //!
 //! No backend passes the prompt through a temporary file.
 //!
+//! # Registry
+//!
+//! [`descriptors`] lists every backend with its static facts ([`BackendDescriptor`]: name and
+//! aliases, default program, install command, credential variables, API hosts, the state it
+//! keeps under HOME, how it takes the prompt). Config name lists ([`all_names_with_aliases`],
+//! [`resolve_name`], [`default_priority`]), `ralph doctor` and install hints ([`install_hint`])
+//! read it; adding a backend is one module plus one line in `registry.rs`.
+//!
 //! # Usage and cost
 //!
 //! Usage is normalised to CLI.md's token kinds: `input` excludes cache reads and writes,
@@ -45,37 +53,67 @@
 //! Every parser classifies failures into an [`ErrorClass`] and, for `RateLimit`, `UsageLimit`
 //! and `Quota`, sets [`AgentOutcome::retry_after`] when the agent's text or headers say when
 //! the limit lifts ([`parse_retry_after`]).
+//!
+//! # Tool uses
+//!
+//! Each backend lists its tools that run commands or write files ([`tools::ToolTable`]);
+//! [`Backend::tool_action`] reads a tool use with the backend's own table, [`command_any`],
+//! [`paths_any`] and [`action_any`] with every table at once (what the guard needs).
+//!
+//! # Modules
+//!
+//! | file | owns |
+//! |---|---|
+//! | `backend.rs` | the [`Backend`] trait, config types, command-line helpers |
+//! | `registry.rs` | the table of backends and their [`BackendDescriptor`]s |
+//! | `claude.rs`, `codex.rs`, `gemini.rs`, `opencode.rs`, `copilot.rs`, `kiro.rs`, `amp.rs`, `cursor.rs`, `custom.rs` | one backend each: descriptor, tool table, command builder, stream parser |
+//! | `parser.rs` | the [`StreamParser`] trait, [`TextParser`], helpers shared by the JSON parsers |
+//! | `tools.rs` | normalised tool actions ([`ToolAction`]) |
+//! | `event.rs` | [`AgentEvent`], [`AgentOutcome`] and the error classes |
+//! | `classify.rs` | error classification from HTTP statuses and texts |
+//! | `retry_after/` | reset times and retry delays in error texts |
+//! | `pricing.rs`, `prices.toml` | the built-in price table |
 
 mod amp;
 mod backend;
 mod classify;
+mod claude;
 mod codex;
 mod copilot;
 mod cursor;
+mod custom;
 mod event;
 mod gemini;
 mod kiro;
 mod opencode;
 mod parser;
 pub mod pricing;
+mod registry;
 mod retry_after;
+pub mod tools;
 
 pub use amp::{AmpBackend, AmpStreamParser};
 pub use backend::{
-    backend_names, builtin_backend, parse_output_format, Backend, BackendConfig, ClaudeBackend,
-    CommandContext, CommandSpec, CustomBackend, DenyRule, OutputFormat, PermissionMode, PromptVia,
-    PROMPT_FILE_PLACEHOLDER,
+    parse_output_format, Backend, BackendConfig, CommandContext, CommandSpec, DenyRule,
+    OutputFormat, PermissionMode, PromptVia,
 };
 pub use classify::{classify_status, classify_text};
+pub use claude::{ClaudeBackend, ClaudeStreamParser};
 pub use codex::{CodexBackend, CodexJsonParser};
 pub use copilot::{CopilotBackend, CopilotJsonParser, COPILOT_USAGE_FILE};
 pub use cursor::{CursorBackend, CursorStreamParser};
+pub use custom::{CustomBackend, PROMPT_FILE_PLACEHOLDER};
 pub use event::{
     AgentEvent, AgentOutcome, CostSource, ErrorClass, ExitInfo, RetryAfter, Tokens, FINAL_TEXT_MAX,
 };
 pub use gemini::{GeminiBackend, GeminiStreamParser};
 pub use kiro::{strip_ansi, KiroBackend, KiroTextParser};
 pub use opencode::{OpencodeBackend, OpencodeJsonParser};
-pub use parser::{ClaudeStreamParser, StreamParser, TextParser};
+pub use parser::{StreamParser, TextParser};
 pub use pricing::{Price, PriceTable};
+pub use registry::{
+    all_names_with_aliases, backend_names, builtin_backend, default_priority, descriptor,
+    descriptors, install_hint, resolve_name, BackendDescriptor, Install,
+};
 pub use retry_after::{parse_retry_after, Clock};
+pub use tools::{action_any, command_any, paths_any, ToolAction};

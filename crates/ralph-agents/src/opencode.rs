@@ -9,8 +9,68 @@ use crate::parser::{
     compact, failure_without_result, head_str, one_line, retry_hint, str_field, u16_field,
     u64_field, Counts, StreamParser, TailBuf, STRAY_MAX,
 };
+use crate::registry::{BackendDescriptor, Install};
 use crate::retry_after::Clock;
-use crate::{Backend, BackendConfig, CommandContext, CommandSpec, PermissionMode};
+use crate::tools::{ToolSpec, ToolTable, WriteInput};
+use crate::{
+    Backend, BackendConfig, CommandContext, CommandSpec, OutputFormat, PermissionMode, PromptVia,
+};
+
+/// opencode's tools that run commands or write files.
+const TOOLS: ToolTable = ToolTable {
+    tools: &[
+        ToolSpec::shell("bash", &["command"], &["workdir"]),
+        ToolSpec::write("write", WriteInput::path(&["filePath"])),
+        ToolSpec::write("edit", WriteInput::path(&["filePath"])),
+        ToolSpec::write(
+            "patch",
+            WriteInput {
+                path: &[],
+                lists: &[],
+                patch: &["patchText"],
+            },
+        ),
+    ],
+};
+
+/// Registry entry (agent-clis.md §5). opencode talks to many providers: the credentials and hosts
+/// are those of the common ones (Anthropic, OpenAI, Google, OpenRouter); a provider configured
+/// with its own `baseURL` talks to that instead. Side traffic that can be turned off: the
+/// models.dev catalogue (`OPENCODE_DISABLE_MODELS_FETCH=1`) and the npm registry for plugins
+/// (`OPENCODE_DISABLE_DEFAULT_PLUGINS=1`, `npm_config_offline=true`). Its state follows the
+/// `XDG_*_HOME` variables.
+pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
+    name: "opencode",
+    aliases: &[],
+    program: "opencode",
+    install: Install::Npm("opencode-ai"),
+    auth_env: &[
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "OPENROUTER_API_KEY",
+    ],
+    api_hosts: &[
+        "api.anthropic.com",
+        "api.openai.com",
+        "generativelanguage.googleapis.com",
+        "openrouter.ai",
+    ],
+    api_host_setting: Some(
+        "provider.<id>.options.baseURL in opencode.json (or OPENCODE_CONFIG_CONTENT)",
+    ),
+    home_state: &[
+        ".config/opencode",
+        ".local/share/opencode",
+        ".cache/opencode",
+        ".local/state/opencode",
+    ],
+    prompt: PromptVia::Stdin,
+    auto: true,
+    output: Some(OutputFormat::OpencodeJson),
+    tools: TOOLS,
+    new: |config| Box::new(OpencodeBackend::new(config)),
+};
 
 /// opencode: `opencode run --format json --auto [-m PROVIDER/MODEL] [ARGS…]`, the prompt on
 /// stdin (`opencode run` appends piped stdin to its message; with no message argument the
@@ -31,20 +91,11 @@ impl OpencodeBackend {
 }
 
 impl Backend for OpencodeBackend {
-    fn name(&self) -> &'static str {
-        "opencode"
+    fn descriptor(&self) -> &'static BackendDescriptor {
+        &DESCRIPTOR
     }
     fn program(&self) -> &str {
-        program_or(&self.config, "opencode")
-    }
-    /// opencode talks to many providers; these are the common ones.
-    fn auth_env(&self) -> &[&'static str] {
-        &[
-            "ANTHROPIC_API_KEY",
-            "OPENAI_API_KEY",
-            "GEMINI_API_KEY",
-            "OPENROUTER_API_KEY",
-        ]
+        program_or(&self.config, DESCRIPTOR.program)
     }
     fn command(&self, ctx: &CommandContext<'_>) -> CommandSpec {
         let mut args = prefix_args(&self.config);

@@ -1,4 +1,8 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test on a missing or bad fixture"
+)]
 //! One integration test binary: real captured agent output as fixtures, edge cases of the
 //! parsers, and the command lines the backends build.
 
