@@ -216,8 +216,9 @@ pub(crate) fn model_of<'a>(ctx: &CommandContext<'a>) -> Option<&'a str> {
     ctx.model.filter(|m| !m.is_empty())
 }
 
-/// Quote for POSIX sh only where needed.
-pub(crate) fn shell_quote(s: &str) -> String {
+/// Quote for POSIX sh only where needed (`--dry-run`, commands rebuilt from argv arrays, the
+/// guard's unwrapping of `env -S`).
+pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))

@@ -94,8 +94,8 @@ pub mod tools;
 
 pub use amp::{AmpBackend, AmpStreamParser};
 pub use backend::{
-    parse_output_format, Backend, BackendConfig, CommandContext, CommandSpec, DenyRule,
-    OutputFormat, PermissionMode, PromptVia,
+    parse_output_format, shell_quote, Backend, BackendConfig, CommandContext, CommandSpec,
+    DenyRule, OutputFormat, PermissionMode, PromptVia,
 };
 pub use classify::{classify_status, classify_text};
 pub use claude::{ClaudeBackend, ClaudeStreamParser};

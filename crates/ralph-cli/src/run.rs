@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use ralph_agents::{builtin_backend, Backend, BackendConfig, PermissionMode};
 use ralph_core::completion::marker_lines;
 use ralph_core::{
-    agent_command, prompt, Agent, AgentSettings, CallKind, CallSpec, Cancel, Control, Deps,
-    Engine, Handles, Limits, Loop, PromptSource, RetrySettings, RunScope, Settings,
+    agent_command, prompt, Agent, AgentSettings, CallKind, CallSpec, Cancel, Control, Deps, Engine,
+    Handles, Limits, Loop, PromptSource, RetrySettings, RunScope, Settings,
 };
 use tokio::signal::unix::{signal, SignalKind};
 

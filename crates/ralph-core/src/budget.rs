@@ -59,7 +59,13 @@ impl Hit {
 
 /// May another iteration start against `cap`? `spent` includes what others hold; `estimate` is
 /// the most one iteration has cost so far (0 before the first: nothing to predict from).
-pub fn check(spent: f64, estimate: f64, cap: Option<f64>, stop_before: bool, unit: Unit) -> Option<Hit> {
+pub fn check(
+    spent: f64,
+    estimate: f64,
+    cap: Option<f64>,
+    stop_before: bool,
+    unit: Unit,
+) -> Option<Hit> {
     let cap = cap?;
     if spent >= cap {
         return Some(Hit {

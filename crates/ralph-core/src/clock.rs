@@ -130,7 +130,10 @@ mod tests {
         assert_eq!(clock.now(), start);
         assert_eq!(clock.rfc3339(), "2025-12-02T04:33:20.005Z");
         clock.advance(1000);
-        assert_eq!(clock.now().timestamp_millis(), start.timestamp_millis() + 1010);
+        assert_eq!(
+            clock.now().timestamp_millis(),
+            start.timestamp_millis() + 1010
+        );
         let ids = TimeIds::default();
         let a = ids.next_id(start);
         let b = ids.next_id(start);

@@ -213,7 +213,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("STOP"), "").unwrap();
         let latch = StopLatch::new(dir.path());
-        assert!(!dir.path().join("STOP").exists(), "a stale request is cleared");
+        assert!(
+            !dir.path().join("STOP").exists(),
+            "a stale request is cleared"
+        );
         let other = latch.clone();
         assert!(!latch.requested());
         std::fs::write(dir.path().join("STOP"), "").unwrap();
@@ -236,10 +239,16 @@ mod tests {
         limits.pause("claude", pause(60));
         limits.pause("claude", pause(30));
         let seen = limits.clone().paused("claude", now).unwrap();
-        assert_eq!(seen.until, now + std::time::Duration::from_secs(60), "the later wins");
+        assert_eq!(
+            seen.until,
+            now + std::time::Duration::from_secs(60),
+            "the later wins"
+        );
         assert!(limits.paused("codex", now).is_none());
         tokio::time::advance(std::time::Duration::from_secs(61)).await;
-        assert!(limits.paused("claude", tokio::time::Instant::now()).is_none());
+        assert!(limits
+            .paused("claude", tokio::time::Instant::now())
+            .is_none());
     }
 
     #[test]

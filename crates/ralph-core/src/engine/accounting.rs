@@ -213,9 +213,19 @@ impl Engine {
         // Before the alerts, so today's and this month's totals include this iteration. Safe
         // before the commit: entries are keyed by (project, run, iteration), so the replay of an
         // iteration a crash cut short overwrites its entry instead of counting it twice.
-        let entry = self.ledger_entry(&record.finished_at, n, &record.model, agent.cost_usd, &record.cost_source, usage);
+        let entry = self.ledger_entry(
+            &record.finished_at,
+            n,
+            &record.model,
+            agent.cost_usd,
+            &record.cost_source,
+            usage,
+        );
         self.record_in_ledger(&entry);
-        self.acct.max_iteration_cost = self.acct.max_iteration_cost.max(agent.cost_usd.unwrap_or(0.0));
+        self.acct.max_iteration_cost = self
+            .acct
+            .max_iteration_cost
+            .max(agent.cost_usd.unwrap_or(0.0));
         self.acct.max_iteration_tokens = self
             .acct
             .max_iteration_tokens
@@ -249,9 +259,7 @@ impl Engine {
             .or_else(|| self.agents[self.current].model.clone());
         // The fullest the context got, against the model's window (the agent's own figure,
         // else the price table's).
-        let context_tokens = agent
-            .context_tokens
-            .or_else(|| usage.map(|u| u.context()));
+        let context_tokens = agent.context_tokens.or_else(|| usage.map(|u| u.context()));
         let context_window = agent.context_window.or_else(|| {
             model
                 .as_deref()
@@ -332,7 +340,9 @@ impl Engine {
             self.acct.ledger_failure = Some(self.ledger_stop(&e));
         } else if !self.acct.ledger_warned {
             self.acct.ledger_warned = true;
-            self.warn(format!("the machine-wide cost ledger could not be written: {e}"));
+            self.warn(format!(
+                "the machine-wide cost ledger could not be written: {e}"
+            ));
         }
     }
 

@@ -162,7 +162,12 @@ impl Engine {
             call,
         );
         let prompt_path = call.prompt_path();
-        let mut parser = backend.parser_for(&context(&self.settings, model.as_deref(), call, &prompt_path));
+        let mut parser = backend.parser_for(&context(
+            &self.settings,
+            model.as_deref(),
+            call,
+            &prompt_path,
+        ));
         let reports_usage = backend.reports_usage();
         let backend_name = backend.name();
 

@@ -27,7 +27,10 @@ impl Engine {
         if let Some(story) = &self.scope.story {
             msg.push_str(&format!(" (story {story})"));
         }
-        if let Some(head) = audit.as_ref().and_then(|a| a.lock().head().map(str::to_string)) {
+        if let Some(head) = audit
+            .as_ref()
+            .and_then(|a| a.lock().head().map(str::to_string))
+        {
             msg.push_str("\n\n");
             msg.push_str(&ralph_store::audit::anchor_line(&head));
         }
@@ -62,9 +65,11 @@ impl Engine {
             Ok(Some(log)) => {
                 let log = log.clone();
                 if let Some(data) = self.audit.started.take() {
-                    let _ = log
-                        .lock()
-                        .append(ralph_store::audit::kinds::RUN_STARTED, &self.run.id, data);
+                    let _ = log.lock().append(
+                        ralph_store::audit::kinds::RUN_STARTED,
+                        &self.run.id,
+                        data,
+                    );
                 }
                 Some(log)
             }
@@ -72,7 +77,9 @@ impl Engine {
                 self.audit.started = None;
                 if !self.audit.warned {
                     self.audit.warned = true;
-                    self.warn(format!("the audit log could not be opened ({e}); running without it"));
+                    self.warn(format!(
+                        "the audit log could not be opened ({e}); running without it"
+                    ));
                 }
                 None
             }

@@ -279,19 +279,42 @@ mod tests {
             error,
             files_changed: files,
         };
-        assert_eq!(f(true, false, false, None, true, Some(1)).outcome_name(), "completed");
         assert_eq!(
-            f(false, true, true, Some(ErrorClass::PermissionDenied), false, Some(1)).outcome_name(),
+            f(true, false, false, None, true, Some(1)).outcome_name(),
+            "completed"
+        );
+        assert_eq!(
+            f(
+                false,
+                true,
+                true,
+                Some(ErrorClass::PermissionDenied),
+                false,
+                Some(1)
+            )
+            .outcome_name(),
             "blocked"
         );
-        assert_eq!(f(false, false, true, None, true, Some(250)).outcome_name(), "reverted");
+        assert_eq!(
+            f(false, false, true, None, true, Some(250)).outcome_name(),
+            "reverted"
+        );
         assert_eq!(
             f(false, false, false, Some(ErrorClass::Crash), false, Some(0)).outcome_name(),
             "failed"
         );
-        assert_eq!(f(false, false, false, None, true, Some(2)).outcome_name(), "gates_failed");
-        assert_eq!(f(false, false, false, None, false, Some(0)).outcome_name(), "no_change");
-        assert_eq!(f(false, false, false, None, false, None).outcome_name(), "progressed");
+        assert_eq!(
+            f(false, false, false, None, true, Some(2)).outcome_name(),
+            "gates_failed"
+        );
+        assert_eq!(
+            f(false, false, false, None, false, Some(0)).outcome_name(),
+            "no_change"
+        );
+        assert_eq!(
+            f(false, false, false, None, false, None).outcome_name(),
+            "progressed"
+        );
     }
 
     #[test]
@@ -312,8 +335,20 @@ mod tests {
             completed: true,
             ..facts
         };
-        let d = after_iteration(&done, Some(safety.clone()), None, false, Next::Continue, &settings, false);
-        assert_eq!(d, Decided::Stop(safety), "a guardrail stop outranks a completion");
+        let d = after_iteration(
+            &done,
+            Some(safety.clone()),
+            None,
+            false,
+            Next::Continue,
+            &settings,
+            false,
+        );
+        assert_eq!(
+            d,
+            Decided::Stop(safety),
+            "a guardrail stop outranks a completion"
+        );
     }
 
     #[test]
@@ -364,18 +399,27 @@ mod tests {
             gate("tests", false, GateWhen::Complete),
         ];
         let text = feedback(&agent, true, &gates, "DONE").unwrap();
-        assert!(text.starts_with("The previous iteration failed (crash): exit 3."), "{text}");
+        assert!(
+            text.starts_with("The previous iteration failed (crash): exit 3."),
+            "{text}"
+        );
         assert!(text.contains(
             "You claimed completion, but the gate `tests` failed with exit code 1, so the task \
              is not done. Its output ends with:\n```\nboom\n```"
         ));
         assert!(text.ends_with("Fix this before writing DONE again."));
         assert!(!text.contains("lint"), "passing gates are not mentioned");
-        assert_eq!(feedback(&AgentOutcome::default(), false, &gates[..1], "DONE"), None);
+        assert_eq!(
+            feedback(&AgentOutcome::default(), false, &gates[..1], "DONE"),
+            None
+        );
         // An iteration gate that fails on a claim also blocks the completion, and says so.
         let lint = [gate("lint", false, GateWhen::Iteration)];
         let text = feedback(&AgentOutcome::default(), true, &lint, "DONE").unwrap();
-        assert!(text.starts_with("You claimed completion, but the gate `lint`"), "{text}");
+        assert!(
+            text.starts_with("You claimed completion, but the gate `lint`"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -385,7 +429,10 @@ mod tests {
             compose_feedback(Some("g".into()), Some("f".into()), Some("r".into())).as_deref(),
             Some("g\n\nf\n\nr")
         );
-        assert_eq!(compose_feedback(None, None, Some("r".into())).as_deref(), Some("r"));
+        assert_eq!(
+            compose_feedback(None, None, Some("r".into())).as_deref(),
+            Some("r")
+        );
     }
 
     #[test]
@@ -393,7 +440,10 @@ mod tests {
         assert_eq!(fmt_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(fmt_duration(Duration::from_secs(125)), "2m5s");
         assert_eq!(fmt_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(control_stop(Control::StopNow).reason, StopReason::StopRequested);
+        assert_eq!(
+            control_stop(Control::StopNow).reason,
+            StopReason::StopRequested
+        );
         assert_eq!(control_stop(Control::Kill).reason, StopReason::Interrupted);
         assert!(runtime_message(Duration::from_secs(60)).contains("(1m)"));
     }

@@ -62,7 +62,9 @@ impl Engine {
             .settings
             .gates
             .iter()
-            .filter(|g| g.when == GateWhen::Iteration || (outcome.claimed && g.when == GateWhen::Complete))
+            .filter(|g| {
+                g.when == GateWhen::Iteration || (outcome.claimed && g.when == GateWhen::Complete)
+            })
             .cloned()
             .collect();
         for gate in due {

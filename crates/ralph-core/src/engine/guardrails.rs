@@ -185,7 +185,11 @@ impl Engine {
                             "stopped by a safety guard: the agent changed {} (protected: \
                              .git/**); {}",
                             changed.join(", "),
-                            if restored.is_ok() { "restored" } else { "restoring failed" }
+                            if restored.is_ok() {
+                                "restored"
+                            } else {
+                                "restoring failed"
+                            }
                         ),
                     )
                 });

@@ -32,7 +32,8 @@ impl Engine {
             &settings.safety.blocked_commands,
             &settings.safety.protected_paths,
         )?;
-        let needs_ledger = settings.limits.daily_usd.is_some() || settings.limits.monthly_usd.is_some();
+        let needs_ledger =
+            settings.limits.daily_usd.is_some() || settings.limits.monthly_usd.is_some();
         if needs_ledger && handles.ledger.path().is_none() {
             return Err(EngineError::NoLedger);
         }

@@ -48,7 +48,13 @@ pub(super) fn check(f: &LimitFacts, machine: &MachineSpend, l: &Limits) -> Optio
         ));
     }
     let before = l.stop_before_exceeding;
-    let cost = budget::check(f.cost_usd, f.max_iteration_cost, l.max_cost_usd, before, Unit::Usd);
+    let cost = budget::check(
+        f.cost_usd,
+        f.max_iteration_cost,
+        l.max_cost_usd,
+        before,
+        Unit::Usd,
+    );
     if let Some(hit) = cost {
         return Some(Stop::new(
             StopReason::Budget,
@@ -82,7 +88,10 @@ pub(super) fn check(f: &LimitFacts, machine: &MachineSpend, l: &Limits) -> Optio
         ));
     }
     if f.elapsed_s >= l.max_runtime.as_secs_f64() {
-        return Some(Stop::new(StopReason::MaxRuntime, runtime_message(l.max_runtime)));
+        return Some(Stop::new(
+            StopReason::MaxRuntime,
+            runtime_message(l.max_runtime),
+        ));
     }
     None
 }
@@ -253,7 +262,11 @@ mod tests {
             cost_usd: 1.0,
             ..fresh.clone()
         };
-        assert_eq!(reason(&failing, &m, &l), Some(StopReason::GaveUp), "failures come first");
+        assert_eq!(
+            reason(&failing, &m, &l),
+            Some(StopReason::GaveUp),
+            "failures come first"
+        );
         let spent = LimitFacts {
             iteration: 2,
             cost_usd: 0.0246,
@@ -262,13 +275,20 @@ mod tests {
         };
         let stop = check(&spent, &m, &l).unwrap();
         assert_eq!(stop.reason, StopReason::Budget);
-        assert!(stop.message.contains("may cost up to $0.0123"), "{}", stop.message);
+        assert!(
+            stop.message.contains("may cost up to $0.0123"),
+            "{}",
+            stop.message
+        );
         let tokens = LimitFacts {
             iteration: 1,
             tokens: 1000,
             ..fresh.clone()
         };
-        assert!(check(&tokens, &m, &l).unwrap().message.starts_with("token budget reached"));
+        assert!(check(&tokens, &m, &l)
+            .unwrap()
+            .message
+            .starts_with("token budget reached"));
         let done = LimitFacts {
             iteration: 10,
             ..fresh.clone()
@@ -302,6 +322,10 @@ mod tests {
         let crowded = MachineSpend { held: 0.45, ..room };
         let stop = check(&f, &crowded, &l).unwrap();
         assert_eq!(stop.reason, StopReason::Budget);
-        assert!(stop.message.starts_with("daily budget: $0.9500 spent"), "{}", stop.message);
+        assert!(
+            stop.message.starts_with("daily budget: $0.9500 spent"),
+            "{}",
+            stop.message
+        );
     }
 }

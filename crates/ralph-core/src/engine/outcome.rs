@@ -112,9 +112,17 @@ mod tests {
     #[test]
     fn a_claim_counts_only_from_a_clean_ending() {
         let limits = Limits::default();
-        let done = classify(call(EndReason::Exited, "done\nLOOP_COMPLETE"), &limits, "LOOP_COMPLETE");
+        let done = classify(
+            call(EndReason::Exited, "done\nLOOP_COMPLETE"),
+            &limits,
+            "LOOP_COMPLETE",
+        );
         assert!(done.claimed && done.agent.error.is_none() && done.interrupted.is_none());
-        let late = classify(call(EndReason::Timeout, "LOOP_COMPLETE"), &limits, "LOOP_COMPLETE");
+        let late = classify(
+            call(EndReason::Timeout, "LOOP_COMPLETE"),
+            &limits,
+            "LOOP_COMPLETE",
+        );
         assert!(!late.claimed);
         assert_eq!(late.agent.error, Some(ErrorClass::Timeout));
         assert_eq!(

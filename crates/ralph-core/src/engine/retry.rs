@@ -41,7 +41,11 @@ impl Engine {
                 if self.run.consecutive_failures < limits.max_consecutive_failures
                     && self.run.iteration < limits.max_iterations
                 {
-                    let delay = retry_delay(&self.settings.retry, self.run.consecutive_failures, &mut self.rng);
+                    let delay = retry_delay(
+                        &self.settings.retry,
+                        self.run.consecutive_failures,
+                        &mut self.rng,
+                    );
                     self.share_pause(class, delay, false);
                     self.wait(n, class, delay, false).await
                 } else {
@@ -163,7 +167,11 @@ pub(super) fn stop_file_stop() -> Stop {
 /// The back-off before retry number `failures`: none, linear, or exponential with ±20% jitter
 /// (so parallel loops hitting one rate limit do not retry in lockstep), capped at `max_delay`.
 /// `rng` is the engine's xorshift state, seeded from [`crate::clock::Deps::seed`].
-pub(super) fn retry_delay(r: &crate::settings::RetrySettings, failures: u32, rng: &mut u64) -> Duration {
+pub(super) fn retry_delay(
+    r: &crate::settings::RetrySettings,
+    failures: u32,
+    rng: &mut u64,
+) -> Duration {
     let base = r.base_delay.as_secs_f64();
     let raw = match r.strategy {
         RetryStrategy::Immediate => 0.0,

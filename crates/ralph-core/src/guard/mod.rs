@@ -93,12 +93,14 @@ mod lexer;
 mod paths;
 mod rules;
 mod syntax;
-mod tools;
 
 pub use commands::CommandGuard;
 pub use paths::{relative_to_root, PathGuard, DEFAULT_PROTECTED_PATHS, PROTECTED_PATH_RULE};
+/// What a tool use runs or writes, for every backend's tools: the knowledge lives with the
+/// backends (`ralph_agents::tools`); the guard asks about any backend's tool names, so a custom
+/// agent speaking another CLI's format is checked too.
+pub use ralph_agents::tools::{command_any as command_of, paths_any as paths_of};
 pub use rules::{builtin_rules, default_deny_rules, BuiltinRule};
-pub use tools::{command_of, paths_of};
 
 use paths::protected;
 

@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use ralph_core::guard::{
-    builtin_rules, command_of, default_deny_rules, paths_of, relative_to_root, Blocked,
-    CommandGuard, Guard, GuardError, PathGuard, DEFAULT_PROTECTED_PATHS, PROTECTED_PATH_RULE,
+    builtin_rules, default_deny_rules, relative_to_root, Blocked, CommandGuard, Guard, GuardError,
+    PathGuard, DEFAULT_PROTECTED_PATHS, PROTECTED_PATH_RULE,
 };
 
 const ROOT: &str = "/home/user/project";
@@ -543,75 +543,6 @@ fn guard_user_rule_errors() {
 }
 
 #[test]
-fn guard_command_of_every_backend() {
-    let cases: &[(&str, &str, Option<&str>)] = &[
-        // Claude Code
-        (
-            "Bash",
-            r#"{"command":"git push --force","description":"push"}"#,
-            Some("git push --force"),
-        ),
-        // Codex exec --json items
-        (
-            "command_execution",
-            r#"{"command":"/bin/bash -lc 'git reset --hard'"}"#,
-            Some("/bin/bash -lc 'git reset --hard'"),
-        ),
-        (
-            "exec_command",
-            r#"{"cmd":"rm -rf /","workdir":"/home/user/project"}"#,
-            Some("cd /home/user/project && rm -rf /"),
-        ),
-        (
-            "shell",
-            r#"{"command":["bash","-lc","git clean -fdx"]}"#,
-            Some("bash -lc 'git clean -fdx'"),
-        ),
-        // Gemini CLI
-        (
-            "run_shell_command",
-            r#"{"command":"rm -rf ..","description":"x","directory":"sub"}"#,
-            Some("cd sub && rm -rf .."),
-        ),
-        // opencode / Copilot
-        (
-            "bash",
-            r#"{"command":"git push -f","description":"x"}"#,
-            Some("git push -f"),
-        ),
-        // Cursor (tool_call.shellToolCall.args, name stripped of "ToolCall")
-        (
-            "shell",
-            r#"{"command":"rm -rf ~","workingDirectory":""}"#,
-            Some("rm -rf ~"),
-        ),
-        (
-            "shellToolCall",
-            r#"{"args":{"command":"git reset --hard"}}"#,
-            Some("git reset --hard"),
-        ),
-        // Amp
-        (
-            "Bash",
-            r#"{"cmd":"git reset --hard"}"#,
-            Some("git reset --hard"),
-        ),
-        // Kiro
-        ("execute_bash", r#"{"command":"sudo ls"}"#, Some("sudo ls")),
-        // Not shell tools
-        ("Write", r#"{"file_path":"a","content":"rm -rf /"}"#, None),
-        ("Read", r#"{"file_path":"a"}"#, None),
-        ("web_search", r#"{"query":"rm -rf /"}"#, None),
-        ("Bash", "not json", None),
-        ("Bash", r#"{"command":"   "}"#, None),
-        ("Bash", r#"{"command":null}"#, None),
-    ];
-    for (name, input, want) in cases {
-        assert_eq!(command_of(name, input).as_deref(), *want, "{name} {input}");
-    }
-}
-
-#[test]
 fn guard_tool_uses_are_checked_end_to_end() {
     let g = Guard::new(&[], &strings(DEFAULT_PROTECTED_PATHS)).unwrap();
     let blocked = |name: &str, input: &str| g.check_tool_use(name, input, root()).map(|b| b.rule);
@@ -666,78 +597,6 @@ fn guard_tool_uses_are_checked_end_to_end() {
         .check_tool_use("Edit", r#"{"file_path":"ralph.toml"}"#, root())
         .unwrap();
     assert!(b.reason.contains("ralph.toml"), "{}", b.reason);
-}
-
-#[test]
-fn guard_paths_of_every_backend() {
-    let cases: &[(&str, &str, &[&str])] = &[
-        (
-            "Write",
-            r#"{"content":"x","file_path":"/home/user/project/.git/config"}"#,
-            &["/home/user/project/.git/config"],
-        ),
-        (
-            "Edit",
-            r#"{"file_path":"ralph.toml","new_string":"b","old_string":"a"}"#,
-            &["ralph.toml"],
-        ),
-        (
-            "MultiEdit",
-            r#"{"edits":[{"new_string":"b","old_string":"a"}],"file_path":"src/a.rs"}"#,
-            &["src/a.rs"],
-        ),
-        (
-            "NotebookEdit",
-            r#"{"notebook_path":"n.ipynb"}"#,
-            &["n.ipynb"],
-        ),
-        (
-            "write_file",
-            r#"{"content":"x","file_path":".ralph/x"}"#,
-            &[".ralph/x"],
-        ),
-        (
-            "replace",
-            r#"{"file_path":"a.rs","new_string":"b"}"#,
-            &["a.rs"],
-        ),
-        (
-            "write",
-            r#"{"content":"x","filePath":"/p/ralph.toml"}"#,
-            &["/p/ralph.toml"],
-        ),
-        ("edit", r#"{"filePath":"x.rs","newString":"b"}"#, &["x.rs"]),
-        (
-            "create",
-            r#"{"file_text":"x","path":"/p/hello.txt"}"#,
-            &["/p/hello.txt"],
-        ),
-        (
-            "str_replace_editor",
-            r#"{"command":"view","path":"a"}"#,
-            &[],
-        ),
-        ("write", r#"{"fileText":"x","path":"c.txt"}"#, &["c.txt"]),
-        ("delete", r#"{"path":".git/HEAD"}"#, &[".git/HEAD"]),
-        (
-            "file_change",
-            r#"{"changes":[{"kind":"add","path":"/p/a"},{"kind":"update","path":"/p/b"}]}"#,
-            &["/p/a", "/p/b"],
-        ),
-        (
-            "apply_patch",
-            r#"{"input":"*** Begin Patch\n*** Update File: ralph.toml\n@@\n-a\n+b\n*** Add File: x.rs\n+x\n*** End Patch\n"}"#,
-            &["ralph.toml", "x.rs"],
-        ),
-        ("edit_file", r#"{"path":"a.rs"}"#, &["a.rs"]),
-        ("Read", r#"{"file_path":".git/config"}"#, &[]),
-        ("Bash", r#"{"command":"echo > .git/config"}"#, &[]),
-        ("TodoWrite", r#"{"todos":[]}"#, &[]),
-        ("Write", "nope", &[]),
-    ];
-    for (name, input, want) in cases {
-        assert_eq!(paths_of(name, input), strings(want), "{name} {input}");
-    }
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! to find what a simple command really runs.
 
 use super::super::syntax::{prog_name, words_text, Word};
-use super::super::tools::sh_quote;
 use super::super::Blocked;
 use super::{skip_opts, Analyzer};
+use ralph_agents::shell_quote as sh_quote;
 
 /// Cap on unwrapping prefixes such as `env nohup nice …`.
 const MAX_UNWRAP: usize = 32;
