@@ -333,9 +333,9 @@ async fn read_opt<R: AsyncRead + Unpin>(
 pub async fn run(
     spec: &Spec<'_>,
     deadlines: Deadlines,
-    out: &mut dyn Write,
-    mut err: Option<&mut dyn Write>,
-    sink: &mut dyn LineSink,
+    out: &mut (dyn Write + Send),
+    mut err: Option<&mut (dyn Write + Send)>,
+    sink: &mut (dyn LineSink + Send),
     cancel: &crate::cancel::Cancel,
 ) -> Result<Finished, SpawnError> {
     let started = Instant::now();

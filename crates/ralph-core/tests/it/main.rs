@@ -1,5 +1,6 @@
-//! ralph-core's integration tests, one binary: the guard's command and tool-use corpus, and the
-//! redaction canaries.
+//! ralph-core's integration tests, one binary: the guard's command and tool-use corpus, the
+//! redaction canaries, and many engines in one process.
 
 mod guard;
+mod many_loops;
 mod redact;
