@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Runs the real `fake-agent` binary against scripts built with the
 //! `ralph_testkit::script` API.
 
