@@ -8,6 +8,10 @@
 //! `RALPH_ITERATION` (default 1). It runs once per ralph iteration, also in
 //! benchmarks, so it stays std + serde_json + libc with no other start-up work.
 //!
+//! With the script's `record` directory or `FAKE_AGENT_RECORD_DIR` set, each
+//! invocation first records its argv, environment, stdin and cwd there (see
+//! `ralph_testkit::recording`).
+//!
 //! Exit codes: 0 after the last step, the code of an `exit` step, 64 for
 //! usage/script errors, 70 when `wait_for_file` times out, 74 when a step's
 //! I/O fails, 141 when stdout is a closed pipe.
@@ -28,6 +32,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use ralph_testkit::recording::{Recording, RECORD_DIR_ENV};
 use ralph_testkit::script::{Script, Step};
 
 use crate::claude::uuid;
@@ -113,7 +118,11 @@ fn run(args: &[OsString]) -> Result<(), Failure> {
     let script = Script::from_json(&text)
         .map_err(|e| Failure::usage(format!("invalid script {}: {e}", script_path.display())))?;
     let call = call_number()?;
-    let prompt = read_prompt(rest);
+    let stdin = read_stdin();
+    if let Some(dir) = record_dir(&script) {
+        record(&dir, &stdin)?;
+    }
+    let prompt = read_prompt(rest, stdin);
     if let Some(log) = &script.log {
         append_log(log, call)?;
     }
@@ -158,12 +167,10 @@ fn call_number() -> Result<u32, Failure> {
     }
 }
 
-/// Stdin is always drained when it is not a terminal, as real CLIs do, so a
-/// caller writing the prompt there never hits EPIPE. The prompt is then
-/// overridden by the last argument (`FAKE_AGENT_PROMPT_FROM_LAST_ARG=1`) or
-/// by an argument naming an existing `...prompt.md` file.
-fn read_prompt(args: &[OsString]) -> String {
-    let stdin = read_stdin();
+/// The prompt is what came on stdin, unless overridden by the last argument
+/// (`FAKE_AGENT_PROMPT_FROM_LAST_ARG=1`) or by an argument naming an existing
+/// `...prompt.md` file.
+fn read_prompt(args: &[OsString], stdin: String) -> String {
     if std::env::var_os("FAKE_AGENT_PROMPT_FROM_LAST_ARG").is_some_and(|v| v == "1") {
         if let Some(last) = args.last() {
             return last.to_string_lossy().into_owned();
@@ -180,6 +187,8 @@ fn read_prompt(args: &[OsString]) -> String {
     stdin
 }
 
+/// Stdin is always drained when it is not a terminal, as real CLIs do, so a
+/// caller writing the prompt there never hits EPIPE.
 fn read_stdin() -> String {
     // SAFETY: isatty only inspects the descriptor.
     if unsafe { libc::isatty(libc::STDIN_FILENO) } == 1 {
@@ -189,6 +198,32 @@ fn read_stdin() -> String {
     // A closed or unreadable stdin just means an empty prompt.
     let _ = std::io::stdin().lock().read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// `FAKE_AGENT_RECORD_DIR` wins over the script's `record`, so a test can record an agent
+/// whose script it does not write.
+fn record_dir(script: &Script) -> Option<PathBuf> {
+    std::env::var_os(RECORD_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| script.record.clone())
+}
+
+/// Exactly what this process was given, before any step can change it.
+fn record(dir: &Path, stdin: &str) -> Result<(), Failure> {
+    let lossy = |s: OsString| s.to_string_lossy().into_owned();
+    let recording = Recording {
+        argv: std::env::args_os().map(lossy).collect(),
+        env: std::env::vars_os()
+            .map(|(k, v)| (lossy(k), lossy(v)))
+            .collect(),
+        stdin: stdin.to_owned(),
+        cwd: std::env::current_dir().unwrap_or_default(),
+    };
+    recording
+        .write_next(dir)
+        .map(drop)
+        .map_err(|e| Failure::io(format_args!("cannot record into {}", dir.display()), &e))
 }
 
 /// One `"<N> <pid>"` line per invocation. O_APPEND keeps lines from
