@@ -664,8 +664,6 @@ impl From<SpawnGrandchild> for Step {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
     use serde_json::json;
 
