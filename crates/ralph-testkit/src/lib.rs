@@ -4,6 +4,9 @@
 //!   (a stand-in for an AI coding agent CLI), with type-safe builders.
 //! * [`fake_agent_path`]: where the built `fake-agent` binary is, building it
 //!   on demand.
+//! * [`recording`]: what the fake agent received on each invocation (argv,
+//!   environment, stdin, cwd), when its script or `FAKE_AGENT_RECORD_DIR`
+//!   asks it to record.
 //! * [`proc`]: small process helpers (pid files, liveness, signals) for tests
 //!   that check what happens to the agent's processes.
 //! * [`mockllm`]: a scripted model server speaking the Anthropic, OpenAI
@@ -15,8 +18,10 @@
 pub mod clis;
 pub mod mockllm;
 pub mod proc;
+pub mod recording;
 pub mod script;
 
+pub use recording::Recording;
 pub use script::{Script, Step};
 
 use std::path::{Path, PathBuf};

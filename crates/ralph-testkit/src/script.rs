@@ -9,7 +9,8 @@
 //! {
 //!   "calls": { "3": [ { "claude_result": { "text": "LOOP_COMPLETE" } } ] },
 //!   "default": [ { "print": "working" } ],
-//!   "log": "calls.log"
+//!   "log": "calls.log",
+//!   "record": "/tmp/agent-calls"
 //! }
 //! ```
 
@@ -36,6 +37,11 @@ pub struct Script {
     /// to the agent's cwd) before running its steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<PathBuf>,
+    /// If set, each invocation records its argv, environment, stdin and cwd in a new numbered
+    /// directory under this one (relative to the agent's cwd) before running its steps; see
+    /// [`crate::recording`]. `FAKE_AGENT_RECORD_DIR` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<PathBuf>,
 }
 
 impl Script {
@@ -62,6 +68,14 @@ impl Script {
     #[must_use]
     pub fn log(mut self, path: impl Into<PathBuf>) -> Self {
         self.log = Some(path.into());
+        self
+    }
+
+    /// Records every invocation under `dir` (see the `record` field and
+    /// [`crate::recording::Recording::read_all`]).
+    #[must_use]
+    pub fn record(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.record = Some(dir.into());
         self
     }
 
@@ -650,8 +664,6 @@ impl From<SpawnGrandchild> for Step {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
     use serde_json::json;
 
@@ -701,7 +713,8 @@ mod tests {
         let script = Script::new()
             .default_steps(all_steps())
             .on_call(3, vec![Step::exit(1)])
-            .log("calls.log");
+            .log("calls.log")
+            .record("rec");
         let text = script.to_json();
         let value: Value = serde_json::from_str(&text).unwrap();
         for step in value["default"].as_array().unwrap() {

@@ -711,7 +711,6 @@ fn seconds_to_pacific_midnight(now: chrono::DateTime<Utc>) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use chrono::TimeZone;
 

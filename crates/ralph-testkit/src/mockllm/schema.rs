@@ -156,7 +156,6 @@ fn resolve_ref<'a>(root: &'a Value, target: &str) -> Option<&'a Value> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use serde_json::json;
 

@@ -694,7 +694,6 @@ fn map_shell(turn: &Turn, command: &str) -> Option<Call> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]

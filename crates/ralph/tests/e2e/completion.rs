@@ -12,8 +12,7 @@ fn the_marker_inside_prose_does_not_complete() {
         Step::print("Not LOOP_COMPLETE yet."),
     ]);
     p.configure_text(&script, "max_iterations = 2");
-    let out = p.run(&["run"]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    ralph_snapshot!(p, ["run"]);
 }
 
 #[test]
@@ -26,8 +25,7 @@ fn an_echoed_prompt_does_not_complete() {
         &Script::new().default_steps(vec![Step::echo_prompt()]),
         "max_iterations = 2",
     );
-    let out = p.run(&["run"]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    ralph_snapshot!(p, ["run"]);
     let output = p.artifact(1, "output.log");
     assert!(
         output.contains("LOOP_COMPLETE"),
@@ -42,8 +40,7 @@ fn completing_on_the_last_allowed_iteration_is_a_completion() {
         .default_steps(vec![Step::print("working")])
         .on_call(3, vec![Step::print("**LOOP_COMPLETE**")]);
     p.configure_text(&script, "max_iterations = 3");
-    let out = p.run(&["run", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = ralph_snapshot!(p, ["run", "--json"]);
     let last = out.events().into_iter().last().unwrap();
     assert_eq!(last["stop_reason"], "completed");
     assert_eq!(last["iterations"], 3);
@@ -54,8 +51,7 @@ fn promise_tags_and_custom_markers_complete() {
     let p = Project::new();
     let script = Script::new().default_steps(vec![Step::print("Done. <promise>SHIP_IT</promise>")]);
     p.configure_text(&script, "completion_marker = \"SHIP_IT\"");
-    let out = p.run(&["run"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    ralph_snapshot!(p, ["run"]);
     assert!(p
         .artifact(1, "prompt.md")
         .contains("a line containing only SHIP_IT"));
@@ -81,8 +77,7 @@ fn claude_stream_json_completes_on_the_result_text_only() {
             ],
         );
     p.configure(&script, "claude-stream-json", "", "");
-    let out = p.run(&["run"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    ralph_snapshot!(p, ["run"]);
     assert_eq!(p.iterations().len(), 2);
     let cost = p.status_json()["cost_usd"].as_f64().unwrap();
     assert!((cost - 0.03).abs() < 1e-12, "{cost}");
@@ -99,6 +94,7 @@ fn a_permission_denial_never_counts_as_completion() {
         ),
     )]);
     p.configure(&script, "claude-stream-json", "max_iterations = 1", "");
+    // Not a snapshot: the run's first line says "up to 1 iterations" (reported to the lead).
     let out = p.run(&["run"]);
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert_eq!(p.iterations()[0].2.as_deref(), Some("permission_denied"));
@@ -124,8 +120,7 @@ fn a_failing_gate_blocks_completion_and_its_output_is_fed_back() {
         "",
         "[[gates]]\nname = \"tests\"\nrun = \"test -f fixed.txt || { echo GATE_SAYS_fixed.txt_is_missing; exit 1; }\"\n",
     );
-    let out = p.run(&["run", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = ralph_snapshot!(p, ["run", "--json"]);
     let its = p.iterations();
     assert_eq!(its.len(), 2);
     assert_eq!(its[0].1, "gates_failed");
@@ -148,11 +143,6 @@ fn a_failing_gate_blocks_completion_and_its_output_is_fed_back() {
     assert_eq!(gates.len(), 2);
     assert_eq!(gates[0]["passed"], false);
     assert_eq!(gates[1]["passed"], true);
-    assert!(
-        out.stderr.contains("gate tests: failed (exit 1)"),
-        "{}",
-        out.stderr
-    );
 }
 
 #[test]
@@ -167,8 +157,7 @@ fn gate_output_in_feedback_is_bounded() {
         "max_iterations = 2",
         "[[gates]]\nname = \"noisy\"\nrun = \"seq 1 200000; exit 1\"\n",
     );
-    let out = p.run(&["run"]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    ralph_snapshot!(p, ["run"]);
     let prompt2 = p.artifact(2, "prompt.md");
     assert!(
         prompt2.len() < 4096,
@@ -195,8 +184,7 @@ fn iteration_gates_run_every_iteration_and_a_gate_timeout_is_reported() {
         "[[gates]]\nname = \"lint\"\nrun = \"true\"\nwhen = \"iteration\"\n\n\
          [[gates]]\nname = \"slow\"\nrun = \"sleep 30\"\ntimeout = \"300ms\"\n",
     );
-    let out = p.run(&["run", "--max-iterations", "2", "--json"]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    let out = ralph_snapshot!(p, ["run", "--max-iterations", "2", "--json"]);
     let gates: Vec<_> = out
         .events()
         .into_iter()
@@ -208,9 +196,4 @@ fn iteration_gates_run_every_iteration_and_a_gate_timeout_is_reported() {
         .collect();
     assert_eq!(names, ["lint", "lint", "slow"]);
     assert_eq!(gates[2]["timed_out"], true);
-    assert!(
-        out.stderr.contains("gate slow: timed out"),
-        "{}",
-        out.stderr
-    );
 }

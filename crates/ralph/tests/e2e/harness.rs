@@ -1,4 +1,5 @@
-//! A temporary project with a fake agent, and helpers to run ralph in it.
+//! A temporary project with a fake agent, helpers to run ralph in it, and [`ralph_snapshot!`],
+//! the one way to snapshot what ralph printed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -258,4 +259,319 @@ pub fn pid_alive(pid: i32) -> bool {
 
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
+}
+
+// ---- snapshots ------------------------------------------------------------------------------
+
+/// Runs ralph in a [`Project`] and snapshots its exit code, stdout and stderr through insta,
+/// with every machine- and run-specific detail filtered out (see [`snapshot_filters`]); returns
+/// the unfiltered [`Out`] for further checks.
+///
+/// ```ignore
+/// ralph_snapshot!(p, ["status"]);                                 // snapshots/e2e__<module>__<test>.snap
+/// ralph_snapshot!(p, ["run", "--json"], filters = [(r"ctx \d+%", "ctx [PCT]")]);
+/// ralph_snapshot!(p, p.ralph().arg("doctor").env("PATH", path));  // a prepared Command
+/// ralph_snapshot!(p, ("ralph run", wait_child(child, timeout)));  // a run that was spawned
+/// ralph_snapshot!(name = format!("config_{case}"), p, ["run"], context = toml);
+/// ralph_snapshot!(p, ["stop"], @"...");                           // an inline snapshot
+/// ```
+///
+/// What is run is anything [`Invocation`]: an argument array or slice (run with
+/// [`Project::run`]), a `&mut Command` from [`Project::ralph`], or an already finished [`Out`]
+/// (optionally with the command line it ran, for the snapshot's description). `context` is
+/// text put before the output (what the test set up, e.g. the config file); `filters` are
+/// extra `(regex, replacement)` pairs, applied before the standard ones.
+macro_rules! ralph_snapshot {
+    (name = $name:expr, $project:expr, $run:expr
+        $(, context = $context:expr)? $(, filters = $filters:expr)? $(,)?) => {{
+        let context: &[&str] = &[$(&$context)?];
+        let filters: &[&[(&str, &str)]] = &[$(&$filters)?];
+        let (description, out, text) =
+            $crate::harness::snapshot_parts(&$project, $run, context, filters);
+        $crate::harness::snapshot_settings(&description).bind(|| {
+            ::insta::assert_snapshot!($name, text);
+        });
+        out
+    }};
+    ($project:expr, $run:expr
+        $(, context = $context:expr)? $(, filters = $filters:expr)?, @$snapshot:literal $(,)?) => {{
+        let context: &[&str] = &[$(&$context)?];
+        let filters: &[&[(&str, &str)]] = &[$(&$filters)?];
+        let (description, out, text) =
+            $crate::harness::snapshot_parts(&$project, $run, context, filters);
+        $crate::harness::snapshot_settings(&description).bind(|| {
+            ::insta::assert_snapshot!(text, @$snapshot);
+        });
+        out
+    }};
+    ($project:expr, $run:expr
+        $(, context = $context:expr)? $(, filters = $filters:expr)? $(,)?) => {{
+        let context: &[&str] = &[$(&$context)?];
+        let filters: &[&[(&str, &str)]] = &[$(&$filters)?];
+        let (description, out, text) =
+            $crate::harness::snapshot_parts(&$project, $run, context, filters);
+        $crate::harness::snapshot_settings(&description).bind(|| {
+            ::insta::assert_snapshot!(text);
+        });
+        out
+    }};
+}
+pub(crate) use ralph_snapshot;
+
+/// Something [`ralph_snapshot!`] can snapshot: it runs (or has run) ralph in a project and
+/// yields the command line for the snapshot's description (empty when unknown) and the output.
+pub trait Invocation {
+    fn invoke(self, p: &Project) -> (String, Out);
+}
+
+impl<const N: usize> Invocation for [&str; N] {
+    fn invoke(self, p: &Project) -> (String, Out) {
+        self[..].invoke(p)
+    }
+}
+
+impl<const N: usize> Invocation for &[&str; N] {
+    fn invoke(self, p: &Project) -> (String, Out) {
+        self[..].invoke(p)
+    }
+}
+
+impl Invocation for &[&str] {
+    fn invoke(self, p: &Project) -> (String, Out) {
+        (command_line(self.iter().copied()), p.run(self))
+    }
+}
+
+impl Invocation for Vec<&str> {
+    fn invoke(self, p: &Project) -> (String, Out) {
+        self[..].invoke(p)
+    }
+}
+
+impl Invocation for &Vec<&str> {
+    fn invoke(self, p: &Project) -> (String, Out) {
+        self[..].invoke(p)
+    }
+}
+
+impl Invocation for &mut Command {
+    fn invoke(self, _: &Project) -> (String, Out) {
+        let args: Vec<String> = self
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let line = command_line(args.iter().map(String::as_str));
+        (line, Out::from(self.output().unwrap()))
+    }
+}
+
+impl Invocation for Out {
+    fn invoke(self, _: &Project) -> (String, Out) {
+        (String::new(), self)
+    }
+}
+
+impl Invocation for (&str, Out) {
+    fn invoke(self, _: &Project) -> (String, Out) {
+        (self.0.to_owned(), self.1)
+    }
+}
+
+/// `ralph` and the arguments, quoted where a shell would need it.
+fn command_line<'a>(args: impl Iterator<Item = &'a str>) -> String {
+    let mut line = String::from("ralph");
+    for arg in args {
+        line.push(' ');
+        let plain = !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+        if plain {
+            line.push_str(arg);
+        } else {
+            line.push('\'');
+            line.push_str(&arg.replace('\'', "'\\''"));
+            line.push('\'');
+        }
+    }
+    line
+}
+
+/// Runs `run` and renders what a snapshot stores: `context`, then the output, normalised.
+/// Used by [`ralph_snapshot!`].
+pub fn snapshot_parts(
+    p: &Project,
+    run: impl Invocation,
+    context: &[&str],
+    filters: &[&[(&str, &str)]],
+) -> (String, Out, String) {
+    let (description, out) = run.invoke(p);
+    let filters: Vec<(&str, &str)> = filters.iter().flat_map(|f| f.iter().copied()).collect();
+    let text = p.normalize(
+        &format!("{}{}", context.concat(), out.snapshot_text()),
+        &filters,
+    );
+    (p.normalize(&description, &filters), out, text)
+}
+
+/// The insta settings of every [`ralph_snapshot!`]: the command line as the description
+/// instead of the (always identical) expression.
+pub fn snapshot_settings(description: &str) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_omit_expression(true);
+    if !description.is_empty() {
+        settings.set_description(description);
+    }
+    settings
+}
+
+/// The standard `(regex, replacement)` filters, applied after the project's paths are replaced
+/// (see [`Project::normalize`]). Each names what it hides, in uv's `[NAME]` style.
+pub fn snapshot_filters() -> &'static [(regex::Regex, &'static str)] {
+    static FILTERS: std::sync::OnceLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::OnceLock::new();
+    FILTERS.get_or_init(|| {
+        [
+            // Run ids: `20261202-054012-ab12`.
+            (r"\b\d{8}-\d{6}-[0-9a-f]{4}\b", "[RUN_ID]"),
+            // Rollback checkpoints are named after the time they were taken (with a `-N` suffix
+            // for a second one within the same second).
+            (r"\brollback-\d{8}-\d{6}(?:-\d+)?\b", "rollback-[TIMESTAMP]"),
+            // RFC 3339 timestamps, with or without fraction and offset.
+            (
+                r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?",
+                "[TIMESTAMP]",
+            ),
+            // Hashes: sha256 (audit chain, sha256 repositories) and sha1 commit ids; short commit
+            // ids where ralph names a commit or checkpoint.
+            (r"\b[0-9a-f]{64}\b", "[SHA256]"),
+            (r"\b[0-9a-f]{40}\b", "[COMMIT]"),
+            (r"\b(commit|checkpoint) [0-9a-f]{7,12}\b", "$1 [SHORT]"),
+            (r"\(([0-9a-f]{7,12})\)", "([SHORT])"),
+            // The COMMIT column of `ralph checkpoints`, just before the DATE column.
+            (r"\b[0-9a-f]{7,12}(\s+\[TIMESTAMP\])", "[SHORT]$1"),
+            // UUIDs and the fake agent's random message and tool ids.
+            (
+                r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+                "[UUID]",
+            ),
+            (r"\b(msg|toolu)_[0-9a-f]{24}\b", "${1}_[ID]"),
+            // Measured durations: `1.2s`, `0.03s`, `12ms`, `1m5s`. Whole units on their own
+            // (`1s`, `30m`, `1h30m`) are configured limits or examples in hints, and stay.
+            (r"\b\d+m\d+s\b|\b\d+\.\d+s\b|\b\d+ms\b", "[TIME]"),
+            // ... and as event fields, in JSON and in `ralph logs`' `key=value` lines.
+            (
+                r#""(duration_ms|duration_api_ms|elapsed_s|duration_s)":[0-9.]+"#,
+                r#""$1":[TIME]"#,
+            ),
+            (
+                r"\b(duration_ms|duration_api_ms|elapsed_s|duration_s)=[0-9.]+",
+                "$1=[TIME]",
+            ),
+            // Process ids.
+            (r"\b(PID|pid) \d+\b", "$1 [PID]"),
+            (r#""pid":\s*\d+"#, r#""pid": [PID]"#),
+        ]
+        .into_iter()
+        .map(|(re, replacement)| (regex::Regex::new(re).unwrap(), replacement))
+        .collect()
+    })
+}
+
+impl Project {
+    /// The project's paths and binaries, longest first, with the name a snapshot shows instead.
+    pub fn path_filters(&self) -> Vec<(String, &'static str)> {
+        let tmp = self.root.parent().unwrap().to_path_buf();
+        let mut filters = Vec::new();
+        for (path, name) in [
+            (fake_agent_path(), "[FAKE_AGENT]"),
+            (PathBuf::from(RALPH), "[RALPH]"),
+            (self.root.clone(), "[ROOT]"),
+            (self.aux.clone(), "[AUX]"),
+            (self.home.clone(), "[HOME]"),
+            (tmp, "[TMP]"),
+        ] {
+            if let Ok(canonical) = path.canonicalize() {
+                if canonical != path {
+                    filters.push((path_str(&canonical), name));
+                }
+            }
+            filters.push((path_str(&path), name));
+        }
+        filters.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+        filters
+    }
+
+    /// `text` with the `extra` `(regex, replacement)` filters, then this project's paths, then
+    /// everything [`snapshot_filters`] names replaced: what a snapshot of it stores. Extra
+    /// filters come first so that a test can name one value the standard filters would hide
+    /// among others (a second project's root, one particular run id).
+    pub fn normalize(&self, text: &str, extra: &[(&str, &str)]) -> String {
+        let mut text = text.to_owned();
+        for (re, replacement) in extra {
+            let re = regex::Regex::new(re).unwrap();
+            text = re.replace_all(&text, *replacement).into_owned();
+        }
+        for (path, name) in self.path_filters() {
+            text = text.replace(&path, name);
+        }
+        for (re, replacement) in snapshot_filters() {
+            text = re.replace_all(&text, *replacement).into_owned();
+        }
+        text
+    }
+}
+
+impl Out {
+    /// Exit code, stdout and stderr as one text, unfiltered (uv's layout).
+    pub fn snapshot_text(&self) -> String {
+        format!(
+            "exit_code: {}\n----- stdout -----\n{}\n----- stderr -----\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+#[test]
+fn snapshot_filters_hide_what_varies_and_keep_the_rest() {
+    let p = Project::new();
+    let raw = format!(
+        "run 20261202-054012-ab1f at 2026-12-02T05:40:12.345Z in {root}/x, aux {aux}, home {home}\n\
+         [1/3] custom · 1.2s · 0.03s · 12ms · 1m5s · limit 1s · example \"1h30m\" · 30m\n\
+         commit 0123456789abcdef0123456789abcdef01234567 checkpoint 0a1b2c3 ({short})\n\
+         0001  9f8e7d6  2026-12-02 05:40:12  2\n\
+         ralph (PID 4242) \"pid\": 77 sha {sha} rollback-20261202-054012-2\n\
+         agent {agent} \"duration_ms\":812 elapsed_s=0.08 session {uuid} toolu_0123456789abcdef01234567\n\
+         kept: 0.0123 tokens 1450, v1 4fab38cd, 4294967295, iteration 0001",
+        root = path_str(&p.root),
+        aux = path_str(&p.aux),
+        home = path_str(&p.home),
+        short = "abcdef1",
+        sha = "ab".repeat(32),
+        agent = path_str(&fake_agent_path()),
+        uuid = "0f0e0d0c-0b0a-4909-8807-060504030201",
+    );
+    assert_eq!(
+        p.normalize(&raw, &[("example", "EXAMPLE")]),
+        "run [RUN_ID] at [TIMESTAMP] in [ROOT]/x, aux [AUX], home [HOME]\n\
+         [1/3] custom · [TIME] · [TIME] · [TIME] · [TIME] · limit 1s · EXAMPLE \"1h30m\" · 30m\n\
+         commit [COMMIT] checkpoint [SHORT] ([SHORT])\n\
+         0001  [SHORT]  [TIMESTAMP]  2\n\
+         ralph (PID [PID]) \"pid\": [PID] sha [SHA256] rollback-[TIMESTAMP]\n\
+         agent [FAKE_AGENT] \"duration_ms\":[TIME] elapsed_s=[TIME] session [UUID] toolu_[ID]\n\
+         kept: 0.0123 tokens 1450, v1 4fab38cd, 4294967295, iteration 0001"
+    );
+}
+
+#[test]
+fn inline_snapshots_work_too() {
+    let p = Project::new();
+    let out = ralph_snapshot!(p, ["status"], @r"
+    exit_code: 0
+    ----- stdout -----
+
+    ----- stderr -----
+    ralph: no runs in this project yet; start one with `ralph run`
+    ");
+    assert!(!p.exists(".ralph"), "{out:?}");
 }

@@ -1,11 +1,16 @@
 //! End-to-end tests: the real `ralph` binary, the scripted `fake-agent`, real git, real SQLite.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed unwrap is a failed test"
+)]
 
 mod harness;
 
 mod budgets;
 mod completion;
 mod config_errors;
+mod cost;
 mod exit_codes;
 mod notes;
 mod policies;

@@ -55,22 +55,9 @@ fn edited_run() -> Project {
 #[test]
 fn log_numbers_prompt_versions_and_marks_the_edit() {
     let p = edited_run();
-    let out = p.run(&["prompt", "log"]);
-    ok(&out);
-    let run = p.latest_run_id();
-    assert!(
-        out.stdout
-            .starts_with(&format!("run {run} · 3 iterations · 2 prompt versions\n")),
-        "{}",
-        out.stdout
-    );
+    let out = ralph_snapshot!(p, ["prompt", "log"]);
+    // The human lines agree with the JSON rows.
     let lines: Vec<&str> = (1..=3).map(|n| log_line(&out.stdout, n)).collect();
-    assert!(lines[0].contains(" v1 "), "{}", out.stdout);
-    assert!(lines[1].contains(" v1 "), "{}", out.stdout);
-    assert!(lines[2].contains(" v2 "), "{}", out.stdout);
-    assert!(!lines[0].contains("prompt edited"), "{}", out.stdout);
-    assert!(!lines[1].contains("prompt edited"), "{}", out.stdout);
-    assert!(lines[2].ends_with("prompt edited"), "{}", out.stdout);
 
     let log = json(&p.run(&["prompt", "log", "--json"]));
     let rows = log.as_array().unwrap();
@@ -126,47 +113,13 @@ fn show_prints_the_archived_prompt_verbatim_and_diff_compares_two() {
     assert_eq!(shown["iteration"], 3);
     assert_eq!(shown["prompt"].as_str(), Some(&*p.artifact(3, "prompt.md")));
 
-    let out = p.run(&["prompt", "diff", "1", "3"]);
-    ok(&out);
-    let d = &out.stdout;
-    assert!(
-        d.starts_with("--- iteration 1\n+++ iteration 3\n@@ "),
-        "{d}"
-    );
-    assert!(d.contains("\n+Also do X.\n"), "{d}");
-    assert!(d.contains("\n-This is iteration 1 of at most 3.\n"), "{d}");
-    assert!(d.contains("\n+This is iteration 3 of at most 3.\n"), "{d}");
-    // ralph's fixed instructions did not change: they are context, not changes.
-    assert!(d.contains("\n ## Loop rules (ralph)\n"), "{d}");
-    assert!(!d.contains("\n-## Loop rules"), "{d}");
-
+    // ralph's fixed instructions did not change between 1 and 3: they are context, not
+    // changes.
+    ralph_snapshot!(p, ["prompt", "diff", "1", "3"]);
     // The prompt is the same between 1 and 2 except for the iteration line.
-    let out = p.run(&["prompt", "diff", "1", "2"]);
-    ok(&out);
-    let changed: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| {
-            (l.starts_with('+') || l.starts_with('-'))
-                && !l.starts_with("+++")
-                && !l.starts_with("---")
-        })
-        .collect();
-    assert_eq!(
-        changed,
-        [
-            "-This is iteration 1 of at most 3.",
-            "+This is iteration 2 of at most 3."
-        ],
-        "{}",
-        out.stdout
-    );
-
+    ralph_snapshot!(p, ["prompt", "diff", "1", "2"]);
     // Identical prompts: no diff, still exit 0 (like `git diff` without --exit-code).
-    let out = p.run(&["prompt", "diff", "2", "2"]);
-    ok(&out);
-    assert_eq!(out.stdout, "");
-    assert!(out.stderr.contains("identical"), "{}", out.stderr);
+    ralph_snapshot!(p, ["prompt", "diff", "2", "2"]);
     let same = json(&p.run(&["prompt", "diff", "2", "2", "--json"]));
     assert_eq!(same["identical"], true);
     assert_eq!(same["diff"], "");
@@ -214,25 +167,7 @@ fn stats_measure_ralphs_overhead_and_the_stable_prefix() {
         assert_eq!(s["ralph_bytes"], l["ralph_bytes"]);
     }
 
-    let out = p.run(&["prompt", "stats"]);
-    ok(&out);
-    assert!(out.stdout.contains("o200k_base"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("lowest same-prefix share: ")
-            && out.stdout.contains("(iteration 3 vs 2)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.lines().any(|l| l.starts_with("total ")),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.lines().any(|l| l.starts_with("avg ")),
-        "{}",
-        out.stdout
-    );
+    ralph_snapshot!(p, ["prompt", "stats"]);
 }
 
 /// The numbers the bench prints, for a realistic task prompt and a 3-line one.
@@ -299,13 +234,7 @@ fn feedback_is_flagged_and_counted_as_ralphs() {
         p.artifact(2, "prompt.md").contains("expected 3, got 4"),
         "the feedback is in ralph's part"
     );
-    let out = p.run(&["prompt", "stats"]);
-    ok(&out);
-    assert!(
-        log_line(&out.stdout, 2).ends_with("(with feedback)"),
-        "{}",
-        out.stdout
-    );
+    ralph_snapshot!(p, ["prompt", "stats"]);
 }
 
 #[test]
@@ -318,38 +247,15 @@ fn errors_name_what_is_missing_and_exit_2() {
         &["prompt", "diff", "1", "2"],
         &["prompt", "stats", "--json"],
     ] {
-        let out = p.run(args);
-        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains("error: no runs in this project yet"),
-            "{}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains("hint: start one with `ralph run`"),
-            "{}",
-            out.stderr
-        );
-        assert_eq!(out.stdout, "");
+        ralph_snapshot!(p, args);
     }
     assert!(!p.exists(".ralph"), "reading must not create state");
 
     let p = edited_run();
-    let run = p.latest_run_id();
-
-    let out = p.run(&["prompt", "log", "--run", "20990101-000000-beef"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("error: no run with id 20990101-000000-beef"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains(&format!("hint: recent runs, newest first: {run}")),
-        "{}",
-        out.stderr
+    ralph_snapshot!(
+        p,
+        ["prompt", "log", "--run", "20990101-000000-beef"],
+        filters = [("20990101-000000-beef", "[UNKNOWN_RUN_ID]")]
     );
 
     for args in [
@@ -358,27 +264,10 @@ fn errors_name_what_is_missing_and_exit_2() {
         &["prompt", "diff", "1", "9"],
         &["prompt", "diff", "9", "1", "--json"],
     ] {
-        let out = p.run(args);
-        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
-        let n = if args[1] == "show" { args[2] } else { "9" };
-        assert!(
-            out.stderr.contains(&format!(
-                "error: run {run} has no archived prompt for iteration {n}"
-            )),
-            "{}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains(&format!(
-                "hint: run {run} has archived prompts for iterations 1-3"
-            )),
-            "{}",
-            out.stderr
-        );
-        assert_eq!(out.stdout, "", "{args:?}");
+        ralph_snapshot!(p, args);
     }
 
     // A subcommand is required; an iteration must be a number.
-    assert_eq!(p.run(&["prompt"]).code, 2);
-    assert_eq!(p.run(&["prompt", "show", "two"]).code, 2);
+    ralph_snapshot!(p, ["prompt"]);
+    ralph_snapshot!(p, ["prompt", "show", "two"]);
 }

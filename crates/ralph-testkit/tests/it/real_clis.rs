@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Proof that the five real agent CLIs run offline against the scripted
 //! model server: each one creates `hello.txt` with its own write tool, runs
 //! a command with its own shell tool, ends with LOOP_COMPLETE, and reports

@@ -1,7 +1,7 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Runs the real `fake-agent` binary against scripts built with the
 //! `ralph_testkit::script` API.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use ralph_testkit::proc::{self, KillOnDrop};
+use ralph_testkit::recording::{Recording, RECORD_DIR_ENV};
 use ralph_testkit::script::{ClaudeResult, SpawnGrandchild};
 use ralph_testkit::{Script, Step};
 use serde_json::{json, Value};
@@ -41,6 +42,7 @@ impl Fixture {
             .env_remove("RALPH_ITERATION")
             .env_remove("FAKE_AGENT_SCRIPT")
             .env_remove("FAKE_AGENT_PROMPT_FROM_LAST_ARG")
+            .env_remove(RECORD_DIR_ENV)
             .stdin(Stdio::null());
         cmd
     }
@@ -509,6 +511,93 @@ fn log_records_call_and_pid_per_invocation() {
     assert_eq!(
         std::fs::read_to_string(fx.path("logs/calls.log")).unwrap(),
         expected
+    );
+}
+
+#[test]
+fn record_keeps_exactly_the_argv_env_stdin_and_cwd_of_every_invocation() {
+    let fx = Fixture::new(
+        &Script::new()
+            .record("rec")
+            .default_steps(vec![Step::write("a.txt", "x")])
+            .on_call(2, vec![Step::exit(3)]),
+    );
+    let mut cmd = fx.command();
+    cmd.args(["--model", "m", "arg with space", ""])
+        .env("RALPH_ITERATION", "1")
+        .env("RALPH_RUN_ID", "run-7")
+        .env("IS_SANDBOX", "1")
+        .env("OTHER", "o");
+    let out = fx.run_with_stdin(&mut cmd, b"the prompt\nline 2\n");
+    assert_success(&out);
+    // Recorded before the steps run: a failing call is recorded too.
+    assert_eq!(fx.run_call(2).status.code(), Some(3));
+
+    let calls = Recording::read_all(&fx.path("rec")).unwrap();
+    assert_eq!(calls.len(), 2);
+    let first = &calls[0];
+    assert_eq!(Path::new(&first.argv[0]), Path::new(BIN));
+    assert_eq!(
+        first.args(),
+        ["script.json", "--model", "m", "arg with space", ""]
+    );
+    assert_eq!(
+        first.ralph_env(),
+        BTreeMap::from([
+            ("IS_SANDBOX", "1"),
+            ("RALPH_ITERATION", "1"),
+            ("RALPH_RUN_ID", "run-7")
+        ])
+    );
+    assert_eq!(first.var("OTHER"), Some("o"));
+    // Exactly the environment the agent was started with: the test's own, as the fixture
+    // changed it.
+    let mut expected: BTreeMap<String, String> = std::env::vars_os()
+        .map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap()))
+        .collect();
+    for removed in [
+        "RALPH_ITERATION",
+        "FAKE_AGENT_SCRIPT",
+        "FAKE_AGENT_PROMPT_FROM_LAST_ARG",
+        RECORD_DIR_ENV,
+    ] {
+        expected.remove(removed);
+    }
+    for (k, v) in [
+        ("RALPH_ITERATION", "1"),
+        ("RALPH_RUN_ID", "run-7"),
+        ("IS_SANDBOX", "1"),
+        ("OTHER", "o"),
+    ] {
+        expected.insert(k.into(), v.into());
+    }
+    assert_eq!(first.env, expected);
+    assert_eq!(first.stdin, "the prompt\nline 2\n");
+    assert_eq!(
+        first.cwd.canonicalize().unwrap(),
+        fx.dir.path().canonicalize().unwrap()
+    );
+    assert_eq!(calls[1].var("RALPH_ITERATION"), Some("2"));
+    assert_eq!(calls[1].stdin, "");
+}
+
+#[test]
+fn record_dir_from_the_environment_wins_over_the_script() {
+    let fx = Fixture::new(&Script::new().record("from-script"));
+    let out = fx
+        .command()
+        .arg("x")
+        .env(RECORD_DIR_ENV, fx.path("from-env"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(!fx.path("from-script").exists());
+    let calls = Recording::read_all(&fx.path("from-env")).unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].args(), ["script.json", "x"]);
+    assert_eq!(
+        calls[0].var(RECORD_DIR_ENV).map(PathBuf::from),
+        Some(fx.path("from-env"))
     );
 }
 

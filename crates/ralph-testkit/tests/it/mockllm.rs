@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The scripted model server, over raw HTTP/1.1 (no client library, so the
 //! framing on the wire is what is tested): every dialect, SSE framing,
 //! scenario prefixes, step derivation from history, error envelopes and
