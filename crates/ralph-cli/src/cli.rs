@@ -31,17 +31,17 @@ pub enum Command {
     /// Show iterations, artifacts or events of a run
     Logs(LogsArgs),
     /// Inspect the prompts ralph sent: versions, diffs, overhead
-    Prompt(crate::prompt_cmd::PromptArgs),
+    Prompt(crate::commands::prompt::PromptArgs),
     /// Check what is installed and configured
     Doctor(DoctorArgs),
     /// What runs cost: totals and breakdowns by day, model, run or backend
-    Cost(crate::cost::CostArgs),
+    Cost(crate::commands::cost::CostArgs),
     /// Check the audit log of security-relevant events
-    Audit(crate::audit_cmd::AuditArgs),
+    Audit(crate::commands::audit::AuditArgs),
     /// List a run's checkpoints
-    Checkpoints(crate::checkpoints_cmd::CheckpointsArgs),
+    Checkpoints(crate::commands::checkpoints::CheckpointsArgs),
     /// Restore the working tree to a checkpoint (itself undoable)
-    Rollback(crate::checkpoints_cmd::RollbackArgs),
+    Rollback(crate::commands::rollback::RollbackArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }

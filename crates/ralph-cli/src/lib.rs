@@ -17,20 +17,20 @@ macro_rules! out {
     }};
 }
 
-mod audit_cmd;
-mod checkpoints_cmd;
 mod cli;
 mod commands;
 pub mod config;
-mod cost;
 mod error;
 mod lock;
 mod paths;
-mod prompt_cmd;
 mod render;
-mod run;
+mod settings;
 
 use clap::Parser;
+
+use commands::{
+    audit, checkpoints, completions, cost, doctor, init, logs, prompt, rollback, run, status, stop,
+};
 
 pub use error::CliError;
 
@@ -55,18 +55,18 @@ pub fn main() -> i32 {
     let result = std::panic::catch_unwind(|| {
         let cli = cli::Cli::parse();
         match cli.command {
-            cli::Command::Init(a) => commands::cmd_init(a),
+            cli::Command::Init(a) => init::cmd_init(a),
             cli::Command::Run(a) => run::cmd_run(*a),
-            cli::Command::Status(a) => commands::cmd_status(a),
-            cli::Command::Stop(a) => commands::cmd_stop(a),
-            cli::Command::Logs(a) => commands::cmd_logs(a),
-            cli::Command::Prompt(a) => prompt_cmd::cmd_prompt(a),
-            cli::Command::Doctor(a) => commands::cmd_doctor(a),
+            cli::Command::Status(a) => status::cmd_status(a),
+            cli::Command::Stop(a) => stop::cmd_stop(a),
+            cli::Command::Logs(a) => logs::cmd_logs(a),
+            cli::Command::Prompt(a) => prompt::cmd_prompt(a),
+            cli::Command::Doctor(a) => doctor::cmd_doctor(a),
             cli::Command::Cost(a) => cost::cmd_cost(a),
-            cli::Command::Audit(a) => audit_cmd::cmd_audit(a),
-            cli::Command::Checkpoints(a) => checkpoints_cmd::cmd_checkpoints(a),
-            cli::Command::Rollback(a) => checkpoints_cmd::cmd_rollback(a),
-            cli::Command::Completions(a) => commands::cmd_completions(a),
+            cli::Command::Audit(a) => audit::cmd_audit(a),
+            cli::Command::Checkpoints(a) => checkpoints::cmd_checkpoints(a),
+            cli::Command::Rollback(a) => rollback::cmd_rollback(a),
+            cli::Command::Completions(a) => completions::cmd_completions(a),
         }
     });
     match result {
