@@ -27,6 +27,7 @@ mod render;
 mod settings;
 
 use clap::Parser;
+use ralph_types::exit_codes;
 
 use commands::{
     audit, checkpoints, completions, cost, doctor, init, logs, prompt, rollback, run, status, stop,
@@ -75,6 +76,6 @@ pub fn main() -> i32 {
             eprintln!("{e}");
             e.code
         }
-        Err(_) => 1,
+        Err(_) => exit_codes::INTERNAL_ERROR,
     }
 }

@@ -1,5 +1,6 @@
 //! Filesystem helpers shared by commands.
 
+use ralph_types::exit_codes;
 use std::path::{Path, PathBuf};
 
 use crate::error::CliError;
@@ -7,7 +8,7 @@ use crate::error::CliError;
 pub fn cwd() -> Result<PathBuf, CliError> {
     std::env::current_dir().map_err(|e| {
         CliError::new(
-            1,
+            exit_codes::INTERNAL_ERROR,
             format!("failed to read the current directory: {e}"),
             None,
         )
@@ -18,7 +19,11 @@ pub fn cwd() -> Result<PathBuf, CliError> {
 /// `.gitignore` is never edited.
 pub fn ensure_state_dir(dir: &Path) -> Result<(), CliError> {
     let fail = |e: std::io::Error| {
-        CliError::new(1, format!("failed to create {}: {e}", dir.display()), None)
+        CliError::new(
+            exit_codes::INTERNAL_ERROR,
+            format!("failed to create {}: {e}", dir.display()),
+            None,
+        )
     };
     std::fs::create_dir_all(dir).map_err(fail)?;
     let gi = dir.join(".gitignore");

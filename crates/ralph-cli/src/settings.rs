@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ralph_agents::{builtin_backend, BackendConfig, PermissionMode};
 use ralph_core::{Agent, AgentSettings, Limits, PromptSource, RetrySettings, Settings};
+use ralph_types::exit_codes;
 
 use crate::cli::RunArgs;
 use crate::config::{self, ConfigFile};
@@ -39,7 +40,7 @@ pub fn load_config(explicit: Option<&Path>, cwd: &Path) -> Result<ConfigFile, Cl
             p
         }
     };
-    config::load(&path).map_err(|e| CliError::preformatted(2, e.to_string()))
+    config::load(&path).map_err(|e| CliError::preformatted(exit_codes::USAGE, e.to_string()))
 }
 
 /// Everything `run` and `doctor` need, resolved.
@@ -95,7 +96,7 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
             .cloned()
             .ok_or_else(|| {
                 CliError::new(
-                    8,
+                    exit_codes::NEEDS_HUMAN,
                     format!(
                         "no agent CLI found (backend = \"auto\" looked for: {})",
                         priority.join(", ")
@@ -289,8 +290,13 @@ fn make_agent(
     model: Option<String>,
     config: &BackendConfig,
 ) -> Result<Agent, CliError> {
-    let backend = builtin_backend(name, config)
-        .ok_or_else(|| CliError::new(1, format!("backend `{name}` is not built in"), None))?;
+    let backend = builtin_backend(name, config).ok_or_else(|| {
+        CliError::new(
+            exit_codes::INTERNAL_ERROR,
+            format!("backend `{name}` is not built in"),
+            None,
+        )
+    })?;
     if !backend.supports_permission(&config.permission) {
         let mode = match &config.permission {
             PermissionMode::Full => "full",

@@ -3,9 +3,9 @@
 //! commits under `refs/ralph/checkpoints`) is still in the log: the chain alone cannot tell that
 //! records were removed from its end.
 //!
-//! Exit codes: 0 the log checks out (or there is none and no checkpoint anchors one); 6 (the
-//! "safety" code of `ralph run`) the log was tampered with, damaged, truncated or is missing
-//! while checkpoints anchor it; 1 the log could not be read.
+//! Exit codes: 0 the log checks out (or there is none and no checkpoint anchors one); 6
+//! ([`exit_codes::SAFETY`], like `ralph run`'s safety stop) the log was tampered with, damaged,
+//! truncated or is missing while checkpoints anchor it; 1 the log could not be read.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,12 +13,10 @@ use std::process::{Command, Stdio};
 
 use clap::{Args, Subcommand};
 use ralph_store::audit::{self, VerifyReport};
+use ralph_types::exit_codes;
 
 use crate::error::CliError;
 use crate::paths;
-
-/// Exit code of a broken audit log: a safety event, like `ralph run`'s safety stop.
-pub const EXIT_BROKEN: i32 = 6;
 
 /// Where checkpoint commits live.
 const CHECKPOINT_REFS: &str = "refs/ralph/checkpoints";
@@ -72,7 +70,7 @@ fn cmd_verify(json: bool) -> Result<i32, CliError> {
             } else {
                 outln!("no audit log yet ({} does not exist)", shown.display());
             }
-            return Ok(0);
+            return Ok(exit_codes::SUCCESS);
         }
         let missing: Vec<String> = anchors.keys().cloned().collect();
         let report = VerifyReport::AnchorMissing {
@@ -84,7 +82,7 @@ fn cmd_verify(json: bool) -> Result<i32, CliError> {
     }
     let report = audit::verify_with_anchors(&path, anchors.keys()).map_err(|e| {
         CliError::new(
-            1,
+            exit_codes::INTERNAL_ERROR,
             e.to_string(),
             Some("check that .ralph/ is readable".to_string()),
         )
@@ -123,7 +121,11 @@ fn finish(
             }),
         };
         outln!("{v}");
-        return Ok(if report.is_ok() { 0 } else { EXIT_BROKEN });
+        return Ok(if report.is_ok() {
+            exit_codes::SUCCESS
+        } else {
+            exit_codes::SAFETY
+        });
     }
     match report {
         VerifyReport::Ok { records, head } => {
@@ -134,14 +136,14 @@ fn finish(
                 n => format!("; {n} checkpoint anchors found"),
             };
             outln!("audit log OK: {records} records, head {head}{checked}");
-            Ok(0)
+            Ok(exit_codes::SUCCESS)
         }
         VerifyReport::Broken { line, seq, reason } => {
             let seq = seq
                 .map(|s| format!(" (record seq {s})"))
                 .unwrap_or_default();
             Err(CliError::new(
-                EXIT_BROKEN,
+                exit_codes::SAFETY,
                 format!("audit log BROKEN at line {line}{seq}: {reason}"),
                 Some(format!(
                     "{} was changed after ralph wrote it (or a crash tore its last line, which \
@@ -177,7 +179,7 @@ fn finish(
                 n => format!(" (and {} other anchored heads)", n - 1),
             };
             Err(CliError::new(
-                EXIT_BROKEN,
+                exit_codes::SAFETY,
                 format!(
                     "{what}, but the record {first} anchored by {place} is not in it{more}: \
                      records were removed from the end or the log was replaced"

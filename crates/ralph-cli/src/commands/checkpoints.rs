@@ -8,6 +8,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use ralph_git::{Git, GitError, RefCommit};
+use ralph_types::exit_codes;
 use serde_json::{json, Value};
 
 use super::open_store;
@@ -60,7 +61,7 @@ pub fn cmd_checkpoints(args: CheckpointsArgs) -> Result<i32, CliError> {
                          before and after every iteration"
                     );
                 }
-                return Ok(0);
+                return Ok(exit_codes::SUCCESS);
             }
         },
     };
@@ -84,7 +85,7 @@ pub fn cmd_checkpoints(args: CheckpointsArgs) -> Result<i32, CliError> {
                 eprintln!("  hint: {hint}");
             }
         }
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
     if args.json {
         let list: Vec<Value> = entries.iter().map(entry_json).collect();
@@ -92,7 +93,7 @@ pub fn cmd_checkpoints(args: CheckpointsArgs) -> Result<i32, CliError> {
             "{}",
             json!({"version": 1, "run_id": run, "checkpoints": list})
         );
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
@@ -134,7 +135,7 @@ pub fn cmd_checkpoints(args: CheckpointsArgs) -> Result<i32, CliError> {
         out,
         "roll back with `ralph rollback N` (N = iteration; 0 = before the first iteration)"
     );
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 pub(super) fn discover(root: &Path, action: &str) -> Result<Git, CliError> {
@@ -153,7 +154,11 @@ pub(super) fn discover(root: &Path, action: &str) -> Result<Git, CliError> {
 }
 
 pub(super) fn git_failed(action: &str, e: GitError) -> CliError {
-    CliError::new(1, format!("failed to {action}: {e}"), None)
+    CliError::new(
+        exit_codes::INTERNAL_ERROR,
+        format!("failed to {action}: {e}"),
+        None,
+    )
 }
 
 /// Run ids become ref path components.

@@ -1,6 +1,7 @@
 //! `ralph completions SHELL`: shell completions generated from the clap definitions.
 
 use clap::CommandFactory;
+use ralph_types::exit_codes;
 
 use crate::cli::{Cli, CompletionsArgs, Shell};
 use crate::error::CliError;
@@ -15,5 +16,5 @@ pub fn cmd_completions(args: CompletionsArgs) -> Result<i32, CliError> {
         Shell::Powershell => S::PowerShell,
     };
     clap_complete::generate(shell, &mut Cli::command(), "ralph", &mut std::io::stdout());
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }

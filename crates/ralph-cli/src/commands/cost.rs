@@ -15,6 +15,7 @@ use chrono::{Local, NaiveDate};
 use clap::{Args, ValueEnum};
 use ralph_store::ledger::{local_date_start, to_utc_rfc3339};
 use ralph_store::{CostGroup, CostReport, CostRow, Ledger, Store, Tokens};
+use ralph_types::exit_codes;
 use serde_json::{json, Value};
 
 use crate::error::CliError;
@@ -94,7 +95,7 @@ pub fn cmd_cost(args: CostArgs) -> Result<i32, CliError> {
         } else {
             let ledger_err = |e: ralph_store::StoreError| {
                 CliError::new(
-                    1,
+                    exit_codes::INTERNAL_ERROR,
                     e.to_string(),
                     Some(format!(
                         "the cost ledger is {}; if it is damaged, move it aside (ralph starts \
@@ -138,7 +139,7 @@ pub fn cmd_cost(args: CostArgs) -> Result<i32, CliError> {
     });
     if args.json {
         outln!("{}", to_json(&report, args.all_projects, since.as_deref()));
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
     if report.rows.is_empty() {
         let scope = if args.all_projects {
@@ -153,11 +154,11 @@ pub fn cmd_cost(args: CostArgs) -> Result<i32, CliError> {
             }
             None => eprintln!("ralph: no runs {scope} yet; start one with `ralph run`"),
         }
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(table(&report).as_bytes());
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 /// `--since`: a local date (its midnight) or an RFC3339 time, as RFC3339 UTC.
@@ -391,7 +392,7 @@ mod tests {
         let day = parse_since("2025-01-31").unwrap();
         assert!(day.ends_with('Z'), "{day}");
         let err = parse_since("last tuesday").unwrap_err();
-        assert_eq!(err.code, 2);
+        assert_eq!(err.code, exit_codes::USAGE);
         assert!(err.hint.unwrap().contains("2025-01-31"));
     }
 }

@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::path::Path;
 
+use ralph_types::exit_codes;
+
 use super::open_store;
 use crate::cli::{DoctorArgs, RunArgs};
 use crate::config;
@@ -14,7 +16,7 @@ use crate::settings::{load_config, read_prompt, resolve, runnable};
 pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
     let cwd = paths::cwd()?;
     let mut out = std::io::stdout().lock();
-    let mut code = 0;
+    let mut code = exit_codes::SUCCESS;
     let _ = writeln!(out, "ralph      {}", env!("CARGO_PKG_VERSION"));
     let cfg = match load_config(args.config.as_deref(), &cwd) {
         Ok(c) => {
@@ -28,7 +30,7 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
         }
         Err(e) => {
             let _ = writeln!(out, "config     INVALID\n{e}");
-            code = 2;
+            code = exit_codes::USAGE;
             None
         }
     };
@@ -116,8 +118,8 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
                         agent.backend.name(),
                         if installed { "ready" } else { "NOT INSTALLED" }
                     );
-                    if !installed && code == 0 {
-                        code = 8;
+                    if !installed && code == exit_codes::SUCCESS {
+                        code = exit_codes::NEEDS_HUMAN;
                     }
                 }
                 match read_prompt(&r.settings.prompt, &cwd) {
@@ -126,15 +128,15 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
                     }
                     Err(e) => {
                         let _ = writeln!(out, "prompt     {}", e.message);
-                        if code == 0 {
-                            code = 2;
+                        if code == exit_codes::SUCCESS {
+                            code = exit_codes::USAGE;
                         }
                     }
                 }
             }
             Err(e) => {
                 let _ = writeln!(out, "selected   {}", e.message);
-                if code == 0 {
+                if code == exit_codes::SUCCESS {
                     code = e.code;
                 }
             }

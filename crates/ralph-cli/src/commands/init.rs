@@ -4,6 +4,8 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use ralph_types::exit_codes;
+
 use crate::cli::InitArgs;
 use crate::config;
 use crate::error::CliError;
@@ -35,12 +37,17 @@ pub fn cmd_init(args: InitArgs) -> Result<i32, CliError> {
         }
     }
     for (name, content) in &files {
-        write_atomically(&cwd.join(name), content.as_bytes())
-            .map_err(|e| CliError::new(1, format!("failed to write {name}: {e}"), None))?;
+        write_atomically(&cwd.join(name), content.as_bytes()).map_err(|e| {
+            CliError::new(
+                exit_codes::INTERNAL_ERROR,
+                format!("failed to write {name}: {e}"),
+                None,
+            )
+        })?;
     }
     eprintln!("ralph: wrote ralph.toml (backend {backend}) and PROMPT.md");
     eprintln!("ralph: describe the task in PROMPT.md, then `ralph run`");
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ralph_store::RunRecord;
+use ralph_types::exit_codes;
 
 use super::open_store;
 use crate::cli::LogsArgs;
@@ -67,7 +68,7 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
             // Polling a read-only view is the simplest follower that cannot block the writer.
             std::thread::sleep(Duration::from_millis(200));
         }
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
     let iterations = store.iterations(&run.id)?;
     let mut out = std::io::stdout().lock();
@@ -104,7 +105,7 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
             it.cost_source
         );
     }
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 fn follow_line(e: &ralph_store::EventRecord) -> String {
@@ -138,7 +139,13 @@ fn show_iteration(cwd: &Path, run: &RunRecord, n: u32) -> Result<i32, CliError> 
         ));
     }
     let mut names: Vec<String> = fs::read_dir(&dir)
-        .map_err(|e| CliError::new(1, format!("failed to read {}: {e}", dir.display()), None))?
+        .map_err(|e| {
+            CliError::new(
+                exit_codes::INTERNAL_ERROR,
+                format!("failed to read {}: {e}", dir.display()),
+                None,
+            )
+        })?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     // prompt, output, stderr, then gates.
@@ -162,5 +169,5 @@ fn show_iteration(cwd: &Path, run: &RunRecord, n: u32) -> Result<i32, CliError> 
         }
         let _ = writeln!(out);
     }
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }

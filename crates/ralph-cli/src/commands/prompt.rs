@@ -16,6 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ralph_store::{IterationRecord, RunRecord, Store};
+use ralph_types::exit_codes;
 use serde_json::{json, Value};
 
 use crate::error::CliError;
@@ -148,7 +149,7 @@ impl Ctx {
                 ))
             }
             Err(e) => Err(CliError::new(
-                1,
+                exit_codes::INTERNAL_ERROR,
                 format!("failed to read {}: {e}", path.display()),
                 None,
             )),
@@ -307,7 +308,7 @@ fn log(ctx: &Ctx, json: bool) -> Result<i32, CliError> {
             })
             .collect();
         outln!("{}", Value::Array(arr));
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
@@ -321,7 +322,7 @@ fn log(ctx: &Ctx, json: bool) -> Result<i32, CliError> {
     );
     if rows.is_empty() {
         let _ = writeln!(out, "no committed iterations yet");
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
     let _ = writeln!(out, "iter    prompt B  ralph B  user prompt");
     for r in &rows {
@@ -338,7 +339,7 @@ fn log(ctx: &Ctx, json: bool) -> Result<i32, CliError> {
             opt(r.ralph_bytes),
         );
     }
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 fn show(ctx: &Ctx, n: u32, json: bool) -> Result<i32, CliError> {
@@ -352,13 +353,13 @@ fn show(ctx: &Ctx, n: u32, json: bool) -> Result<i32, CliError> {
                 "prompt": String::from_utf8_lossy(&bytes),
             })
         );
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
     // Verbatim, even if not UTF-8; a closed pipe (`| head`) is not an error.
     let _ = out.write_all(&bytes);
     let _ = out.flush();
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 fn diff(ctx: &Ctx, n: u32, m: u32, json: bool) -> Result<i32, CliError> {
@@ -390,7 +391,7 @@ fn diff(ctx: &Ctx, n: u32, m: u32, json: bool) -> Result<i32, CliError> {
     } else {
         out!("{text}");
     }
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 /// One iteration's numbers for `stats`.
@@ -416,7 +417,7 @@ fn stat_rows(ctx: &Ctx, count_tokens: &dyn Fn(&str) -> u64) -> Result<Vec<StatRo
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
                 return Err(CliError::new(
-                    1,
+                    exit_codes::INTERNAL_ERROR,
                     format!("failed to read {}: {e}", path.display()),
                     None,
                 ))
@@ -477,7 +478,7 @@ fn mean(values: impl Iterator<Item = Option<u64>>) -> Option<f64> {
 fn stats(ctx: &Ctx, json: bool) -> Result<i32, CliError> {
     let bpe = tiktoken_rs::o200k_base().map_err(|e| {
         CliError::new(
-            1,
+            exit_codes::INTERNAL_ERROR,
             format!("failed to load the o200k_base tokenizer: {e}"),
             None,
         )
@@ -535,7 +536,7 @@ fn stats(ctx: &Ctx, json: bool) -> Result<i32, CliError> {
             "min_prefix_share": min_share.map(|(n, s)| json!({"iteration": n, "share": round4(s)})),
         });
         outln!("{v}");
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
 
     let mut out = std::io::stdout().lock();
@@ -548,7 +549,7 @@ fn stats(ctx: &Ctx, json: bool) -> Result<i32, CliError> {
     );
     if rows.is_empty() {
         let _ = writeln!(out, "no committed iterations yet");
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
     let _ = writeln!(
         out,
@@ -605,7 +606,7 @@ fn stats(ctx: &Ctx, json: bool) -> Result<i32, CliError> {
             );
         }
     }
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use chrono::Utc;
 use ralph_git::{Git, RestoreReport};
+use ralph_types::exit_codes;
 use serde_json::{json, Value};
 
 use super::checkpoints::{
@@ -82,7 +83,7 @@ pub fn cmd_rollback(args: RollbackArgs) -> Result<i32, CliError> {
     } else {
         print_outcome(&outcome);
     }
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 /// Restores the working tree of the repository at `root` to checkpoint `target` of `run`

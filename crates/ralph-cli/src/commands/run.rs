@@ -7,6 +7,7 @@ use std::path::Path;
 use ralph_agents::{Backend, CommandContext};
 use ralph_core::completion::marker_lines;
 use ralph_core::{prompt, Agent, Control, Engine, Settings};
+use ralph_types::exit_codes;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::RunArgs;
@@ -83,7 +84,13 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::new(1, format!("failed to start the async runtime: {e}"), None))?;
+        .map_err(|e| {
+            CliError::new(
+                exit_codes::INTERNAL_ERROR,
+                format!("failed to start the async runtime: {e}"),
+                None,
+            )
+        })?;
     runtime.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         spawn_signal_forwarders(tx)?;
@@ -112,8 +119,13 @@ fn spawn_signal_forwarders(
     tx: tokio::sync::mpsc::UnboundedSender<Control>,
 ) -> Result<(), CliError> {
     let sig = |kind: SignalKind| {
-        signal(kind)
-            .map_err(|e| CliError::new(1, format!("failed to install a signal handler: {e}"), None))
+        signal(kind).map_err(|e| {
+            CliError::new(
+                exit_codes::INTERNAL_ERROR,
+                format!("failed to install a signal handler: {e}"),
+                None,
+            )
+        })
     };
     let mut int = sig(SignalKind::interrupt())?;
     let mut term = sig(SignalKind::terminate())?;
@@ -200,7 +212,7 @@ fn dry_run(
     out!("{text}");
     outln!("--- agent command ({}) ---", settings.agent.backend);
     outln!("{}{stdin_note}", spec.display());
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 /// Exit 8, naming the agent and how to install it, when its program is missing.
@@ -219,7 +231,7 @@ fn check_installed(backend: &dyn Backend) -> Result<(), CliError> {
         _ => "",
     };
     Err(CliError::new(
-        8,
+        exit_codes::NEEDS_HUMAN,
         format!(
             "the {name} agent is not installed: `{}` was not found{}",
             backend.program(),

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use ralph_store::{RunRecord, RunState};
+use ralph_types::exit_codes;
 
 use super::open_store;
 use crate::cli::StatusArgs;
@@ -36,7 +37,7 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
         } else {
             eprintln!("ralph: no runs in this project yet; start one with `ralph run`");
         }
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     };
     let (state, live) = effective_state(&run, &cwd);
     // The last committed iteration says what happened most recently (and why, on failure).
@@ -79,7 +80,7 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
             })),
         });
         outln!("{v}");
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "run        {}", run.id);
@@ -91,7 +92,11 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
         (RunState::Interrupted, None) => {
             "interrupted (ralph exited unexpectedly); `ralph run` resumes".to_string()
         }
-        (s, Some(r)) => format!("{} ({r}, exit {})", s.as_str(), run.exit_code.unwrap_or(0)),
+        (s, Some(r)) => format!(
+            "{} ({r}, exit {})",
+            s.as_str(),
+            run.exit_code.unwrap_or(exit_codes::COMPLETED)
+        ),
         (s, None) => s.as_str().to_string(),
     };
     let _ = writeln!(out, "state      {state_line}");
@@ -134,7 +139,7 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
             it.n, it.backend, it.outcome
         );
     }
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }
 
 fn seconds_since(rfc3339: &str) -> f64 {

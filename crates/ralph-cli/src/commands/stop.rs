@@ -3,6 +3,8 @@
 
 use std::fs;
 
+use ralph_types::exit_codes;
+
 use crate::cli::StopArgs;
 use crate::error::CliError;
 use crate::{lock, paths};
@@ -12,7 +14,7 @@ pub fn cmd_stop(args: StopArgs) -> Result<i32, CliError> {
     let state_dir = cwd.join(".ralph");
     let Some(pid) = lock::holder(&state_dir) else {
         eprintln!("ralph: no run is active in this project; nothing to stop");
-        return Ok(0);
+        return Ok(exit_codes::SUCCESS);
     };
     if args.now {
         // SAFETY: kill(2) on a PID read from our own lock file, which the OS keeps locked only
@@ -20,7 +22,7 @@ pub fn cmd_stop(args: StopArgs) -> Result<i32, CliError> {
         let rc = unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
         if rc != 0 {
             return Err(CliError::new(
-                1,
+                exit_codes::INTERNAL_ERROR,
                 format!(
                     "failed to signal ralph (PID {pid}): {}",
                     std::io::Error::last_os_error()
@@ -30,9 +32,14 @@ pub fn cmd_stop(args: StopArgs) -> Result<i32, CliError> {
         }
         eprintln!("ralph: stopping the run now (PID {pid}); the agent is being killed");
     } else {
-        fs::write(state_dir.join("STOP"), b"stop\n")
-            .map_err(|e| CliError::new(1, format!("failed to write .ralph/STOP: {e}"), None))?;
+        fs::write(state_dir.join("STOP"), b"stop\n").map_err(|e| {
+            CliError::new(
+                exit_codes::INTERNAL_ERROR,
+                format!("failed to write .ralph/STOP: {e}"),
+                None,
+            )
+        })?;
         eprintln!("ralph: the run (PID {pid}) will stop after the current iteration");
     }
-    Ok(0)
+    Ok(exit_codes::SUCCESS)
 }

@@ -1,0 +1,3 @@
+//! ralph-cli's integration tests, one binary (ARCHITECTURE.md "Testing").
+
+mod exit_codes;
