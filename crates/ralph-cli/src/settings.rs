@@ -246,22 +246,13 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
     Ok(Resolved { settings, agents })
 }
 
-/// `budget.ledger`, else `$RALPH_HOME/ledger.db`, `$XDG_DATA_HOME/ralph/ledger.db` or
-/// `~/.local/share/ralph/ledger.db` (CLI.md "Environment read by ralph").
+/// Where this run's machine-wide ledger is: [`paths::ledger_path`] from `budget.ledger` and the
+/// environment.
 fn ledger_path(cfg: &ConfigFile, cwd: &Path) -> Option<PathBuf> {
-    if let Some(p) = &cfg.budget.ledger {
-        let p = match p.strip_prefix("~") {
-            Ok(rest) => std::env::var_os("HOME").map(PathBuf::from)?.join(rest),
-            Err(_) => p.clone(),
-        };
-        return Some(cwd.join(p));
-    }
-    let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
-    let ralph_home = var("RALPH_HOME").map(|p| cwd.join(p));
-    ralph_store::Ledger::default_path(
-        ralph_home.as_deref(),
-        var("XDG_DATA_HOME").as_deref(),
-        var("HOME").as_deref(),
+    paths::ledger_path(
+        cfg.budget.ledger.as_deref(),
+        &paths::DataHomeEnv::from_process(),
+        cwd,
     )
 }
 

@@ -1,6 +1,7 @@
 //! `ralph cost`: what the agents cost, grouped by run, day, model, backend or project; from this
 //! project's database, or with `--all-projects` from the user-level ledger every ralph on the
-//! machine writes to (`$RALPH_HOME/ledger.db`).
+//! machine writes to (where `budget.ledger` says, else `$RALPH_HOME/ledger.db`…: see
+//! [`crate::paths::ledger_path`], which `ralph run` uses too).
 //!
 //! Sums come from SQL over the per-iteration values, so a total matches its iterations; agent
 //! calls that are not iterations (notes summaries) are paid for too, so they are in the cost
@@ -9,7 +10,7 @@
 //! apart (`unknown_cost_iterations`) and the table says "cost unknown".
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{Local, NaiveDate};
 use clap::{Args, ValueEnum};
@@ -21,6 +22,7 @@ use serde_json::{json, Value};
 use crate::error::CliError;
 use crate::paths;
 use crate::render::{fmt_tokens, fmt_usd};
+use crate::settings::load_config;
 
 #[derive(Debug, Args)]
 pub struct CostArgs {
@@ -36,6 +38,9 @@ pub struct CostArgs {
     /// Every project on this machine (the user-level ledger in $RALPH_HOME), not just this one
     #[arg(long)]
     pub all_projects: bool,
+    /// Config file whose budget.ledger locates the ledger (default: ./ralph.toml if present)
+    #[arg(short, long, value_name = "PATH", requires = "all_projects")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,32 +66,22 @@ impl CostBy {
     }
 }
 
-/// Where the user-level ledger is: `$RALPH_HOME/ledger.db`, else
-/// `$XDG_DATA_HOME/ralph/ledger.db`, else `~/.local/share/ralph/ledger.db`. A relative
-/// `RALPH_HOME` is taken from `cwd`.
-pub fn ledger_path(cwd: &Path) -> Option<PathBuf> {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let ralph_home = var("RALPH_HOME").map(|p| if p.is_absolute() { p } else { cwd.join(p) });
-    Ledger::default_path(
-        ralph_home.as_deref(),
-        var("XDG_DATA_HOME").as_deref(),
-        var("HOME").as_deref(),
-    )
-}
-
 pub fn cmd_cost(args: CostArgs) -> Result<i32, CliError> {
     let by = args.by.unwrap_or(CostBy::Run);
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let cwd = paths::cwd()?;
     let report = if args.all_projects {
-        let path = ledger_path(&cwd).ok_or_else(|| {
+        // `ralph run` records where budget.ledger says, so that is where to read.
+        let cfg = load_config(args.config.as_deref(), &cwd)?;
+        let path = paths::ledger_path(
+            cfg.budget.ledger.as_deref(),
+            &paths::DataHomeEnv::from_process(),
+            &cwd,
+        )
+        .ok_or_else(|| {
             CliError::usage(
-                "cannot tell where the cost ledger is: RALPH_HOME, XDG_DATA_HOME and HOME are \
-                 all unset",
+                "cannot tell where the cost ledger is: budget.ledger, RALPH_HOME, \
+                 XDG_DATA_HOME and HOME are all unset",
                 Some("set RALPH_HOME to ralph's user-level data directory".to_string()),
             )
         })?;

@@ -6,6 +6,7 @@ mod harness;
 mod budgets;
 mod completion;
 mod config_errors;
+mod cost;
 mod exit_codes;
 mod notes;
 mod policies;
