@@ -1,6 +1,6 @@
-//! git CLI wrapper. Checkpoints are ghost commits under `refs/ralph/checkpoints/…`: the user's
-//! branch, index, stash and working tree are never touched. All writes go through a temporary
-//! index file.
+//! git CLI wrapper. Checkpoints are ghost commits under `refs/ralph/checkpoints/…` (the ref
+//! layout is in [`refs`]): the user's branch, index, stash and working tree are never touched.
+//! All writes go through a temporary index file.
 //!
 //! We shell out to `git` rather than link libgit2: the CLI honours every piece of the user's
 //! configuration (filters, fsmonitor, excludes, sparse checkouts, SHA-256 repositories) exactly
@@ -8,6 +8,7 @@
 
 mod command;
 mod parse;
+pub mod refs;
 mod restore;
 mod temp_index;
 
@@ -26,9 +27,6 @@ pub use restore::RestoreReport;
 /// renames, `commit-tree --no-gpg-sign`).
 pub const MIN_GIT_VERSION: &str = "2.25";
 const MIN_GIT: (u32, u32) = (2, 25);
-
-/// Namespace ralph may write refs in; anything else belongs to the user.
-const REF_NAMESPACE: &str = "refs/ralph/";
 
 /// The temporary index is written by `add` and rewritten by `write-tree`, then thrown away:
 /// its trailing SHA-1 (≈2 ms per write for 10,000 files) protects nothing. Only this git
@@ -536,7 +534,7 @@ impl Git {
 }
 
 fn check_ralph_ref(refname: &str) -> Result<(), GitError> {
-    match refname.strip_prefix(REF_NAMESPACE) {
+    match refname.strip_prefix(refs::NAMESPACE) {
         Some(rest) if !rest.is_empty() => Ok(()),
         _ => Err(GitError::InvalidRef(refname.to_owned())),
     }

@@ -12,14 +12,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use clap::{Args, Subcommand};
+use ralph_git::refs;
 use ralph_store::audit::{self, VerifyReport};
 use ralph_types::exit_codes;
 
 use crate::error::CliError;
 use crate::paths;
-
-/// Where checkpoint commits live.
-const CHECKPOINT_REFS: &str = "refs/ralph/checkpoints";
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -203,7 +201,9 @@ fn checkpoint_anchors(cwd: &Path) -> Result<Anchors, String> {
         Ok(None) => return Ok(anchors),
         Err(e) => return Err(e.to_string()),
     };
-    let refs = git.list_refs(CHECKPOINT_REFS).map_err(|e| e.to_string())?;
+    let refs = git
+        .list_refs(refs::CHECKPOINTS)
+        .map_err(|e| e.to_string())?;
     let mut refs_by_commit: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (refname, commit) in refs {
         refs_by_commit.entry(commit).or_default().push(refname);
@@ -294,7 +294,7 @@ mod tests {
                 root,
                 &["commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", msg],
             );
-            let refname = format!("{CHECKPOINT_REFS}/run-1/{}", n + 1);
+            let refname = refs::named_checkpoint_ref("run-1", &(n + 1).to_string());
             git(root, &["update-ref", &refname, &c]);
             commits.push(c);
         }

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use ralph_git::refs::{self, CHECKPOINTS};
 use ralph_git::{Git, GitError, RefCommit};
 use ralph_types::exit_codes;
 use serde_json::{json, Value};
@@ -14,9 +15,6 @@ use serde_json::{json, Value};
 use super::open_store;
 use crate::error::CliError;
 use crate::paths;
-
-/// Where every run's checkpoints live.
-pub(super) const CHECKPOINTS: &str = "refs/ralph/checkpoints/";
 
 #[derive(Debug, clap::Args)]
 pub struct CheckpointsArgs {
@@ -163,14 +161,7 @@ pub(super) fn git_failed(action: &str, e: GitError) -> CliError {
 
 /// Run ids become ref path components.
 pub(super) fn check_run_id(id: &str) -> Result<(), CliError> {
-    let ok = !id.is_empty()
-        && !id.starts_with('-')
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !id.contains("..");
-    if ok {
+    if refs::is_valid_run_id(id) {
         Ok(())
     } else {
         Err(CliError::usage(
@@ -200,16 +191,9 @@ pub(super) fn default_run(git: &Git, root: &Path) -> Result<Option<String>, CliE
         .map_err(|e| git_failed("list checkpoints", e))?;
     Ok(all
         .iter()
-        .filter_map(|c| split_ref(&c.refname).map(|(run, _)| (c.time, run)))
+        .filter_map(|c| refs::parse_checkpoint_ref(&c.refname).map(|(run, _)| (c.time, run)))
         .max()
         .map(|(_, run)| run.to_owned()))
-}
-
-/// `refs/ralph/checkpoints/<run>/<name>` → (run, name).
-pub(super) fn split_ref(refname: &str) -> Option<(&str, &str)> {
-    let rest = refname.strip_prefix(CHECKPOINTS)?;
-    let (run, name) = rest.split_once('/')?;
-    (!run.is_empty() && !name.is_empty() && !name.contains('/')).then_some((run, name))
 }
 
 pub(super) fn runs_with_checkpoints(git: &Git) -> Result<Vec<String>, CliError> {
@@ -218,7 +202,7 @@ pub(super) fn runs_with_checkpoints(git: &Git) -> Result<Vec<String>, CliError> 
         .map_err(|e| git_failed("list checkpoints", e))?;
     let mut runs: Vec<String> = all
         .iter()
-        .filter_map(|c| split_ref(&c.refname).map(|(run, _)| run.to_owned()))
+        .filter_map(|c| refs::parse_checkpoint_ref(&c.refname).map(|(run, _)| run.to_owned()))
         .collect();
     runs.sort();
     runs.dedup();
@@ -240,18 +224,14 @@ pub(super) fn runs_hint(runs: &[String]) -> Option<String> {
 /// same second), without diff stats.
 pub(super) fn list(git: &Git, run: &str) -> Result<Vec<Entry>, CliError> {
     let refs = git
-        .list_commits(&format!("{CHECKPOINTS}{run}/"))
+        .list_commits(&refs::run_checkpoints(run))
         .map_err(|e| git_failed("list checkpoints", e))?;
     let mut entries: Vec<Entry> = refs
         .into_iter()
         .filter_map(|commit| {
-            let (_, name) = split_ref(&commit.refname)?;
+            let (_, name) = refs::parse_checkpoint_ref(&commit.refname)?;
             let name = name.to_owned();
-            let iteration = if name.bytes().all(|b| b.is_ascii_digit()) {
-                name.parse().ok()
-            } else {
-                None
-            };
+            let iteration = refs::checkpoint_iteration(&name);
             Some(Entry {
                 name,
                 iteration,
@@ -350,17 +330,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-
-    #[test]
-    fn refs_split_into_run_and_name() {
-        assert_eq!(
-            split_ref("refs/ralph/checkpoints/20261121-101500-ab12/0003"),
-            Some(("20261121-101500-ab12", "0003"))
-        );
-        assert_eq!(split_ref("refs/ralph/checkpoints/r"), None);
-        assert_eq!(split_ref("refs/ralph/checkpoints/r/a/b"), None);
-        assert_eq!(split_ref("refs/heads/main"), None);
-    }
 
     #[test]
     fn run_ids_are_checked() {

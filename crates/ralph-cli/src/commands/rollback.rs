@@ -10,19 +10,17 @@ use std::io::Write;
 use std::path::Path;
 
 use chrono::Utc;
+use ralph_git::refs::{self, CHECKPOINTS};
 use ralph_git::{Git, RestoreReport};
 use ralph_types::exit_codes;
 use serde_json::{json, Value};
 
 use super::checkpoints::{
     check_run_id, default_run, discover, git_failed, list, run_is_known, runs_hint,
-    runs_with_checkpoints, short, split_ref, Entry, CHECKPOINTS,
+    runs_with_checkpoints, short, Entry,
 };
 use crate::error::CliError;
 use crate::{lock, paths};
-
-/// Name prefix of the checkpoint a rollback takes of the state it replaces.
-const ROLLBACK_PREFIX: &str = "rollback-";
 
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
@@ -142,7 +140,7 @@ pub fn rollback(
     // Hold the project lock while files change, so no run starts half-way through.
     let _lock = lock::acquire(&state_dir)?;
     let saved_name = saved_name(&entries);
-    let saved_ref = format!("{CHECKPOINTS}{run}/{saved_name}");
+    let saved_ref = refs::named_checkpoint_ref(run, &saved_name);
     let message = format!(
         "ralph checkpoint: before rollback to {}",
         outcome.target_label
@@ -177,7 +175,7 @@ pub fn rollback(
 /// rollback in an older run, typed after a newer run started).
 fn run_for_target(git: &Git, root: &Path, target: &str) -> Result<String, CliError> {
     if let Some(rest) = target.strip_prefix("refs/") {
-        return match split_ref(target) {
+        return match refs::parse_checkpoint_ref(target) {
             Some((run, _)) => Ok(run.to_owned()),
             None => Err(CliError::usage(
                 format!("refs/{rest} is not a ralph checkpoint"),
@@ -201,7 +199,7 @@ fn run_for_target(git: &Git, root: &Path, target: &str) -> Result<String, CliErr
                 .map_err(|e| git_failed("list checkpoints", e))?;
             let mut runs: Vec<&str> = all
                 .iter()
-                .filter_map(|c| split_ref(&c.refname))
+                .filter_map(|c| refs::parse_checkpoint_ref(&c.refname))
                 .filter(|(_, name)| *name == target)
                 .map(|(run, _)| run)
                 .collect();
@@ -236,7 +234,7 @@ fn find<'a>(entries: &'a [Entry], run: &str, target: &str) -> Result<Option<&'a 
         ));
     }
     if target.starts_with("refs/") {
-        if let Some((ref_run, _)) = split_ref(target) {
+        if let Some((ref_run, _)) = refs::parse_checkpoint_ref(target) {
             if ref_run != run {
                 return Err(CliError::usage(
                     format!("{target} belongs to run {ref_run}, not {run}"),
@@ -305,7 +303,7 @@ fn unknown_target(
 
 /// `rollback-<UTC yyyymmdd-hhmmss>`, with `-2`, `-3`, … when that second is taken.
 fn saved_name(entries: &[Entry]) -> String {
-    let base = format!("{ROLLBACK_PREFIX}{}", Utc::now().format("%Y%m%d-%H%M%S"));
+    let base = refs::rollback_name(Utc::now().timestamp());
     let taken = |name: &str| entries.iter().any(|e| e.name == name);
     if !taken(&base) {
         return base;
@@ -432,7 +430,7 @@ mod tests {
             name: name.to_owned(),
             iteration: name.parse().ok(),
             commit: RefCommit {
-                refname: format!("{CHECKPOINTS}r/{name}"),
+                refname: refs::named_checkpoint_ref("r", name),
                 commit: "c".repeat(40),
                 tree: "t".repeat(40),
                 time,
