@@ -10,6 +10,7 @@ mod command;
 mod parse;
 pub mod refs;
 mod restore;
+mod rollback;
 mod temp_index;
 
 use std::ffi::OsString;
@@ -21,6 +22,7 @@ use command::{Invocation, Output};
 use temp_index::TempIndex;
 
 pub use restore::RestoreReport;
+pub use rollback::{RollbackError, RollbackOptions, RollbackOutcome, RunCheckpoint};
 
 /// Oldest git ralph supports: 2.25 (January 2020, Ubuntu 20.04's git) has everything used
 /// here (`rev-parse --git-path`, linked worktrees with per-worktree indexes, `-z` numstat with

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use ralph_git::refs::{self, CHECKPOINTS};
-use ralph_git::{Git, GitError, RefCommit};
+use ralph_git::{Git, GitError, RunCheckpoint};
 use ralph_types::exit_codes;
 use serde_json::{json, Value};
 
@@ -28,13 +28,10 @@ pub struct CheckpointsArgs {
 
 /// One checkpoint of a run, as `ralph checkpoints` shows it.
 #[derive(Debug, Clone)]
-pub(super) struct Entry {
-    /// Last component of the ref: `0003`, `rollback-20261121-101500`.
-    pub name: String,
-    pub iteration: Option<u32>,
-    pub commit: RefCommit,
+struct Entry {
+    checkpoint: RunCheckpoint,
     /// Files changed, insertions, deletions against the previous checkpoint.
-    pub stat: Option<(u32, u64, u64)>,
+    stat: Option<(u32, u64, u64)>,
 }
 
 pub fn cmd_checkpoints(args: CheckpointsArgs) -> Result<i32, CliError> {
@@ -116,16 +113,16 @@ pub fn cmd_checkpoints(args: CheckpointsArgs) -> Result<i32, CliError> {
             Some((f, i, d)) => (f.to_string(), format!("+{i}"), format!("-{d}")),
             None => ("-".into(), String::new(), String::new()),
         };
-        let note = if e.iteration.is_none() {
-            format!("  {}", note(&e.commit.subject))
+        let note = if e.checkpoint.iteration.is_none() {
+            format!("  {}", note(&e.checkpoint.commit.subject))
         } else {
             String::new()
         };
         let line = format!(
             "{:<width$}  {:<7}  {:<19}  {files:>5}  {ins:>7}  {del:>7}{note}",
             label(e),
-            short(&e.commit.commit),
-            date(e.commit.time, "%Y-%m-%d %H:%M:%S"),
+            short(&e.checkpoint.commit.commit),
+            date(e.checkpoint.commit.time, "%Y-%m-%d %H:%M:%S"),
         );
         let _ = writeln!(out, "{}", line.trim_end());
     }
@@ -220,41 +217,22 @@ pub(super) fn runs_hint(runs: &[String]) -> Option<String> {
     }
 }
 
-/// A run's checkpoints, oldest first (iteration checkpoints before a rollback taken in the
-/// same second), without diff stats.
-pub(super) fn list(git: &Git, run: &str) -> Result<Vec<Entry>, CliError> {
-    let refs = git
-        .list_commits(&refs::run_checkpoints(run))
-        .map_err(|e| git_failed("list checkpoints", e))?;
-    let mut entries: Vec<Entry> = refs
-        .into_iter()
-        .filter_map(|commit| {
-            let (_, name) = refs::parse_checkpoint_ref(&commit.refname)?;
-            let name = name.to_owned();
-            let iteration = refs::checkpoint_iteration(&name);
-            Some(Entry {
-                name,
-                iteration,
-                commit,
-                stat: None,
-            })
-        })
-        .collect();
-    entries.sort_by(|a, b| {
-        (a.commit.time, a.iteration.is_none(), a.iteration, &a.name).cmp(&(
-            b.commit.time,
-            b.iteration.is_none(),
-            b.iteration,
-            &b.name,
-        ))
-    });
-    Ok(entries)
+/// A run's checkpoints, oldest first, without diff stats.
+pub(super) fn list(git: &Git, run: &str) -> Result<Vec<RunCheckpoint>, CliError> {
+    git.run_checkpoints(run)
+        .map_err(|e| git_failed("list checkpoints", e))
 }
 
 /// [`list`] with each checkpoint's changes against the previous one: from the state database
 /// where the iteration is recorded there, else computed from the trees.
 fn entries(git: &Git, root: &Path, run: &str) -> Result<Vec<Entry>, CliError> {
-    let mut entries = list(git, run)?;
+    let mut entries: Vec<Entry> = list(git, run)?
+        .into_iter()
+        .map(|checkpoint| Entry {
+            checkpoint,
+            stat: None,
+        })
+        .collect();
     let recorded: Vec<_> = match open_store(root)? {
         Some(store) => store.iterations(run)?,
         None => Vec::new(),
@@ -262,7 +240,8 @@ fn entries(git: &Git, root: &Path, run: &str) -> Result<Vec<Entry>, CliError> {
     let mut previous: Option<String> = None;
     for e in &mut entries {
         let from_store = recorded.iter().find(|it| {
-            it.checkpoint.as_deref() == Some(e.commit.refname.as_str()) && Some(it.n) == e.iteration
+            it.checkpoint.as_deref() == Some(e.checkpoint.commit.refname.as_str())
+                && Some(it.n) == e.checkpoint.iteration
         });
         e.stat = match from_store {
             Some(it) => match (it.files_changed, it.insertions, it.deletions) {
@@ -274,20 +253,20 @@ fn entries(git: &Git, root: &Path, run: &str) -> Result<Vec<Entry>, CliError> {
         if e.stat.is_none() {
             if let Some(prev) = &previous {
                 e.stat = git
-                    .diff_stat(prev, &e.commit.tree)
+                    .diff_stat(prev, &e.checkpoint.commit.tree)
                     .ok()
                     .map(|s| (s.files_changed, s.insertions, s.deletions));
             }
         }
-        previous = Some(e.commit.tree.clone());
+        previous = Some(e.checkpoint.commit.tree.clone());
     }
     Ok(entries)
 }
 
 fn label(e: &Entry) -> String {
-    match e.iteration {
+    match e.checkpoint.iteration {
         Some(n) => n.to_string(),
-        None => e.name.clone(),
+        None => e.checkpoint.name.clone(),
     }
 }
 
@@ -311,14 +290,14 @@ fn date(time: i64, format: &str) -> String {
 
 fn entry_json(e: &Entry) -> Value {
     json!({
-        "name": e.name,
-        "kind": if e.iteration.is_some() { "iteration" } else { "rollback" },
-        "iteration": e.iteration,
-        "ref": e.commit.refname,
-        "commit": e.commit.commit,
-        "tree": e.commit.tree,
-        "date": date(e.commit.time, "%Y-%m-%dT%H:%M:%SZ"),
-        "subject": e.commit.subject,
+        "name": e.checkpoint.name,
+        "kind": if e.checkpoint.iteration.is_some() { "iteration" } else { "rollback" },
+        "iteration": e.checkpoint.iteration,
+        "ref": e.checkpoint.commit.refname,
+        "commit": e.checkpoint.commit.commit,
+        "tree": e.checkpoint.commit.tree,
+        "date": date(e.checkpoint.commit.time, "%Y-%m-%dT%H:%M:%SZ"),
+        "subject": e.checkpoint.commit.subject,
         "files_changed": e.stat.map(|s| s.0),
         "insertions": e.stat.map(|s| s.1),
         "deletions": e.stat.map(|s| s.2),

@@ -5,19 +5,22 @@
 //! * Only the working tree changes: the user's HEAD, branch, index and stash stay as they are,
 //!   and ignored files, untracked files too large to checkpoint and `.ralph/` are never touched
 //!   (see `ralph_git::Git::restore`).
+//!
+//! The algorithm is [`ralph_git::Git::rollback_to`]; this command finds the checkpoint the user
+//! means, holds the project lock while files change, and says what happened and how to undo it.
 
 use std::io::Write;
 use std::path::Path;
 
 use chrono::Utc;
 use ralph_git::refs::{self, CHECKPOINTS};
-use ralph_git::{Git, RestoreReport};
+use ralph_git::{Git, RollbackError, RollbackOptions, RollbackOutcome, RunCheckpoint};
 use ralph_types::exit_codes;
 use serde_json::{json, Value};
 
 use super::checkpoints::{
     check_run_id, default_run, discover, git_failed, list, run_is_known, runs_hint,
-    runs_with_checkpoints, short, Entry,
+    runs_with_checkpoints, short,
 };
 use crate::error::CliError;
 use crate::{lock, paths};
@@ -39,28 +42,11 @@ pub struct RollbackArgs {
     pub json: bool,
 }
 
-/// What `rollback` did (or, on a dry run, would do): everything an audit record needs.
+/// What `rollback` did (or, on a dry run, would do), and the command that undoes it.
 #[derive(Debug, Clone)]
-pub struct RollbackOutcome {
-    pub run_id: String,
-    /// The checkpoint restored.
-    pub target_ref: String,
-    pub target_commit: String,
-    /// Set when the target is an iteration checkpoint (`0` = before the first iteration).
-    pub target_iteration: Option<u32>,
-    /// "iteration N" or the checkpoint's name.
-    pub target_label: String,
-    pub dry_run: bool,
-    /// The checkpoint of the state the rollback replaced, and its commit; `None` on a dry run
-    /// and when the working tree already matched the target (nothing to undo).
-    pub saved_ref: Option<String>,
-    pub saved_commit: Option<String>,
-    /// Untracked files too large to be in the saved checkpoint (left in place).
-    pub skipped_large: Vec<String>,
-    /// The command that undoes this rollback.
+pub struct Rolled {
+    pub outcome: RollbackOutcome,
     pub undo_command: Option<String>,
-    /// Files written and deleted (or that would be), and paths left alone.
-    pub report: RestoreReport,
 }
 
 pub fn cmd_rollback(args: RollbackArgs) -> Result<i32, CliError> {
@@ -89,12 +75,7 @@ pub fn cmd_rollback(args: RollbackArgs) -> Result<i32, CliError> {
 /// `refs/ralph/checkpoints/…` ref). Refused while a run holds the project lock. Unless
 /// `dry_run`, the current state is checkpointed first as `rollback-<UTC timestamp>` in the
 /// same run, which the outcome's undo command restores.
-pub fn rollback(
-    root: &Path,
-    run: &str,
-    target: &str,
-    dry_run: bool,
-) -> Result<RollbackOutcome, CliError> {
+pub fn rollback(root: &Path, run: &str, target: &str, dry_run: bool) -> Result<Rolled, CliError> {
     check_run_id(run)?;
     let git = discover(root, "roll back")?;
     let state_dir = root.join(".ralph");
@@ -107,67 +88,44 @@ pub fn rollback(
             Some("wait for it to finish, or stop it with `ralph stop`, then roll back".into()),
         ));
     }
-    let entries = list(&git, run)?;
-    let Some(entry) = find(&entries, run, target)? else {
-        return Err(unknown_target(&git, root, run, target, &entries)?);
-    };
-    let target_label = match entry.iteration {
-        Some(n) => format!("iteration {n}"),
-        None => entry.name.clone(),
-    };
-    let mut outcome = RollbackOutcome {
-        run_id: run.to_owned(),
-        target_ref: entry.commit.refname.clone(),
-        target_commit: entry.commit.commit.clone(),
-        target_iteration: entry.iteration,
-        target_label,
-        dry_run,
-        saved_ref: None,
-        saved_commit: None,
-        skipped_large: Vec::new(),
-        undo_command: None,
-        report: RestoreReport::default(),
+    let checkpoints = list(&git, run)?;
+    let Some(checkpoint) = find(&checkpoints, run, target)? else {
+        return Err(unknown_target(&git, root, run, target, &checkpoints)?);
     };
     // The scratch space for temporary indexes lives in `.ralph/`, self-ignoring as always.
     paths::ensure_state_dir(&state_dir)?;
-    if dry_run {
-        outcome.report = git
-            .restore_plan(&entry.commit.tree, &state_dir, None)
-            .map_err(|e| git_failed("compute the rollback", e))?;
-        return Ok(outcome);
-    }
-
     // Hold the project lock while files change, so no run starts half-way through.
-    let _lock = lock::acquire(&state_dir)?;
-    let saved_name = saved_name(&entries);
-    let saved_ref = refs::named_checkpoint_ref(run, &saved_name);
-    let message = format!(
-        "ralph checkpoint: before rollback to {}",
-        outcome.target_label
-    );
-    let saved = git
-        .checkpoint(&saved_ref, &message, &state_dir)
-        .map_err(|e| git_failed("checkpoint the current state before rolling back", e))?;
-    if saved.tree == entry.commit.tree {
-        // Nothing differs: there is nothing to undo either.
-        let _ = git.delete_ref(&saved_ref);
-        return Ok(outcome);
-    }
-    let undo = undo_command(&git, root, run, &saved_name);
-    outcome.report = git
-        .restore_from(&saved.tree, &entry.commit.tree, &state_dir, None)
-        .map_err(|e| {
-            let mut err = git_failed("restore the checkpoint", e);
-            err.hint = Some(format!(
-                "the state before the rollback is saved as {saved_ref}; `{undo}` puts it back"
-            ));
-            err
-        })?;
-    outcome.saved_ref = Some(saved.refname);
-    outcome.saved_commit = Some(saved.commit);
-    outcome.skipped_large = saved.skipped_large;
-    outcome.undo_command = Some(undo);
-    Ok(outcome)
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(lock::acquire(&state_dir)?)
+    };
+    let options = RollbackOptions {
+        scratch_dir: &state_dir,
+        dry_run,
+        now: Utc::now().timestamp(),
+    };
+    let outcome = git.rollback_to(checkpoint, &options).map_err(|e| {
+        let hint = match &e {
+            RollbackError::Restore { saved, .. } => {
+                let name = refs::parse_checkpoint_ref(&saved.refname).map_or("", |(_, n)| n);
+                Some(format!(
+                    "the state before the rollback is saved as {}; `{}` puts it back",
+                    saved.refname,
+                    undo_command(&git, root, run, name)
+                ))
+            }
+            _ => None,
+        };
+        CliError::new(exit_codes::INTERNAL_ERROR, e.to_string(), hint)
+    })?;
+    let undo_command = outcome
+        .undo_name()
+        .map(|name| undo_command(&git, root, run, name));
+    Ok(Rolled {
+        outcome,
+        undo_command,
+    })
 }
 
 /// The run a rollback without `--run` applies to: the run a full ref names; else the latest
@@ -226,7 +184,11 @@ fn run_for_target(git: &Git, root: &Path, target: &str) -> Result<String, CliErr
 
 /// The checkpoint `target` names in `entries`. Iteration numbers match numerically (`1`,
 /// `0001`); names and full refs exactly.
-fn find<'a>(entries: &'a [Entry], run: &str, target: &str) -> Result<Option<&'a Entry>, CliError> {
+fn find<'a>(
+    entries: &'a [RunCheckpoint],
+    run: &str,
+    target: &str,
+) -> Result<Option<&'a RunCheckpoint>, CliError> {
     if target.is_empty() || target.starts_with('-') {
         return Err(CliError::usage(
             format!("{target:?} is not a checkpoint"),
@@ -258,7 +220,7 @@ fn unknown_target(
     root: &Path,
     run: &str,
     target: &str,
-    entries: &[Entry],
+    entries: &[RunCheckpoint],
 ) -> Result<CliError, CliError> {
     if entries.is_empty() {
         let others = runs_with_checkpoints(git)?;
@@ -301,19 +263,6 @@ fn unknown_target(
     ))
 }
 
-/// `rollback-<UTC yyyymmdd-hhmmss>`, with `-2`, `-3`, … when that second is taken.
-fn saved_name(entries: &[Entry]) -> String {
-    let base = refs::rollback_name(Utc::now().timestamp());
-    let taken = |name: &str| entries.iter().any(|e| e.name == name);
-    if !taken(&base) {
-        return base;
-    }
-    (2..)
-        .map(|n| format!("{base}-{n}"))
-        .find(|name| !taken(name))
-        .unwrap_or(base)
-}
-
 /// `ralph rollback <name>`, with `--run` only when the short form would find another run's
 /// checkpoint (two runs with a rollback in the same second).
 fn undo_command(git: &Git, root: &Path, run: &str, name: &str) -> String {
@@ -323,37 +272,40 @@ fn undo_command(git: &Git, root: &Path, run: &str, name: &str) -> String {
     }
 }
 
-fn outcome_json(o: &RollbackOutcome) -> Value {
+fn outcome_json(rolled: &Rolled) -> Value {
+    let o = &rolled.outcome;
+    let target = &o.target;
     json!({
         "version": 1,
-        "run_id": o.run_id,
+        "run_id": target.run_id,
         "dry_run": o.dry_run,
         "target": {
-            "ref": o.target_ref,
-            "commit": o.target_commit,
-            "iteration": o.target_iteration,
-            "label": o.target_label,
+            "ref": target.commit.refname,
+            "commit": target.commit.commit,
+            "iteration": target.iteration,
+            "label": target.title(),
         },
-        "saved": o.saved_ref.as_ref().map(|r| json!({
-            "ref": r,
-            "commit": o.saved_commit,
+        "saved": o.saved.as_ref().map(|saved| json!({
+            "ref": saved.refname,
+            "commit": saved.commit,
         })),
-        "undo": o.undo_command,
+        "undo": rolled.undo_command,
         "written": o.report.written,
         "deleted": o.report.deleted,
         "skipped": o.report.skipped,
-        "skipped_large": o.skipped_large,
+        "skipped_large": o.saved.as_ref().map(|s| s.skipped_large.as_slice()).unwrap_or_default(),
     })
 }
 
-fn print_outcome(o: &RollbackOutcome) {
+fn print_outcome(rolled: &Rolled) {
+    let o = &rolled.outcome;
     let mut out = std::io::stdout().lock();
     let r = &o.report;
     let what = format!(
         "{} of run {} ({})",
-        o.target_label,
-        o.run_id,
-        short(&o.target_commit)
+        o.target.title(),
+        o.target.run_id,
+        short(&o.target.commit.commit)
     );
     if r.is_empty() {
         let _ = writeln!(
@@ -401,15 +353,16 @@ fn print_outcome(o: &RollbackOutcome) {
             count(r.deleted.len())
         );
     }
-    if !o.skipped_large.is_empty() {
+    let skipped_large = o.saved.as_ref().map(|s| s.skipped_large.as_slice());
+    if let Some(large) = skipped_large.filter(|l| !l.is_empty()) {
         let _ = writeln!(
             out,
             "not in the saved state (untracked and too large; left in place): {}",
-            o.skipped_large.join(", ")
+            large.join(", ")
         );
     }
-    if let (Some(saved), Some(undo)) = (&o.saved_ref, &o.undo_command) {
-        let _ = writeln!(out, "the previous state is saved as {saved}");
+    if let (Some(saved), Some(undo)) = (&o.saved, &rolled.undo_command) {
+        let _ = writeln!(out, "the previous state is saved as {}", saved.refname);
         let _ = writeln!(out, "undo: {undo}");
     }
 }
@@ -425,8 +378,9 @@ mod tests {
     use super::*;
     use ralph_git::RefCommit;
 
-    fn entry(name: &str, time: i64) -> Entry {
-        Entry {
+    fn entry(name: &str, time: i64) -> RunCheckpoint {
+        RunCheckpoint {
+            run_id: "r".to_owned(),
             name: name.to_owned(),
             iteration: name.parse().ok(),
             commit: RefCommit {
@@ -436,7 +390,6 @@ mod tests {
                 time,
                 subject: String::new(),
             },
-            stat: None,
         }
     }
 
@@ -463,13 +416,5 @@ mod tests {
         );
         assert!(find(&entries, "r", "refs/ralph/checkpoints/other/0001").is_err());
         assert!(find(&entries, "r", "--all").is_err());
-    }
-
-    #[test]
-    fn saved_names_never_collide() {
-        let first = saved_name(&[]);
-        assert!(first.starts_with("rollback-") && first.len() == "rollback-20261121-101500".len());
-        let taken = vec![entry(&first, 1)];
-        assert_eq!(saved_name(&taken), format!("{first}-2"));
     }
 }

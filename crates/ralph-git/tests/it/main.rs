@@ -6,4 +6,5 @@ mod diff;
 mod discover;
 mod env;
 mod restore;
+mod rollback;
 mod support;
