@@ -5,6 +5,7 @@ mod checkpoint;
 mod diff;
 mod discover;
 mod env;
+mod meta;
 mod restore;
 mod rollback;
 mod support;
