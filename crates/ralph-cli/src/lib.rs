@@ -25,8 +25,9 @@ mod lock;
 mod paths;
 mod render;
 mod settings;
+mod style;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use ralph_types::exit_codes;
 
 use commands::{
@@ -54,7 +55,15 @@ pub fn main() -> i32 {
         eprintln!("  hint: this is a bug; please report it with the command you ran");
     }));
     let result = std::panic::catch_unwind(|| {
-        let cli = cli::Cli::parse();
+        // The one place the colour decision is made, before clap prints anything.
+        let style = style::Style::detect();
+        style::init(style);
+        let mut command = cli::Cli::command().color(style.clap_choice());
+        let mut matches = command.get_matches_mut();
+        let cli = match cli::Cli::from_arg_matches_mut(&mut matches) {
+            Ok(cli) => cli,
+            Err(e) => e.format(&mut command).exit(),
+        };
         match cli.command {
             cli::Command::Init(a) => init::cmd_init(a),
             cli::Command::Run(a) => run::cmd_run(*a),

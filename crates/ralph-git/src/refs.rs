@@ -3,10 +3,11 @@
 //! through these functions.
 //!
 //! ```text
-//! refs/ralph/checkpoints/<run>/<NNNN>                    after iteration N (0000: before the first)
-//! refs/ralph/checkpoints/<run>/rollback-<yyyymmdd-hhmmss>[-K]   the state a rollback replaced
-//! refs/ralph/candidates/…                                 stories mode: merge-queue candidates
-//! refs/ralph/stories/…                                    stories mode: kept story commits
+//! refs/ralph/checkpoints/<run>/<NNNN>           after iteration N (0000: before the first)
+//! refs/ralph/checkpoints/<run>/rollback-<yyyymmdd-hhmmss>[-K]
+//!                                               the state a rollback replaced
+//! refs/ralph/candidates/…                       stories mode: merge-queue candidates
+//! refs/ralph/stories/…                          stories mode: kept story commits
 //! ```
 
 /// Everything ralph writes is under this prefix; every other ref belongs to the user.

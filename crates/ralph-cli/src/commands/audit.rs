@@ -11,30 +11,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use clap::{Args, Subcommand};
 use ralph_git::refs;
 use ralph_store::audit::{self, VerifyReport};
 use ralph_types::exit_codes;
 
+use crate::cli::{AuditArgs, AuditCmd};
 use crate::error::CliError;
 use crate::paths;
-
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    #[command(subcommand)]
-    pub cmd: AuditCmd,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCmd {
-    /// Check the audit log's hash chain and the heads recorded in checkpoint commits
-    /// (exit 6 if it was tampered with or truncated)
-    Verify {
-        /// Print the result as one JSON object
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 pub fn cmd_audit(args: AuditArgs) -> Result<i32, CliError> {
     match args.cmd {

@@ -13,18 +13,9 @@ use ralph_types::exit_codes;
 use serde_json::{json, Value};
 
 use super::open_store;
+use crate::cli::CheckpointsArgs;
 use crate::error::CliError;
 use crate::paths;
-
-#[derive(Debug, clap::Args)]
-pub struct CheckpointsArgs {
-    /// Run id (default: the latest run)
-    #[arg(long, value_name = "ID")]
-    pub run: Option<String>,
-    /// Machine-readable output
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// One checkpoint of a run, as `ralph checkpoints` shows it.
 #[derive(Debug, Clone)]

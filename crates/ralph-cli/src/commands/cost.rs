@@ -10,49 +10,18 @@
 //! apart (`unknown_cost_iterations`) and the table says "cost unknown".
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use chrono::{Local, NaiveDate};
-use clap::{Args, ValueEnum};
 use ralph_store::ledger::{local_date_start, to_utc_rfc3339};
 use ralph_store::{CostGroup, CostReport, CostRow, Ledger, Store, Tokens};
 use ralph_types::exit_codes;
 use serde_json::{json, Value};
 
+use crate::cli::{CostArgs, CostBy};
 use crate::error::CliError;
 use crate::paths;
 use crate::render::{fmt_tokens, fmt_usd};
 use crate::settings::load_config;
-
-#[derive(Debug, Args)]
-pub struct CostArgs {
-    /// Only iterations that finished on or after this local date (YYYY-MM-DD) or time (RFC3339)
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<String>,
-    /// Group by day, model, run, backend or project [default: run]
-    #[arg(long, value_enum, value_name = "KEY")]
-    pub by: Option<CostBy>,
-    /// Print one JSON object
-    #[arg(long)]
-    pub json: bool,
-    /// Every project on this machine (the user-level ledger in $RALPH_HOME), not just this one
-    #[arg(long)]
-    pub all_projects: bool,
-    /// Config file whose budget.ledger locates the ledger (default: ./ralph.toml if present)
-    #[arg(short, long, value_name = "PATH", requires = "all_projects")]
-    pub config: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CostBy {
-    /// Local date the iteration finished on
-    Day,
-    Model,
-    Run,
-    Backend,
-    /// Project root (useful with --all-projects)
-    Project,
-}
 
 impl CostBy {
     fn group(self) -> CostGroup {

@@ -12,10 +12,13 @@ use crate::config;
 use crate::error::CliError;
 use crate::paths;
 use crate::settings::{load_config, read_prompt, resolve, runnable};
+use crate::style::{self, Colour};
 
 pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
     let cwd = paths::cwd()?;
     let mut out = std::io::stdout().lock();
+    let colour = style::get().stdout;
+    let paint = |text: &str, c: Colour| style::paint(text, c, colour);
     let mut code = exit_codes::SUCCESS;
     let _ = writeln!(out, "ralph      {}", env!("CARGO_PKG_VERSION"));
     let cfg = match load_config(args.config.as_deref(), &cwd) {
@@ -90,12 +93,14 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
         match paths::find_program(be.program()) {
             Some(path) => {
                 let version = program_version(&path, be.version_args());
+                let version = paint(&version, Colour::Green);
                 let _ = writeln!(out, "  {name:<9} {version} ({}){auth}", path.display());
             }
             None => {
                 let _ = writeln!(
                     out,
-                    "  {name:<9} not installed (`{}` not found){auth}",
+                    "  {name:<9} {} (`{}` not found){auth}",
+                    paint("not installed", Colour::Red),
                     be.program()
                 );
             }
@@ -116,7 +121,11 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
                         "{}{}{model} ({})",
                         if i == 0 { "selected   " } else { "fallback   " },
                         agent.backend.name(),
-                        if installed { "ready" } else { "NOT INSTALLED" }
+                        if installed {
+                            paint("ready", Colour::Green)
+                        } else {
+                            paint("NOT INSTALLED", Colour::Red)
+                        }
                     );
                     if !installed && code == exit_codes::SUCCESS {
                         code = exit_codes::NEEDS_HUMAN;

@@ -19,40 +19,9 @@ use ralph_store::{IterationRecord, RunRecord, Store};
 use ralph_types::exit_codes;
 use serde_json::{json, Value};
 
+use crate::cli::{PromptArgs, PromptCmd};
 use crate::error::CliError;
 use crate::paths;
-
-#[derive(Debug, clap::Args)]
-pub struct PromptArgs {
-    #[command(subcommand)]
-    pub cmd: PromptCmd,
-    /// Run id (default: the latest run)
-    #[arg(long, global = true, value_name = "ID")]
-    pub run: Option<String>,
-    /// Machine-readable output
-    #[arg(long, global = true)]
-    pub json: bool,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum PromptCmd {
-    /// One line per iteration: prompt size, bytes ralph added, user-prompt version
-    Log,
-    /// Print the prompt sent in iteration N, verbatim
-    Show {
-        /// Iteration (1-based)
-        n: u32,
-    },
-    /// Unified diff of the prompts of iterations N and M (exit 0 whether or not they differ)
-    Diff {
-        /// Iteration (1-based)
-        n: u32,
-        /// Iteration (1-based)
-        m: u32,
-    },
-    /// Bytes and tokens (o200k_base) ralph added, and the prefix shared with the previous prompt
-    Stats,
-}
 
 /// The heading that ends the user's part of every prompt (see `ralph_core::prompt::build`);
 /// used only for iterations recorded before the database kept the user part's size.

@@ -22,25 +22,9 @@ use super::checkpoints::{
     check_run_id, default_run, discover, git_failed, list, run_is_known, runs_hint,
     runs_with_checkpoints, short,
 };
+use crate::cli::RollbackArgs;
 use crate::error::CliError;
 use crate::{lock, paths};
-
-#[derive(Debug, clap::Args)]
-pub struct RollbackArgs {
-    /// Iteration N (0 = before the first iteration), or a checkpoint name such as
-    /// rollback-20261121-101500 (or its full ref)
-    #[arg(value_name = "TARGET")]
-    pub target: String,
-    /// Run id (default: the latest run)
-    #[arg(long, value_name = "ID")]
-    pub run: Option<String>,
-    /// Print the files that would be written or deleted; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Machine-readable output
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// What `rollback` did (or, on a dry run, would do), and the command that undoes it.
 #[derive(Debug, Clone)]

@@ -99,6 +99,7 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
             human: true,
             tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             counting: false,
+            colour: crate::style::get().stderr,
         };
         for w in &warnings {
             eprintln!("ralph: warning: {w}");
