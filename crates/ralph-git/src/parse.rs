@@ -187,8 +187,6 @@ pub(crate) fn discover(stdout: &[u8]) -> Option<RevParse<'_>> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     #[test]

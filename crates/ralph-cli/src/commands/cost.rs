@@ -281,8 +281,6 @@ fn table(report: &CostReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     fn row(key: &str, cost: f64, iterations: u32, unknown: u32) -> CostRow {

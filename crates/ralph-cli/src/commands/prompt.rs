@@ -580,8 +580,6 @@ fn stats(ctx: &Ctx, json: bool) -> Result<i32, CliError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     #[test]

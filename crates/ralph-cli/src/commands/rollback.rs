@@ -357,8 +357,6 @@ fn count(n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
     use ralph_git::RefCommit;
 

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! ralph-cli's integration tests, one binary (ARCHITECTURE.md "Testing").
 
 mod config_errors;

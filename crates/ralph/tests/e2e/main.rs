@@ -1,5 +1,9 @@
 //! End-to-end tests: the real `ralph` binary, the scripted `fake-agent`, real git, real SQLite.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod harness;
 

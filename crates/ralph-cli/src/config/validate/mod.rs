@@ -9,9 +9,11 @@
 //! and `[retry]`, `budget.rs` with `[pricing]`, `safety.rs` with `[git]`, `gates.rs`), and
 //! `values.rs` has the value checks they share.
 
-// `ConfigError`'s public shape is part of the CLI contract, and an error ends the parse (it is
-// the cold path, taken once), so its size does not matter here.
-#![allow(clippy::result_large_err)]
+#![expect(
+    clippy::result_large_err,
+    reason = "ConfigError's public shape is part of the CLI contract, and an error ends the \
+              parse (the cold path, taken once), so its size does not matter here"
+)]
 
 use std::collections::BTreeMap;
 use std::ops::Range;
