@@ -1,4 +1,5 @@
-//! Command-line definitions (CLI.md "Commands").
+//! Command-line definitions (CLI.md "Commands"): every command, flag and value with its help
+//! text, in one place. The commands themselves are in [`crate::commands`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,25 +32,30 @@ pub enum Command {
     /// Show iterations, artifacts or events of a run
     Logs(LogsArgs),
     /// Inspect the prompts ralph sent: versions, diffs, overhead
-    Prompt(crate::prompt_cmd::PromptArgs),
+    Prompt(PromptArgs),
     /// Check what is installed and configured
     Doctor(DoctorArgs),
     /// What runs cost: totals and breakdowns by day, model, run or backend
-    Cost(crate::cost::CostArgs),
+    Cost(CostArgs),
     /// Check the audit log of security-relevant events
-    Audit(crate::audit_cmd::AuditArgs),
+    Audit(AuditArgs),
     /// List a run's checkpoints
-    Checkpoints(crate::checkpoints_cmd::CheckpointsArgs),
+    Checkpoints(CheckpointsArgs),
     /// Restore the working tree to a checkpoint (itself undoable)
-    Rollback(crate::checkpoints_cmd::RollbackArgs),
+    Rollback(RollbackArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Backend to configure
-    #[arg(short, long, default_value = "claude")]
+    #[arg(
+        short,
+        long,
+        value_name = "NAME",
+        default_value = "claude",
+        help = backend_help("Backend to write into ralph.toml")
+    )]
     pub backend: String,
     /// Overwrite existing ralph.toml and PROMPT.md
     #[arg(long)]
@@ -67,12 +73,17 @@ pub struct RunArgs {
     /// Prompt text (overrides the prompt file)
     #[arg(short, long, value_name = "TEXT", conflicts_with = "prompt_file")]
     pub prompt: Option<String>,
-    /// Agent backend: claude, custom, or auto
-    #[arg(short, long, value_name = "NAME")]
+    #[arg(
+        short,
+        long,
+        value_name = "NAME",
+        help = backend_help("Agent backend, instead of agent.backend")
+    )]
     pub backend: Option<String>,
     /// Model passed to the agent
     #[arg(short, long, value_name = "NAME")]
     pub model: Option<String>,
+    /// Stop after this many iterations [default: 100]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_iterations: Option<u32>,
     /// Total runtime limit, e.g. 4h, 1h30m
@@ -112,6 +123,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// Print one JSON object (CLI.md "ralph status --json")
     #[arg(long)]
     pub json: bool,
 }
@@ -148,6 +160,7 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
+    /// The shell to write completions for
     pub shell: Shell,
 }
 
@@ -158,6 +171,124 @@ pub enum Shell {
     Fish,
     Elvish,
     Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Only iterations that finished on or after this local date (YYYY-MM-DD) or time (RFC3339)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Group by day, model, run, backend or project [default: run]
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub by: Option<CostBy>,
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
+    /// Every project on this machine (the user-level ledger in $RALPH_HOME), not just this one
+    #[arg(long)]
+    pub all_projects: bool,
+    /// Config file whose budget.ledger locates the ledger (default: ./ralph.toml if present)
+    #[arg(short, long, value_name = "PATH", requires = "all_projects")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CostBy {
+    /// Local date the iteration finished on
+    Day,
+    /// The model the agent ran
+    Model,
+    /// Run id
+    Run,
+    /// Agent backend
+    Backend,
+    /// Project root (useful with --all-projects)
+    Project,
+}
+
+#[derive(Debug, Args)]
+pub struct PromptArgs {
+    #[command(subcommand)]
+    pub cmd: PromptCmd,
+    /// Run id (default: the latest run)
+    #[arg(long, global = true, value_name = "ID")]
+    pub run: Option<String>,
+    /// Machine-readable output
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromptCmd {
+    /// One line per iteration: prompt size, bytes ralph added, user-prompt version
+    Log,
+    /// Print the prompt sent in iteration N, verbatim
+    Show {
+        /// Iteration (1-based)
+        n: u32,
+    },
+    /// Unified diff of the prompts of iterations N and M (exit 0 whether or not they differ)
+    Diff {
+        /// Iteration (1-based)
+        n: u32,
+        /// Iteration (1-based)
+        m: u32,
+    },
+    /// Bytes and tokens (o200k_base) ralph added, and the prefix shared with the previous prompt
+    Stats,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointsArgs {
+    /// Run id (default: the latest run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Iteration N (0 = before the first iteration), or a checkpoint name such as
+    /// rollback-20261121-101500 (or its full ref)
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Run id (default: the latest run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Print the files that would be written or deleted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub cmd: AuditCmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Check the audit log's hash chain and the heads recorded in checkpoint commits
+    /// (exit 6 if it was tampered with or truncated)
+    Verify {
+        /// Print the result as one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// "`what`: claude, codex, …, custom, or auto": the backends this build can run, so the help
+/// never lists fewer (or more) than there are.
+fn backend_help(what: &str) -> String {
+    format!(
+        "{what}: {}, or auto (the first installed, in agent.priority order)",
+        ralph_agents::backend_names().join(", ")
+    )
 }
 
 fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
@@ -177,4 +308,46 @@ fn parse_usd(s: &str) -> Result<f64, String> {
         return Err("must be a positive amount of US dollars".into());
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every subcommand and argument without help, and every value of an argument whose other
+    /// values have help, with its path.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            if arg.get_help().is_none() {
+                out.push(format!("{path} {id}"));
+            }
+            // Values are explained all or none (clap lists them either way).
+            let values = arg.get_possible_values();
+            if arg.get_action().takes_values() && values.iter().any(|v| v.get_help().is_some()) {
+                for value in values.iter().filter(|v| v.get_help().is_none()) {
+                    out.push(format!("{path} {id}={}", value.get_name()));
+                }
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let sub_path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_name() != "help" {
+                out.push(sub_path.clone());
+            }
+            undocumented(sub, &sub_path, out);
+        }
+    }
+
+    #[test]
+    fn every_command_flag_and_value_has_help() {
+        let mut missing = Vec::new();
+        undocumented(&Cli::command(), "ralph", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 }

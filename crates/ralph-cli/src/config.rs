@@ -267,8 +267,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Parse and validate the text of a config file. `file` is only used in errors.
-// The error's fields are the documented contract; it is returned once, on the way out.
-#[allow(clippy::result_large_err)]
+#[expect(
+    clippy::result_large_err,
+    reason = "the error's fields are the documented contract; it is returned once, on the way out"
+)]
 pub fn parse(src: &str, file: &Path) -> Result<ConfigFile, ConfigError> {
     // Editors do not show a byte-order mark, so positions are counted without it.
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
@@ -276,7 +278,10 @@ pub fn parse(src: &str, file: &Path) -> Result<ConfigFile, ConfigError> {
 }
 
 /// Read and parse a config file. Read failures are `ConfigError`s too (without a location).
-#[allow(clippy::result_large_err)]
+#[expect(
+    clippy::result_large_err,
+    reason = "the error's fields are the documented contract; it is returned once, on the way out"
+)]
 pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
     let file_error = |message: String, hint: &str| ConfigError {
         file: path.to_path_buf(),
@@ -329,7 +334,10 @@ pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+#[expect(
+    clippy::result_large_err,
+    reason = "test helpers return the parser's Result as it is"
+)]
 mod tests {
     use super::*;
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use ralph_types::exit_codes;
+
 #[derive(Debug)]
 pub struct CliError {
     pub message: String,
@@ -10,12 +12,12 @@ pub struct CliError {
 }
 
 impl CliError {
-    /// A usage or config problem: nothing ran (exit 2).
+    /// A usage or config problem: nothing ran ([`exit_codes::USAGE`]).
     pub fn usage(message: impl Into<String>, hint: impl Into<Option<String>>) -> CliError {
         CliError {
             message: message.into(),
             hint: hint.into(),
-            code: 2,
+            code: exit_codes::USAGE,
         }
     }
 
@@ -61,6 +63,6 @@ impl From<ralph_store::StoreError> for CliError {
                     .to_string(),
             ),
         };
-        CliError::new(1, e.to_string(), hint)
+        CliError::new(exit_codes::INTERNAL_ERROR, e.to_string(), hint)
     }
 }

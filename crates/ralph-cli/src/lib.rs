@@ -17,20 +17,22 @@ macro_rules! out {
     }};
 }
 
-mod audit_cmd;
-mod checkpoints_cmd;
 mod cli;
 mod commands;
 pub mod config;
-mod cost;
 mod error;
 mod lock;
 mod paths;
-mod prompt_cmd;
 mod render;
-mod run;
+mod settings;
+mod style;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use ralph_types::exit_codes;
+
+use commands::{
+    audit, checkpoints, completions, cost, doctor, init, logs, prompt, rollback, run, status, stop,
+};
 
 pub use error::CliError;
 
@@ -53,20 +55,28 @@ pub fn main() -> i32 {
         eprintln!("  hint: this is a bug; please report it with the command you ran");
     }));
     let result = std::panic::catch_unwind(|| {
-        let cli = cli::Cli::parse();
+        // The one place the colour decision is made, before clap prints anything.
+        let style = style::Style::detect();
+        style::init(style);
+        let mut command = cli::Cli::command().color(style.clap_choice());
+        let mut matches = command.get_matches_mut();
+        let cli = match cli::Cli::from_arg_matches_mut(&mut matches) {
+            Ok(cli) => cli,
+            Err(e) => e.format(&mut command).exit(),
+        };
         match cli.command {
-            cli::Command::Init(a) => commands::cmd_init(a),
+            cli::Command::Init(a) => init::cmd_init(a),
             cli::Command::Run(a) => run::cmd_run(*a),
-            cli::Command::Status(a) => commands::cmd_status(a),
-            cli::Command::Stop(a) => commands::cmd_stop(a),
-            cli::Command::Logs(a) => commands::cmd_logs(a),
-            cli::Command::Prompt(a) => prompt_cmd::cmd_prompt(a),
-            cli::Command::Doctor(a) => commands::cmd_doctor(a),
+            cli::Command::Status(a) => status::cmd_status(a),
+            cli::Command::Stop(a) => stop::cmd_stop(a),
+            cli::Command::Logs(a) => logs::cmd_logs(a),
+            cli::Command::Prompt(a) => prompt::cmd_prompt(a),
+            cli::Command::Doctor(a) => doctor::cmd_doctor(a),
             cli::Command::Cost(a) => cost::cmd_cost(a),
-            cli::Command::Audit(a) => audit_cmd::cmd_audit(a),
-            cli::Command::Checkpoints(a) => checkpoints_cmd::cmd_checkpoints(a),
-            cli::Command::Rollback(a) => checkpoints_cmd::cmd_rollback(a),
-            cli::Command::Completions(a) => commands::cmd_completions(a),
+            cli::Command::Audit(a) => audit::cmd_audit(a),
+            cli::Command::Checkpoints(a) => checkpoints::cmd_checkpoints(a),
+            cli::Command::Rollback(a) => rollback::cmd_rollback(a),
+            cli::Command::Completions(a) => completions::cmd_completions(a),
         }
     });
     match result {
@@ -75,6 +85,6 @@ pub fn main() -> i32 {
             eprintln!("{e}");
             e.code
         }
-        Err(_) => 1,
+        Err(_) => exit_codes::INTERNAL_ERROR,
     }
 }

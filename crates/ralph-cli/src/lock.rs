@@ -6,6 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use ralph_types::exit_codes;
+
 use crate::error::CliError;
 
 pub struct RunLock {
@@ -37,7 +39,13 @@ pub fn acquire(state_dir: &Path) -> Result<RunLock, CliError> {
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| CliError::new(1, format!("failed to open {}: {e}", path.display()), None))?;
+        .map_err(|e| {
+            CliError::new(
+                exit_codes::INTERNAL_ERROR,
+                format!("failed to open {}: {e}", path.display()),
+                None,
+            )
+        })?;
     if file.try_lock().is_err() {
         let mut s = String::new();
         let _ = file.read_to_string(&mut s);

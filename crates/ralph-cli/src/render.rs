@@ -3,8 +3,11 @@
 
 use std::io::Write;
 
-use ralph_core::{fmt_duration, EventBody, EventSink, RunEvent};
 use std::time::Duration;
+
+use ralph_core::{fmt_duration, EventBody, EventSink, RunEvent};
+
+use crate::style;
 
 pub struct Renderer {
     pub json: bool,
@@ -13,6 +16,8 @@ pub struct Renderer {
     pub tty: bool,
     /// The last countdown line was drawn (so the next real line starts on a fresh line).
     pub counting: bool,
+    /// Colour the human lines (see [`crate::style`]); never the JSON.
+    pub colour: bool,
 }
 
 impl EventSink for Renderer {
@@ -42,7 +47,7 @@ impl EventSink for Renderer {
             let _ = out.flush();
         }
         if self.human {
-            if let Some(line) = human_line(event) {
+            if let Some(line) = human_line(event, self.colour) {
                 let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
         }
@@ -71,8 +76,9 @@ pub fn fmt_tokens(n: u64) -> String {
     }
 }
 
-/// The human rendering of an event; `None` for events that need no line.
-pub fn human_line(event: &RunEvent) -> Option<String> {
+/// The human rendering of an event, with the iteration's outcome in colour when `colour`;
+/// `None` for events that need no line.
+pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
     Some(match &event.body {
         EventBody::RunStarted {
             backend,
@@ -122,7 +128,11 @@ pub fn human_line(event: &RunEvent) -> Option<String> {
                 }
                 None => "cost unknown".to_string(),
             };
-            let mut what = outcome.replace('_', " ");
+            let word = outcome.replace('_', " ");
+            let mut what = match style::outcome_colour(outcome) {
+                Some(c) => style::paint(&word, c, colour),
+                None => word,
+            };
             if let Some(f) = files_changed {
                 what.push_str(&format!(
                     ", {f} file{} changed",
@@ -272,5 +282,58 @@ fn one_line(s: &str, max: usize) -> String {
         format!("{cut}…")
     } else {
         line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ralph_core::Tokens;
+
+    use super::*;
+
+    fn finished(outcome: &str) -> RunEvent {
+        RunEvent {
+            run_id: "r".into(),
+            ts: "2026-11-21T10:15:00Z".into(),
+            body: EventBody::IterationFinished {
+                iteration: 2,
+                max_iterations: 5,
+                backend: "claude".into(),
+                outcome: outcome.into(),
+                duration_s: 1.5,
+                cost_usd: Some(0.01),
+                cost_source: "agent".into(),
+                tokens: None,
+                files_changed: Some(1),
+                insertions: Some(3),
+                deletions: Some(0),
+                error_class: None,
+                error_message: None,
+                total_cost_usd: 0.02,
+                total_tokens: Tokens::default(),
+                context_pct: None,
+            },
+        }
+    }
+
+    #[test]
+    fn the_outcome_word_is_coloured_only_when_asked() {
+        let plain = human_line(&finished("completed"), false).unwrap();
+        assert_eq!(
+            plain,
+            "[2/5] claude · 1.5s · $0.0100 (total $0.0200) · completed, 1 file changed (+3 −0)"
+        );
+        assert!(!plain.contains('\x1b'));
+        let coloured = human_line(&finished("completed"), true).unwrap();
+        assert_eq!(
+            coloured,
+            plain.replace("completed", "\x1b[32mcompleted\x1b[0m")
+        );
+        let gates = human_line(&finished("gates_failed"), true).unwrap();
+        assert!(gates.contains("\x1b[33mgates failed\x1b[0m"), "{gates}");
+        let failed = human_line(&finished("failed"), true).unwrap();
+        assert!(failed.contains("\x1b[31mfailed\x1b[0m"), "{failed}");
+        let progressed = human_line(&finished("progressed"), true).unwrap();
+        assert!(!progressed.contains('\x1b'), "{progressed}");
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! Run with `cargo bench -p ralph-git`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a benchmark stops at the first failure")]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -270,8 +270,6 @@ pub(crate) fn bytes_to_path(bytes: &[u8]) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     fn env_of(cmd: &Command) -> Vec<(String, Option<String>)> {

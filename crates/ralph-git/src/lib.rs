@@ -1,14 +1,17 @@
-//! git CLI wrapper. Checkpoints are ghost commits under `refs/ralph/checkpoints/…`: the user's
-//! branch, index, stash and working tree are never touched. All writes go through a temporary
-//! index file.
+//! git CLI wrapper. Checkpoints are ghost commits under `refs/ralph/checkpoints/…` (the ref
+//! layout is in [`refs`]): the user's branch, index, stash and working tree are never touched.
+//! All writes go through a temporary index file.
 //!
 //! We shell out to `git` rather than link libgit2: the CLI honours every piece of the user's
 //! configuration (filters, fsmonitor, excludes, sparse checkouts, SHA-256 repositories) exactly
 //! as their own `git add` would, which is what a faithful snapshot needs.
 
 mod command;
+mod meta;
 mod parse;
+pub mod refs;
 mod restore;
+mod rollback;
 mod temp_index;
 
 use std::ffi::OsString;
@@ -19,16 +22,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use command::{Invocation, Output};
 use temp_index::TempIndex;
 
+pub use meta::{RepoMeta, HOOK_NAMES};
 pub use restore::RestoreReport;
+pub use rollback::{RollbackError, RollbackOptions, RollbackOutcome, RunCheckpoint};
 
 /// Oldest git ralph supports: 2.25 (January 2020, Ubuntu 20.04's git) has everything used
 /// here (`rev-parse --git-path`, linked worktrees with per-worktree indexes, `-z` numstat with
 /// renames, `commit-tree --no-gpg-sign`).
 pub const MIN_GIT_VERSION: &str = "2.25";
 const MIN_GIT: (u32, u32) = (2, 25);
-
-/// Namespace ralph may write refs in; anything else belongs to the user.
-const REF_NAMESPACE: &str = "refs/ralph/";
 
 /// The temporary index is written by `add` and rewritten by `write-tree`, then thrown away:
 /// its trailing SHA-1 (≈2 ms per write for 10,000 files) protects nothing. Only this git
@@ -97,6 +99,12 @@ pub struct Git {
     pub root: PathBuf,
     /// The repository's index file (resolved once; worktrees have their own).
     pub index_path: PathBuf,
+    /// This working tree's git directory: `<root>/.git`, or in a linked worktree
+    /// `<common>/worktrees/<name>` (its HEAD, index and `config.worktree`).
+    pub git_dir: PathBuf,
+    /// The directory every worktree of the repository shares: objects, refs, `config` and
+    /// `hooks`. The same as `git_dir` outside linked worktrees.
+    pub common_dir: PathBuf,
 }
 
 /// One ghost commit.
@@ -216,28 +224,42 @@ impl Git {
             return Ok(None);
         }
         ensure_supported()?;
-        // One process answers all three questions.
+        // One process answers all the questions, in argument order.
         const ARGS: &[&str] = &[
             "rev-parse",
             "--is-inside-work-tree",
             "--show-toplevel",
             "--git-path",
             "index",
+            "--git-dir",
+            "--git-common-dir",
         ];
         let out = command::run_raw(&dir, &Invocation::new(ARGS))?;
         match parse::discover(&out.stdout) {
             // Bare repositories and `.git` directories print `false` and then fail on
             // `--show-toplevel`; the `false` is the answer.
             Some(parse::RevParse::NotWorkTree) => Ok(None),
-            Some(parse::RevParse::WorkTree { toplevel, index }) if out.success() => {
-                let root = command::bytes_to_path(toplevel);
-                let index = command::bytes_to_path(index);
-                let index_path = if index.is_absolute() {
-                    index
-                } else {
-                    normalize(&dir.join(index))
+            Some(parse::RevParse::WorkTree {
+                toplevel,
+                index,
+                git_dir,
+                common_dir,
+            }) if out.success() => {
+                // Git prints some of these relative to `dir`, some absolute.
+                let resolve = |raw: &[u8]| {
+                    let path = command::bytes_to_path(raw);
+                    if path.is_absolute() {
+                        path
+                    } else {
+                        normalize(&dir.join(path))
+                    }
                 };
-                Ok(Some(Git { root, index_path }))
+                Ok(Some(Git {
+                    root: command::bytes_to_path(toplevel),
+                    index_path: resolve(index),
+                    git_dir: resolve(git_dir),
+                    common_dir: resolve(common_dir),
+                }))
             }
             _ if !out.success() => {
                 // LC_ALL=C makes this text stable. Other failures (e.g. "detected dubious
@@ -536,7 +558,7 @@ impl Git {
 }
 
 fn check_ralph_ref(refname: &str) -> Result<(), GitError> {
-    match refname.strip_prefix(REF_NAMESPACE) {
+    match refname.strip_prefix(refs::NAMESPACE) {
         Some(rest) if !rest.is_empty() => Ok(()),
         _ => Err(GitError::InvalidRef(refname.to_owned())),
     }
@@ -575,8 +597,6 @@ fn normalize(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     #[test]
@@ -614,6 +634,8 @@ mod tests {
         let git = Git {
             root: PathBuf::from("/nonexistent"),
             index_path: PathBuf::from("/nonexistent/.git/index"),
+            git_dir: PathBuf::from("/nonexistent/.git"),
+            common_dir: PathBuf::from("/nonexistent/.git"),
         };
         assert_eq!(git.diff_stat("x", "x").unwrap(), DiffStat::default());
     }

@@ -144,13 +144,16 @@ pub(crate) fn raw_diff(stdout: &[u8]) -> Option<Vec<RawChange>> {
     Some(out)
 }
 
-/// Output of `rev-parse --is-inside-work-tree --show-toplevel --git-path index`.
+/// Output of `rev-parse --is-inside-work-tree --show-toplevel --git-path index --git-dir
+/// --git-common-dir`.
 pub(crate) enum RevParse<'a> {
     /// A bare repository, or a directory inside `.git`.
     NotWorkTree,
     WorkTree {
         toplevel: &'a [u8],
         index: &'a [u8],
+        git_dir: &'a [u8],
+        common_dir: &'a [u8],
     },
 }
 
@@ -162,11 +165,21 @@ pub(crate) fn discover(stdout: &[u8]) -> Option<RevParse<'_>> {
         b"true" => {
             let toplevel = lines.next()?;
             let index = lines.next()?;
+            let git_dir = lines.next()?;
+            let common_dir = lines.next()?;
             // A newline inside the path would shift the lines; refuse rather than guess.
-            if lines.next().is_some() || toplevel.is_empty() || index.is_empty() {
+            let empty = [toplevel, index, git_dir, common_dir]
+                .iter()
+                .any(|p| p.is_empty());
+            if lines.next().is_some() || empty {
                 return None;
             }
-            Some(RevParse::WorkTree { toplevel, index })
+            Some(RevParse::WorkTree {
+                toplevel,
+                index,
+                git_dir,
+                common_dir,
+            })
         }
         _ => None,
     }
@@ -174,8 +187,6 @@ pub(crate) fn discover(stdout: &[u8]) -> Option<RevParse<'_>> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     #[test]
@@ -295,15 +306,24 @@ mod tests {
 
     #[test]
     fn parses_discover_output() {
-        match discover(b"true\n/repo\n.git/index\n") {
-            Some(RevParse::WorkTree { toplevel, index }) => {
+        match discover(b"true\n/repo\n.git/index\n/repo/.git\n.git\n") {
+            Some(RevParse::WorkTree {
+                toplevel,
+                index,
+                git_dir,
+                common_dir,
+            }) => {
                 assert_eq!(toplevel, b"/repo");
                 assert_eq!(index, b".git/index");
+                assert_eq!(git_dir, b"/repo/.git");
+                assert_eq!(common_dir, b".git");
             }
             _ => panic!("expected a work tree"),
         }
         assert!(matches!(discover(b"false\n"), Some(RevParse::NotWorkTree)));
-        assert!(discover(b"true\n/re\npo\n.git/index\n").is_none());
+        assert!(discover(b"true\n/re\npo\n.git/index\n/repo/.git\n.git\n").is_none());
+        assert!(discover(b"true\n/repo\n.git/index\n").is_none());
+        assert!(discover(b"true\n/repo\n.git/index\n\n.git\n").is_none());
         assert!(discover(b"").is_none());
     }
 }

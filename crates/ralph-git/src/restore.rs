@@ -402,8 +402,6 @@ fn name_bytes(name: &std::ffi::OsStr) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     #[test]

@@ -5,6 +5,9 @@
 /// The run completed: the marker was seen and every completion gate passed (stories: every
 /// story merged).
 pub const COMPLETED: i32 = 0;
+/// Every command other than `run`: it did what was asked. The same code as [`COMPLETED`], so
+/// it is not a row of its own in [`TABLE`].
+pub const SUCCESS: i32 = COMPLETED;
 /// ralph's own failure: a bug, or state it cannot use (an unreadable database).
 pub const INTERNAL_ERROR: i32 = 1;
 /// A usage or config error; nothing ran.

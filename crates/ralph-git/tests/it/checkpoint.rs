@@ -389,8 +389,8 @@ fn failures_carry_args_and_stderr_and_clean_up() {
     let corrupt = repo.base().join("corrupt-index");
     std::fs::write(&corrupt, b"not an index at all").unwrap();
     let git = Git {
-        root: repo.root.clone(),
         index_path: corrupt,
+        ..repo.discover()
     };
     let err = git.checkpoint(REF, "x", &scratch).unwrap_err();
     match &err {

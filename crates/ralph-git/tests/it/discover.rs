@@ -35,6 +35,9 @@ fn from_a_subdirectory() {
     let git = Git::discover(&repo.root.join("sub/deep")).unwrap().unwrap();
     assert_eq!(git.root, repo.root);
     assert_eq!(git.index_path, repo.root.join(".git/index"));
+    // git prints these relative to the directory (`../../.git`) or absolute, by version.
+    assert_eq!(git.git_dir, repo.root.join(".git"));
+    assert_eq!(git.common_dir, repo.root.join(".git"));
     // Relative paths are resolved too.
     let rel = pathdiff(&repo.root.join("sub"));
     let git = Git::discover(&rel).unwrap().unwrap();
@@ -63,4 +66,16 @@ fn missing_directory_is_an_error() {
     let file = dir.path().join("file");
     std::fs::write(&file, "").unwrap();
     assert!(matches!(Git::discover(&file), Err(GitError::Dir { .. })));
+}
+
+#[test]
+fn a_linked_worktree_knows_its_own_and_the_shared_git_directory() {
+    let repo = Repo::with_commit(&[("sub/a.txt", "a\n")]);
+    let wt = repo.base().join("wt");
+    repo.git(&["worktree", "add", "-q", "-b", "other", wt.to_str().unwrap()]);
+    let git = Git::discover(&wt.join("sub")).unwrap().unwrap();
+    assert_eq!(git.root, wt);
+    assert_eq!(git.git_dir, repo.root.join(".git/worktrees/wt"));
+    assert_eq!(git.common_dir, repo.root.join(".git"));
+    assert_eq!(git.index_path, repo.root.join(".git/worktrees/wt/index"));
 }

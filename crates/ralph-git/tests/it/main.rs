@@ -1,9 +1,15 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 //! Integration tests against the real `git` in temporary repositories.
 
 mod checkpoint;
 mod diff;
 mod discover;
 mod env;
+mod meta;
 mod restore;
+mod rollback;
 mod support;

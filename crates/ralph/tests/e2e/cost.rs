@@ -446,3 +446,37 @@ fn notes_summaries_are_in_the_cost_like_in_the_run_totals() {
 
     ralph_snapshot!(p, ["cost"]);
 }
+
+/// `ralph run` and `ralph cost --all-projects` find the ledger in the same place: where
+/// `budget.ledger` says (ralph.toml, or `-c`), and with an empty `RALPH_HOME` (unset, as XDG
+/// says of empty variables) in `$XDG_DATA_HOME/ralph`.
+#[test]
+fn run_and_cost_agree_on_where_the_ledger_is() {
+    let p = Project::new();
+    p.configure(
+        &paid_script(),
+        "claude-stream-json",
+        "max_iterations = 2",
+        "[budget]\nledger = \"costs/ledger.db\"\n",
+    );
+    run_ok(&p, &["run"]);
+    assert!(p.exists("costs/ledger.db"), "budget.ledger was not used");
+    assert!(!ralph_home(&p).join("ledger.db").exists());
+    let v = cost_json(&p, &["--all-projects"]);
+    assert_eq!(v["iterations"], 2, "{v}");
+    assert!((f(&v["total_usd"]) - 0.0246).abs() < 1e-9, "{v}");
+    // The same config named with -c from elsewhere finds the same ledger.
+    std::fs::rename(p.path("ralph.toml"), p.path("other.toml")).unwrap();
+    let v = cost_json(&p, &["--all-projects", "-c", "other.toml"]);
+    assert_eq!(v["iterations"], 2, "{v}");
+    std::fs::rename(p.path("other.toml"), p.path("ralph.toml")).unwrap();
+
+    let q = paid_project(1);
+    let out = Out::from(q.ralph().env("RALPH_HOME", "").arg("run").output().unwrap());
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let xdg = q.home.join(".local/share/ralph/ledger.db");
+    assert!(xdg.is_file(), "an empty RALPH_HOME must count as unset");
+    assert!(!q.exists("ledger.db"));
+    let v = cost_json_env(&q, &["--all-projects"], &[("RALPH_HOME", "")]);
+    assert_eq!(v["iterations"], 1, "{v}");
+}

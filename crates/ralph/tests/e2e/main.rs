@@ -8,6 +8,7 @@
 mod harness;
 
 mod budgets;
+mod colour;
 mod completion;
 mod config_errors;
 mod cost;

@@ -1,0 +1,154 @@
+//! `ralph status`: the current or last run, as text or `--json` (CLI.md "`ralph status
+//! --json`").
+
+use std::io::Write;
+use std::path::Path;
+
+use ralph_store::{RunRecord, RunState};
+use ralph_types::exit_codes;
+
+use super::open_store;
+use crate::cli::StatusArgs;
+use crate::error::CliError;
+use crate::render::{fmt_secs, fmt_tokens, fmt_usd};
+use crate::{lock, paths};
+
+/// A run whose row says running but whose lock is free crashed: show it as interrupted.
+fn effective_state(run: &RunRecord, cwd: &Path) -> (RunState, bool) {
+    if run.state == RunState::Running && lock::holder(&cwd.join(".ralph")).is_none() {
+        return (RunState::Interrupted, false);
+    }
+    (run.state, run.state == RunState::Running)
+}
+
+pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
+    let cwd = paths::cwd()?;
+    let store = open_store(&cwd)?;
+    let run = match &store {
+        Some(store) => store.latest_run()?,
+        None => None,
+    };
+    let Some(run) = run else {
+        if args.json {
+            outln!(
+                "{}",
+                serde_json::json!({"version": 1, "run_id": null, "state": "none"})
+            );
+        } else {
+            eprintln!("ralph: no runs in this project yet; start one with `ralph run`");
+        }
+        return Ok(exit_codes::SUCCESS);
+    };
+    let (state, live) = effective_state(&run, &cwd);
+    // The last committed iteration says what happened most recently (and why, on failure).
+    let last = match &store {
+        Some(store) => store.iterations(&run.id)?.pop(),
+        None => None,
+    };
+    let elapsed = run.elapsed_s
+        + if live {
+            seconds_since(&run.updated_at)
+        } else {
+            0.0
+        };
+    if args.json {
+        let t = run.tokens;
+        let v = serde_json::json!({
+            "version": 1,
+            "run_id": run.id,
+            "state": state.as_str(),
+            "stop_reason": run.stop_reason,
+            "exit_code": run.exit_code,
+            "backend": run.backend,
+            "model": run.model,
+            "iteration": run.iteration,
+            "current_iteration": run.current_iteration,
+            "max_iterations": run.max_iterations,
+            "started_at": run.started_at,
+            "updated_at": run.updated_at,
+            "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
+            "cost_usd": run.cost_usd,
+            "budget_usd": run.budget_usd,
+            "tokens": {"input": t.input, "output": t.output, "cache_read": t.cache_read, "cache_write": t.cache_write},
+            "pid": if live { run.pid } else { None },
+            "last_iteration": last.as_ref().map(|it| serde_json::json!({
+                "iteration": it.n,
+                "backend": it.backend,
+                "outcome": it.outcome,
+                "error_class": it.error_class,
+                "error_message": it.error_message,
+            })),
+        });
+        outln!("{v}");
+        return Ok(exit_codes::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "run        {}", run.id);
+    let state_line = match (state, &run.stop_reason) {
+        (RunState::Running, _) => match run.current_iteration {
+            Some(n) => format!("running iteration {n} (PID {})", run.pid.unwrap_or(0)),
+            None => format!("running (PID {})", run.pid.unwrap_or(0)),
+        },
+        (RunState::Interrupted, None) => {
+            "interrupted (ralph exited unexpectedly); `ralph run` resumes".to_string()
+        }
+        (s, Some(r)) => format!(
+            "{} ({r}, exit {})",
+            s.as_str(),
+            run.exit_code.unwrap_or(exit_codes::COMPLETED)
+        ),
+        (s, None) => s.as_str().to_string(),
+    };
+    let _ = writeln!(out, "state      {state_line}");
+    let model = run
+        .model
+        .as_deref()
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "backend    {}{model}", run.backend);
+    let _ = writeln!(
+        out,
+        "iterations {} of {}",
+        run.iteration, run.max_iterations
+    );
+    let _ = writeln!(out, "elapsed    {}", fmt_secs(elapsed));
+    let budget = run
+        .budget_usd
+        .map(|b| format!(" of {}", fmt_usd(b)))
+        .unwrap_or_default();
+    let _ = writeln!(out, "cost       {}{budget}", fmt_usd(run.cost_usd));
+    let t = run.tokens;
+    let _ = writeln!(
+        out,
+        "tokens     {} (input {}, output {}, cache read {}, cache write {})",
+        fmt_tokens(t.total()),
+        t.input,
+        t.output,
+        t.cache_read,
+        t.cache_write
+    );
+    if let Some(it) = last {
+        let error = match (&it.error_class, &it.error_message) {
+            (Some(c), Some(m)) => format!(": {c} ({})", m.lines().next().unwrap_or("")),
+            (Some(c), None) => format!(": {c}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "last       iteration {} ({}) {}{error}",
+            it.n, it.backend, it.outcome
+        );
+    }
+    Ok(exit_codes::SUCCESS)
+}
+
+fn seconds_since(rfc3339: &str) -> f64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .num_milliseconds()
+                .max(0) as f64
+                / 1000.0
+        })
+        .unwrap_or(0.0)
+}
