@@ -294,6 +294,7 @@ mod tests {
     fn finished(outcome: &str) -> RunEvent {
         RunEvent {
             run_id: "r".into(),
+            story_id: None,
             ts: "2026-11-21T10:15:00Z".into(),
             body: EventBody::IterationFinished {
                 iteration: 2,

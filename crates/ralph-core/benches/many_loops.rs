@@ -28,7 +28,6 @@ use ralph_core::{
 use ralph_store::Store;
 use ralph_testkit::script::{Script, Step};
 
-
 fn settings(root: &Path, script: &Path, n: u32) -> Settings {
     Settings {
         root: root.to_path_buf(),

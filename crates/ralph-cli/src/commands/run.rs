@@ -7,8 +7,8 @@ use std::path::Path;
 use ralph_agents::Backend;
 use ralph_core::completion::marker_lines;
 use ralph_core::{
-    agent_command, prompt, Agent, CallKind, CallSpec, Cancel, Control, Deps, Engine, Handles,
-    Loop, RunScope, Settings,
+    agent_command, prompt, Agent, CallKind, CallSpec, Cancel, Control, Deps, Engine, Handles, Loop,
+    RunScope, Settings,
 };
 use ralph_types::exit_codes;
 use tokio::signal::unix::{signal, SignalKind};

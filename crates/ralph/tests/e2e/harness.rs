@@ -575,3 +575,25 @@ fn inline_snapshots_work_too() {
     ");
     assert!(!p.exists(".ralph"), "{out:?}");
 }
+
+/// A `claude` on PATH that is the fake agent, recording its arguments and `IS_SANDBOX` in
+/// `claude-args.txt`; returns the PATH to run ralph with.
+pub fn fake_claude(p: &Project, script: &ralph_testkit::Script) -> String {
+    let bin = p.aux_path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script_path = p.aux_path("claude-script.json");
+    script.write_to(&script_path).unwrap();
+    let wrapper = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '2.1.197 (Claude Code)'; exit 0; fi\n\
+         printf '%s\\n' \"$@\" > {args}\necho \"IS_SANDBOX=$IS_SANDBOX\" >> {args}\n\
+         FAKE_AGENT_SCRIPT={script} exec {agent} \"$@\"\n",
+        args = p.aux_path("claude-args.txt").display(),
+        script = script_path.display(),
+        agent = ralph_testkit::fake_agent_path().display(),
+    );
+    let path = bin.join("claude");
+    std::fs::write(&path, wrapper).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}

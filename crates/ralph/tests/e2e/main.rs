@@ -12,6 +12,7 @@ mod colour;
 mod completion;
 mod config_errors;
 mod cost;
+mod dry_run;
 mod exit_codes;
 mod notes;
 mod policies;

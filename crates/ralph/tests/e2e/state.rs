@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use ralph_testkit::fake_agent_path;
 use ralph_testkit::script::{ClaudeResult, Script, Step};
 
 use crate::harness::*;
@@ -295,27 +294,6 @@ fn dry_run_prints_the_prompt_and_command_and_runs_nothing() {
     ralph_snapshot!(p, ["run", "--dry-run", "--", "--extra", "arg with space"]);
     assert!(!p.exists("touched.txt"));
     assert!(!p.exists(".ralph"));
-}
-
-/// A `claude` on PATH that is the fake agent, recording its arguments and environment.
-fn fake_claude(p: &Project, script: &Script) -> String {
-    let bin = p.aux_path("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let script_path = p.aux_path("claude-script.json");
-    script.write_to(&script_path).unwrap();
-    let wrapper = format!(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '2.1.197 (Claude Code)'; exit 0; fi\n\
-         printf '%s\\n' \"$@\" > {args}\necho \"IS_SANDBOX=$IS_SANDBOX\" >> {args}\n\
-         FAKE_AGENT_SCRIPT={script} exec {agent} \"$@\"\n",
-        args = p.aux_path("claude-args.txt").display(),
-        script = script_path.display(),
-        agent = fake_agent_path().display(),
-    );
-    let path = bin.join("claude");
-    std::fs::write(&path, wrapper).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
 }
 
 #[test]
