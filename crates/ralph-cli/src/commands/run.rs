@@ -52,7 +52,10 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
         ));
     }
     let require_git = cfg.git.require.unwrap_or(false);
-    let git = if settings.checkpoint_every > 0 || require_git {
+    // The repository is used for checkpoints and, whether or not they are on, to watch `.git`'s
+    // config and hooks. Discovery costs nothing outside a repository (no process is started).
+    let checkpoints = settings.checkpoint_every > 0;
+    let git = {
         let found = ralph_git::Git::discover(&cwd);
         if require_git && !matches!(found, Ok(Some(_))) {
             let why = match &found {
@@ -71,16 +74,18 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
         match found {
             Ok(Some(g)) => Some(g),
             Ok(None) => {
-                warnings.push("not a git repository: running without checkpoints".into());
+                if checkpoints {
+                    warnings.push("not a git repository: running without checkpoints".into());
+                }
                 None
             }
             Err(e) => {
-                warnings.push(format!("running without checkpoints: {e}"));
+                if checkpoints {
+                    warnings.push(format!("running without checkpoints: {e}"));
+                }
                 None
             }
         }
-    } else {
-        None
     };
     let store = ralph_store::Store::open(&state_dir.join("ralph.db"))?;
 

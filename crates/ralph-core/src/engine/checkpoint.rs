@@ -17,10 +17,10 @@ impl Engine {
     /// Take a checkpoint for iteration `n`; returns its event. A failure is a warning, never a
     /// reason to stop the user's run.
     pub(super) fn checkpoint(&mut self, n: u32) -> Option<RunEvent> {
-        self.git.as_ref()?;
+        self.checkpoints()?;
         let audit = self.audit_log();
-        let git = self.git.as_ref()?;
-        let refname = format!("refs/ralph/checkpoints/{}/{n:04}", self.run.id);
+        let git = self.checkpoints()?;
+        let refname = ralph_git::refs::checkpoint_ref(&self.run.id, n);
         // The audit chain's head goes into the commit: an anchor outside the log, so removing
         // its last records is detectable (`ralph audit verify`).
         let mut msg = format!("ralph checkpoint: run {} iteration {n}", self.run.id);

@@ -7,7 +7,8 @@ use super::decision::Facts;
 use super::outcome::Outcome;
 use super::{Engine, Stop};
 use crate::events::{EventBody, RunEvent, StopReason};
-use crate::safety::{GitMeta, Stuck, StuckVerdict};
+use crate::safety::{Stuck, StuckVerdict};
+use ralph_git::RepoMeta;
 
 /// Guardrail state carried from one iteration to the next.
 pub(super) struct GuardState {
@@ -34,7 +35,8 @@ impl GuardState {
 /// What the tree and `.git` looked like before the agent ran.
 pub(super) struct Before {
     pub tree: Option<String>,
-    pub meta: Option<GitMeta>,
+    /// `.git`'s config and hooks, where git says they are (linked worktrees included).
+    pub meta: Option<RepoMeta>,
 }
 
 /// What the iteration did to the tree, and what the guardrails made of it.
@@ -63,13 +65,24 @@ impl Engine {
     /// The state to go back to if a guard trips: the last checkpoint when it was taken right
     /// after the previous iteration, else a snapshot now.
     pub(super) fn snapshot_before(&mut self) -> Before {
-        if let (Some(git), None) = (&self.git, &self.guards.pre_tree) {
+        if let (Some(git), None, true) = (
+            self.checkpoints(),
+            &self.guards.pre_tree,
+            self.settings.checkpoint_every > 0,
+        ) {
             self.guards.pre_tree = git.snapshot_tree(&self.state_dir).ok();
         }
         Before {
             tree: self.guards.pre_tree.clone(),
-            meta: GitMeta::capture(&self.scope.work_root),
+            meta: self.git.as_ref().map(RepoMeta::capture),
         }
+    }
+
+    /// The repository, when checkpoints are on.
+    pub(super) fn checkpoints(&self) -> Option<&ralph_git::Git> {
+        self.git
+            .as_ref()
+            .filter(|_| self.settings.checkpoint_every > 0)
     }
 
     /// Checkpoint (every `checkpoint_every` iterations, at a completion candidate, and when a
@@ -85,8 +98,7 @@ impl Engine {
         let mut after = After::default();
         let every = self.settings.checkpoint_every;
         let mut post: Option<String> = None;
-        if self.git.is_some()
-            && every > 0
+        if self.checkpoints().is_some()
             && (n.is_multiple_of(every) || candidate || outcome.trip.is_some())
         {
             if let Some(ev) = self.checkpoint(n) {
@@ -97,7 +109,7 @@ impl Engine {
                 post = self.run.last_checkpoint.clone();
             }
         }
-        if let (Some(git), Some(pre)) = (&self.git, &before.tree) {
+        if let (Some(git), Some(pre)) = (self.checkpoints(), &before.tree) {
             if post.is_none() {
                 post = git.snapshot_tree(&self.state_dir).ok();
             }
@@ -168,7 +180,7 @@ impl Engine {
             self.guard_changes(n, &d, pre, post, after);
         }
         if let Some(meta) = &before.meta {
-            let changed = meta.changed(&self.scope.work_root);
+            let changed = meta.changed();
             if !changed.is_empty() {
                 let restored = meta.restore();
                 self.audit_record(

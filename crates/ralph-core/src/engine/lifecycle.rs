@@ -117,7 +117,7 @@ impl Engine {
             max_iterations: self.run.max_iterations,
             iteration: self.run.iteration,
             resumed,
-            checkpoints: self.git.is_some() && self.settings.checkpoint_every > 0,
+            checkpoints: self.checkpoints().is_some(),
         });
         self.handles
             .store
@@ -130,10 +130,7 @@ impl Engine {
         }));
         self.emit(&[started]);
 
-        if self.git.is_some()
-            && self.settings.checkpoint_every > 0
-            && self.run.last_checkpoint.is_none()
-        {
+        if self.checkpoints().is_some() && self.run.last_checkpoint.is_none() {
             if let Some(ev) = self.checkpoint(self.run.iteration) {
                 self.handles
                     .store

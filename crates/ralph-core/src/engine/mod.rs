@@ -155,8 +155,8 @@ pub struct Loop {
     pub settings: Settings,
     pub agents: Vec<Agent>,
     pub scope: RunScope,
-    /// The repository of `scope.work_root`, for checkpoints (`None`: not a repository, or
-    /// checkpoints are off).
+    /// The repository of `scope.work_root` (`None`: not one). Checkpoints are taken when
+    /// `settings.checkpoint_every > 0`; `.git`'s config and hooks are watched either way.
     pub git: Option<Git>,
 }
 
