@@ -9,11 +9,7 @@
 //! * peak RSS of the process running the 8 engines (a child process: VmHWM).
 //!
 //! Goals (issue "One engine, many loops"): ≤ 3 ms per iteration each, ≤ 20 MB RSS in total.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a benchmark fails by panicking"
-)]
+#![expect(clippy::unwrap_used, reason = "a benchmark fails by panicking")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
