@@ -27,16 +27,21 @@ pub use ralph_core::settings::{Gate, GateWhen, RetryStrategy};
 pub use duration::{format_duration, parse_duration};
 pub use template::{init_template, PROMPT_TEMPLATE};
 
-/// Every name `agent.backend` accepts, in the order shown to users. `q` is an alias of `kiro`.
-pub const BACKEND_NAMES: &[&str] = &[
-    "auto", "claude", "codex", "gemini", "opencode", "copilot", "kiro", "q", "amp", "cursor",
-    "custom",
-];
+/// Every name `agent.backend` accepts, in the order shown to users: `auto`, then every
+/// backend and alias the registry knows (`ralph_agents::all_names_with_aliases`).
+pub fn backend_names() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        std::iter::once("auto")
+            .chain(ralph_agents::all_names_with_aliases().iter().copied())
+            .collect()
+    })
+}
 
 /// The default search order of `backend = "auto"` (also what `ralph init` documents).
-pub const DEFAULT_PRIORITY: &[&str] = &[
-    "claude", "codex", "gemini", "opencode", "copilot", "kiro", "amp", "cursor",
-];
+pub fn default_priority() -> &'static [&'static str] {
+    ralph_agents::default_priority()
+}
 
 /// The default timeout of a gate.
 pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -44,12 +49,14 @@ pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Check a backend name (from the config or `--backend`) and return its canonical spelling
 /// (`q` becomes `kiro`). The error is a short reason with a suggestion, usable in a clap error.
 pub fn normalize_backend(name: &str) -> Result<&'static str, String> {
-    match BACKEND_NAMES.iter().find(|b| **b == name) {
-        Some(&"q") => Ok("kiro"),
+    if name == "auto" {
+        return Ok("auto");
+    }
+    match ralph_agents::resolve_name(name) {
         Some(b) => Ok(b),
         None => {
-            let valid = BACKEND_NAMES.join(", ");
-            Err(match text::suggest(name, BACKEND_NAMES) {
+            let valid = backend_names().join(", ");
+            Err(match text::suggest(name, backend_names()) {
                 Some(s) => format!("unknown backend; did you mean \"{s}\"? (valid: {valid})"),
                 None => format!("unknown backend (valid: {valid})"),
             })
@@ -88,7 +95,7 @@ pub struct ConfigFile {
 /// `[agent]`
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgentConf {
-    /// Canonical backend name: one of [`BACKEND_NAMES`] except `q`, which becomes `kiro`.
+    /// Canonical backend name: one of [`backend_names`] except `q`, which becomes `kiro`.
     /// Only validated as a name: whether this version can run it is the CLI's call.
     pub backend: Option<String>,
     /// Non-empty when present.

@@ -81,7 +81,7 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
     };
     let backend_name = if backend_name == "auto" {
         let priority: Vec<String> = agent.priority.clone().unwrap_or_else(|| {
-            config::DEFAULT_PRIORITY
+            config::default_priority()
                 .iter()
                 .map(|s| s.to_string())
                 .collect()

@@ -8,7 +8,6 @@ use ralph_types::exit_codes;
 
 use super::open_store;
 use crate::cli::{DoctorArgs, RunArgs};
-use crate::config;
 use crate::error::CliError;
 use crate::paths;
 use crate::settings::{load_config, read_prompt, resolve, runnable};
@@ -58,10 +57,8 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
             ..Default::default()
         })
         .unwrap_or_default();
-    for name in config::DEFAULT_PRIORITY
-        .iter()
-        .chain(std::iter::once(&"custom"))
-    {
+    // Every backend the registry knows, in priority order, `custom` last.
+    for name in ralph_agents::descriptors().iter().map(|d| &d.name) {
         if !runnable(name) {
             let _ = writeln!(out, "  {name:<9} not supported by this version yet");
             continue;

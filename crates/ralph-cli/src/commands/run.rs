@@ -231,15 +231,6 @@ fn check_installed(backend: &dyn Backend) -> Result<(), CliError> {
         return Ok(());
     }
     let name = backend.name();
-    let package = match name {
-        "claude" => "@anthropic-ai/claude-code",
-        "codex" => "@openai/codex",
-        "gemini" => "@google/gemini-cli",
-        "opencode" => "opencode-ai",
-        "copilot" => "@github/copilot",
-        "amp" => "@ampcode/cli",
-        _ => "",
-    };
     Err(CliError::new(
         exit_codes::NEEDS_HUMAN,
         format!(
@@ -251,11 +242,11 @@ fn check_installed(backend: &dyn Backend) -> Result<(), CliError> {
                 " on PATH"
             }
         ),
-        Some(if package.is_empty() {
-            "install it, or set agent.command to its path; `ralph doctor` shows what is installed"
-                .to_string()
-        } else {
-            format!("install it with `npm install -g {package}`, or set agent.command to its path")
+        Some(match ralph_agents::install_hint(name) {
+            Some(how) => format!("install it with `{how}`, or set agent.command to its path"),
+            None => "install it, or set agent.command to its path; `ralph doctor` shows what is \
+                     installed"
+                .to_string(),
         }),
     ))
 }

@@ -10,7 +10,7 @@ use ralph_core::settings::{Limits, RetrySettings};
 
 use super::duration::format_duration;
 use super::text::toml_string;
-use super::{DEFAULT_GATE_TIMEOUT, DEFAULT_PRIORITY};
+use super::{default_priority, DEFAULT_GATE_TIMEOUT};
 
 /// The `PROMPT.md` written by `ralph init`. It never mentions the completion marker: ralph
 /// appends its own instruction about it, and a marker in the prompt must not look like a
@@ -49,7 +49,7 @@ pub const PROMPT_TEMPLATE: &str = "\
 pub fn init_template(backend: &str) -> String {
     let limits = Limits::default();
     let retry = RetrySettings::default();
-    let priority: Vec<String> = DEFAULT_PRIORITY.iter().map(|b| toml_string(b)).collect();
+    let priority: Vec<String> = default_priority().iter().map(|b| toml_string(b)).collect();
     let priority = priority.join(", ");
     let command_prefix = if backend == "custom" { "" } else { "# " };
     let strategy = match retry.strategy {
@@ -201,7 +201,7 @@ mod tests {
         AGENT_KEYS, BUDGET_KEYS, CONTEXT_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, PRICE_KEYS,
         RETRY_KEYS, SAFETY_KEYS,
     };
-    use super::super::{parse, BACKEND_NAMES};
+    use super::super::{backend_names, parse};
     use super::*;
 
     /// `# key = value`, `# [section]` and `# [[gates]]` lines, with the `# ` removed.
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn template_parses_for_every_backend() {
-        for backend in BACKEND_NAMES {
+        for backend in backend_names() {
             let t = init_template(backend);
             let c = parse(&t, Path::new("ralph.toml")).unwrap_or_else(|e| panic!("{backend}: {e}"));
             let want = if *backend == "q" { "kiro" } else { backend };
@@ -265,7 +265,7 @@ mod tests {
             c.agent.permissions,
             Some(ralph_agents::PermissionMode::Full)
         );
-        let priority: Vec<String> = DEFAULT_PRIORITY.iter().map(|s| s.to_string()).collect();
+        let priority: Vec<String> = default_priority().iter().map(|s| s.to_string()).collect();
         assert_eq!(c.agent.priority, Some(priority));
         assert_eq!(c.gates.len(), 1);
         assert_eq!(c.gates[0].timeout, DEFAULT_GATE_TIMEOUT);

@@ -7,7 +7,7 @@ use toml_edit::{TableLike, Value};
 
 use super::{entries, Entry, Result, Walker};
 use crate::config::text::{found, quote, suggest};
-use crate::config::{normalize_backend, AgentConf, ConfigError, BACKEND_NAMES};
+use crate::config::{backend_names, normalize_backend, AgentConf, ConfigError};
 
 impl Walker<'_> {
     pub(super) fn agent(&mut self, table: &dyn TableLike) -> Result<AgentConf> {
@@ -144,7 +144,7 @@ impl Walker<'_> {
                 format!("expected a backend name in quotes, found {}", found(e.item)),
                 format!(
                     "write backend = \"claude\"; valid backends: {}",
-                    BACKEND_NAMES.join(", ")
+                    backend_names().join(", ")
                 ),
             ));
         };
@@ -158,8 +158,8 @@ impl Walker<'_> {
         span: Option<Range<usize>>,
         key: String,
     ) -> ConfigError {
-        let valid = BACKEND_NAMES.join(", ");
-        let hint = match suggest(s, BACKEND_NAMES) {
+        let valid = backend_names().join(", ");
+        let hint = match suggest(s, backend_names()) {
             Some(c) => format!("did you mean \"{c}\"? valid backends: {valid}"),
             None => format!("valid backends: {valid}"),
         };
