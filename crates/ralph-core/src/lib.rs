@@ -30,4 +30,4 @@ pub use engine::{
 pub use events::{CollectSink, EventBody, EventSink, NullSink, RunEvent, StopReason, Tokens};
 pub use process::Control;
 pub use settings::*;
-pub use shared::{BackendLimits, Handles, LedgerHandle, Pause, StopLatch};
+pub use shared::{AuditHandle, BackendLimits, Handles, Pause, StopLatch};

@@ -31,6 +31,49 @@ pub enum Control {
 /// but not held in memory.
 pub const MAX_LINE: usize = 1024 * 1024;
 const READ_CHUNK: usize = 128 * 1024;
+const ERR_CHUNK: usize = 16 * 1024;
+
+/// Read buffers kept between calls: a fresh 128 KiB buffer per call is zeroed, faulted in page by
+/// page and unmapped again each time, a measurable part of an iteration's cost when eight loops
+/// share a process.
+static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// A buffer from [`POOL`], given back when dropped.
+struct Pooled(Vec<u8>);
+
+impl Pooled {
+    fn take(len: usize) -> Pooled {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let buf = match pool.iter().position(|b| b.len() == len) {
+            Some(i) => pool.swap_remove(i),
+            None => vec![0u8; len],
+        };
+        Pooled(buf)
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: as many as calls ever ran at once, and never more than a few dozen.
+        if pool.len() < 64 {
+            pool.push(std::mem::take(&mut self.0));
+        }
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
 /// Bytes of stderr (or gate output) kept in memory for classification and feedback.
 pub const TAIL_BYTES: usize = 8 * 1024;
 /// After the child exits, how long to keep reading pipes held open by leftover processes.
@@ -48,9 +91,9 @@ pub struct Spec<'a> {
     /// Bytes of stdout (and of stderr) kept in the artifacts; the rest is cut with a note.
     /// Reading goes on, so the process never blocks on a full pipe.
     pub max_output_bytes: Option<u64>,
-    /// Run the program under a supervisor (see [`crate::reaper`]) so it and its descendants
-    /// die with ralph even when ralph is SIGKILLed. Without it only the direct child gets a
-    /// parent-death signal.
+    /// Register the program's process group with the guardian (see [`crate::reaper`]) so it and
+    /// its descendants die with ralph even when ralph is SIGKILLed. Without it only the direct
+    /// child gets a parent-death signal.
     pub supervised: bool,
 }
 
@@ -277,7 +320,7 @@ fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Recei
     if spec.supervised {
         crate::reaper::install(&mut cmd);
     } else {
-        set_parent_death_signal(&mut cmd);
+        crate::reaper::set_parent_death_signal(&mut cmd);
     }
     let child = cmd.spawn().map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => SpawnError::NotFound {
@@ -296,25 +339,6 @@ fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Recei
     // EOF arrives when the child's group closes them.
     drop(cmd);
     Ok((child, merged))
-}
-
-/// Die with ralph even if ralph is SIGKILLed (direct child only).
-fn set_parent_death_signal(cmd: &mut Command) {
-    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
-    unsafe {
-        let parent = libc::getpid();
-        cmd.pre_exec(move || {
-            #[cfg(target_os = "linux")]
-            {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    libc::_exit(137);
-                }
-            }
-            let _ = parent;
-            Ok(())
-        });
-    }
 }
 
 async fn read_opt<R: AsyncRead + Unpin>(
@@ -363,8 +387,8 @@ pub async fn run(
 
     let mut splitter = Splitter::new();
     let mut tail = Tail::new();
-    let mut obuf = vec![0u8; READ_CHUNK];
-    let mut ebuf = vec![0u8; 16 * 1024];
+    let mut obuf = Pooled::take(READ_CHUNK);
+    let mut ebuf = Pooled::take(ERR_CHUNK);
     let mut bytes: u64 = 0;
     let mut out_written: u64 = 0;
     let mut err_written: u64 = 0;
@@ -419,8 +443,12 @@ pub async fn run(
                     Err(_) => ExitInfo::default(),
                 });
                 // Whatever is left in the group is an orphan of this call: end it, and only
-                // wait a little for pipes it may hold.
+                // wait a little for pipes it may hold. Then the group is over: the guardian
+                // need not (and must not, once the id is reused) kill it later.
                 signal_group(pgid, libc::SIGKILL);
+                if spec.supervised {
+                    crate::reaper::release(pgid);
+                }
                 abandon_at = Some(TokioInstant::now() + DRAIN_AFTER_EXIT);
             },
             _ = tokio::time::sleep_until(idle_at.unwrap_or_else(far)), if idle_at.is_some() && !killing && exit.is_none() => {

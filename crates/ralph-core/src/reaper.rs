@@ -1,107 +1,211 @@
-//! The supervisor between ralph and each agent or gate, so that no agent process outlives
-//! ralph, even when ralph is SIGKILLed (a parent-death signal on the agent alone would not
-//! reach the agent's own children).
+//! No agent process outlives ralph, even when ralph is SIGKILLed: one guardian process per
+//! ralph process kills every agent's and gate's process group when ralph goes away.
 //!
-//! It costs one extra `fork`, no extra `exec`: [`install`] adds a pre-exec hook that runs in
-//! the child std forked for the agent, and forks once more there. The grandchild returns from
-//! the hook and execs the agent as usual (std reports exec failures to the parent as always).
-//! The middle process never returns: it becomes the supervisor, which
+//! A parent-death signal on the agent alone would not reach the agent's own children, and a
+//! supervisor forked per call (this module's earlier design) is a copy of ralph that lives as
+//! long as the agent: every page ralph writes meanwhile is copied on write, which made each
+//! iteration of eight loops in one process cost several milliseconds more. The guardian is
+//! forked once, on first use, and costs each of ralph's pages at most one copy, ever.
 //!
-//! * is a child subreaper, so descendants orphaned while the agent runs are reaped here;
-//! * gets SIGUSR2 when ralph dies and then SIGKILLs its whole process group (ralph created the
-//!   group for it: the agent and every descendant that stayed in it);
-//! * shrugs off SIGTERM/SIGINT/SIGHUP/SIGQUIT (ralph sends them to the group; the agent decides
-//!   what they mean) and outlives the agent to pass its status through unchanged: the same exit
-//!   code, or death by the same signal.
+//! * ralph and the guardian share a `SOCK_SEQPACKET` socket pair. Every child started with
+//!   [`install`] sends its own pid (its process group: children are started with
+//!   `process_group(0)`) to the guardian from its pre-exec hook, before it can run any code of
+//!   the agent's: registration cannot be missed, whenever ralph dies.
+//! * When ralph has killed what was left of a group after its leader exited, it unregisters the
+//!   group ([`release`]), so a process group id the system reuses later is never touched.
+//! * ralph's end of the socket is close-on-exec: no agent holds it. When ralph dies (and with it
+//!   any child still between fork and exec), the guardian reads end-of-file and SIGKILLs every
+//!   group still registered, then exits.
+//! * The guardian lives in its own process group (a Ctrl-C for ralph does not reach it), ignores
+//!   the usual termination signals, holds none of ralph's other file descriptors (EOF on an
+//!   agent's pipes depends on the agent alone), and its standard streams are /dev/null.
 //!
-//! Everything here runs between fork and exec of a possibly multi-threaded parent, so it uses
-//! only async-signal-safe system calls: no allocation, no locks, no std I/O.
+//! Everything in the guardian and in the pre-exec hook runs after `fork` in a possibly
+//! multi-threaded process, so it uses only async-signal-safe system calls: no allocation, no
+//! locks, no std I/O.
+//!
+//! If the guardian cannot be started (no socket pair, no fork), children get a parent-death
+//! signal instead: the agent itself still dies with ralph, its descendants may not.
 
-extern "C" fn kill_group(_: libc::c_int) {
-    // SAFETY: kill(2) is async-signal-safe; 0 is our own process group.
-    unsafe {
-        libc::kill(0, libc::SIGKILL);
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+/// Most process groups the guardian tracks at once (agents and gates running concurrently);
+/// a registration past it is dropped, and that group is then only covered by the kill ralph
+/// does itself.
+const MAX_GROUPS: usize = 4096;
+
+struct Guardian {
+    /// ralph's end of the socket pair (close-on-exec).
+    socket: OwnedFd,
+}
+
+static GUARDIAN: OnceLock<Option<Guardian>> = OnceLock::new();
+
+fn guardian() -> Option<&'static Guardian> {
+    GUARDIAN.get_or_init(|| start().ok()).as_ref()
+}
+
+fn start() -> std::io::Result<Guardian> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: socketpair writes two descriptors into the array we own.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: the child only runs `guard`, which makes async-signal-safe calls and never
+    // returns.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => unsafe { guard(theirs.as_raw_fd()) },
+        _ => Ok(Guardian { socket: ours }),
     }
 }
 
-extern "C" fn shrug(_: libc::c_int) {}
-
-/// Set a handler without SA_RESTART, so a signal interrupts `waitpid` and the loop re-checks.
+/// The guardian's whole life.
 ///
 /// # Safety
-/// Async-signal-safe; call only in the supervisor.
-unsafe fn handle(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) {
-    let mut action: libc::sigaction = std::mem::zeroed();
-    action.sa_sigaction = handler as *const () as libc::sighandler_t;
-    libc::sigemptyset(&mut action.sa_mask);
-    libc::sigaction(sig, &action, std::ptr::null_mut());
+/// Runs in a freshly forked child of a possibly multi-threaded process: async-signal-safe calls
+/// only.
+unsafe fn guard(socket: RawFd) -> ! {
+    // Its own group: signals for ralph's group (a terminal's Ctrl-C) are not for it.
+    libc::setpgid(0, 0);
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGPIPE,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        libc::signal(sig, libc::SIG_IGN);
+    }
+    libc::prctl(
+        libc::PR_SET_NAME,
+        c"ralph-guardian".as_ptr() as libc::c_ulong,
+        0,
+        0,
+        0,
+    );
+    // Keep only the socket (as fd 3) and /dev/null as the standard streams.
+    if socket != 3 {
+        libc::dup2(socket, 3);
+    }
+    if libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32) != 0 {
+        for fd in 4..4096 {
+            libc::close(fd);
+        }
+    }
+    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+    if null >= 0 {
+        for fd in 0..3 {
+            libc::dup2(null, fd);
+        }
+        if null > 3 {
+            libc::close(null);
+        }
+    }
+    let mut groups = [0 as libc::pid_t; MAX_GROUPS];
+    let mut buf = [0u8; 4];
+    loop {
+        let n = libc::recv(3, buf.as_mut_ptr().cast(), buf.len(), 0);
+        if n == 0 {
+            break;
+        }
+        if n < 0 {
+            if *libc::__errno_location() == libc::EINTR {
+                continue;
+            }
+            break;
+        }
+        if n as usize != buf.len() {
+            continue;
+        }
+        let pid = libc::pid_t::from_ne_bytes(buf);
+        if pid > 1 {
+            if let Some(slot) = groups.iter_mut().find(|g| **g == 0) {
+                *slot = pid;
+            }
+        } else if pid < -1 {
+            if let Some(slot) = groups.iter_mut().find(|g| **g == -pid) {
+                *slot = 0;
+            }
+        }
+    }
+    // ralph is gone: nothing it started may outlive it.
+    for g in groups.iter().filter(|g| **g > 1) {
+        libc::kill(-*g, libc::SIGKILL);
+    }
+    libc::_exit(0);
 }
 
-/// Make `cmd` run under a supervisor. `cmd` must also be given `process_group(0)`.
+/// Make `cmd` die with ralph, its whole process group included. `cmd` must also be given
+/// `process_group(0)`.
 pub fn install(cmd: &mut tokio::process::Command) {
-    let ralph = std::process::id() as libc::pid_t;
-    // SAFETY: the hook only makes async-signal-safe system calls (see the module docs).
+    let Some(g) = guardian() else {
+        set_parent_death_signal(cmd);
+        return;
+    };
+    let socket = g.socket.as_raw_fd();
+    // SAFETY: the hook only makes async-signal-safe system calls (getpid, send).
     unsafe {
         cmd.pre_exec(move || {
-            supervise(ralph);
+            let me = libc::getpid().to_ne_bytes();
+            // MSG_NOSIGNAL: a guardian that died must not kill the agent with SIGPIPE.
+            libc::send(socket, me.as_ptr().cast(), me.len(), libc::MSG_NOSIGNAL);
             Ok(())
         });
     }
 }
 
-/// Returns only in the agent-to-be; the supervisor ends inside with `_exit`.
-///
-/// # Safety
-/// Must run between fork and exec; async-signal-safe calls only.
-unsafe fn supervise(ralph: libc::pid_t) {
-    libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
-    handle(libc::SIGUSR2, kill_group);
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGUSR2);
-    if libc::getppid() != ralph {
-        // ralph died before the parent-death signal was armed.
-        libc::kill(0, libc::SIGKILL);
-    }
-    // Handlers, unlike SIG_IGN, are reset by exec: the agent starts with default dispositions.
-    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
-        handle(sig, shrug);
-    }
-    let agent = libc::fork();
-    if agent == 0 {
-        // The agent-to-be: no parent-death signal is inherited across fork; exec resets the
-        // handlers above. Return to std, which execs the program.
+/// The group `pgid` is over (its leader exited and ralph killed the rest): stop guarding it.
+pub fn release(pgid: u32) {
+    let Some(g) = GUARDIAN.get().and_then(Option::as_ref) else {
         return;
+    };
+    let Ok(pid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    let msg = (-pid).to_ne_bytes();
+    // SAFETY: a send of a 4-byte buffer we own on a socket we own.
+    unsafe {
+        libc::send(
+            g.socket.as_raw_fd(),
+            msg.as_ptr().cast(),
+            msg.len(),
+            libc::MSG_NOSIGNAL,
+        );
     }
-    if agent < 0 {
-        libc::_exit(127);
+}
+
+/// Die with ralph (direct child only): what is left without a guardian.
+pub fn set_parent_death_signal(cmd: &mut tokio::process::Command) {
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+    unsafe {
+        let parent = libc::getpid();
+        cmd.pre_exec(move || {
+            #[cfg(target_os = "linux")]
+            {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(137);
+                }
+            }
+            let _ = parent;
+            Ok(())
+        });
     }
-    // The supervisor holds no pipes: EOF on the agent's output must depend on the agent's group
-    // alone, and std's exec-error pipe must close so ralph's spawn() returns.
-    if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
-        for fd in 0..1024 {
-            libc::close(fd);
-        }
-    }
-    let mut status: libc::c_int = 0;
-    loop {
-        let pid = libc::waitpid(-1, &mut status, 0);
-        if pid == agent {
-            break;
-        }
-        if pid < 0 && *libc::__errno_location() != libc::EINTR {
-            libc::_exit(1);
-        }
-    }
-    if libc::WIFSIGNALED(status) {
-        let sig = libc::WTERMSIG(status);
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(sig, &action, std::ptr::null_mut());
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::kill(libc::getpid(), sig);
-        libc::_exit(128 + sig);
-    }
-    libc::_exit(libc::WEXITSTATUS(status));
 }

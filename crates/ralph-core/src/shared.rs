@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use ralph_agents::ErrorClass;
-use ralph_store::{AuditLog, Ledger, Shared, SharedStore, Store, StoreError};
+use ralph_store::{AuditLog, Shared, Store, Writer};
 
 use crate::budget::PlanBudget;
 use crate::clock::Deps;
@@ -17,8 +17,11 @@ use crate::clock::Deps;
 /// Handles shared by every loop of the process.
 #[derive(Clone, Debug)]
 pub struct Handles {
-    pub store: SharedStore,
-    pub ledger: LedgerHandle,
+    /// The one writer of the state database and the ledger (see `ralph_store::Writer`).
+    pub store: Writer,
+    /// Where the machine-wide ledger is (`None`: no `budget.ledger`, `RALPH_HOME`,
+    /// `XDG_DATA_HOME` or `HOME` says); the writer opens it on first use.
+    pub ledger: Option<PathBuf>,
     pub audit: AuditHandle,
     /// Caps over every loop together (a plan run); `None` for the single loop, whose own caps
     /// are all there is.
@@ -34,8 +37,8 @@ impl Handles {
     /// starting late must not swallow a request meant for all of them).
     pub fn new(store: Store, ledger: Option<PathBuf>, state_dir: &Path, deps: Deps) -> Handles {
         Handles {
-            store: SharedStore::new(store),
-            ledger: LedgerHandle::new(ledger),
+            store: Writer::start(store, ledger.clone()),
+            ledger,
             audit: AuditHandle::at(state_dir.join(ralph_store::audit::AUDIT_FILE)),
             budget: None,
             limits: BackendLimits::default(),
@@ -46,9 +49,8 @@ impl Handles {
 }
 
 /// A file every loop of the process writes through one handle, opened on first use: start-up
-/// latency is part of ralph's budget (≤ 5 ms to the first spawn), and neither the ledger nor the
-/// audit log is needed before the first agent is running (unless a daily or monthly cap must be
-/// checked first).
+/// latency is part of ralph's budget (≤ 5 ms to the first spawn), and the audit log is not needed
+/// before the first agent is running.
 pub struct Lazy<T> {
     path: Option<PathBuf>,
     open: fn(&Path) -> Result<T, String>,
@@ -89,20 +91,6 @@ impl<T> Lazy<T> {
         match opened {
             Ok(l) => Ok(Some(l)),
             Err(e) => Err(e.clone()),
-        }
-    }
-}
-
-/// The machine-wide ledger (`None` path: no `budget.ledger`, `RALPH_HOME`, `XDG_DATA_HOME` or
-/// `HOME` says where it is).
-pub type LedgerHandle = Lazy<Ledger>;
-
-impl LedgerHandle {
-    pub fn new(path: Option<PathBuf>) -> LedgerHandle {
-        Lazy {
-            path,
-            open: |p| Ledger::open(p).map_err(|e: StoreError| e.to_string()),
-            opened: Arc::new(OnceLock::new()),
         }
     }
 }
@@ -249,20 +237,5 @@ mod tests {
         assert!(limits
             .paused("claude", tokio::time::Instant::now())
             .is_none());
-    }
-
-    #[test]
-    fn ledger_handle_opens_once_and_reports_failure_the_same_way() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(LedgerHandle::new(None).get(), Ok(None)));
-        let ok = LedgerHandle::new(Some(dir.path().join("l/ledger.db")));
-        let a = ok.get().unwrap().unwrap().clone();
-        let b = ok.clone().get().unwrap().unwrap().clone();
-        assert!(a.same(&b));
-        // A directory where the file should be cannot be opened.
-        std::fs::create_dir_all(dir.path().join("bad/ledger.db")).unwrap();
-        let bad = LedgerHandle::new(Some(dir.path().join("bad/ledger.db")));
-        let e1 = bad.get().unwrap_err();
-        assert_eq!(bad.get().unwrap_err(), e1);
     }
 }

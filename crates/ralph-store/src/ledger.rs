@@ -149,6 +149,18 @@ impl Ledger {
         &self.path
     }
 
+    /// Record several entries in one transaction (one fsync), as [`Ledger::record`] does each.
+    pub fn record_all(&self, entries: &[&LedgerEntry]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(sql("begin a ledger transaction"))?;
+        for e in entries {
+            self.record(e)?;
+        }
+        tx.commit().map_err(sql("commit the ledger"))
+    }
+
     /// Record a finished iteration, durably. Recording the same (project, run id, iteration)
     /// again replaces the entry: it is never counted twice.
     pub fn record(&self, entry: &LedgerEntry) -> Result<(), StoreError> {

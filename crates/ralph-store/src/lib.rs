@@ -11,6 +11,7 @@ mod records;
 mod report;
 mod schema;
 mod shared;
+mod writer;
 
 use std::path::Path;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use ledger::{Ledger, LedgerEntry};
 pub use records::{EventRecord, IterationRecord, RunRecord, RunState, SideCall, Tokens};
 pub use report::{CostGroup, CostReport, CostRow};
 pub use shared::{Shared, SharedAudit, SharedLedger, SharedStore};
+pub use writer::{Write, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -39,6 +41,9 @@ pub enum StoreError {
     },
     #[error("failed to encode an event: {0}")]
     Json(#[from] serde_json::Error),
+    /// A write through the process's writer thread could not be committed.
+    #[error("failed to commit: {0}")]
+    Writer(String),
 }
 
 fn sql(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -245,27 +250,7 @@ impl Store {
         events: &[EventRecord],
     ) -> Result<(), StoreError> {
         self.write(true, "commit a side call", |tx| {
-            let t = call.tokens;
-            tx.execute(
-            "INSERT OR REPLACE INTO side_calls (run_id, after_iteration, kind, ts, backend, model, \
-             cost_usd, cost_source, input_tokens, output_tokens, cache_read_tokens, \
-             cache_write_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                run.id,
-                call.after_iteration,
-                call.kind,
-                call.ts,
-                call.backend,
-                call.model,
-                call.cost_usd,
-                call.cost_source,
-                t.map(|t| t.input as i64),
-                t.map(|t| t.output as i64),
-                t.map(|t| t.cache_read as i64),
-                t.map(|t| t.cache_write as i64),
-            ],
-        )
-        .map_err(sql("write a side call"))?;
+            insert_side_call(tx, &run.id, call)?;
             upsert_run(tx, run)?;
             insert_events(tx, events)
         })
@@ -354,6 +339,35 @@ impl Store {
 
 fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunRecord) -> Result<(), StoreError> {
     run.upsert(tx)
+}
+
+fn insert_side_call(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    call: &SideCall,
+) -> Result<(), StoreError> {
+    let t = call.tokens;
+    tx.execute(
+        "INSERT OR REPLACE INTO side_calls (run_id, after_iteration, kind, ts, backend, model, \
+         cost_usd, cost_source, input_tokens, output_tokens, cache_read_tokens, \
+         cache_write_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            run_id,
+            call.after_iteration,
+            call.kind,
+            call.ts,
+            call.backend,
+            call.model,
+            call.cost_usd,
+            call.cost_source,
+            t.map(|t| t.input as i64),
+            t.map(|t| t.output as i64),
+            t.map(|t| t.cache_read as i64),
+            t.map(|t| t.cache_write as i64),
+        ],
+    )
+    .map(|_| ())
+    .map_err(sql("write a side call"))
 }
 
 fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[EventRecord]) -> Result<(), StoreError> {

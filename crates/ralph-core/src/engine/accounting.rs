@@ -4,7 +4,7 @@
 //! durable commit.
 
 use ralph_agents::{AgentOutcome, CostSource};
-use ralph_store::{IterationRecord, LedgerEntry, Store, StoreError, Tokens};
+use ralph_store::{IterationRecord, LedgerEntry, Store, StoreError, Tokens, Write};
 
 use super::decision::Facts;
 use super::gates::GateOutcome;
@@ -111,7 +111,7 @@ pub(super) struct Done<'a> {
 impl Engine {
     /// Cost from the price table when the agent reported tokens but no cost. A model missing
     /// from the table leaves the cost unknown, and ralph says so once per model.
-    pub(super) fn price(
+    pub(super) async fn price(
         &mut self,
         outcome: &mut AgentOutcome,
         model: Option<String>,
@@ -144,7 +144,7 @@ impl Engine {
                 .to_string(),
         };
         self.acct.price_warned.push(key);
-        self.record(EventBody::Warning { message })
+        self.record(EventBody::Warning { message }).await
     }
 
     /// Add a call's cost and tokens to the run's totals (and the plan budget, through
@@ -161,7 +161,7 @@ impl Engine {
 
     /// Account for the iteration and commit it: totals, the iteration record and its events in
     /// one durable transaction, the ledger entry, budget alerts. Then show the events.
-    pub(super) fn commit_iteration(
+    pub(super) async fn commit_iteration(
         &mut self,
         done: Done<'_>,
         mut events: Vec<RunEvent>,
@@ -221,7 +221,7 @@ impl Engine {
             &record.cost_source,
             usage,
         );
-        self.record_in_ledger(&entry);
+        self.record_in_ledger(entry).await;
         self.acct.max_iteration_cost = self
             .acct
             .max_iteration_cost
@@ -230,7 +230,8 @@ impl Engine {
             .acct
             .max_iteration_tokens
             .max(usage.map_or(0, |u| u.total()));
-        for (scope, fraction, spent, cap) in self.new_alerts() {
+        let spend = self.ledger_spend_for_caps().await;
+        for (scope, fraction, spent, cap) in self.new_alerts(spend.unwrap_or(Ok((0.0, 0.0)))) {
             events.push(self.event(EventBody::BudgetAlert {
                 scope: scope.to_string(),
                 fraction,
@@ -238,11 +239,12 @@ impl Engine {
                 cap,
             }));
         }
-        let records: Vec<_> = events.iter().map(RunEvent::to_record).collect();
-        self.handles
-            .store
-            .lock()
-            .commit_iteration(&self.run, &record, &records)?;
+        let write = Write::CommitIteration {
+            run: self.run.clone(),
+            iteration: Box::new(record),
+            events: events.iter().map(RunEvent::to_record).collect(),
+        };
+        self.handles.store.write(write).await?;
         if let Some(hold) = self.acct.plan_hold.take() {
             hold.settle(agent.cost_usd, usage);
         }
@@ -326,15 +328,14 @@ impl Engine {
     /// Write an entry to the machine-wide ledger. When a daily or monthly cap depends on it, a
     /// failure stops the run before its next iteration (the iteration itself is still
     /// committed); otherwise it is a warning, said once.
-    pub(super) fn record_in_ledger(&mut self, entry: &LedgerEntry) {
-        let written = match self.handles.ledger.get() {
-            Ok(Some(ledger)) => ledger.lock().record(entry).map_err(|e| e.to_string()),
-            Ok(None) => return,
-            Err(e) => Err(e),
-        };
-        let Err(e) = written else {
+    pub(super) async fn record_in_ledger(&mut self, entry: LedgerEntry) {
+        if self.handles.ledger.is_none() {
+            return;
+        }
+        let Err(e) = self.handles.store.write(Write::Ledger(entry)).await else {
             return;
         };
+        let e = e.to_string();
         let l = &self.settings.limits;
         if l.daily_usd.is_some() || l.monthly_usd.is_some() {
             self.acct.ledger_failure = Some(self.ledger_stop(&e));
@@ -346,9 +347,14 @@ impl Engine {
         }
     }
 
-    /// Every (scope, fraction) of `budget.alert_at` the spend has reached.
-    pub(super) fn due_alerts(&self) -> Vec<(&'static str, f64)> {
-        self.alert_levels()
+    /// Every (scope, fraction) of `budget.alert_at` the spend has reached; `machine` is the
+    /// ledger's spend today and this month (unreadable, it raises no alert: the limits check
+    /// stops the run instead).
+    pub(super) fn due_alerts(
+        &self,
+        machine: Result<(f64, f64), String>,
+    ) -> Vec<(&'static str, f64)> {
+        self.alert_levels(machine.unwrap_or((0.0, 0.0)))
             .into_iter()
             .flat_map(|(scope, spent, cap)| {
                 self.settings
@@ -362,15 +368,8 @@ impl Engine {
     }
 
     /// (scope, spent, cap) for every scope with a cap.
-    fn alert_levels(&self) -> Vec<(&'static str, f64, f64)> {
+    fn alert_levels(&self, (day, month): (f64, f64)) -> Vec<(&'static str, f64, f64)> {
         let l = &self.settings.limits;
-        // The machine's spend only matters with its caps; unreadable, it raises no alert (the
-        // limits check stops the run instead).
-        let (day, month) = if l.daily_usd.is_some() || l.monthly_usd.is_some() {
-            self.ledger_spend().unwrap_or((0.0, 0.0))
-        } else {
-            (0.0, 0.0)
-        };
         [
             ("run_cost", self.run.cost_usd, l.max_cost_usd),
             (
@@ -387,10 +386,13 @@ impl Engine {
     }
 
     /// Alerts due now that were not announced yet: (scope, fraction, spent, cap).
-    fn new_alerts(&mut self) -> Vec<(&'static str, f64, f64, f64)> {
-        let levels = self.alert_levels();
+    fn new_alerts(
+        &mut self,
+        machine: Result<(f64, f64), String>,
+    ) -> Vec<(&'static str, f64, f64, f64)> {
+        let levels = self.alert_levels(machine.clone().unwrap_or((0.0, 0.0)));
         let mut out = Vec::new();
-        for (scope, fraction) in self.due_alerts() {
+        for (scope, fraction) in self.due_alerts(machine) {
             if self.acct.alerted.contains(&(scope, fraction)) {
                 continue;
             }

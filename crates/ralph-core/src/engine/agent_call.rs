@@ -128,6 +128,52 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// An artifact created on its first byte: most agents write nothing on stderr, and each file
+/// created is a measurable share of an iteration's cost (an inode, and on some file systems
+/// much more), so `stderr.log` exists only when there was something to keep.
+struct LazyArtifact {
+    path: PathBuf,
+    redactor: crate::redact::Redactor,
+    open: Option<StreamRedactor<File>>,
+}
+
+impl LazyArtifact {
+    fn new(path: PathBuf, redactor: crate::redact::Redactor) -> LazyArtifact {
+        LazyArtifact {
+            path,
+            redactor,
+            open: None,
+        }
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        match self.open {
+            Some(w) => w.finish().map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::io::Write for LazyArtifact {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let w = match &mut self.open {
+            Some(w) => w,
+            None => self.open.insert(StreamRedactor::new(
+                self.redactor.clone(),
+                File::create(&self.path)?,
+            )),
+        };
+        w.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.open.as_mut().map_or(Ok(()), std::io::Write::flush)
+    }
+}
+
 /// A guard that tripped on a tool use while the agent ran.
 #[derive(Debug, Clone)]
 pub(super) struct GuardTrip {
@@ -179,10 +225,7 @@ impl Engine {
             redactor.clone(),
             File::create(&out_path).map_err(io_err("create", &out_path))?,
         );
-        let mut err = StreamRedactor::new(
-            redactor.clone(),
-            File::create(&err_path).map_err(io_err("create", &err_path))?,
-        );
+        let mut err = LazyArtifact::new(err_path.clone(), redactor.clone());
         let mut scratch = Vec::new();
         let guard = &self.guards.guard;
         let root = self.scope.work_root.clone();
@@ -270,13 +313,14 @@ impl Engine {
                     "the {backend_name} agent does not report token usage: its tokens and cost \
                      are recorded as unknown; iteration and time limits still apply"
                 ),
-            })?;
+            })
+            .await?;
         }
         let model = agent
             .model
             .clone()
             .or_else(|| self.agents[self.current].model.clone());
-        self.price(&mut agent, model)?;
+        self.price(&mut agent, model).await?;
         Ok(Ok(Call {
             finished,
             agent,

@@ -34,16 +34,18 @@ impl Engine {
         )?;
         let needs_ledger =
             settings.limits.daily_usd.is_some() || settings.limits.monthly_usd.is_some();
-        if needs_ledger && handles.ledger.path().is_none() {
+        if needs_ledger && handles.ledger.is_none() {
             return Err(EngineError::NoLedger);
         }
         let now = handles.deps.clock.rfc3339();
-        let (run, history) = {
-            let store = handles.store.lock();
-            let resumable = if settings.fresh {
+        let (fresh, story) = (settings.fresh, scope.story.clone());
+        let deps = handles.deps.clone();
+        let start_at = now.clone();
+        let (run, history) = handles.store.read(move |store| {
+            let resumable = if fresh {
                 None
             } else {
-                store.resumable_run(scope.story.as_deref())?
+                store.resumable_run(story.as_deref())?
             };
             let run = match resumable {
                 Some(mut run) => {
@@ -57,17 +59,17 @@ impl Engine {
                     run
                 }
                 None => {
-                    let mut id = handles.deps.ids.next_id(handles.deps.clock.now());
+                    let mut id = deps.ids.next_id(deps.clock.now());
                     // Ids are unique per project: never reuse (and so overwrite) another run.
                     while store.run(&id)?.is_some() {
-                        id = handles.deps.ids.next_id(handles.deps.clock.now());
+                        id = deps.ids.next_id(deps.clock.now());
                     }
-                    new_run(id, &now, scope.story.clone())
+                    new_run(id, &start_at, story)
                 }
             };
-            let history = accounting::History::load(&store, &run.id)?;
-            (run, history)
-        };
+            let history = accounting::History::load(store, &run.id)?;
+            Ok((run, history))
+        })?;
         let state_dir = settings.root.join(".ralph");
         let artifacts = scope
             .artifacts
@@ -94,8 +96,6 @@ impl Engine {
             agents,
             settings,
         };
-        // A resumed run does not announce again what it announced before.
-        engine.acct.alerted = engine.due_alerts();
         engine.run.backend = engine.agents[0].backend.name().to_string();
         engine.run.model = engine.agents[0].model.clone();
         engine.run.max_iterations = engine.settings.limits.max_iterations;
@@ -108,7 +108,10 @@ impl Engine {
 
     /// `run.started`, then the iteration-0 checkpoint: the state before the agent touched
     /// anything.
-    pub(super) fn start(&mut self) -> Result<(), EngineError> {
+    pub(super) async fn start(&mut self) -> Result<(), EngineError> {
+        // A resumed run does not announce again what it announced before.
+        let spend = self.ledger_spend_for_caps().await.unwrap_or(Ok((0.0, 0.0)));
+        self.acct.alerted = self.due_alerts(spend);
         let resumed = self.resumed();
         self.touch();
         let started = self.event(EventBody::RunStarted {
@@ -119,10 +122,7 @@ impl Engine {
             resumed,
             checkpoints: self.checkpoints().is_some(),
         });
-        self.handles
-            .store
-            .lock()
-            .save_run(&self.run, &[started.to_record()], false)?;
+        self.save_run(std::slice::from_ref(&started), false).await?;
         self.audit.started = Some(serde_json::json!({
             "backend": self.run.backend, "resumed": resumed, "iteration": self.run.iteration,
             "protected_paths": self.settings.safety.protected_paths,
@@ -132,10 +132,7 @@ impl Engine {
 
         if self.checkpoints().is_some() && self.run.last_checkpoint.is_none() {
             if let Some(ev) = self.checkpoint(self.run.iteration) {
-                self.handles
-                    .store
-                    .lock()
-                    .save_run(&self.run, &[ev.to_record()], false)?;
+                self.save_run(std::slice::from_ref(&ev), false).await?;
                 self.emit(&[ev]);
                 // Just taken: it is the state the first iteration starts from.
                 self.guards.pre_tree = self.run.last_checkpoint.clone();
@@ -144,7 +141,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn finish(mut self, stop: Stop) -> Result<RunSummary, EngineError> {
+    pub(super) async fn finish(mut self, stop: Stop) -> Result<RunSummary, EngineError> {
         let Stop { reason, message } = stop;
         let message = self.settings.redactor.redact(&message).into_owned();
         self.touch();
@@ -169,10 +166,7 @@ impl Engine {
             cost_unknown_iterations: self.acct.cost_unknown,
             tokens: self.run.tokens,
         });
-        self.handles
-            .store
-            .lock()
-            .save_run(&self.run, &[ev.to_record()], true)?;
+        self.save_run(std::slice::from_ref(&ev), true).await?;
         self.emit(&[ev]);
         Ok(RunSummary {
             run: self.run,

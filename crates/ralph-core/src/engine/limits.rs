@@ -145,7 +145,7 @@ impl Engine {
         if let Some(stop) = self.acct.ledger_failure.clone() {
             return Ok(Some(stop));
         }
-        let machine = match self.machine_spend() {
+        let machine = match self.machine_spend().await {
             Ok(m) => m,
             Err(stop) => return Ok(Some(stop)),
         };
@@ -182,34 +182,44 @@ impl Engine {
     /// The machine's spend for the daily and monthly caps. Without a cap the ledger is not
     /// read. With one, a ledger that cannot be read stops the run: a cap that silently stops
     /// being enforced is worse than a stop (fail closed).
-    pub(super) fn machine_spend(&self) -> Result<MachineSpend, Stop> {
-        let l = &self.settings.limits;
-        if l.daily_usd.is_none() && l.monthly_usd.is_none() {
+    pub(super) async fn machine_spend(&mut self) -> Result<MachineSpend, Stop> {
+        let Some(spend) = self.ledger_spend_for_caps().await else {
             return Ok(MachineSpend::default());
-        }
-        let held = self.handles.budget.as_ref().map_or(0.0, |b| b.held_usd());
-        let (day, month) = self.ledger_spend().map_err(|e| self.ledger_stop(&e))?;
+        };
+        let (day, month) = spend.map_err(|e| self.ledger_stop(&e))?;
+        let l = &self.settings.limits;
         Ok(MachineSpend {
             day: l.daily_usd.and(Some(day)),
             month: l.monthly_usd.and(Some(month)),
-            held,
+            held: self.handles.budget.as_ref().map_or(0.0, |b| b.held_usd()),
         })
     }
 
-    /// Today's and this month's spend in the ledger, local time.
-    pub(super) fn ledger_spend(&self) -> Result<(f64, f64), String> {
-        let ledger = self
-            .handles
-            .ledger
-            .get()?
-            .ok_or_else(|| "no location for it is known".to_string())?;
+    /// Today's and this month's spend in the ledger (local time), when a daily or monthly cap
+    /// needs it (`None`: no such cap, the ledger is not read).
+    pub(super) async fn ledger_spend_for_caps(&mut self) -> Option<Result<(f64, f64), String>> {
+        let l = &self.settings.limits;
+        if l.daily_usd.is_none() && l.monthly_usd.is_none() {
+            return None;
+        }
         let now = self.handles.deps.clock.now().with_timezone(&chrono::Local);
         let (d0, d1) = ralph_store::ledger::day_window(&now);
         let (m0, m1) = ralph_store::ledger::month_window(&now);
-        let ledger = ledger.lock();
-        let day = ledger.spent_between(&d0, &d1).map_err(|e| e.to_string())?;
-        let month = ledger.spent_between(&m0, &m1).map_err(|e| e.to_string())?;
-        Ok((day, month))
+        let read = self
+            .handles
+            .store
+            .read_ledger(move |ledger| {
+                Ok((
+                    ledger.spent_between(&d0, &d1)?,
+                    ledger.spent_between(&m0, &m1)?,
+                ))
+            })
+            .await;
+        Some(match read {
+            Ok(Some(spend)) => Ok(spend),
+            Ok(None) => Err("no location for it is known".to_string()),
+            Err(e) => Err(e),
+        })
     }
 
     /// The stop when a daily or monthly cap cannot be enforced.
@@ -217,7 +227,7 @@ impl Engine {
         let at = self
             .handles
             .ledger
-            .path()
+            .as_deref()
             .map_or_else(|| "(no location)".to_string(), |p| p.display().to_string());
         Stop::new(
             StopReason::NeedsHuman,

@@ -40,7 +40,7 @@ use std::time::Instant;
 
 use ralph_agents::Backend;
 use ralph_git::Git;
-use ralph_store::{RunRecord, StoreError};
+use ralph_store::{RunRecord, StoreError, Write};
 
 use crate::cancel::Cancel;
 use crate::events::{EventBody, EventSink, RunEvent, StopReason};
@@ -196,13 +196,13 @@ impl Engine {
 
     /// Run to the end: limits first, then an iteration, until one of them says stop.
     pub async fn run(mut self) -> Result<RunSummary, EngineError> {
-        self.start()?;
+        self.start().await?;
         loop {
             if let Some(stop) = self.before_iteration().await? {
-                return self.finish(stop);
+                return self.finish(stop).await;
             }
             if let Some(stop) = self.iteration().await? {
-                return self.finish(stop);
+                return self.finish(stop).await;
             }
         }
     }
@@ -211,7 +211,7 @@ impl Engine {
     async fn iteration(&mut self) -> Result<Option<Stop>, EngineError> {
         let n = self.run.iteration + 1;
         let prompt = self.prepare_prompt(n)?;
-        self.mark_started(n)?;
+        self.mark_started(n).await?;
         let before = self.snapshot_before();
 
         let model = self.agents[self.current].model.clone();
@@ -262,7 +262,7 @@ impl Engine {
             after: &after,
             facts: &facts,
         };
-        self.commit_iteration(done, events)?;
+        self.commit_iteration(done, events).await?;
 
         if !facts.completed {
             if let Some(stop) = self.summarise_notes_if_due(n).await? {
@@ -298,18 +298,34 @@ impl Engine {
 
     /// Record `body` as an event outside an iteration's commit, then show it. A store that
     /// cannot take it is an error: events are the run's journal.
-    fn record(&mut self, body: EventBody) -> Result<(), EngineError> {
+    async fn record(&mut self, body: EventBody) -> Result<(), EngineError> {
         let ev = self.event(body);
-        self.handles.store.lock().append_events(&[ev.to_record()])?;
+        let events = vec![ev.to_record()];
+        self.handles
+            .store
+            .write(Write::AppendEvents { events })
+            .await?;
         self.emit(&[ev]);
         Ok(())
     }
 
-    /// A warning that must not stop the run, even if recording it fails.
+    /// A warning that must not stop the run: recorded in order with everything else, without
+    /// waiting, and shown.
     fn warn(&mut self, message: String) {
         let ev = self.event(EventBody::Warning { message });
-        let _ = self.handles.store.lock().append_events(&[ev.to_record()]);
+        let events = vec![ev.to_record()];
+        self.handles.store.post(Write::AppendEvents { events });
         self.emit(&[ev]);
+    }
+
+    /// Save the run row (and `events`) and wait for it.
+    async fn save_run(&mut self, events: &[RunEvent], durable: bool) -> Result<(), EngineError> {
+        let write = Write::SaveRun {
+            run: self.run.clone(),
+            events: events.iter().map(RunEvent::to_record).collect(),
+            durable,
+        };
+        Ok(self.handles.store.write(write).await?)
     }
 
     fn now(&self) -> String {

@@ -5,6 +5,8 @@
 use std::fs;
 use std::path::PathBuf;
 
+use ralph_store::Write;
+
 use super::{io_err, Engine, EngineError};
 use crate::events::EventBody;
 use crate::settings::PromptSource;
@@ -62,17 +64,18 @@ impl Engine {
     }
 
     /// `iteration.started`: cheap to lose in a crash (the iteration is re-run on resume).
-    pub(super) fn mark_started(&mut self, n: u32) -> Result<(), EngineError> {
+    pub(super) async fn mark_started(&mut self, n: u32) -> Result<(), EngineError> {
         self.run.current_iteration = Some(n);
         self.touch();
         let ev = self.event(EventBody::IterationStarted {
             iteration: n,
             backend: self.run.backend.clone(),
         });
-        self.handles
-            .store
-            .lock()
-            .iteration_started(&self.run, &[ev.to_record()])?;
+        let write = Write::IterationStarted {
+            run: self.run.clone(),
+            events: vec![ev.to_record()],
+        };
+        self.handles.store.write(write).await?;
         self.emit(&[ev]);
         Ok(())
     }

@@ -25,7 +25,7 @@ impl Engine {
             Decided::Stop(stop) => Ok(Some(stop)),
             Decided::Continue => Ok(None),
             Decided::Switch(class) => {
-                self.switch_agent(n, class)?;
+                self.switch_agent(n, class).await?;
                 Ok(None)
             }
             Decided::Wait {
@@ -91,7 +91,7 @@ impl Engine {
     }
 
     /// Move to the next agent in `agent.fallback` for the rest of this session.
-    fn switch_agent(&mut self, n: u32, class: ErrorClass) -> Result<(), EngineError> {
+    async fn switch_agent(&mut self, n: u32, class: ErrorClass) -> Result<(), EngineError> {
         let from = self.run.backend.clone();
         self.current += 1;
         let agent = &self.agents[self.current];
@@ -104,10 +104,7 @@ impl Engine {
             model: self.run.model.clone(),
             reason: class.as_str().to_string(),
         });
-        self.handles
-            .store
-            .lock()
-            .save_run(&self.run, &[ev.to_record()], false)?;
+        self.save_run(std::slice::from_ref(&ev), false).await?;
         self.emit(&[ev]);
         Ok(())
     }
@@ -134,7 +131,8 @@ impl Engine {
             delay_s: delay.as_secs_f64(),
             error_class: class.as_str().to_string(),
             until: stated.then(|| until.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        })?;
+        })
+        .await?;
         let end = tokio::time::Instant::now() + delay;
         let cancel = self.cancel.clone();
         loop {

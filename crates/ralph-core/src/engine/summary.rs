@@ -116,11 +116,13 @@ impl Engine {
             &call.cost_source,
             call.tokens,
         );
-        self.record_in_ledger(&entry);
-        self.handles
-            .store
-            .lock()
-            .commit_side_call(&self.run, &call, &[ev.to_record()])?;
+        self.record_in_ledger(entry).await;
+        let write = ralph_store::Write::CommitSideCall {
+            run: self.run.clone(),
+            call,
+            events: vec![ev.to_record()],
+        };
+        self.handles.store.write(write).await?;
         self.emit(&[ev]);
         Ok(None)
     }

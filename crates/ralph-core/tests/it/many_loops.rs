@@ -244,7 +244,8 @@ fn eight_loops_share_one_store_one_ledger_and_stop_together_at_the_plan_budget()
     // estimate existed, so exactly 20 iterations fit under $0.205.
     let mut total_iterations = 0;
     let mut total_cost = 0.0;
-    let store = handles.store.lock();
+    // Every answer arrived, so every write is on disk: read it back with a connection of our own.
+    let store = Store::open_read_only(&repo.root.join(".ralph/ralph.db")).unwrap();
     for (summary, events) in &results {
         assert_eq!(
             summary.stop_reason,

@@ -113,3 +113,49 @@ fn daily_caps_without_a_ledger_location_are_refused() {
             .env_remove("HOME")
     );
 }
+
+/// Regression: a ledger that could be opened but not read left `machine_spend` at "unknown",
+/// which silently switched the daily and monthly caps off.
+#[test]
+fn an_unreadable_ledger_stops_the_run_instead_of_ignoring_the_daily_cap() {
+    let home = tempfile::tempdir().unwrap();
+    let p = Project::new();
+    paying(&p, 0.01, "max_iterations = 1", "");
+    let first = Out::from(
+        p.ralph()
+            .arg("run")
+            .env("RALPH_HOME", home.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(first.code, 3, "{}", first.stderr);
+    // Damage the ledger: still a database of the current schema version, but its entries
+    // table is gone, so every sum fails.
+    let ledger = rusqlite::Connection::open(home.path().join("ledger.db")).unwrap();
+    ledger.execute_batch("DROP TABLE entries").unwrap();
+    drop(ledger);
+
+    paying(
+        &p,
+        0.01,
+        "max_iterations = 5",
+        "[budget]\ndaily_usd = 1.0\n",
+    );
+    let out = Out::from(
+        p.ralph()
+            .args(["run", "--fresh"])
+            .env("RALPH_HOME", home.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 8, "{}", out.stderr);
+    assert!(
+        out.summary().contains("cannot be used") && out.summary().contains("budget.daily_usd"),
+        "{}",
+        out.summary()
+    );
+    assert!(
+        p.iterations().is_empty(),
+        "nothing ran against a cap that cannot be checked"
+    );
+}

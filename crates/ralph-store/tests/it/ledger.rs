@@ -1,6 +1,5 @@
 //! The user-level cost ledger: replay, concurrent writers, budget windows, unknown costs, and
 //! cost reports from the ledger and from a project's database.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::sync::{Arc, Barrier};
@@ -318,7 +317,7 @@ fn concurrent_writers_in_processes_lose_nothing() {
     let children: Vec<_> = (0..3)
         .map(|w| {
             std::process::Command::new(&exe)
-                .args(["--exact", "child_writer", "--test-threads", "1"])
+                .args(["--exact", "ledger::child_writer", "--test-threads", "1"])
                 .env(CHILD_ENV, format!("{}|/proc-{w}", path.display()))
                 .stdout(std::process::Stdio::null())
                 .spawn()

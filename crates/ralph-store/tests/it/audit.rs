@@ -1,8 +1,6 @@
 //! The audit log's hash chain: every kind of tampering the issue names is detected, a torn last
 //! line is repaired on open, and verification runs safely next to a writer.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 
 use ralph_store::audit::{
