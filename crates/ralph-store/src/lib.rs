@@ -22,7 +22,7 @@ pub use audit::{AuditError, AuditLog, VerifyReport};
 pub use ledger::{Ledger, LedgerEntry};
 pub use records::{EventRecord, IterationRecord, RunRecord, RunState, SideCall, Tokens};
 pub use report::{CostGroup, CostReport, CostRow};
-pub use shared::{Shared, SharedAudit, SharedLedger, SharedStore};
+pub use shared::{Shared, SharedAudit};
 pub use writer::{Write, Writer};
 
 #[derive(Debug, thiserror::Error)]

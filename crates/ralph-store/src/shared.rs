@@ -1,17 +1,10 @@
-//! One database connection (and one audit log) shared by every loop of a process.
-//!
-//! The stories mode runs many engines at once, all writing `.ralph/ralph.db` (and the
-//! machine-wide ledger). Separate connections would each take SQLite's write lock in turn and,
-//! past the busy timeout, fail with "database is locked". One connection per file, behind a
-//! mutex, serialises the writers inside the process instead: a transaction holds the lock for the
-//! time of one commit (about a millisecond, an fsync at most), and no caller ever sees a lock
-//! error. Other processes (`ralph status`, another project's ralph on the same ledger) are still
-//! handled by SQLite's WAL mode and busy timeout.
+//! One handle to a resource every loop of a process shares (the audit log, whose hash chain has
+//! one head: two writers with a copy each would break it). The state database and the ledger
+//! have a writer thread of their own instead (`crate::writer`).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// A cheaply cloneable handle to one `T` (a [`crate::Store`], [`crate::Ledger`] or
-/// [`crate::AuditLog`]) used by many
+/// A cheaply cloneable handle to one `T` (the [`crate::AuditLog`]) used by many
 /// loops. Every clone is the same connection.
 pub struct Shared<T> {
     inner: Arc<Mutex<T>>,
@@ -32,7 +25,7 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Exclusive use of the connection for one short piece of work. Never hold the guard across
+    /// Exclusive use of the value for one short piece of work. Never hold the guard across
     /// an `.await`. A panic while it was held cannot have left a half-written transaction behind
     /// (an uncommitted transaction is rolled back when it drops), so a poisoned lock is used as
     /// it is.
@@ -40,7 +33,7 @@ impl<T> Shared<T> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether two handles are the same connection.
+    /// Whether two handles are the same value.
     pub fn same(&self, other: &Shared<T>) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
@@ -52,10 +45,6 @@ impl<T> std::fmt::Debug for Shared<T> {
     }
 }
 
-/// The state database shared by every loop of the process.
-pub type SharedStore = Shared<crate::Store>;
-/// The machine-wide ledger shared by every loop of the process.
-pub type SharedLedger = Shared<crate::Ledger>;
 /// The project's audit log shared by every loop of the process: its hash chain has one head, so
 /// two writers with a copy each would break it.
 pub type SharedAudit = Shared<crate::AuditLog>;

@@ -2,7 +2,6 @@
 //! the process's one writer.
 #![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     reason = "test helpers outside #[test] functions fail the test by panicking"
 )]
 
