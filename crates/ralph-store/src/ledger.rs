@@ -407,7 +407,6 @@ pub fn month_window<Tz: TimeZone>(now: &DateTime<Tz>) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
     use chrono::FixedOffset;

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A cheaply cloneable handle to one `T` (the [`crate::AuditLog`]) used by many
-/// loops. Every clone is the same connection.
+/// loops. Every clone is the same value.
 pub struct Shared<T> {
     inner: Arc<Mutex<T>>,
 }
