@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-/// Why a run ended. Each reason has one exit code (CLI.md "Exit codes").
+/// Why a run ended. Each reason has one exit code (`ralph_types::exit_codes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
@@ -21,17 +21,18 @@ pub enum StopReason {
 
 impl StopReason {
     pub fn exit_code(&self) -> i32 {
+        use ralph_types::exit_codes as code;
         match self {
-            StopReason::Completed => 0,
-            StopReason::MaxIterations => 3,
-            StopReason::MaxRuntime => 4,
-            StopReason::Budget => 5,
-            StopReason::Safety => 6,
-            StopReason::GaveUp => 7,
-            StopReason::NeedsHuman => 8,
-            StopReason::StopRequested => 9,
-            StopReason::Interrupted => 130,
-            StopReason::Terminated => 143,
+            StopReason::Completed => code::COMPLETED,
+            StopReason::MaxIterations => code::MAX_ITERATIONS,
+            StopReason::MaxRuntime => code::MAX_RUNTIME,
+            StopReason::Budget => code::BUDGET,
+            StopReason::Safety => code::SAFETY,
+            StopReason::GaveUp => code::GAVE_UP,
+            StopReason::NeedsHuman => code::NEEDS_HUMAN,
+            StopReason::StopRequested => code::STOP_REQUESTED,
+            StopReason::Interrupted => code::INTERRUPTED,
+            StopReason::Terminated => code::TERMINATED,
         }
     }
 
@@ -292,5 +293,31 @@ impl EventSink for CollectSink {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(event.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stop_reason_has_a_documented_exit_code() {
+        use StopReason::*;
+        for r in [
+            Completed,
+            MaxIterations,
+            MaxRuntime,
+            Budget,
+            Safety,
+            GaveUp,
+            NeedsHuman,
+            StopRequested,
+            Interrupted,
+            Terminated,
+        ] {
+            let row = ralph_types::exit_codes::describe(r.exit_code());
+            assert!(row.is_some(), "{r:?}");
+            assert_eq!(row.map(|e| e.name), Some(r.as_str()), "{r:?}");
+        }
     }
 }
