@@ -19,39 +19,30 @@ use std::time::{Duration, Instant};
 use ralph_agents::{builtin_backend, BackendConfig};
 use ralph_core::{
     Agent, AgentSettings, Cancel, Deps, Engine, Handles, Limits, Loop, NullSink, PromptSource,
-    RetrySettings, RunScope, SafetySettings, Settings, StopReason, SystemClock, TimeIds,
+    RunScope, Settings, StopReason, SystemClock, TimeIds,
 };
 use ralph_store::Store;
 use ralph_testkit::script::{Script, Step};
 
 fn settings(root: &Path, script: &Path, n: u32) -> Settings {
-    Settings {
-        root: root.to_path_buf(),
-        agent: AgentSettings {
-            backend: "custom".into(),
-            model: None,
-            args: Vec::new(),
-            backend_config: backend_config(script),
-        },
-        limits: Limits {
-            max_iterations: n,
-            max_runtime: Duration::from_secs(3600),
-            ..Limits::default()
-        },
-        completion_marker: "LOOP_COMPLETE".into(),
-        prompt: PromptSource::Text("Add a greeting to hello.txt.\nKeep it short.\n".into()),
-        checkpoint_every: 0,
-        retry: RetrySettings::default(),
-        gates: Vec::new(),
-        fresh: true,
-        pricing: ralph_agents::PriceTable::builtin(),
-        ledger: None,
-        notes_max_tokens: 2000,
-        summary_model: None,
-        safety: SafetySettings::default(),
-        max_untracked_bytes: 10 * 1024 * 1024,
-        redactor: ralph_core::redact::Redactor::new(std::env::vars()),
-    }
+    let agent = AgentSettings {
+        backend: "custom".into(),
+        model: None,
+        args: Vec::new(),
+        backend_config: backend_config(script),
+    };
+    let prompt = PromptSource::Text("Add a greeting to hello.txt.\nKeep it short.\n".into());
+    let mut s = Settings::new(root.to_path_buf(), agent, prompt);
+    s.limits = Limits {
+        max_iterations: n,
+        max_runtime: Duration::from_secs(3600),
+        ..Limits::default()
+    };
+    s.checkpoint_every = 0;
+    s.fresh = true;
+    // As the CLI does: the environment's secrets are redacted on every sink.
+    s.redactor = ralph_core::redact::Redactor::new(std::env::vars());
+    s
 }
 
 fn backend_config(script: &Path) -> BackendConfig {

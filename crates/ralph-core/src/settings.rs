@@ -154,30 +154,44 @@ impl Default for RetrySettings {
     }
 }
 
+impl Settings {
+    /// Settings with every default of `ralph.toml` (the ones `ralph init` documents), for a
+    /// project at `root` running `agent` on `prompt`; secrets are not redacted (give a
+    /// `Redactor` built from the environment for that). Tests and benchmarks start here.
+    pub fn new(root: PathBuf, agent: AgentSettings, prompt: PromptSource) -> Settings {
+        Settings {
+            root,
+            agent,
+            limits: Limits::default(),
+            completion_marker: "LOOP_COMPLETE".into(),
+            prompt,
+            checkpoint_every: 1,
+            retry: RetrySettings::default(),
+            gates: Vec::new(),
+            fresh: false,
+            pricing: ralph_agents::PriceTable::builtin(),
+            ledger: None,
+            notes_max_tokens: 2000,
+            summary_model: None,
+            safety: SafetySettings::default(),
+            max_untracked_bytes: 10 * 1024 * 1024,
+            redactor: crate::redact::Redactor::new(std::iter::empty::<(String, String)>()),
+        }
+    }
+}
+
 /// Settings for unit tests: a project at `/nonexistent`, a text prompt, defaults elsewhere.
 #[cfg(test)]
 pub(crate) fn test_settings() -> Settings {
-    Settings {
-        root: PathBuf::from("/nonexistent"),
-        agent: AgentSettings {
-            backend: "custom".into(),
-            model: None,
-            args: Vec::new(),
-            backend_config: BackendConfig::default(),
-        },
-        limits: Limits::default(),
-        completion_marker: "LOOP_COMPLETE".into(),
-        prompt: PromptSource::Text("do it".into()),
-        checkpoint_every: 1,
-        retry: RetrySettings::default(),
-        gates: Vec::new(),
-        fresh: false,
-        pricing: ralph_agents::PriceTable::builtin(),
-        ledger: None,
-        notes_max_tokens: 2000,
-        summary_model: None,
-        safety: SafetySettings::default(),
-        max_untracked_bytes: 10 * 1024 * 1024,
-        redactor: crate::redact::Redactor::new(std::iter::empty::<(String, String)>()),
-    }
+    let agent = AgentSettings {
+        backend: "custom".into(),
+        model: None,
+        args: Vec::new(),
+        backend_config: BackendConfig::default(),
+    };
+    Settings::new(
+        PathBuf::from("/nonexistent"),
+        agent,
+        PromptSource::Text("do it".into()),
+    )
 }

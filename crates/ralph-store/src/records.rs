@@ -74,6 +74,35 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// A run that has not started yet: state running, nothing counted, one session. The engine
+    /// fills in the backend, model and limits when it starts.
+    pub fn new(id: String, now: &str, scope: Option<String>) -> RunRecord {
+        RunRecord {
+            id,
+            state: RunState::Running,
+            stop_reason: None,
+            exit_code: None,
+            backend: String::new(),
+            model: None,
+            iteration: 0,
+            max_iterations: 0,
+            started_at: now.to_string(),
+            updated_at: now.to_string(),
+            elapsed_s: 0.0,
+            cost_usd: 0.0,
+            budget_usd: None,
+            tokens: Tokens::default(),
+            consecutive_failures: 0,
+            current_iteration: None,
+            feedback: None,
+            last_checkpoint: None,
+            pid: None,
+            sessions: 1,
+            notes: None,
+            scope,
+        }
+    }
+
     pub(crate) const COLUMNS: &'static str = "id, state, stop_reason, exit_code, backend, model, \
         iteration, max_iterations, started_at, updated_at, elapsed_s, cost_usd, budget_usd, \
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, consecutive_failures, \

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use ralph_store::{RunRecord, RunState, Tokens};
+use ralph_store::{RunRecord, RunState};
 
 use super::{accounting, checkpoint, guardrails, Engine, EngineError, Loop, RunSummary, Stop};
 use crate::cancel::Cancel;
@@ -64,7 +64,7 @@ impl Engine {
                     while store.run(&id)?.is_some() {
                         id = deps.ids.next_id(deps.clock.now());
                     }
-                    new_run(id, &start_at, story)
+                    RunRecord::new(id, &start_at, story)
                 }
             };
             let history = accounting::History::load(store, &run.id)?;
@@ -174,32 +174,5 @@ impl Engine {
             exit_code: reason.exit_code(),
             message,
         })
-    }
-}
-
-fn new_run(id: String, now: &str, scope: Option<String>) -> RunRecord {
-    RunRecord {
-        id,
-        state: RunState::Running,
-        stop_reason: None,
-        exit_code: None,
-        backend: String::new(),
-        model: None,
-        iteration: 0,
-        max_iterations: 0,
-        started_at: now.to_string(),
-        updated_at: now.to_string(),
-        elapsed_s: 0.0,
-        cost_usd: 0.0,
-        budget_usd: None,
-        tokens: Tokens::default(),
-        consecutive_failures: 0,
-        current_iteration: None,
-        feedback: None,
-        last_checkpoint: None,
-        pid: None,
-        sessions: 1,
-        notes: None,
-        scope,
     }
 }

@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ralph_agents::{builtin_backend, BackendConfig, OutputFormat};
 use ralph_core::{
     Agent, AgentSettings, Cancel, CollectSink, Control, Deps, Engine, EventSink, Handles, Limits,
-    Loop, PlanBudget, PlanCaps, PromptSource, RetrySettings, RunEvent, RunScope, RunSummary,
-    SafetySettings, SequentialIds, Settings, StopReason, SystemClock,
+    Loop, PlanBudget, PlanCaps, PromptSource, RunEvent, RunScope, RunSummary, SequentialIds,
+    Settings, StopReason, SystemClock,
 };
 use ralph_git::Git;
 use ralph_store::{Ledger, Store};
@@ -103,36 +103,22 @@ impl Repo {
             ralph_testkit::fake_agent_path().display().to_string(),
             script.display().to_string(),
         ];
-        Settings {
-            root: self.root.clone(),
-            agent: AgentSettings {
-                backend: "custom".into(),
-                model: None,
-                args: Vec::new(),
-                backend_config: self.backend_config(&command),
-            },
-            limits: Limits {
-                max_iterations: 50,
-                max_runtime: Duration::from_secs(120),
-                ..Limits::default()
-            },
-            completion_marker: "LOOP_COMPLETE".into(),
-            prompt: PromptSource::Text("Make progress.".into()),
-            checkpoint_every: 1,
-            retry: RetrySettings {
-                base_delay: Duration::ZERO,
-                ..RetrySettings::default()
-            },
-            gates: Vec::new(),
-            fresh: false,
-            pricing: ralph_agents::PriceTable::builtin(),
-            ledger: Some(self.aux.join("ledger.db")),
-            notes_max_tokens: 2000,
-            summary_model: None,
-            safety: SafetySettings::default(),
-            max_untracked_bytes: 10 * 1024 * 1024,
-            redactor: ralph_core::redact::Redactor::new(std::iter::empty::<(String, String)>()),
-        }
+        let agent = AgentSettings {
+            backend: "custom".into(),
+            model: None,
+            args: Vec::new(),
+            backend_config: self.backend_config(&command),
+        };
+        let prompt = PromptSource::Text("Make progress.".into());
+        let mut s = Settings::new(self.root.clone(), agent, prompt);
+        s.limits = Limits {
+            max_iterations: 50,
+            max_runtime: Duration::from_secs(120),
+            ..Limits::default()
+        };
+        s.retry.base_delay = Duration::ZERO;
+        s.ledger = Some(self.aux.join("ledger.db"));
+        s
     }
 
     fn backend_config(&self, command: &[String]) -> BackendConfig {

@@ -2,35 +2,15 @@
 //! own result; reads see every write sent before them; ledger entries go to the ledger.
 
 use ralph_store::{
-    EventRecord, IterationRecord, Ledger, LedgerEntry, RunRecord, RunState, Store, Tokens, Write,
-    Writer,
+    EventRecord, IterationRecord, Ledger, LedgerEntry, RunRecord, Store, Tokens, Write, Writer,
 };
 
 fn run(id: &str) -> RunRecord {
-    RunRecord {
-        id: id.into(),
-        state: RunState::Running,
-        stop_reason: None,
-        exit_code: None,
-        backend: "custom".into(),
-        model: None,
-        iteration: 0,
-        max_iterations: 10,
-        started_at: "2026-12-02T00:00:00.000Z".into(),
-        updated_at: "2026-12-02T00:00:00.000Z".into(),
-        elapsed_s: 0.0,
-        cost_usd: 0.0,
-        budget_usd: None,
-        tokens: Tokens::default(),
-        consecutive_failures: 0,
-        current_iteration: None,
-        feedback: None,
-        last_checkpoint: None,
-        pid: None,
-        sessions: 1,
-        notes: None,
-        scope: Some(format!("story-{id}")),
-    }
+    RunRecord::new(
+        id.into(),
+        "2026-12-02T00:00:00.000Z",
+        Some(format!("story-{id}")),
+    )
 }
 
 fn iteration(run: &str, n: u32) -> IterationRecord {
