@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use ralph_store::{RunRecord, RunState};
+use ralph_store::{RunRecord, RunState, Write};
 
 use super::{accounting, checkpoint, guardrails, Engine, EngineError, Loop, RunSummary, Stop};
 use crate::cancel::Cancel;
@@ -122,7 +122,12 @@ impl Engine {
             resumed,
             checkpoints: self.checkpoints().is_some(),
         });
-        self.save_run(std::slice::from_ref(&started), false).await?;
+        // Not waited for (start-up latency): a failure surfaces at the next write waited for.
+        self.handles.store.post(Write::SaveRun {
+            run: self.run.clone(),
+            events: vec![started.to_record()],
+            durable: false,
+        });
         self.audit.started = Some(serde_json::json!({
             "backend": self.run.backend, "resumed": resumed, "iteration": self.run.iteration,
             "protected_paths": self.settings.safety.protected_paths,

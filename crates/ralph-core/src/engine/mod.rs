@@ -211,7 +211,7 @@ impl Engine {
     async fn iteration(&mut self) -> Result<Option<Stop>, EngineError> {
         let n = self.run.iteration + 1;
         let prompt = self.prepare_prompt(n)?;
-        self.mark_started(n).await?;
+        self.mark_started(n);
         let before = self.snapshot_before();
 
         let model = self.agents[self.current].model.clone();

@@ -64,7 +64,7 @@ impl Engine {
     }
 
     /// `iteration.started`: cheap to lose in a crash (the iteration is re-run on resume).
-    pub(super) async fn mark_started(&mut self, n: u32) -> Result<(), EngineError> {
+    pub(super) fn mark_started(&mut self, n: u32) {
         self.run.current_iteration = Some(n);
         self.touch();
         let ev = self.event(EventBody::IterationStarted {
@@ -75,9 +75,9 @@ impl Engine {
             run: self.run.clone(),
             events: vec![ev.to_record()],
         };
-        self.handles.store.write(write).await?;
+        // Not waited for: a failure surfaces at the iteration's commit.
+        self.handles.store.post(write);
         self.emit(&[ev]);
-        Ok(())
     }
 }
 

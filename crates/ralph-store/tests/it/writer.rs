@@ -180,3 +180,36 @@ fn ledger_entries_go_to_the_ledger_and_its_failure_is_answered() {
         broken.write(save).await.unwrap();
     });
 }
+
+#[test]
+fn a_posted_write_that_fails_is_reported_by_the_next_write_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::start(Store::open(&dir.path().join("ralph.db")).unwrap(), None);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let save = |id: &str| Write::SaveRun {
+            run: run(id),
+            events: vec![],
+            durable: false,
+        };
+        writer.post(save("a"));
+        // A commit for a run that does not exist fails; nobody waits for it.
+        writer.post(commit(&run("nobody"), 1));
+        let next = writer.write(save("b")).await;
+        assert!(next.is_err(), "the posted failure is not lost");
+        writer.write(save("c")).await.unwrap();
+    });
+    // Each write still stands or falls alone.
+    let ids = writer
+        .read(|s| {
+            Ok((
+                s.run("a")?.is_some(),
+                s.run("b")?.is_some(),
+                s.run("c")?.is_some(),
+            ))
+        })
+        .unwrap();
+    assert_eq!(ids, (true, true, true));
+}
