@@ -252,3 +252,33 @@ const CODEX_SUCCESS: &str = r#"{"type":"thread.started","thread_id":"01a1fd77-52
 {"type":"item.completed","item":{"id":"item_4","type":"agent_message","text":"I created hello.txt and verified it.\nLOOP_COMPLETE"}}
 {"type":"turn.completed","usage":{"input_tokens":4500,"cached_input_tokens":900,"cache_write_input_tokens":0,"output_tokens":240,"reasoning_output_tokens":0}}
 "#;
+
+/// Regression: `ralph stop` (the STOP file) was only looked at between iterations, so a run
+/// waiting hours for a usage-limit reset could not be stopped gracefully.
+#[test]
+fn ralph_stop_ends_a_wait_for_a_usage_limit_reset() {
+    let p = Project::new();
+    let script = Script::new().default_steps(vec![
+        Step::stderr("Claude AI usage limit reached. Try again in 2 hours."),
+        Step::exit(1),
+    ]);
+    p.configure(&script, "text", "max_runtime = \"5h\"", "");
+    let child = p.spawn(&["run"]);
+    wait_until("the wait for the reset", Duration::from_secs(20), || {
+        p.path(".ralph/ralph.db").exists()
+            && p.db()
+                .query_row(
+                    "SELECT COUNT(*) FROM events WHERE kind = 'retry.scheduled'",
+                    [],
+                    |r| r.get::<_, u32>(0),
+                )
+                .unwrap_or(0)
+                > 0
+    });
+    let asked = std::time::Instant::now();
+    assert_eq!(p.run(&["stop"]).code, 0);
+    let out = wait_child(child, Duration::from_secs(10));
+    assert_eq!(out.code, 9, "{}", out.stderr);
+    assert!(asked.elapsed() < Duration::from_secs(3), "{:?}", asked.elapsed());
+    assert!(out.summary().contains("stopped on request"), "{}", out.summary());
+}
