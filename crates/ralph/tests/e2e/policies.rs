@@ -279,6 +279,14 @@ fn ralph_stop_ends_a_wait_for_a_usage_limit_reset() {
     assert_eq!(p.run(&["stop"]).code, 0);
     let out = wait_child(child, Duration::from_secs(10));
     assert_eq!(out.code, 9, "{}", out.stderr);
-    assert!(asked.elapsed() < Duration::from_secs(3), "{:?}", asked.elapsed());
-    assert!(out.summary().contains("stopped on request"), "{}", out.summary());
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(
+        out.summary().contains("stopped on request"),
+        "{}",
+        out.summary()
+    );
 }

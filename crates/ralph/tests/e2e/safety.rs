@@ -398,3 +398,67 @@ fn the_audit_log_verifies_and_tampering_is_detected() {
     assert_eq!(bad.code, 6, "{}{}", bad.stdout, bad.stderr);
     assert!(bad.stderr.contains("BROKEN at line"), "{}", bad.stderr);
 }
+
+/// Regression: an iteration past `max_files_changed` that also printed the marker was reverted
+/// and yet reported as `completed` with exit 0.
+#[test]
+fn a_reverted_iteration_is_never_a_completion() {
+    let p = repo();
+    let mut steps: Vec<Step> = (0..5)
+        .map(|i| Step::write(format!("gen/f{i}.txt"), "x"))
+        .collect();
+    steps.push(Step::print("all done\nLOOP_COMPLETE"));
+    p.configure(
+        &Script::new()
+            .default_steps(vec![Step::print("all done\nLOOP_COMPLETE")])
+            .on_call(1, steps),
+        "text",
+        "max_iterations = 5",
+        "[safety]\nmax_files_changed = 3\n",
+    );
+    commit_all(&p);
+    let out = p.run(&["run", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let its = p.iterations();
+    assert_eq!(its[0].1, "reverted", "{its:?}");
+    assert_eq!(
+        its[1].1, "completed",
+        "the next, small iteration completes: {its:?}"
+    );
+    assert!(
+        !p.exists("gen/f0.txt"),
+        "the oversized change stayed reverted"
+    );
+    let first = out
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "iteration.finished")
+        .unwrap();
+    assert_eq!(first["outcome"], "reverted", "{first}");
+}
+
+/// An iteration gate that fails blocks a completion claim too (CLI.md "Completion").
+#[test]
+fn a_failing_iteration_gate_blocks_a_completion_claim() {
+    let p = repo();
+    p.configure(
+        &Script::new().default_steps(vec![
+            Step::append("progress.txt", "x\n"),
+            Step::print("done\nLOOP_COMPLETE"),
+        ]),
+        "text",
+        "max_iterations = 2",
+        "[[gates]]\nname = \"lint\"\nrun = \"exit 3\"\nwhen = \"iteration\"\n\n\
+         [[gates]]\nname = \"tests\"\nrun = \"true\"\nwhen = \"complete\"\n",
+    );
+    commit_all(&p);
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let its = p.iterations();
+    assert!(its.iter().all(|i| i.1 == "gates_failed"), "{its:?}");
+    let prompt2 = p.artifact(2, "prompt.md");
+    assert!(
+        prompt2.contains("You claimed completion, but the gate `lint` failed with exit code 3"),
+        "{prompt2}"
+    );
+}
