@@ -3,22 +3,29 @@
 
 /// Does `final_text` claim completion with `marker`?
 ///
-/// Accepted: a line that is exactly the marker after trimming whitespace and stripping markdown
-/// emphasis or code wrapping (`**M**`, `*M*`, `_M_`, `` `M` ``, ```` ```M``` ````), or
-/// `<promise>M</promise>` on a line of its own or ending the answer (the convention of the
-/// Claude Code ralph plugin, where it is appended to the last sentence).
+/// Accepted: the last non-empty line is exactly the marker after trimming whitespace and
+/// stripping markdown emphasis or code wrapping (`**M**`, `*M*`, `_M_`, `` `M` ``,
+/// ```` ```M``` ````), or the answer ends with `<promise>M</promise>` (the convention of the
+/// Claude Code ralph plugin, where it is appended to the last sentence). A marker followed by
+/// more text ("LOOP_COMPLETE\nActually, not done yet.") is not a claim.
 pub fn claims_completion(final_text: &str, marker: &str) -> bool {
     if marker.is_empty() {
         return false;
     }
     let promise = format!("<promise>{marker}</promise>");
-    if final_text.trim_end().ends_with(&promise) {
+    let text = final_text.trim_end();
+    if text.ends_with(&promise) {
         return true;
     }
-    final_text.lines().any(|line| {
-        let line = line.trim();
-        line == promise || strip_wrapping(line) == marker
-    })
+    // A closing code fence after the marker is wrapping, not more text.
+    let Some(last) = text
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.chars().all(|c| c == '`'))
+    else {
+        return false;
+    };
+    last == promise || strip_wrapping(last) == marker
 }
 
 fn strip_wrapping(mut s: &str) -> &str {
@@ -52,6 +59,21 @@ mod tests {
     const M: &str = "LOOP_COMPLETE";
 
     #[test]
+    fn only_the_last_non_empty_line_counts() {
+        assert!(!claims_completion(
+            "LOOP_COMPLETE\nActually, not done yet.",
+            M
+        ));
+        assert!(!claims_completion(
+            "**LOOP_COMPLETE**\n\nwait, one more test fails",
+            M
+        ));
+        assert!(claims_completion("work\nLOOP_COMPLETE\n\n  \n", M));
+        assert!(!claims_completion("", M));
+        assert!(!claims_completion("\n\n", M));
+    }
+
+    #[test]
     fn marker_on_its_own_line_counts() {
         assert!(claims_completion("All done.\nLOOP_COMPLETE\n", M));
         assert!(claims_completion("LOOP_COMPLETE", M));
@@ -72,7 +94,8 @@ mod tests {
             "All tests pass. <promise>LOOP_COMPLETE</promise>\n",
             M
         ));
-        assert!(claims_completion(
+        // More text after it: not the end of the answer.
+        assert!(!claims_completion(
             "x\n  <promise>LOOP_COMPLETE</promise>\nthanks",
             M
         ));

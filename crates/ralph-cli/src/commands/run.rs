@@ -30,6 +30,20 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
             Some("describe the task in the prompt file (or pass --prompt TEXT)".into()),
         ));
     }
+    if marker_lines(&user_prompt, &settings.completion_marker) > 0 {
+        // An agent that echoes its prompt would end the run (CLI.md "Completion").
+        return Err(CliError::usage(
+            format!(
+                "the prompt contains the completion marker {} on a line of its own",
+                settings.completion_marker
+            ),
+            Some(format!(
+                "an agent that echoes the prompt would end the run; mention {} inside a \
+                 sentence instead",
+                settings.completion_marker
+            )),
+        ));
+    }
     let state_dir = cwd.join(".ralph");
 
     if args.dry_run {
@@ -44,13 +58,6 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
     paths::ensure_state_dir(&state_dir)?;
     let _lock = lock::acquire(&state_dir)?;
     let mut warnings = Vec::new();
-    if marker_lines(&user_prompt, &settings.completion_marker) > 0 {
-        warnings.push(format!(
-            "the prompt contains the completion marker {} on a line of its own; an agent that \
-             echoes the prompt would end the run. Mention it inside a sentence instead",
-            settings.completion_marker
-        ));
-    }
     let require_git = cfg.git.require.unwrap_or(false);
     // The repository is used for checkpoints and, whether or not they are on, to watch `.git`'s
     // config and hooks. Discovery costs nothing outside a repository (no process is started).

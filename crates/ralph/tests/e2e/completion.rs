@@ -197,3 +197,38 @@ fn iteration_gates_run_every_iteration_and_a_gate_timeout_is_reported() {
     assert_eq!(names, ["lint", "lint", "slow"]);
     assert_eq!(gates[2]["timed_out"], true);
 }
+
+/// Regression: any line of the answer that was the marker completed the run, even with the
+/// agent taking it back on the next line.
+#[test]
+fn a_marker_followed_by_more_text_does_not_complete() {
+    let p = Project::new();
+    let script = Script::new().default_steps(vec![
+        Step::print("LOOP_COMPLETE"),
+        Step::print("Actually, one test still fails; not done yet."),
+    ]);
+    p.configure_text(&script, "max_iterations = 2");
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(p.iterations().iter().all(|i| i.1 != "completed"));
+}
+
+/// Regression: a prompt holding the bare marker line was only warned about, so an agent that
+/// echoed its prompt ended the run. It is refused before anything runs or is created.
+#[test]
+fn a_prompt_with_the_bare_marker_line_is_refused_at_start() {
+    let p = Project::new();
+    p.configure_text(&Script::new().default_steps(vec![Step::echo_prompt()]), "");
+    p.write(
+        "PROMPT.md",
+        "Fix the bug.\nWhen done, print:\nLOOP_COMPLETE\n",
+    );
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("on a line of its own"),
+        "{}",
+        out.stderr
+    );
+    assert!(!p.exists(".ralph"), "nothing was created");
+}
