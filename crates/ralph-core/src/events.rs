@@ -17,6 +17,9 @@ pub enum StopReason {
     StopRequested,
     Interrupted,
     Terminated,
+    /// ralph itself could not go on (its state could not be written, say): the run stops with
+    /// its summary and can be resumed once the cause is fixed.
+    InternalError,
 }
 
 impl StopReason {
@@ -33,6 +36,7 @@ impl StopReason {
             StopReason::StopRequested => code::STOP_REQUESTED,
             StopReason::Interrupted => code::INTERRUPTED,
             StopReason::Terminated => code::TERMINATED,
+            StopReason::InternalError => code::INTERNAL_ERROR,
         }
     }
 
@@ -48,6 +52,7 @@ impl StopReason {
             StopReason::StopRequested => "stop_requested",
             StopReason::Interrupted => "interrupted",
             StopReason::Terminated => "terminated",
+            StopReason::InternalError => "internal_error",
         }
     }
 
@@ -60,7 +65,10 @@ impl StopReason {
             | StopReason::MaxRuntime
             | StopReason::Budget
             | StopReason::StopRequested => RunState::Stopped,
-            StopReason::Safety | StopReason::GaveUp | StopReason::NeedsHuman => RunState::Failed,
+            StopReason::Safety
+            | StopReason::GaveUp
+            | StopReason::NeedsHuman
+            | StopReason::InternalError => RunState::Failed,
             StopReason::Interrupted | StopReason::Terminated => RunState::Interrupted,
         }
     }
@@ -314,6 +322,7 @@ mod tests {
             StopRequested,
             Interrupted,
             Terminated,
+            InternalError,
         ] {
             let row = ralph_types::exit_codes::describe(r.exit_code());
             assert!(row.is_some(), "{r:?}");

@@ -101,7 +101,7 @@ impl Store {
         let sql_text = format!(
             "SELECT {} FROM runs WHERE scope IS ?1 AND (state IN ('running', 'interrupted') \
              OR (state = 'stopped' AND stop_reason = 'stop_requested') \
-             OR (state = 'failed' AND stop_reason = 'needs_human')) \
+             OR (state = 'failed' AND stop_reason IN ('needs_human', 'internal_error'))) \
              ORDER BY rowid DESC LIMIT 1",
             RunRecord::COLUMNS
         );

@@ -171,8 +171,10 @@ impl Engine {
             cost_unknown_iterations: self.acct.cost_unknown,
             tokens: self.run.tokens,
         });
-        self.save_run(std::slice::from_ref(&ev), true).await?;
+        // Shown even if it cannot be recorded: the summary line is printed on every exit.
+        let saved = self.save_run(std::slice::from_ref(&ev), true).await;
         self.emit(&[ev]);
+        saved?;
         Ok(RunSummary {
             run: self.run,
             stop_reason: reason,

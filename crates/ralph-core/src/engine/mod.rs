@@ -96,6 +96,25 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> E
     }
 }
 
+/// How an error that stops the run mid-way is told: a prompt file that went away needs the user
+/// (and the run resumes once it is back); anything else is ralph's own failure, resumable too.
+fn stop_for_error(e: &EngineError) -> Stop {
+    match e {
+        EngineError::Prompt { path, source } => Stop::new(
+            StopReason::NeedsHuman,
+            format!(
+                "the prompt file {} can no longer be read ({source}); put it back, then `ralph \
+                 run` resumes",
+                path.display()
+            ),
+        ),
+        e => Stop::new(
+            StopReason::InternalError,
+            format!("ralph could not go on: {e}; fix the cause, then `ralph run` resumes"),
+        ),
+    }
+}
+
 /// Why the run ends, and the one line that says so.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stop {
@@ -194,15 +213,25 @@ impl Engine {
         self.run.sessions > 1
     }
 
-    /// Run to the end: limits first, then an iteration, until one of them says stop.
+    /// Run to the end: limits first, then an iteration, until one of them says stop. Every
+    /// ending, a failure of ralph's own included, is finished the same way: recorded, announced
+    /// (`run.finished`, the summary line), with its exit code.
     pub async fn run(mut self) -> Result<RunSummary, EngineError> {
+        let stop = match self.drive().await {
+            Ok(stop) => stop,
+            Err(e) => stop_for_error(&e),
+        };
+        self.finish(stop).await
+    }
+
+    async fn drive(&mut self) -> Result<Stop, EngineError> {
         self.start().await?;
         loop {
             if let Some(stop) = self.before_iteration().await? {
-                return self.finish(stop).await;
+                return Ok(stop);
             }
             if let Some(stop) = self.iteration().await? {
-                return self.finish(stop).await;
+                return Ok(stop);
             }
         }
     }

@@ -276,3 +276,27 @@ fn exit_1_when_the_state_database_is_unusable() {
     std::fs::create_dir_all(p.path(".ralph/ralph.db")).unwrap();
     ralph_snapshot!(p, ["run"]);
 }
+
+/// Regression: the prompt file vanishing mid-run ended ralph with exit 2 ("nothing ran") after
+/// iterations had run, and without the summary line.
+#[test]
+fn a_prompt_file_that_vanishes_mid_run_stops_with_the_summary_and_resumes() {
+    let p = Project::new();
+    let script = Script::new()
+        .default_steps(vec![Step::print("working")])
+        .on_call(2, vec![Step::delete("PROMPT.md"), Step::print("oops")]);
+    p.configure_text(&script, "max_iterations = 5");
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 8, "{}", out.stderr);
+    assert!(
+        out.summary().contains("prompt file") && out.summary().contains("2 iterations"),
+        "{}",
+        out.summary()
+    );
+    assert_eq!(p.iterations().len(), 2);
+    // Put it back: the run resumes where it stopped.
+    p.write("PROMPT.md", "Make the tests pass.\n");
+    let again = p.run(&["run"]);
+    assert_eq!(again.code, 3, "{}", again.stderr);
+    assert_eq!(p.iterations().len(), 5);
+}
