@@ -11,6 +11,7 @@ mod records;
 mod report;
 mod schema;
 mod shared;
+pub mod tamper;
 mod writer;
 
 use std::path::Path;
@@ -41,6 +42,12 @@ pub enum StoreError {
     },
     #[error("failed to encode an event: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("failed to {action} {path}: {source}")]
+    Restore {
+        action: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
     /// A write through the process's writer thread could not be committed.
     #[error("failed to commit: {0}")]
     Writer(String),
@@ -52,6 +59,8 @@ fn sql(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
 
 pub struct Store {
     conn: Connection,
+    /// The files of a database opened for writing, watched between iterations (`tamper.rs`).
+    files: Option<tamper::DbFiles>,
 }
 
 impl Store {
@@ -63,7 +72,10 @@ impl Store {
         })?;
         Self::configure(&conn)?;
         schema::migrate(&conn)?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            files: Some(tamper::DbFiles::capture(path, 0)),
+        })
     }
 
     /// Open an existing database for reading (`status`, `logs`); works while a run writes.
@@ -79,7 +91,7 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(sql("set the busy timeout"))?;
         schema::check_version(&conn)?;
-        Ok(Store { conn })
+        Ok(Store { conn, files: None })
     }
 
     fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -92,6 +104,10 @@ impl Store {
             .map_err(sql("set synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql("enable foreign keys"))?;
+        // Only `Store::mark_files` checkpoints, between iterations: while an agent runs, the
+        // main file stays as it was, so a change to it is somebody else's.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql("turn off automatic checkpoints"))?;
         Ok(())
     }
 

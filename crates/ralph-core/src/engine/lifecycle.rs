@@ -75,6 +75,7 @@ impl Engine {
             .artifacts
             .clone()
             .unwrap_or_else(|| state_dir.join("runs").join(&run.id));
+        handles.register_artifacts(&artifacts);
         let project_key = accounting::project_key(&settings.root);
         let seed = handles.deps.seed.max(1);
         let mut engine = Engine {

@@ -13,6 +13,7 @@
 //! | completion gates and iteration gates | `gates.rs` |
 //! | checkpoints and the audit log | `checkpoint.rs` |
 //! | guardrails after the agent: reverts, protected paths, stuck detection | `guardrails.rs` |
+//! | ralph's own state in `.ralph/`: changes found, restored, the run stopped | `state_guard.rs` |
 //! | cost, tokens, the iteration record, the ledger, budget alerts | `accounting.rs` |
 //! | what happens next (pure) and the feedback for the next prompt | `decision.rs` |
 //! | waits, back-off, shared backend limits, switching agents | `retry.rs` |
@@ -33,6 +34,7 @@ mod limits;
 mod outcome;
 mod prompt;
 mod retry;
+mod state_guard;
 mod summary;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +51,7 @@ use crate::shared::Handles;
 
 pub use agent_call::{agent_command, CallKind, CallSpec};
 pub use decision::fmt_duration;
+pub use state_guard::STATE_GITIGNORE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -242,6 +245,7 @@ impl Engine {
         let prompt = self.prepare_prompt(n)?;
         self.mark_started(n);
         let before = self.snapshot_before();
+        let state = self.mark_state(n).await?;
 
         let model = self.agents[self.current].model.clone();
         let run_id = self.run.id.clone();
@@ -253,19 +257,32 @@ impl Engine {
         let marker = &self.settings.completion_marker;
         let outcome = outcome::classify(call, &self.settings.limits, marker);
         if let Some(stop) = outcome.interrupted.clone() {
+            let stop = self.check_state(n, &state).await?.unwrap_or(stop);
             return Ok(Some(self.abandon(stop)));
         }
         let gates = match self.run_gates(n, &prompt.dir, &outcome).await? {
             Ok(gates) => gates,
-            Err(stop) => return Ok(Some(self.abandon(stop))),
+            Err(stop) => {
+                let stop = self.check_state(n, &state).await?.unwrap_or(stop);
+                return Ok(Some(self.abandon(stop)));
+            }
         };
+        // Before ralph's own git and audit writes of this iteration.
+        let tampered = self.check_state(n, &state).await?;
         // A claim with every gate green; a revert or a guardrail stop still cancels it.
         let candidate = outcome.claimed && gates.all_passed();
-        let after = self.after_agent(n, &before, &outcome, candidate);
+        let mut after = self.after_agent(n, &before, &outcome, candidate);
+        if let Some(t) = tampered {
+            after.stop = Some(match after.stop.take() {
+                Some(s) => Stop::new(StopReason::Safety, format!("{}; {}", s.message, t.message)),
+                None => t,
+            });
+        }
         let facts = decision::Facts {
             completed: candidate && !after.reverted && after.stop.is_none(),
             claimed: outcome.claimed,
-            blocked: outcome.trip.is_some(),
+            // A guard killed the agent, or a guardrail stopped the run over what it did.
+            blocked: outcome.trip.is_some() || (after.stop.is_some() && !after.reverted),
             reverted: after.reverted,
             error: outcome.agent.error,
             files_changed: after.diff.as_ref().map(|d| d.files_changed),

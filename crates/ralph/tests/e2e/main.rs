@@ -25,3 +25,4 @@ mod rollback;
 mod safety;
 mod secrets;
 mod state;
+mod state_tamper;
