@@ -11,6 +11,7 @@ pub mod engine;
 pub mod events;
 pub mod guard;
 pub mod notes;
+pub mod orphans;
 pub mod policy;
 pub mod process;
 pub mod prompt;

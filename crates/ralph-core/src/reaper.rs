@@ -38,12 +38,24 @@ const MAX_GROUPS: usize = 4096;
 struct Guardian {
     /// ralph's end of the socket pair (close-on-exec).
     socket: OwnedFd,
+    pid: libc::pid_t,
 }
 
 static GUARDIAN: OnceLock<Option<Guardian>> = OnceLock::new();
 
 fn guardian() -> Option<&'static Guardian> {
-    GUARDIAN.get_or_init(|| start().ok()).as_ref()
+    GUARDIAN
+        .get_or_init(|| {
+            // Orphans of agents become ralph's children, for the final sweep (`orphans.rs`).
+            crate::orphans::become_subreaper();
+            start().ok()
+        })
+        .as_ref()
+}
+
+/// The guardian's pid, once it runs: never one of the processes a sweep kills.
+pub fn guardian_pid() -> Option<libc::pid_t> {
+    GUARDIAN.get().and_then(Option::as_ref).map(|g| g.pid)
 }
 
 fn start() -> std::io::Result<Guardian> {
@@ -67,7 +79,7 @@ fn start() -> std::io::Result<Guardian> {
     match unsafe { libc::fork() } {
         -1 => Err(std::io::Error::last_os_error()),
         0 => unsafe { guard(theirs.as_raw_fd()) },
-        _ => Ok(Guardian { socket: ours }),
+        pid => Ok(Guardian { socket: ours, pid }),
     }
 }
 
