@@ -272,7 +272,7 @@ impl Agent {
                 // Its stdout joins the agent's stderr: the agent's own stdout stays its stream.
                 let status = std::process::Command::new("sh")
                     .arg("-c")
-                    .arg(&command)
+                    .arg(command)
                     .stdout(std::io::stderr())
                     .status();
                 if let Err(e) = status {
