@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use ralph_store::{RunRecord, RunState, Write};
 
-use super::{accounting, checkpoint, guardrails, Engine, EngineError, Loop, RunSummary, Stop};
+use super::{
+    accounting, checkpoint, guardrails, state_guard, Engine, EngineError, Loop, RunSummary, Stop,
+};
 use crate::cancel::Cancel;
 use crate::events::{EventBody, EventSink};
 use crate::shared::Handles;
@@ -84,6 +86,7 @@ impl Engine {
             acct: accounting::Accounting::new(history, project_key),
             guards: guardrails::GuardState::new(guard),
             audit: checkpoint::Audit::default(),
+            state_watch: state_guard::StateWatch::default(),
             git,
             handles,
             cancel,

@@ -35,6 +35,7 @@ mod outcome;
 mod prompt;
 mod retry;
 mod state_guard;
+mod state_watch;
 mod summary;
 
 use std::path::{Path, PathBuf};
@@ -205,6 +206,7 @@ pub struct Engine {
     acct: accounting::Accounting,
     guards: guardrails::GuardState,
     audit: checkpoint::Audit,
+    state_watch: state_guard::StateWatch,
 }
 
 impl Engine {

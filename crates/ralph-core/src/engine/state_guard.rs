@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use ralph_store::tamper::{Damage, DbMark, FileSig, Finding};
 
+use super::state_watch::{Change, Watch};
 use super::{Engine, EngineError, Stop};
 use crate::events::StopReason;
 
@@ -51,19 +52,51 @@ struct Entry {
 /// `.ralph/` before the agent ran.
 pub(super) struct StateMark {
     db: Option<DbMark>,
-    listing: BTreeMap<PathBuf, Entry>,
+    /// The listing to compare with, where inotify is not available.
+    listing: Option<BTreeMap<PathBuf, Entry>>,
+}
+
+/// The inotify watch of `.ralph/`, started at the first iteration.
+#[derive(Default)]
+pub(super) struct StateWatch {
+    tried: bool,
+    watch: Option<Watch>,
 }
 
 impl Engine {
     /// Before the agent starts: the database's mark, the audit log open (so ralph holds its
-    /// copy), and the listing of everything else.
+    /// copy), and the watch's window opened (or a listing taken).
     pub(super) async fn mark_state(&mut self, n: u32) -> Result<StateMark, EngineError> {
         let db = self.handles.store.exclusive(|s| s.mark_files()).await?;
         let _ = self.audit_log();
         let skip = self.unwatched(n);
+        let root = self.state_dir.clone();
+        let rel = |p: &Path| p.strip_prefix(&root).map(Path::to_path_buf).ok();
+        let unwatched = |r: &Path| is_unwatched(r, &skip, &root);
+        if !self.state_watch.tried {
+            self.state_watch.tried = true;
+            self.state_watch.watch = Watch::start(&root, &unwatched);
+        } else if let Some(w) = self.state_watch.watch.as_mut() {
+            // What ralph created since: this run's directory, the iteration just sealed.
+            let sealed = n
+                .checked_sub(1)
+                .map(|p| self.artifacts.join(format!("{p:04}")));
+            for dir in [Some(self.artifacts.clone()), sealed].into_iter().flatten() {
+                if let Some(r) = rel(&dir).filter(|r| !unwatched(r)) {
+                    let _ = w.add(&r);
+                }
+            }
+        }
+        let listing = match &mut self.state_watch.watch {
+            Some(w) => {
+                w.open_window();
+                None
+            }
+            None => Some(list(&root, &skip)),
+        };
         Ok(StateMark {
             db: Some(db),
-            listing: list(&self.state_dir, &skip),
+            listing,
         })
     }
 
@@ -88,8 +121,16 @@ impl Engine {
             findings.extend(audit.lock().check_file());
         }
         let skip = self.unwatched(n);
-        let now = list(&self.state_dir, &skip);
-        findings.extend(compare(&self.state_dir, &mark.listing, &now));
+        match (&mut self.state_watch.watch, &mark.listing) {
+            (Some(w), _) => {
+                findings.extend(watched(&self.state_dir, w.close_window(), &skip));
+            }
+            (None, Some(before)) => {
+                let now = list(&self.state_dir, &skip);
+                findings.extend(compare(&self.state_dir, before, &now));
+            }
+            (None, None) => {}
+        }
         if findings.is_empty() {
             return Ok(None);
         }
@@ -122,6 +163,48 @@ impl Engine {
     }
 }
 
+/// `rel` (relative to `.ralph/`) is checked by its owner or written by ralph meanwhile.
+fn is_unwatched(rel: &Path, skip: &[PathBuf], root: &Path) -> bool {
+    let top = rel.components().next().map(|c| c.as_os_str());
+    top.is_some_and(|t| OWN_CHECKS.iter().any(|n| t == *n))
+        || skip.iter().any(|s| root.join(rel).starts_with(s))
+}
+
+/// The watch's changes as findings, restored where ralph can.
+fn watched(dir: &Path, changes: super::state_watch::Changes, skip: &[PathBuf]) -> Vec<Finding> {
+    let Some(changes) = changes else {
+        return vec![Finding {
+            file: String::new(),
+            damage: Damage::Modified,
+            restored: false,
+            note: Some("more changes than the kernel could report: check it by hand".into()),
+        }];
+    };
+    let relevant: BTreeMap<&PathBuf, Change> = changes
+        .iter()
+        .filter(|(rel, _)| !is_unwatched(rel, skip, dir))
+        .map(|(r, c)| (r, *c))
+        .collect();
+    let mut findings = Vec::new();
+    for (rel, change) in &relevant {
+        // Below an added or deleted directory, the directory says it all.
+        let covered = rel.ancestors().skip(1).any(|a| {
+            relevant
+                .get(&a.to_path_buf())
+                .is_some_and(|c| *c != Change::Modified)
+        });
+        if covered {
+            continue;
+        }
+        let damage = match change {
+            Change::Added => Damage::Added,
+            Change::Deleted => Damage::Deleted,
+            Change::Modified => Damage::Modified,
+        };
+        findings.push(repair(dir, rel, damage));
+    }
+    findings
+}
 /// Everything under `dir` but [`OWN_CHECKS`] (at the top) and `skip`, never following a
 /// symlink.
 fn list(dir: &Path, skip: &[PathBuf]) -> BTreeMap<PathBuf, Entry> {
@@ -136,11 +219,8 @@ fn list(dir: &Path, skip: &[PathBuf]) -> BTreeMap<PathBuf, Entry> {
                 return out;
             }
             let path = e.path();
-            let top = d == dir;
-            if top && OWN_CHECKS.iter().any(|n| e.file_name() == *n) {
-                continue;
-            }
-            if skip.contains(&path) {
+            let rel = path.strip_prefix(dir).unwrap_or(&path);
+            if is_unwatched(rel, skip, dir) {
                 continue;
             }
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
@@ -281,4 +361,77 @@ fn message(findings: &[Finding]) -> String {
             "everything was restored"
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join(".gitignore"), STATE_GITIGNORE).unwrap();
+        std::fs::create_dir_all(t.path().join("runs/r1/0001")).unwrap();
+        std::fs::write(t.path().join("runs/r1/0001/output.log"), "out\n").unwrap();
+        std::fs::write(t.path().join("lock"), "1\n").unwrap();
+        t
+    }
+
+    fn changes(t: &Path, act: impl FnOnce(&Path)) -> Vec<(String, Damage, bool)> {
+        let before = list(t, &[]);
+        act(t);
+        compare(t, &before, &list(t, &[]))
+            .iter()
+            .map(|f| (f.file.clone(), f.damage, f.restored))
+            .collect()
+    }
+
+    #[test]
+    fn the_listing_finds_and_repairs_what_changed() {
+        let t = state();
+        let got = changes(t.path(), |d| {
+            std::fs::write(d.join(".gitignore"), "!*\n").unwrap();
+            std::fs::write(d.join("runs/r1/0001/output.log"), "forged\n").unwrap();
+            std::fs::write(d.join("planted"), "x").unwrap();
+            std::fs::remove_file(d.join("lock")).unwrap();
+        });
+        assert!(
+            got.contains(&(".gitignore".into(), Damage::Modified, true)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("runs/r1/0001/output.log".into(), Damage::Modified, false)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("planted".into(), Damage::Added, true)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("lock".into(), Damage::Deleted, false)),
+            "{got:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(t.path().join(".gitignore")).unwrap(),
+            "*\n"
+        );
+        assert!(!t.path().join("planted").exists());
+    }
+
+    #[test]
+    fn the_kernel_reports_the_same_changes() {
+        let t = state();
+        let Some(mut w) = Watch::start(t.path(), &|r| is_unwatched(r, &[], t.path())) else {
+            return; // no inotify here: the listing is what runs
+        };
+        w.open_window();
+        std::fs::write(t.path().join("runs/r1/0001/output.log"), "forged\n").unwrap();
+        std::fs::remove_dir_all(t.path().join("runs")).unwrap();
+        std::fs::write(t.path().join("STOP"), "").unwrap();
+        let got: Vec<_> = watched(t.path(), w.close_window(), &[])
+            .into_iter()
+            .map(|f| (f.file, f.damage))
+            .collect();
+        // One finding for the deleted tree; STOP is anyone's to write.
+        assert_eq!(got, vec![("runs".to_string(), Damage::Deleted)]);
+    }
 }
