@@ -67,7 +67,7 @@ fn deleting_the_database_loses_no_history_and_stops_with_exit_6() {
 
 #[test]
 fn moving_the_database_away_is_undone() {
-    let (p, out) = hostile("mv .ralph/ralph.db /tmp/ralph-stolen-$$.db; rm -f .ralph/ralph.db-*");
+    let (p, out) = hostile("mv .ralph/ralph.db ../stolen.db; rm -f .ralph/ralph.db-*");
     assert_eq!(out.code, 6, "{}", out.stderr);
     assert!(
         out.summary().contains(".ralph/ralph.db"),
