@@ -14,8 +14,9 @@
 //! not the whole machine's. Killed processes that are ralph's own children are reaped here;
 //! nothing else is ever waited for (ralph's other children belong to tokio or std).
 //!
-//! Not covered: a process that both cleared its environment and outlives a SIGKILL of ralph
-//! (the guardian of `reaper.rs` kills process groups only). The OS sandbox closes that gap.
+//! When ralph is SIGKILLed, the guardian (`reaper.rs`) kills the marked processes too. Not
+//! covered: a process that both cleared its environment and outlives a SIGKILL of ralph. The
+//! OS sandbox closes that gap.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -325,3 +325,30 @@ fn a_setsid_descendant_without_an_environment_dies_with_ralph() {
     let pid: i32 = p.read_aux("bare.pid").trim().parse().unwrap();
     assert_all_gone(&[pid]);
 }
+
+/// Even when ralph is SIGKILLed, its guardian ends what left the agent's process group.
+#[test]
+fn a_setsid_descendant_dies_when_ralph_is_killed() {
+    let p = Project::new();
+    let pid_file = path_str(&p.aux_path("daemon.pid"));
+    let script = Script::new().on_call(
+        1,
+        vec![
+            Step::shell(format!(
+                "setsid sh -c 'echo $$ > {pid_file}.tmp; mv {pid_file}.tmp {pid_file}; exec sleep 300' \
+                 </dev/null >/dev/null 2>&1 &"
+            )),
+            Step::wait_for_file(p.aux_path("daemon.pid"), 10_000),
+            Step::pid_file(p.aux_path("agent.pid")),
+            Step::hang(),
+        ],
+    );
+    p.configure_text(&script, "");
+    let child = p.spawn(&["run"]);
+    let ralph = child.id() as i32;
+    let agent = wait_for_pid_file(p.aux_path("agent.pid"), T).expect("agent pid");
+    let daemon: i32 = p.read_aux("daemon.pid").trim().parse().unwrap();
+    kill(ralph, libc::SIGKILL).unwrap();
+    let _ = wait_child(child, T);
+    assert_all_gone(&[agent, daemon]);
+}
