@@ -40,6 +40,10 @@ CREATE TABLE entries (
 CREATE INDEX entries_ts ON entries(ts);
 "#];
 
+/// A stored cost that counts: entries written before ralph judged the figures may hold any
+/// (`-1`, `1e308`), and those count as unknown. Matches `ralph_types::plausible`.
+const PLAUSIBLE_COST: &str = "cost_usd BETWEEN 0 AND 1000.0";
+
 /// The file name of the ledger inside `$RALPH_HOME`.
 pub const LEDGER_FILE: &str = "ledger.db";
 
@@ -200,7 +204,10 @@ impl Ledger {
         let to = utc_bound(to, "read the ledger")?;
         self.conn
             .query_row(
-                "SELECT COALESCE(SUM(cost_usd), 0) FROM entries WHERE ts >= ?1 AND ts < ?2",
+                &format!(
+                    "SELECT COALESCE(SUM(cost_usd), 0) FROM entries WHERE ts >= ?1 AND ts < ?2 \
+                     AND {PLAUSIBLE_COST}"
+                ),
                 params![from, to],
                 |r| r.get(0),
             )
@@ -213,7 +220,10 @@ impl Ledger {
         let to = utc_bound(to, "read the ledger")?;
         self.conn
             .query_row(
-                "SELECT COUNT(*) FROM entries WHERE ts >= ?1 AND ts < ?2 AND cost_usd IS NULL",
+                &format!(
+                    "SELECT COUNT(*) FROM entries WHERE ts >= ?1 AND ts < ?2 \
+                     AND (cost_usd IS NULL OR NOT {PLAUSIBLE_COST})"
+                ),
                 params![from, to],
                 |r| r.get(0),
             )
@@ -466,6 +476,32 @@ mod tests {
         assert_eq!(l.rows(None).unwrap()[0].ts, "2025-02-28T23:30:00.000Z");
         assert!(l.record(&entry("r", 2, "yesterday", Some(1.0))).is_err());
         assert!(l.spent_between("nope", "2025-01-01T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn implausible_costs_written_before_they_were_judged_count_as_unknown() {
+        assert_eq!(
+            PLAUSIBLE_COST,
+            format!(
+                "cost_usd BETWEEN 0 AND {:.1}",
+                ralph_types::plausible::MAX_CALL_COST_USD
+            )
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        let ts = "2025-03-01T10:00:00Z";
+        for (n, cost) in [(1, 0.25), (2, -1.0), (3, 1e308), (4, f64::INFINITY)] {
+            l.record(&entry("r", n, ts, Some(cost))).unwrap();
+        }
+        let (from, to) = ("2025-03-01T00:00:00Z", "2025-03-02T00:00:00Z");
+        assert_eq!(l.spent_between(from, to).unwrap(), 0.25);
+        assert_eq!(l.unknown_between(from, to).unwrap(), 3);
+        let report = l.cost_report(CostGroup::Run, None).unwrap();
+        assert_eq!(report.total.cost_usd, 0.25);
+        // Infinity was never stored (NULL: unknown, its tokens kept); -1 and 1e308 were.
+        assert_eq!(report.total.invalid_cost_iterations, 2);
+        assert_eq!(report.total.unknown_cost_iterations, 3);
+        assert_eq!(report.total.tokens.input, 20);
     }
 
     #[test]

@@ -320,7 +320,11 @@ impl Engine {
             .model
             .clone()
             .or_else(|| self.agents[self.current].model.clone());
+        // A reported figure is judged before pricing (so nonsense is not replaced by a
+        // price), a computed one after.
+        self.reject_implausible(&mut agent).await?;
         self.price(&mut agent, model).await?;
+        self.reject_implausible(&mut agent).await?;
         Ok(Ok(Call {
             finished,
             agent,

@@ -24,4 +24,5 @@ mod resume;
 mod rollback;
 mod safety;
 mod secrets;
+mod spend;
 mod state;
