@@ -3,8 +3,9 @@
 //! can count everything spent.
 //!
 //! Several ralph processes in different projects write at the same time: the file is in WAL
-//! mode with a 5 s busy timeout, every write is a single statement, and the schema migration
-//! takes the write lock before it looks at the version. An entry is keyed by (project, run id,
+//! mode with a 5 s busy timeout, every write is one transaction, and the schema migration
+//! takes the write lock before it looks at the version. Daily and monthly caps hold across
+//! processes through reservations (`reserve.rs`). An entry is keyed by (project, run id,
 //! iteration) and written with `INSERT OR REPLACE`, so recording an iteration again (a replay
 //! after a crash) never counts it twice. Every commit waits for the disk (`synchronous=FULL`).
 //!
@@ -21,7 +22,8 @@ use crate::report::{self, CostGroup, CostReport, Source};
 use crate::{sql, StoreError, Tokens};
 
 /// Migrations in order; migration `i` brings the ledger from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE entries (
     project TEXT NOT NULL,
     run_id TEXT NOT NULL,
@@ -38,7 +40,20 @@ CREATE TABLE entries (
     PRIMARY KEY (project, run_id, iteration)
 );
 CREATE INDEX entries_ts ON entries(ts);
-"#];
+"#,
+    r#"
+CREATE TABLE reservations (
+    project TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    amount_usd REAL NOT NULL,
+    pid INTEGER NOT NULL,
+    PRIMARY KEY (project, run_id, iteration)
+);
+"#,
+];
 
 /// A stored cost that counts: entries written before ralph judged the figures may hold any
 /// (`-1`, `1e308`), and those count as unknown. Matches `ralph_types::plausible`.
@@ -153,6 +168,10 @@ impl Ledger {
         &self.path
     }
 
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Record several entries in one transaction (one fsync), as [`Ledger::record`] does each.
     pub fn record_all(&self, entries: &[&LedgerEntry]) -> Result<(), StoreError> {
         let tx = self
@@ -193,8 +212,17 @@ impl Ledger {
                     t.map(|t| t.cache_write as i64),
                 ])
             })
+            .map_err(sql("record a ledger entry"))?;
+        // The actual cost replaces the estimate reserved for it (`reserve.rs`).
+        self.conn
+            .prepare_cached(
+                "DELETE FROM reservations WHERE project = ?1 AND run_id = ?2 AND iteration = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![entry.project, entry.run_id, entry.iteration])
+            })
             .map(|_| ())
-            .map_err(sql("record a ledger entry"))
+            .map_err(sql("settle a ledger reservation"))
     }
 
     /// Sum of the known costs of entries with `from <= ts < to` (RFC3339 bounds, any offset).

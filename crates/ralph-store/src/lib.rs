@@ -9,6 +9,7 @@ pub mod audit;
 pub mod ledger;
 mod records;
 mod report;
+pub mod reserve;
 mod schema;
 mod shared;
 mod writer;
@@ -22,6 +23,7 @@ pub use audit::{AuditError, AuditLog, VerifyReport};
 pub use ledger::{Ledger, LedgerEntry};
 pub use records::{EventRecord, IterationRecord, RunRecord, RunState, SideCall, Tokens};
 pub use report::{CostGroup, CostReport, CostRow};
+pub use reserve::{LedgerCap, Refusal, Reservation, ReservationRequest};
 pub use shared::{Shared, SharedAudit};
 pub use writer::{Write, Writer};
 

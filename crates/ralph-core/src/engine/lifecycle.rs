@@ -147,6 +147,7 @@ impl Engine {
     }
 
     pub(super) async fn finish(mut self, stop: Stop) -> Result<RunSummary, EngineError> {
+        self.release_ledger_reservations().await;
         let Stop { reason, message } = stop;
         let message = self.settings.redactor.redact(&message).into_owned();
         self.touch();

@@ -32,6 +32,7 @@ mod lifecycle;
 mod limits;
 mod outcome;
 mod prompt;
+mod reserve;
 mod retry;
 mod summary;
 

@@ -117,3 +117,91 @@ fn negative_and_absurd_costs_are_invalid_shown_and_never_added() {
         .count();
     assert_eq!(warnings, 2, "{}", out.stdout);
 }
+
+fn ledger_total(home: &std::path::Path) -> (f64, i64) {
+    let db = rusqlite::Connection::open(home.join("ledger.db")).unwrap();
+    db.query_row(
+        "SELECT COALESCE(SUM(cost_usd), 0), COUNT(*) FROM entries",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// Four projects at once against one ledger and `daily_usd = 0.035`, after $0.01 was spent
+/// today; every iteration costs $0.01 and takes a while, so all four would start their first
+/// iteration while none has finished. Each reserves its expected cost ($0.01, what the backend
+/// cost lately) in the ledger before it starts: two fit, the others are refused, and the day
+/// ends at $0.03, never past the cap (issue 9, item 8).
+#[test]
+fn a_daily_budget_holds_across_concurrent_processes() {
+    let shared = tempfile::tempdir().unwrap();
+    let seed = Project::new();
+    seed.configure(
+        &Script::new().default_steps(result(0.01)),
+        "claude-stream-json",
+        "max_iterations = 1",
+        "",
+    );
+    let out = Out::from(
+        seed.ralph()
+            .arg("run")
+            .env("RALPH_HOME", shared.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+
+    let mut slow = vec![Step::sleep_ms(700)];
+    slow.extend(result(0.01));
+    let projects: Vec<Project> = (0..4)
+        .map(|_| {
+            let p = Project::new();
+            p.configure(
+                &Script::new().default_steps(slow.clone()),
+                "claude-stream-json",
+                "max_iterations = 10",
+                "[budget]\ndaily_usd = 0.035\n",
+            );
+            p
+        })
+        .collect();
+    let children: Vec<_> = projects
+        .iter()
+        .map(|p| {
+            p.ralph()
+                .arg("run")
+                .env("RALPH_HOME", shared.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Out> = children
+        .into_iter()
+        .map(|c| wait_child(c, std::time::Duration::from_secs(60)))
+        .collect();
+    for out in &outs {
+        assert_eq!(out.code, 5, "{}", out.stderr);
+        assert!(
+            out.summary().contains("daily budget: $0.0"),
+            "{}",
+            out.summary()
+        );
+    }
+    let (total, entries) = ledger_total(shared.path());
+    assert!(
+        total <= 0.035 + 1e-9,
+        "the cap was passed: ${total} in {entries} entries"
+    );
+    assert!((total - 0.03).abs() < 1e-9, "${total} in {entries} entries");
+    let ran: usize = projects.iter().map(|p| p.iterations().len()).sum();
+    assert_eq!(ran, 2);
+    // Nothing is left reserved once every process ended.
+    let db = rusqlite::Connection::open(shared.path().join("ledger.db")).unwrap();
+    let held: i64 = db
+        .query_row("SELECT COUNT(*) FROM reservations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(held, 0);
+}
