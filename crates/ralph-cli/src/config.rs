@@ -149,6 +149,8 @@ pub struct BudgetConf {
     pub stop_before_exceeding: Option<bool>,
     /// Where the cross-project ledger lives (default: $RALPH_HOME or the XDG data dir).
     pub ledger: Option<PathBuf>,
+    /// Run with caps the agent cannot be held to (it reports neither cost nor tokens).
+    pub allow_unenforced: Option<bool>,
 }
 
 /// One `[pricing."model"]` table: USD per million tokens. Missing keys keep the built-in

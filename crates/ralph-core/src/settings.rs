@@ -86,6 +86,9 @@ pub struct Limits {
     /// Spend caps over all runs on this machine, per local day and month.
     pub daily_usd: Option<f64>,
     pub monthly_usd: Option<f64>,
+    /// Accept cost and token caps an agent cannot be held to (it reports neither), with a
+    /// warning, instead of refusing to start (`budget.allow_unenforced`).
+    pub allow_unenforced: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +143,7 @@ impl Default for Limits {
             alert_at: vec![0.5, 0.8, 1.0],
             daily_usd: None,
             monthly_usd: None,
+            allow_unenforced: false,
         }
     }
 }

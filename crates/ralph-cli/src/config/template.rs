@@ -124,6 +124,10 @@ backend = {backend}
 # Where those cross-project totals are kept. Default: $RALPH_HOME/ledger.db, else
 # $XDG_DATA_HOME/ralph/ledger.db.
 # ledger = "~/.local/share/ralph/ledger.db"
+# An agent that reports neither cost nor tokens (kiro, amp, cursor, a custom command with
+# text output) cannot be held to the caps above: ralph refuses to start. true: run anyway,
+# with a warning (only iterations and time are limited then).
+# allow_unenforced = false
 
 [git]
 # Record a git checkpoint every N iterations, for `ralph rollback`; 0 turns them off.

@@ -68,6 +68,8 @@ pub(super) struct Accounting {
     ledger_warned: bool,
     /// This loop's reservation in the plan budget for the iteration in progress.
     pub plan_hold: Option<Hold>,
+    /// An iteration without the usage its agent should report was announced (once a run).
+    pub missing_usage_warned: bool,
 }
 
 impl Accounting {
@@ -83,6 +85,7 @@ impl Accounting {
             ledger_failure: None,
             ledger_warned: false,
             plan_hold: None,
+            missing_usage_warned: false,
         }
     }
 }

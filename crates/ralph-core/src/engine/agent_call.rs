@@ -325,6 +325,7 @@ impl Engine {
         self.reject_implausible(&mut agent).await?;
         self.price(&mut agent, model).await?;
         self.reject_implausible(&mut agent).await?;
+        self.warn_missing_usage(call.iteration, &agent).await?;
         Ok(Ok(Call {
             finished,
             agent,

@@ -37,6 +37,7 @@ impl Engine {
         if needs_ledger && handles.ledger.is_none() {
             return Err(EngineError::NoLedger);
         }
+        super::enforceable::check_at_start(&settings.limits, &agents)?;
         let now = handles.deps.clock.rfc3339();
         let (fresh, story) = (settings.fresh, scope.story.clone());
         let deps = handles.deps.clone();
@@ -134,6 +135,7 @@ impl Engine {
             "story": self.scope.story,
         }));
         self.emit(&[started]);
+        self.warn_unenforced_caps();
 
         if self.checkpoints().is_some() && self.run.last_checkpoint.is_none() {
             if let Some(ev) = self.checkpoint(self.run.iteration) {

@@ -26,6 +26,7 @@ mod accounting;
 mod agent_call;
 mod checkpoint;
 mod decision;
+mod enforceable;
 mod gates;
 mod guardrails;
 mod lifecycle;
@@ -75,6 +76,9 @@ pub enum EngineError {
          budget.ledger, RALPH_HOME, XDG_DATA_HOME nor HOME says where it goes"
     )]
     NoLedger,
+    /// A cost or token cap no agent of the run can be held to (`enforceable.rs`).
+    #[error("{0}")]
+    UnenforcedCap(String),
 }
 
 impl EngineError {
@@ -82,7 +86,10 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         use ralph_types::exit_codes::{INTERNAL_ERROR, USAGE};
         match self {
-            EngineError::Prompt { .. } | EngineError::NoLedger | EngineError::Guard(_) => USAGE,
+            EngineError::Prompt { .. }
+            | EngineError::NoLedger
+            | EngineError::UnenforcedCap(_)
+            | EngineError::Guard(_) => USAGE,
             _ => INTERNAL_ERROR,
         }
     }

@@ -205,3 +205,83 @@ fn a_daily_budget_holds_across_concurrent_processes() {
         .unwrap();
     assert_eq!(held, 0);
 }
+
+fn text_agent(p: &Project, budget: &str) {
+    p.configure(
+        &Script::new().default_steps(vec![Step::print("working")]),
+        "text",
+        "max_iterations = 2",
+        budget,
+    );
+}
+
+/// Caps an agent that reports neither cost nor tokens cannot be held to are refused at start,
+/// with the cap, the backend and the way out named; `budget.allow_unenforced` accepts them
+/// with one warning (issue 9, item 10).
+#[test]
+fn caps_an_agent_cannot_report_on_are_refused_unless_accepted() {
+    let p = Project::new();
+    text_agent(&p, "");
+    let out = p.run(&["run", "--max-cost", "0.01", "--max-tokens", "100"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    for said in [
+        "budget.max_cost_usd (--max-cost) and budget.max_tokens (--max-tokens) cannot be enforced",
+        "the custom agent reports neither cost nor tokens",
+        "allow_unenforced = true under [budget]",
+    ] {
+        assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
+    }
+    assert!(
+        !out.stderr.contains("[1/"),
+        "an iteration ran: {}",
+        out.stderr
+    );
+
+    // The daily cap too, from the config file.
+    text_agent(&p, "[budget]\ndaily_usd = 5.0\n");
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("budget.daily_usd cannot be enforced"),
+        "{}",
+        out.stderr
+    );
+
+    // Accepted: the run goes on, and says once what is not enforced.
+    text_agent(&p, "[budget]\nallow_unenforced = true\n");
+    let out = p.run(&["run", "--max-cost", "0.01", "--max-tokens", "100"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(
+        out.stderr
+            .matches("running anyway because budget.allow_unenforced = true")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("[2/2]"), "{}", out.stderr);
+}
+
+/// An agent whose output should carry usage but did not for an iteration is said once while a
+/// cap depends on it.
+#[test]
+fn an_iteration_without_the_usage_its_agent_reports_is_said_once() {
+    let p = Project::new();
+    let script = Script::new()
+        .on_call(1, result(0.001))
+        .default_steps(vec![Step::claude_text("no result line this time")]);
+    p.configure(&script, "claude-stream-json", "max_iterations = 3", "");
+    let out = p.run(&["run", "--max-cost", "1"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let said = "the custom agent reported neither cost nor tokens this time";
+    assert_eq!(out.stderr.matches(said).count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("iteration 2: the custom agent reported neither cost nor tokens"),
+        "{}",
+        out.stderr
+    );
+    assert!(out
+        .stderr
+        .contains("budget.max_cost_usd (--max-cost) cannot count it"));
+}

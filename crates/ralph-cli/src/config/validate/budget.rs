@@ -34,6 +34,7 @@ impl Walker<'_> {
                 "stop_before_exceeding" => {
                     conf.stop_before_exceeding = Some(self.boolean(e, "true")?)
                 }
+                "allow_unenforced" => conf.allow_unenforced = Some(self.boolean(e, "true")?),
                 "ledger" => {
                     conf.ledger = Some(PathBuf::from(self.nonempty_string(
                         e,
