@@ -67,6 +67,18 @@ pub const LEDGER_FILE: &str = "ledger.db";
 /// their cost and tokens but not as iterations.
 pub const SIDE_CALL_ITERATION_BASE: u32 = 2_000_000_000;
 
+/// The spend of an iteration ralph was killed in, recovered from its artifacts on resume, is
+/// keyed `RECOVERED_CALL_BASE + 1000 * n + session % 1000` (a side call for reports: the
+/// iteration itself runs again and is keyed `n`).
+pub const RECOVERED_CALL_BASE: u32 = 3_000_000_000;
+
+/// The ledger key of the spend of iteration `n` recovered by session `session`.
+pub fn recovered_call_key(n: u32, session: u32) -> u32 {
+    RECOVERED_CALL_BASE
+        .saturating_add(n.saturating_mul(1000))
+        .saturating_add(session % 1000)
+}
+
 /// One finished iteration, anywhere on the machine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LedgerEntry {

@@ -312,6 +312,24 @@ impl Store {
             .map_err(sql("count iterations of unknown cost"))
     }
 
+    /// Whether a side call of `kind` after iteration `after` of the run is recorded.
+    pub fn side_call_recorded(
+        &self,
+        run_id: &str,
+        after: u32,
+        kind: &str,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM side_calls WHERE run_id = ?1 AND after_iteration = ?2 \
+                 AND kind = ?3",
+                params![run_id, after, kind],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(sql("read the side calls"))
+    }
+
     /// `PRAGMA integrity_check` result: "ok" when healthy.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.conn

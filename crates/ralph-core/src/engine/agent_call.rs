@@ -107,7 +107,7 @@ pub fn agent_command(
     spec
 }
 
-fn context<'a>(
+pub(super) fn context<'a>(
     settings: &'a Settings,
     model: Option<&'a str>,
     call: &CallSpec<'a>,

@@ -136,6 +136,7 @@ impl Engine {
         }));
         self.emit(&[started]);
         self.warn_unenforced_caps();
+        self.recover_unaccounted_spend().await?;
 
         if self.checkpoints().is_some() && self.run.last_checkpoint.is_none() {
             if let Some(ev) = self.checkpoint(self.run.iteration) {

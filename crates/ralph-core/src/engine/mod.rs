@@ -33,6 +33,7 @@ mod lifecycle;
 mod limits;
 mod outcome;
 mod prompt;
+mod recover;
 mod reserve;
 mod retry;
 mod summary;

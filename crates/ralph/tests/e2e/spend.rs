@@ -285,3 +285,95 @@ fn an_iteration_without_the_usage_its_agent_reports_is_said_once() {
         .stderr
         .contains("budget.max_cost_usd (--max-cost) cannot count it"));
 }
+
+/// The first iteration's agent wrote its `result` line, in a session that already moved
+/// aside the outputs of `killed` earlier sessions.
+fn result_written(p: &Project, killed: usize) -> bool {
+    let Ok(runs) = std::fs::read_dir(p.path(".ralph/runs")) else {
+        return false;
+    };
+    runs.filter_map(Result::ok).any(|run| {
+        let dir = run.path().join("0001");
+        let moved = std::fs::read_dir(&dir).map_or(0, |d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().contains(".killed-"))
+                .count()
+        });
+        moved == killed
+            && std::fs::read_to_string(dir.join("output.log"))
+                .is_ok_and(|s| s.contains("total_cost_usd"))
+    })
+}
+
+fn kill_9_after_the_result(p: &Project, killed_before: usize) {
+    let child = p.spawn(&["run"]);
+    wait_until(
+        "the agent's result line in the iteration's output",
+        std::time::Duration::from_secs(30),
+        || result_written(p, killed_before),
+    );
+    ralph_testkit::proc::kill(child.id() as i32, libc::SIGKILL).unwrap();
+    let out = wait_child(child, std::time::Duration::from_secs(30));
+    assert_eq!(out.code, 128 + libc::SIGKILL, "{}", out.stderr);
+}
+
+/// ralph is killed (SIGKILL) after the agent reported $0.01 and before ralph accounted it,
+/// twice; each resume recovers that spend from the iteration's artifacts, once, into the
+/// run's totals, `ralph cost` and the ledger (issue 9, item 19).
+#[test]
+fn the_spend_of_a_kill_9_iteration_is_recovered_on_resume() {
+    let p = Project::new();
+    let mut paid_then_hang = result(0.01);
+    paid_then_hang.push(Step::hang());
+    p.configure(
+        &Script::new().default_steps(paid_then_hang),
+        "claude-stream-json",
+        "max_iterations = 3",
+        "",
+    );
+    kill_9_after_the_result(&p, 0);
+    // Killed again in the iteration the resume runs again.
+    kill_9_after_the_result(&p, 1);
+    p.script(&Script::new().default_steps(vec![Step::claude_result(
+        ClaudeResult::success("done\nLOOP_COMPLETE")
+            .cost_usd(0.002)
+            .tokens(100, 10),
+    )]));
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The second resume recovered only the second kill; the first was recovered before.
+    assert!(
+        out.stderr
+            .contains("iteration 1 was cut short before ralph could account it"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.matches("was cut short").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+
+    let expected = 0.01 + 0.01 + 0.002;
+    for args in [
+        &["cost", "--json"][..],
+        &["cost", "--json", "--all-projects"],
+    ] {
+        let out = p.run(args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert!(
+            (v["total_usd"].as_f64().unwrap() - expected).abs() < 1e-9,
+            "{args:?}: {v}"
+        );
+        assert_eq!(v["iterations"], 1, "{v}");
+        assert_eq!(v["side_calls"], 2, "{v}");
+        assert_eq!(v["tokens"]["input"], 300, "{v}");
+    }
+    let status = p.status_json();
+    assert!(
+        (status["cost_usd"].as_f64().unwrap() - expected).abs() < 1e-9,
+        "{status}"
+    );
+}
