@@ -22,9 +22,15 @@ fn caps_set(l: &Limits) -> Vec<&'static str> {
     .collect()
 }
 
+/// The way out of [`unenforced`], for the refusal.
+pub const UNENFORCED_HINT: &str = "use an agent whose output reports usage (claude, codex, \
+     gemini, opencode, copilot, or a custom command with such an agent.output), remove the cap, \
+     or set allow_unenforced = true under [budget] in ralph.toml to run with only the iteration \
+     and time limits";
+
 /// The problem with the caps and the agents, if any cap is set that an agent cannot be held
 /// to.
-pub(super) fn unenforced(l: &Limits, agents: &[Agent]) -> Option<String> {
+pub fn unenforced(l: &Limits, agents: &[Agent]) -> Option<String> {
     let caps = caps_set(l);
     let blind: Vec<&str> = agents
         .iter()
@@ -60,10 +66,7 @@ fn join(items: &[&str]) -> String {
 pub(super) fn check_at_start(l: &Limits, agents: &[Agent]) -> Result<(), EngineError> {
     match unenforced(l, agents) {
         Some(problem) if !l.allow_unenforced => Err(EngineError::UnenforcedCap(format!(
-            "{problem}; use an agent whose output reports usage (claude, codex, gemini, \
-             opencode, copilot, or a custom command with such an agent.output), remove the \
-             cap, or set allow_unenforced = true under [budget] in ralph.toml to run with only \
-             the iteration and time limits"
+            "{problem}; {UNENFORCED_HINT}"
         ))),
         _ => Ok(()),
     }

@@ -26,7 +26,7 @@ mod accounting;
 mod agent_call;
 mod checkpoint;
 mod decision;
-mod enforceable;
+pub mod enforceable;
 mod gates;
 mod guardrails;
 mod lifecycle;

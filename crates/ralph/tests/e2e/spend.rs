@@ -236,6 +236,7 @@ fn caps_an_agent_cannot_report_on_are_refused_unless_accepted() {
         "an iteration ran: {}",
         out.stderr
     );
+    assert!(!p.exists(".ralph"), "refused, yet state was created");
 
     // The daily cap too, from the config file.
     text_agent(&p, "[budget]\ndaily_usd = 5.0\n");
