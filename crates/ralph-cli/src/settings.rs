@@ -189,6 +189,7 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         daily_usd: cfg.budget.daily_usd,
         monthly_usd: cfg.budget.monthly_usd,
         allow_unenforced: cfg.budget.allow_unenforced.unwrap_or(false),
+        iteration_estimate_usd: cfg.budget.iteration_estimate_usd.unwrap_or(0.0),
     };
     let rd = RetrySettings::default();
     let retry = RetrySettings {

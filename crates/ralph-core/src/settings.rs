@@ -89,6 +89,9 @@ pub struct Limits {
     /// Accept cost and token caps an agent cannot be held to (it reports neither), with a
     /// warning, instead of refusing to start (`budget.allow_unenforced`).
     pub allow_unenforced: bool,
+    /// The least an iteration is expected to cost when it reserves its share of the daily and
+    /// monthly caps in the ledger (`budget.iteration_estimate_usd`; 0: recent iterations only).
+    pub iteration_estimate_usd: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +147,7 @@ impl Default for Limits {
             daily_usd: None,
             monthly_usd: None,
             allow_unenforced: false,
+            iteration_estimate_usd: 0.0,
         }
     }
 }

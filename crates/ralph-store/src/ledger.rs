@@ -49,6 +49,7 @@ CREATE TABLE reservations (
     ts TEXT NOT NULL,
     expires_at TEXT NOT NULL,
     amount_usd REAL NOT NULL,
+    backend TEXT NOT NULL,
     pid INTEGER NOT NULL,
     PRIMARY KEY (project, run_id, iteration)
 );

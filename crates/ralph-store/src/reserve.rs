@@ -14,7 +14,10 @@
 //! guarantee: settled spend in a window is at most the cap plus, for iterations that ran at the
 //! same time, what each cost beyond its estimate — nothing when an agent's iterations cost the
 //! same or less than the costliest recent one. With no history of the backend at all the
-//! estimate is $0 and only the settled-plus-reserved total is checked.
+//! estimate is $0 and only the settled-plus-reserved total is checked: the processes that start
+//! at that moment (the first wave) all start, but a reservation counts at least at its
+//! backend's current estimate, so as soon as one iteration settles, the rest of the first wave
+//! counts at that cost and no one else starts past the cap on their account.
 //!
 //! A reservation whose process died (kill -9, a crash) is expired by the next reservation: its
 //! pid is gone (the caller says which pids live) or its lease passed. Processes sharing a
@@ -50,7 +53,7 @@ pub struct ReservationRequest {
     pub lease_until: String,
     /// The reserving process.
     pub pid: u32,
-    /// The run's own costliest iteration so far.
+    /// The run's own costliest iteration so far, or the configured estimate if higher.
     pub own_estimate_usd: f64,
     /// `true`: refuse when the estimate would pass a cap; `false`: only when the cap is reached.
     pub stop_before_exceeding: bool,
@@ -103,14 +106,7 @@ impl Ledger {
             let from = utc_bound(&cap.from, "reserve in the ledger")?;
             let to = utc_bound(&cap.to, "reserve in the ledger")?;
             let spent = self.spent_between(&from, &to)?;
-            let reserved: f64 = tx
-                .query_row(
-                    "SELECT COALESCE(SUM(amount_usd), 0) FROM reservations \
-                     WHERE ts >= ?1 AND ts < ?2",
-                    params![from, to],
-                    |r| r.get(0),
-                )
-                .map_err(sql("sum the ledger reservations"))?;
+            let reserved = reserved_between(&tx, &from, &to)?;
             let total = spent + reserved;
             let next = if req.stop_before_exceeding {
                 estimate
@@ -132,7 +128,7 @@ impl Ledger {
         }
         tx.execute(
             "INSERT INTO reservations (project, run_id, iteration, ts, expires_at, amount_usd, \
-             pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             backend, pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 req.project,
                 req.run_id,
@@ -140,6 +136,7 @@ impl Ledger {
                 now,
                 lease,
                 estimate,
+                req.backend,
                 req.pid
             ],
         )
@@ -198,6 +195,35 @@ fn expire(tx: &Transaction<'_>, now: &str, alive: &dyn Fn(u32) -> bool) -> Resul
             .map_err(sql("expire ledger reservations"))?;
     }
     Ok(())
+}
+
+/// What the reservations with `from <= ts < to` hold: each at least its backend's estimate now,
+/// so the first wave (reserved at $0, before any history) counts as soon as one of them settles.
+fn reserved_between(tx: &Transaction<'_>, from: &str, to: &str) -> Result<f64, StoreError> {
+    let rows: Vec<(String, f64)> = {
+        let mut stmt = tx
+            .prepare("SELECT backend, amount_usd FROM reservations WHERE ts >= ?1 AND ts < ?2")
+            .map_err(sql("read the ledger reservations"))?;
+        let rows = stmt
+            .query_map(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql("read the ledger reservations"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read the ledger reservations"))?
+    };
+    let mut estimates: std::collections::HashMap<String, f64> = Default::default();
+    let mut total = 0.0;
+    for (backend, amount) in rows {
+        let estimate = match estimates.get(&backend) {
+            Some(e) => *e,
+            None => {
+                let e = recent_max(tx, &backend)?;
+                estimates.insert(backend, e);
+                e
+            }
+        };
+        total += amount.max(estimate);
+    }
+    Ok(total)
 }
 
 /// The costliest of the backend's last [`ESTIMATE_WINDOW`] iterations (believable costs only).
@@ -301,6 +327,29 @@ mod tests {
         assert_eq!(left, vec!["d".to_string()]);
         l.release_run(&later.project, "d").unwrap();
         assert!(l.reservations().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_first_wave_counts_at_the_estimate_once_there_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        // No history: both start, reserving $0.
+        let (a, b) = (request("a", 1, 0.05), request("b", 1, 0.05));
+        assert_eq!(
+            l.reserve(&a, &alive).unwrap(),
+            Reservation::Held { amount_usd: 0.0 }
+        );
+        assert!(matches!(
+            l.reserve(&b, &alive).unwrap(),
+            Reservation::Held { .. }
+        ));
+        // a settles at $0.02: b's iteration now counts at $0.02 too.
+        l.record(&entry(&a, 0.02)).unwrap();
+        let c = request("c", 1, 0.05);
+        let Reservation::Refused(r) = l.reserve(&c, &alive).unwrap() else {
+            panic!("$0.02 + $0.02 held by b + $0.02 expected fits no $0.05 cap");
+        };
+        assert_eq!((r.spent_usd, r.reserved_usd), (0.02, 0.02));
     }
 
     /// Threads, each with its own connection (as processes have), race to spend a $0.05 cap

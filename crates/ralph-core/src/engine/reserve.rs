@@ -53,7 +53,7 @@ impl Engine {
             now: now.to_rfc3339(),
             lease_until: now.checked_add_signed(lease).unwrap_or(now).to_rfc3339(),
             pid: std::process::id(),
-            own_estimate_usd: self.acct.max_iteration_cost,
+            own_estimate_usd: self.acct.max_iteration_cost.max(l.iteration_estimate_usd),
             stop_before_exceeding: l.stop_before_exceeding,
             caps,
         };

@@ -128,30 +128,10 @@ fn ledger_total(home: &std::path::Path) -> (f64, i64) {
     .unwrap()
 }
 
-/// Four projects at once against one ledger and `daily_usd = 0.035`, after $0.01 was spent
-/// today; every iteration costs $0.01 and takes a while, so all four would start their first
-/// iteration while none has finished. Each reserves its expected cost ($0.01, what the backend
-/// cost lately) in the ledger before it starts: two fit, the others are refused, and the day
-/// ends at $0.03, never past the cap (issue 9, item 8).
-#[test]
-fn a_daily_budget_holds_across_concurrent_processes() {
-    let shared = tempfile::tempdir().unwrap();
-    let seed = Project::new();
-    seed.configure(
-        &Script::new().default_steps(result(0.01)),
-        "claude-stream-json",
-        "max_iterations = 1",
-        "",
-    );
-    let out = Out::from(
-        seed.ralph()
-            .arg("run")
-            .env("RALPH_HOME", shared.path())
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(out.code, 3, "{}", out.stderr);
-
+/// Four projects at once against one ledger, every iteration $0.01 and slow enough that all
+/// four would start their first iteration while none has finished; `budget` is their
+/// `[budget]` table. Returns (the ledger's total, iterations the four ran).
+fn four_at_once(shared: &std::path::Path, budget: &str) -> (f64, usize) {
     let mut slow = vec![Step::sleep_ms(700)];
     slow.extend(result(0.01));
     let projects: Vec<Project> = (0..4)
@@ -161,7 +141,7 @@ fn a_daily_budget_holds_across_concurrent_processes() {
                 &Script::new().default_steps(slow.clone()),
                 "claude-stream-json",
                 "max_iterations = 10",
-                "[budget]\ndaily_usd = 0.035\n",
+                &format!("[budget]\n{budget}\n"),
             );
             p
         })
@@ -171,7 +151,7 @@ fn a_daily_budget_holds_across_concurrent_processes() {
         .map(|p| {
             p.ralph()
                 .arg("run")
-                .env("RALPH_HOME", shared.path())
+                .env("RALPH_HOME", shared)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -190,20 +170,55 @@ fn a_daily_budget_holds_across_concurrent_processes() {
             out.summary()
         );
     }
-    let (total, entries) = ledger_total(shared.path());
-    assert!(
-        total <= 0.035 + 1e-9,
-        "the cap was passed: ${total} in {entries} entries"
-    );
-    assert!((total - 0.03).abs() < 1e-9, "${total} in {entries} entries");
-    let ran: usize = projects.iter().map(|p| p.iterations().len()).sum();
-    assert_eq!(ran, 2);
     // Nothing is left reserved once every process ended.
-    let db = rusqlite::Connection::open(shared.path().join("ledger.db")).unwrap();
+    let db = rusqlite::Connection::open(shared.join("ledger.db")).unwrap();
     let held: i64 = db
         .query_row("SELECT COUNT(*) FROM reservations", [], |r| r.get(0))
         .unwrap();
     assert_eq!(held, 0);
+    let ran = projects.iter().map(|p| p.iterations().len()).sum();
+    (ledger_total(shared).0, ran)
+}
+
+/// `daily_usd = 0.035` after $0.01 was spent today: each process reserves its expected cost
+/// ($0.01, what the backend cost lately) in the ledger before it starts; two fit, the others
+/// are refused, and the day ends at $0.03, never past the cap (issue 9, item 8).
+#[test]
+fn a_daily_budget_holds_across_concurrent_processes() {
+    let shared = tempfile::tempdir().unwrap();
+    let seed = Project::new();
+    seed.configure(
+        &Script::new().default_steps(result(0.01)),
+        "claude-stream-json",
+        "max_iterations = 1",
+        "",
+    );
+    let out = Out::from(
+        seed.ralph()
+            .arg("run")
+            .env("RALPH_HOME", shared.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let (total, ran) = four_at_once(shared.path(), "daily_usd = 0.035");
+    assert!(total <= 0.035 + 1e-9, "the cap was passed: ${total}");
+    assert!((total - 0.03).abs() < 1e-9, "${total}");
+    assert_eq!(ran, 2);
+}
+
+/// On a machine that never ran the backend there is no recent cost to reserve:
+/// `budget.iteration_estimate_usd` is the estimate then.
+#[test]
+fn a_configured_estimate_holds_the_cap_before_any_history() {
+    let shared = tempfile::tempdir().unwrap();
+    let (total, ran) = four_at_once(
+        shared.path(),
+        "daily_usd = 0.025\niteration_estimate_usd = 0.01",
+    );
+    assert!(total <= 0.025 + 1e-9, "the cap was passed: ${total}");
+    assert!((total - 0.02).abs() < 1e-9, "${total}");
+    assert_eq!(ran, 2);
 }
 
 fn text_agent(p: &Project, budget: &str) {

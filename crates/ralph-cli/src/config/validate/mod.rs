@@ -64,6 +64,7 @@ pub(crate) const BUDGET_KEYS: &[&str] = &[
     "stop_before_exceeding",
     "ledger",
     "allow_unenforced",
+    "iteration_estimate_usd",
 ];
 pub(crate) const GIT_KEYS: &[&str] = &["checkpoint_every", "require", "max_untracked_mb"];
 pub(crate) const SAFETY_KEYS: &[&str] = &[
