@@ -121,9 +121,10 @@ impl Engine {
         let tokens = outcome.usage.map_or(0, |t| t.total());
         let ev = self.event(EventBody::Warning {
             message: format!(
-                "iteration {n} was cut short before ralph could account it (ralph was killed); \
-                 its agent had reported {spent} and {tokens} tokens: recorded as spent (in the \
-                 totals, `ralph cost` and the machine-wide ledger), and iteration {n} runs again"
+                "iteration {n} was cut short before ralph could account it (ralph was killed or \
+                 interrupted); its agent had reported {spent} and {tokens} tokens: recorded as \
+                 spent (in the totals, `ralph cost` and the machine-wide ledger), and iteration \
+                 {n} runs again"
             ),
         });
         let write = Write::CommitSideCall {
