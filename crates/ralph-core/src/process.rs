@@ -282,6 +282,19 @@ pub fn signal_group(pgid: u32, signal: i32) {
     }
 }
 
+/// Whether the process `pid` still exists (it may belong to another user: `EPERM` is alive).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) with signal 0 only checks that the process exists; nothing is sent.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// A started child, its merged output pipe, and (supervised) the marker its descendants carry.
 type Spawned = (
     Child,

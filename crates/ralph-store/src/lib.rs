@@ -9,6 +9,7 @@ pub mod audit;
 pub mod ledger;
 mod records;
 mod report;
+pub mod reserve;
 mod schema;
 mod shared;
 pub mod tamper;
@@ -23,6 +24,7 @@ pub use audit::{AuditError, AuditLog, VerifyReport};
 pub use ledger::{Ledger, LedgerEntry};
 pub use records::{EventRecord, IterationRecord, RunRecord, RunState, SideCall, Tokens};
 pub use report::{CostGroup, CostReport, CostRow};
+pub use reserve::{LedgerCap, Refusal, Reservation, ReservationRequest};
 pub use shared::{Shared, SharedAudit};
 pub use writer::{Write, Writer};
 
@@ -324,6 +326,24 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(sql("count iterations of unknown cost"))
+    }
+
+    /// Whether a side call of `kind` after iteration `after` of the run is recorded.
+    pub fn side_call_recorded(
+        &self,
+        run_id: &str,
+        after: u32,
+        kind: &str,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM side_calls WHERE run_id = ?1 AND after_iteration = ?2 \
+                 AND kind = ?3",
+                params![run_id, after, kind],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(sql("read the side calls"))
     }
 
     /// `PRAGMA integrity_check` result: "ok" when healthy.

@@ -54,6 +54,17 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
     for agent in &agents {
         check_installed(agent.backend.as_ref())?;
     }
+    // Before any state exists (the engine checks again, for every caller).
+    if !settings.limits.allow_unenforced {
+        if let Some(problem) =
+            ralph_core::engine::enforceable::unenforced(&settings.limits, &agents)
+        {
+            return Err(CliError::usage(
+                problem,
+                Some(ralph_core::engine::enforceable::UNENFORCED_HINT.to_string()),
+            ));
+        }
+    }
 
     paths::ensure_state_dir(&state_dir)?;
     let _lock = lock::acquire(&state_dir)?;

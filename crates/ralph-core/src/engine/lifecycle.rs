@@ -39,6 +39,7 @@ impl Engine {
         if needs_ledger && handles.ledger.is_none() {
             return Err(EngineError::NoLedger);
         }
+        super::enforceable::check_at_start(&settings.limits, &agents)?;
         let now = handles.deps.clock.rfc3339();
         let (fresh, story) = (settings.fresh, scope.story.clone());
         let deps = handles.deps.clone();
@@ -138,6 +139,8 @@ impl Engine {
             "story": self.scope.story,
         }));
         self.emit(&[started]);
+        self.warn_unenforced_caps();
+        self.recover_unaccounted_spend().await?;
 
         if self.checkpoints().is_some() && self.run.last_checkpoint.is_none() {
             if let Some(ev) = self.checkpoint(self.run.iteration) {
@@ -151,6 +154,7 @@ impl Engine {
     }
 
     pub(super) async fn finish(mut self, stop: Stop) -> Result<RunSummary, EngineError> {
+        self.release_ledger_reservations().await;
         let Stop { reason, message } = stop;
         let message = self.settings.redactor.redact(&message).into_owned();
         self.touch();

@@ -27,12 +27,15 @@ mod accounting;
 mod agent_call;
 mod checkpoint;
 mod decision;
+pub mod enforceable;
 mod gates;
 mod guardrails;
 mod lifecycle;
 mod limits;
 mod outcome;
 mod prompt;
+mod recover;
+mod reserve;
 mod retry;
 mod state_guard;
 mod state_watch;
@@ -78,6 +81,9 @@ pub enum EngineError {
          budget.ledger, RALPH_HOME, XDG_DATA_HOME nor HOME says where it goes"
     )]
     NoLedger,
+    /// A cost or token cap no agent of the run can be held to (`enforceable.rs`).
+    #[error("{0}")]
+    UnenforcedCap(String),
 }
 
 impl EngineError {
@@ -85,7 +91,10 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         use ralph_types::exit_codes::{INTERNAL_ERROR, USAGE};
         match self {
-            EngineError::Prompt { .. } | EngineError::NoLedger | EngineError::Guard(_) => USAGE,
+            EngineError::Prompt { .. }
+            | EngineError::NoLedger
+            | EngineError::UnenforcedCap(_)
+            | EngineError::Guard(_) => USAGE,
             _ => INTERNAL_ERROR,
         }
     }

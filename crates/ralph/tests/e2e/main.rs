@@ -25,5 +25,6 @@ mod resume;
 mod rollback;
 mod safety;
 mod secrets;
+mod spend;
 mod state;
 mod state_tamper;
