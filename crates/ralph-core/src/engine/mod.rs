@@ -30,6 +30,7 @@ mod decision;
 pub mod enforceable;
 mod gates;
 mod guardrails;
+mod index_guard;
 mod lifecycle;
 mod limits;
 mod outcome;

@@ -8,6 +8,7 @@
 //!   mtime, ctime: any write changes the ctime, which nobody can set back): `.gitignore` is
 //!   rewritten, files the agent added are removed, and a changed or deleted iteration artifact
 //!   is reported as lost (ralph keeps no copy of its logs; its records are in the database).
+//! * The user's index (`index_guard.rs`), deleted or corrupted, is put back from ralph's copy.
 //! * Not watched: `STOP` (a stop request, which anyone may make), the current iteration's own
 //!   directory and those of other loops of this process (ralph writes them meanwhile),
 //!   `git-index/` (the scratch of ralph's own git) and `worktrees/` (where stories' agents
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use ralph_store::tamper::{Damage, DbMark, FileSig, Finding};
 
+use super::index_guard::IndexKeep;
 use super::state_watch::{Change, Watch};
 use super::{Engine, EngineError, Stop};
 use crate::events::StopReason;
@@ -61,6 +63,8 @@ pub(super) struct StateMark {
 pub(super) struct StateWatch {
     tried: bool,
     watch: Option<Watch>,
+    /// The user's index, kept between iterations.
+    index: IndexKeep,
 }
 
 impl Engine {
@@ -69,6 +73,9 @@ impl Engine {
     pub(super) async fn mark_state(&mut self, n: u32) -> Result<StateMark, EngineError> {
         let db = self.handles.store.exclusive(|s| s.mark_files()).await?;
         let _ = self.audit_log();
+        if let Some(git) = &self.git {
+            self.state_watch.index.mark(&git.index_path);
+        }
         let skip = self.unwatched(n);
         let root = self.state_dir.clone();
         let rel = |p: &Path| p.strip_prefix(&root).map(Path::to_path_buf).ok();
@@ -131,7 +138,11 @@ impl Engine {
             }
             (None, None) => {}
         }
-        if findings.is_empty() {
+        let index = match &self.git {
+            Some(git) => self.state_watch.index.check(&git.index_path),
+            None => None,
+        };
+        if findings.is_empty() && index.is_none() {
             return Ok(None);
         }
         let data: Vec<serde_json::Value> = findings
@@ -145,9 +156,15 @@ impl Engine {
             .collect();
         self.audit_record(
             ralph_store::audit::kinds::STATE_TAMPERED,
-            serde_json::json!({ "iteration": n, "files": data }),
+            serde_json::json!({ "iteration": n, "files": data, "index": index }),
         );
-        Ok(Some(Stop::new(StopReason::Safety, message(&findings))))
+        let text = match (findings.is_empty(), index) {
+            (false, Some(index)) => format!("{}; the agent also {index}", message(&findings)),
+            (false, None) => message(&findings),
+            (true, Some(index)) => format!("stopped by a safety guard: the agent {index}"),
+            (true, None) => String::new(),
+        };
+        Ok(Some(Stop::new(StopReason::Safety, text)))
     }
 
     /// Directories ralph itself writes while this iteration runs.
