@@ -10,6 +10,7 @@ mod command;
 mod meta;
 mod parse;
 pub mod refs;
+mod refsnap;
 mod restore;
 mod rollback;
 mod temp_index;
@@ -23,6 +24,7 @@ use command::{Invocation, Output};
 use temp_index::TempIndex;
 
 pub use meta::{RepoMeta, HOOK_NAMES};
+pub use refsnap::{check_ref_pattern, RefFix, RefRestore, RefRules, RefSnapshot};
 pub use restore::RestoreReport;
 pub use rollback::{RollbackError, RollbackOptions, RollbackOutcome, RunCheckpoint};
 

@@ -239,7 +239,7 @@ fn restore_node(path: &Path, before: &Node) -> std::io::Result<()> {
 /// Removes whatever is at `path` without following it: a symlink is unlinked (its target
 /// stays), a directory removed with its content (std's `remove_dir_all` does not follow
 /// symlinks inside it either).
-fn remove_any(path: &Path) -> std::io::Result<()> {
+pub(crate) fn remove_any(path: &Path) -> std::io::Result<()> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
@@ -251,7 +251,7 @@ fn remove_any(path: &Path) -> std::io::Result<()> {
 /// Writes a sibling temporary file and renames it over `path`: a rename replaces a symlink
 /// itself, never its target, and readers (the user's git) see the old or the new file, never
 /// half of one.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let Some(dir) = path.parent() else {
         return Err(std::io::ErrorKind::InvalidInput.into());
     };

@@ -37,6 +37,8 @@ pub(super) struct Before {
     pub tree: Option<String>,
     /// `.git`'s config and hooks, where git says they are (linked worktrees included).
     pub meta: Option<RepoMeta>,
+    /// Every ref, HEAD and the stash reflog (see `git_integrity.rs`).
+    pub refs: Option<ralph_git::RefSnapshot>,
 }
 
 /// What the iteration did to the tree, and what the guardrails made of it.
@@ -75,6 +77,7 @@ impl Engine {
         Before {
             tree: self.guards.pre_tree.clone(),
             meta: self.git.as_ref().map(RepoMeta::capture),
+            refs: self.snapshot_refs(),
         }
     }
 
@@ -96,6 +99,12 @@ impl Engine {
         candidate: bool,
     ) -> After {
         let mut after = After::default();
+        // Before any git command of ralph's: `.git` as it was, refs put back.
+        let integrity = self.check_git_integrity(n, before);
+        if integrity.repo_gone {
+            after.stop = integrity.stop;
+            return after;
+        }
         let every = self.settings.checkpoint_every;
         let mut post: Option<String> = None;
         if self.checkpoints().is_some()
@@ -118,6 +127,7 @@ impl Engine {
             }
         }
         self.guard_iteration(n, outcome, before, post.as_deref(), &mut after);
+        super::git_integrity::merge_stop(&mut after.stop, integrity.stop);
         // The next iteration starts from what is on disk now.
         self.guards.pre_tree = if after.reverted {
             before.tree.clone()
@@ -178,34 +188,6 @@ impl Engine {
             ));
         } else if let Some(d) = after.diff.clone() {
             self.guard_changes(n, &d, pre, post, after);
-        }
-        if let Some(meta) = &before.meta {
-            let changed = meta.changed();
-            if !changed.is_empty() {
-                let restored = meta.restore();
-                self.audit_record(
-                    ralph_store::audit::kinds::GUARD_TRIPPED,
-                    serde_json::json!({
-                        "iteration": n, "guard": "protected_paths", "paths": changed,
-                        "restored": restored.is_ok(),
-                    }),
-                );
-                after.stop.get_or_insert_with(|| {
-                    Stop::new(
-                        StopReason::Safety,
-                        format!(
-                            "stopped by a safety guard: the agent changed {} (protected: \
-                             .git/**); {}",
-                            changed.join(", "),
-                            if restored.is_ok() {
-                                "restored"
-                            } else {
-                                "restoring failed"
-                            }
-                        ),
-                    )
-                });
-            }
         }
     }
 

@@ -13,6 +13,7 @@
 //! | completion gates and iteration gates | `gates.rs` |
 //! | checkpoints and the audit log | `checkpoint.rs` |
 //! | guardrails after the agent: reverts, protected paths, stuck detection | `guardrails.rs` |
+//! | the repository after the agent: `.git` there, its config and refs put back | `git_integrity.rs` |
 //! | cost, tokens, the iteration record, the ledger, budget alerts | `accounting.rs` |
 //! | what happens next (pure) and the feedback for the next prompt | `decision.rs` |
 //! | waits, back-off, shared backend limits, switching agents | `retry.rs` |
@@ -27,6 +28,7 @@ mod agent_call;
 mod checkpoint;
 mod decision;
 mod gates;
+mod git_integrity;
 mod guardrails;
 mod lifecycle;
 mod limits;

@@ -14,6 +14,7 @@ mod config_errors;
 mod cost;
 mod dry_run;
 mod exit_codes;
+mod git_integrity;
 mod notes;
 mod policies;
 mod process_control;

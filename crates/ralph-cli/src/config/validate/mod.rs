@@ -64,7 +64,12 @@ pub(crate) const BUDGET_KEYS: &[&str] = &[
     "stop_before_exceeding",
     "ledger",
 ];
-pub(crate) const GIT_KEYS: &[&str] = &["checkpoint_every", "require", "max_untracked_mb"];
+pub(crate) const GIT_KEYS: &[&str] = &[
+    "checkpoint_every",
+    "require",
+    "max_untracked_mb",
+    "allow_ref_rewrites",
+];
 pub(crate) const SAFETY_KEYS: &[&str] = &[
     "max_files_changed",
     "protected_paths",
