@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::Path;
 
-use crate::command::{self, Invocation};
+use crate::command::Invocation;
 use crate::meta::write_file;
 use crate::{Git, GitError};
 
@@ -405,7 +405,7 @@ impl Git {
                 "ralph: restored after an iteration",
                 "--stdin",
             ];
-            match command::run_with_input(&self.root, &Invocation::new(&args), input) {
+            match self.run_with_input(&Invocation::new(&args), input) {
                 Ok(_) => report.restored.extend(in_transaction),
                 Err(e) => {
                     let reason = e.to_string();
@@ -444,7 +444,7 @@ impl Git {
             input.push(b'\n');
         }
         let args = ["cat-file", "--batch-check=%(objectname)"];
-        let stdout = command::run_with_input(&self.root, &Invocation::new(&args), input)?;
+        let stdout = self.run_with_input(&Invocation::new(&args), input)?;
         // Found objects print their id; missing ones `<id> missing`.
         Ok(String::from_utf8_lossy(&stdout)
             .lines()

@@ -171,3 +171,75 @@ fn allowed_ref_rewrites_are_left_alone() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("allow_ref_rewrites"), "{}", out.stderr);
 }
+
+/// Item 7: ralph's own git (the checkpoint's `git add`, restores) never runs a filter, an
+/// fsmonitor or a hook the agent configured, wherever it configured it.
+#[test]
+fn ralphs_git_never_runs_agent_configured_code() {
+    let cases: &[(&str, &str)] = &[
+        (
+            ".git/config",
+            "echo '* filter=evil' > .gitattributes && \
+             git config filter.evil.clean \"touch $MARKER; cat\" && \
+             git config filter.evil.smudge \"touch $MARKER; cat\"",
+        ),
+        (
+            "global config",
+            "echo '* filter=evil' > .gitattributes && \
+             git config --global filter.evil.clean \"touch $MARKER; cat\"",
+        ),
+        (
+            ".git/info/attributes",
+            "mkdir -p .git/info && echo '* filter=evil' > .git/info/attributes && \
+             git config --global filter.evil.clean \"touch $MARKER; cat\"",
+        ),
+        (
+            "global attributes file",
+            "mkdir -p \"$HOME/.config/git\" && echo '* filter=evil' > \"$HOME/.config/git/attributes\" && \
+             git config --global filter.evil.process \"sh -c 'touch $MARKER'\"",
+        ),
+        (
+            "fsmonitor",
+            "git config --global core.fsmonitor \"touch $MARKER; false\"",
+        ),
+        (
+            "hooks path",
+            "mkdir -p \"$HOME/hooks\" && printf '#!/bin/sh\\ntouch %s\\n' \"$MARKER\" > \"$HOME/hooks/reference-transaction\" && \
+             chmod +x \"$HOME/hooks/reference-transaction\" && git config --global core.hooksPath \"$HOME/hooks\"",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, body) in cases {
+        let p = Project::git();
+        let marker = p.aux_path("marker");
+        sh_agent(
+            &p,
+            &format!(
+                "MARKER={}\necho change >> README.md\n{body}",
+                path_str(&marker)
+            ),
+            "",
+        );
+        let toml = p
+            .read("ralph.toml")
+            .replace("max_iterations = 1", "max_iterations = 2");
+        p.write("ralph.toml", &toml);
+        p.git_cmd(&["commit", "-q", "-a", "-m", "two iterations"]);
+        let out = p.run(&["run"]);
+        // Checked before any git of the test's own runs: it would honour the agent's config.
+        if marker.exists() {
+            failures.push(format!(
+                "{what}: ralph ran the agent's code\n{}",
+                out.stderr
+            ));
+        }
+        let rollback = p.run(&["rollback", "0"]);
+        if marker.exists() {
+            failures.push(format!(
+                "{what}: rollback ran the agent's code\n{}",
+                rollback.stderr
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
