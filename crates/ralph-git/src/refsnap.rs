@@ -367,6 +367,16 @@ impl Git {
         if plan.updates.is_empty() && plan.stash_log.is_none() {
             return Ok(());
         }
+        let stash_entries: Vec<String> = plan
+            .stash_log
+            .as_deref()
+            .map(|log| {
+                lines(log)
+                    .filter_map(entry_commit)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
         let oids: Vec<&str> = plan
             .updates
             .iter()
@@ -374,8 +384,12 @@ impl Git {
                 Value::Oid(o) => Some(o.as_str()),
                 Value::Symbolic(_) => None,
             })
+            .chain(stash_entries.iter().map(String::as_str))
             .collect();
         let missing = self.missing_objects(&oids)?;
+        for (name, _, _) in &plan.updates {
+            self.remove_broken_loose(name);
+        }
         let mut input = Vec::new();
         let mut in_transaction = Vec::new();
         for (name, value, what) in plan.updates {
@@ -417,6 +431,30 @@ impl Git {
         }
         // Last: update-ref above appended its own line to the stash reflog.
         if let Some(log) = plan.stash_log {
+            // An entry whose commit was pruned cannot come back; keeping its line would make
+            // `git stash list` fail.
+            let mut kept = Vec::with_capacity(log.len());
+            let mut lost = 0;
+            for line in lines(&log) {
+                let gone = entry_commit(line)
+                    .is_some_and(|c| missing.contains(String::from_utf8_lossy(c).as_ref()));
+                if gone {
+                    lost += 1;
+                } else {
+                    kept.extend_from_slice(line);
+                    kept.push(b'\n');
+                }
+            }
+            if lost > 0 {
+                report.failed.push((
+                    RefFix {
+                        name: "refs/stash".into(),
+                        what: "dropped stash entries",
+                    },
+                    format!("{lost} stash entries' commits are no longer in the repository"),
+                ));
+            }
+            let log = kept;
             let path = self.common_dir.join("logs/refs/stash");
             if let Err(e) = fs::create_dir_all(self.common_dir.join("logs/refs"))
                 .and_then(|()| write_file(&path, &log, 0o644))
@@ -431,6 +469,36 @@ impl Git {
             }
         }
         Ok(())
+    }
+
+    /// A loose ref file holding garbage (or a symlink) makes git refuse to update the ref
+    /// ("reference broken"): it is removed first. Directories are left alone (they may hold
+    /// other refs), and so is any name that could reach outside `refs/`.
+    fn remove_broken_loose(&self, name: &str) {
+        let safe = name.starts_with("refs/")
+            && !name
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..");
+        if !safe {
+            return;
+        }
+        let path = self.common_dir.join(name);
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            return;
+        };
+        let broken = if meta.file_type().is_symlink() {
+            true
+        } else if meta.file_type().is_file() {
+            let raw = read_regular(&path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&raw);
+            let text = text.trim_end();
+            !(is_oid(text) || text.starts_with("ref: refs/"))
+        } else {
+            false
+        };
+        if broken {
+            let _ = fs::remove_file(&path);
+        }
     }
 
     /// Object ids among `oids` the repository no longer has (one `cat-file --batch-check`).

@@ -52,9 +52,11 @@ fn user_refs(p: &Project) -> String {
         .filter(|l| !l.starts_with("refs/ralph/"))
         .collect();
     format!(
-        "{}\nHEAD -> {}\nstash:\n{}",
+        "{}\nHEAD: {}\nstash:\n{}",
         refs.join("\n"),
-        p.git_cmd(&["symbolic-ref", "-q", "HEAD"]).trim(),
+        std::fs::read_to_string(p.path(".git/HEAD"))
+            .unwrap_or_default()
+            .trim(),
         p.git_cmd(&["stash", "list", "--format=%H %gs"])
     )
 }
@@ -242,4 +244,148 @@ fn ralphs_git_never_runs_agent_configured_code() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Item 4: damage to `.git` is found after the iteration, repaired where ralph can (never
+/// through a symlink out of the repository), and where it cannot, said exactly so.
+#[test]
+fn damage_to_dot_git_is_repaired_or_told_truthfully() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("truncate -s0 .git/HEAD", "damaged HEAD", "put back"),
+        (
+            ": > .git/HEAD && echo x > .git/refs/heads/main",
+            "HEAD",
+            "put back",
+        ),
+        (
+            "git pack-refs --all && echo garbage >> .git/packed-refs",
+            "packed-refs",
+            "put back",
+        ),
+        (
+            "git pack-refs --all && sed -i '/refs\\/heads\\/feature/d' .git/packed-refs",
+            "deleted refs/heads/feature",
+            "put back",
+        ),
+        (
+            "echo '*.txt' >> .git/info/exclude",
+            ".git/info/exclude",
+            "restored",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (command, named, fixed) in cases {
+        let p = rich_repo();
+        sh_agent(&p, command, "");
+        let refs_before = user_refs(&p);
+        let exclude_before = p.read(".git/info/exclude");
+        let out = p.run(&["run"]);
+        let ok = out.code == 6
+            && out.summary().contains(named)
+            && out.summary().contains(fixed)
+            && p.read(".git/HEAD") == "ref: refs/heads/main\n"
+            && user_refs(&p) == refs_before
+            && p.read(".git/info/exclude") == exclude_before;
+        if !ok {
+            failures.push(format!(
+                "{command:?}: exit {}\n{}\n{}",
+                out.code,
+                out.summary(),
+                user_refs(&p)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Item 4: `.git/hooks` replaced by a symlink to a directory outside the repository: the
+/// symlink goes, the hooks come back, and nothing outside is touched.
+#[test]
+fn a_symlinked_hooks_directory_is_replaced_without_following_it() {
+    let p = rich_repo();
+    let outside = p.aux_path("evil-hooks");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("pre-commit"), "#!/bin/sh\ntouch /tmp/pwned\n").unwrap();
+    std::fs::write(outside.join("victim.txt"), "keep\n").unwrap();
+    p.write(".git/hooks/post-commit", "#!/bin/sh\nexit 0\n");
+    sh_agent(
+        &p,
+        &format!(
+            "rm -rf .git/hooks && ln -s {} .git/hooks",
+            path_str(&outside)
+        ),
+        "",
+    );
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert!(out.summary().contains(".git/hooks"), "{}", out.summary());
+    let hooks = p.path(".git/hooks");
+    assert!(!hooks.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(p.read(".git/hooks/post-commit"), "#!/bin/sh\nexit 0\n");
+    assert!(!p.exists(".git/hooks/pre-commit"));
+    assert!(
+        outside.join("pre-commit").exists(),
+        "nothing outside is deleted"
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.join("victim.txt")).unwrap(),
+        "keep\n"
+    );
+}
+
+/// Item 4: a deleted or moved `.git` cannot be restored; ralph says what is lost, stops with
+/// exit 6, and never claims it restored anything.
+#[test]
+fn a_deleted_or_moved_repository_is_told_as_lost() {
+    for command in [
+        "rm -rf .git",
+        "python3 -c \"import shutil; shutil.rmtree('.git')\"",
+        "mv .git ../moved-git",
+    ] {
+        let p = rich_repo();
+        sh_agent(&p, command, "");
+        let out = p.run(&["run"]);
+        assert_eq!(out.code, 6, "{command}: {}", out.stderr);
+        let summary = out.summary();
+        assert!(
+            summary.contains("deleted or moved the repository's git directory")
+                && summary.contains("ralph cannot restore them"),
+            "{command}: {summary}"
+        );
+        assert!(!summary.contains("put back"), "{command}: {summary}");
+    }
+}
+
+/// Item 5: a deleted ref whose commit the agent also pruned cannot come back: ralph says so,
+/// never "put back as they were".
+#[test]
+fn a_ref_whose_commit_is_gone_is_reported_not_restored() {
+    let p = rich_repo();
+    p.git_cmd(&["checkout", "-q", "--orphan", "lonely"]);
+    p.write("lonely.txt", "alone\n");
+    p.git_cmd(&["add", "lonely.txt"]);
+    p.git_cmd(&["commit", "-q", "-m", "lonely"]);
+    p.git_cmd(&["checkout", "-q", "-f", "main"]);
+    p.git_cmd(&["clean", "-fdq"]);
+    sh_agent(
+        &p,
+        "git branch -D lonely && git reflog expire --expire=now --all && \
+         git -c gc.reflogExpire=now gc -q --prune=now",
+        "",
+    );
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    let summary = out.summary();
+    assert!(
+        summary.contains("refs/heads/lonely could NOT be put back")
+            && summary.contains("is no longer in the repository"),
+        "{summary}"
+    );
+    assert!(!summary.contains("put back as they were"), "{summary}");
+    // The reflog expiry also pruned the older stash entry: said, and the list still works.
+    assert!(
+        summary.contains("stash entries' commits are no longer"),
+        "{summary}"
+    );
+    p.git_cmd(&["stash", "list"]);
 }
