@@ -36,6 +36,7 @@ mod outcome;
 mod prompt;
 mod retry;
 mod summary;
+mod uncaptured;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -389,3 +389,35 @@ fn a_ref_whose_commit_is_gone_is_reported_not_restored() {
     );
     p.git_cmd(&["stash", "list"]);
 }
+
+/// Item 18: an untracked file too large for checkpoints that the agent deleted or changed is
+/// said on the iteration line and in the event, instead of "0 files changed".
+#[test]
+fn a_lost_file_too_large_for_checkpoints_is_said() {
+    for (command, word) in [
+        ("rm big.bin", "deleted"),
+        ("echo more >> big.bin", "changed"),
+    ] {
+        let p = Project::git();
+        sh_agent(&p, command, "[git]\nmax_untracked_mb = 1\n");
+        p.write("big.bin", &"x".repeat(2 * 1024 * 1024));
+        let out = p.run(&["run"]);
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("[1/1]"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            line.contains("1 file cannot be restored") && line.contains("big.bin"),
+            "{word}: {}",
+            out.stderr
+        );
+        let json = p.run(&["logs", "--json"]);
+        assert!(
+            json.stdout.contains("\"unrestorable\":[\"big.bin\"]"),
+            "{word}: {}",
+            json.stdout
+        );
+    }
+}
