@@ -184,6 +184,8 @@ pub struct GitConf {
     pub require: Option<bool>,
     /// Untracked files larger than this (MiB) are left out of checkpoints.
     pub max_untracked_mb: Option<u64>,
+    /// `allow_ref_rewrites`, checked: refs the agent may delete or rewrite.
+    pub ref_rules: ralph_git::RefRules,
 }
 
 /// `[safety]`

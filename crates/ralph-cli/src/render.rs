@@ -120,6 +120,7 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
             error_message,
             total_cost_usd,
             context_pct,
+            unrestorable,
             ..
         } => {
             let cost = match cost_usd {
@@ -146,6 +147,15 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
                 if let (Some(i), Some(d), true) = (insertions, deletions, *f > 0) {
                     what.push_str(&format!(" (+{i} −{d})"));
                 }
+            }
+            if !unrestorable.is_empty() {
+                what.push_str(&format!(
+                    ", {} file{} cannot be restored (too large for checkpoints, \
+                     git.max_untracked_mb): {}",
+                    unrestorable.len(),
+                    if unrestorable.len() == 1 { "" } else { "s" },
+                    one_line(&unrestorable.join(", "), 160)
+                ));
             }
             if let Some(class) = error_class {
                 what.push_str(&format!(": {class}"));
@@ -318,6 +328,7 @@ mod tests {
                 total_cost_usd: 0.02,
                 total_tokens: Tokens::default(),
                 context_pct: None,
+                unrestorable: Vec::new(),
             },
         }
     }

@@ -242,6 +242,7 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
             .max_untracked_mb
             .unwrap_or(10)
             .saturating_mul(1024 * 1024),
+        ref_rules: cfg.git.ref_rules.clone(),
         // The values of KEY/TOKEN/SECRET/PASSWORD variables, plus credential patterns.
         redactor: ralph_core::redact::Redactor::new(std::env::vars()),
     };

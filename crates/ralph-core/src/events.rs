@@ -79,6 +79,11 @@ pub use ralph_types::Tokens;
 /// Event payloads. Serialised with an `"event"` tag; `RunEvent::to_json` adds `run_id` and `ts`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a few events per iteration, built once and moved into the sink: boxing \
+              `iteration.finished` would cost every match a deref for no measurable gain"
+)]
 pub enum EventBody {
     #[serde(rename = "run.started")]
     RunStarted {
@@ -112,6 +117,10 @@ pub enum EventBody {
         total_tokens: Tokens,
         /// Peak context use as a percentage of the model's window, when both are known.
         context_pct: Option<f64>,
+        /// Untracked files too large for checkpoints (`git.max_untracked_mb`) that this
+        /// iteration deleted or changed: no rollback can bring them back.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unrestorable: Vec<String>,
     },
     /// The notes on earlier iterations grew past `context.notes_max_tokens` and were
     /// summarised by the agent (`accepted`: the summary was shorter and replaced them; else the

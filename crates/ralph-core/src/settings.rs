@@ -31,6 +31,9 @@ pub struct Settings {
     pub safety: SafetySettings,
     /// Untracked files larger than this are left out of checkpoints.
     pub max_untracked_bytes: u64,
+    /// Refs the agent may delete or rewrite (`[git] allow_ref_rewrites`); every other ref is
+    /// put back after each iteration.
+    pub ref_rules: ralph_git::RefRules,
     /// Applied on every sink: artifacts, database, events, terminal, audit log.
     pub redactor: crate::redact::Redactor,
 }
@@ -183,6 +186,7 @@ impl Settings {
             summary_model: None,
             safety: SafetySettings::default(),
             max_untracked_bytes: 10 * 1024 * 1024,
+            ref_rules: ralph_git::RefRules::default(),
             redactor: crate::redact::Redactor::new(std::iter::empty::<(String, String)>()),
         }
     }

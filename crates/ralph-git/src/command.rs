@@ -132,8 +132,39 @@ impl Output {
     }
 }
 
+/// Settings that keep code the repository's configuration names from running in ralph's own
+/// git processes. An agent can write `.gitattributes` (`* filter=evil`), the user's global
+/// config or `.git/info/attributes`; `.git/config` and `info/attributes` are put back before
+/// ralph runs git after an iteration, the rest is switched off here:
+///
+/// - hooks: `update-ref` fires `reference-transaction`; `/dev/null` is not a directory, so no
+///   hook is ever found;
+/// - fsmonitor: `core.fsmonitor` may name a program, run by every index-reading command;
+/// - attributes, which select filter drivers (`clean`/`smudge`/`process` run on `git add` and
+///   `checkout-index`), textconv and diff drivers: the global attributes file is replaced by
+///   `/dev/null`, the system one by `GIT_ATTR_NOSYSTEM`, and the work tree's `.gitattributes`
+///   by those of the empty tree (`attr.tree`, git 2.43 or newer; [`Git::run`] adds it). So
+///   checkpoints store and restore the bytes in the work tree exactly, without any filter;
+/// - automatic gc and maintenance (they could prune objects ralph restores refs to), and
+///   any transport or credential helper (ralph never talks to a remote).
+pub(crate) const HARDENING: &[&str] = &[
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.attributesFile=/dev/null",
+    "gc.auto=0",
+    "maintenance.auto=false",
+    "credential.helper=",
+    "protocol.allow=never",
+];
+
 /// Builds the command without running it (separate so tests can inspect the environment).
-pub(crate) fn build(git: &Path, cwd: &Path, inv: &Invocation<'_>) -> Command {
+/// `attr_tree`: the empty tree's id, read attributes from it (see [`HARDENING`]).
+pub(crate) fn build(
+    git: &Path,
+    cwd: &Path,
+    attr_tree: Option<&str>,
+    inv: &Invocation<'_>,
+) -> Command {
     let mut cmd = Command::new(git);
     cmd.current_dir(cwd);
     for name in STRIPPED {
@@ -149,13 +180,17 @@ pub(crate) fn build(git: &Path, cwd: &Path, inv: &Invocation<'_>) -> Command {
     // read-only commands must not take `index.lock` on the user's real index behind their back.
     cmd.env("LC_ALL", "C")
         .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_OPTIONAL_LOCKS", "0");
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_ATTR_NOSYSTEM", "1");
     for (name, value) in inv.env {
         cmd.env(name, value);
     }
-    // Never run hooks: update-ref fires `reference-transaction`, and a user's hook must not run
-    // (or veto) ralph's bookkeeping. `/dev/null` is not a directory, so no hook is ever found.
-    cmd.args(["-c", "core.hooksPath=/dev/null"]);
+    for setting in HARDENING {
+        cmd.args(["-c", setting]);
+    }
+    if let Some(tree) = attr_tree {
+        cmd.arg("-c").arg(format!("attr.tree={tree}"));
+    }
     for setting in inv.config {
         cmd.args(["-c", setting]);
     }
@@ -167,9 +202,13 @@ pub(crate) fn build(git: &Path, cwd: &Path, inv: &Invocation<'_>) -> Command {
 }
 
 /// Runs git and returns its output whatever the exit status.
-pub(crate) fn run_raw(cwd: &Path, inv: &Invocation<'_>) -> Result<Output, GitError> {
+pub(crate) fn run_raw(
+    cwd: &Path,
+    attr_tree: Option<&str>,
+    inv: &Invocation<'_>,
+) -> Result<Output, GitError> {
     let git = git_binary()?;
-    let out = build(git, cwd, inv)
+    let out = build(git, cwd, attr_tree, inv)
         .output()
         .map_err(|source| GitError::Spawn {
             args: display_args(inv.args),
@@ -186,6 +225,7 @@ pub(crate) fn run_raw(cwd: &Path, inv: &Invocation<'_>) -> Result<Output, GitErr
 /// lot of output before reading all of its input cannot deadlock us); stdout as [`run`].
 pub(crate) fn run_with_input(
     cwd: &Path,
+    attr_tree: Option<&str>,
     inv: &Invocation<'_>,
     input: Vec<u8>,
 ) -> Result<Vec<u8>, GitError> {
@@ -194,7 +234,7 @@ pub(crate) fn run_with_input(
         args: display_args(inv.args),
         source,
     };
-    let mut cmd = build(git, cwd, inv);
+    let mut cmd = build(git, cwd, attr_tree, inv);
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(spawn_error)?;
     let writer = child.stdin.take().map(|mut stdin| {
@@ -221,8 +261,12 @@ pub(crate) fn run_with_input(
 }
 
 /// Runs git and returns stdout, or [`GitError::Failed`] on a non-zero exit.
-pub(crate) fn run(cwd: &Path, inv: &Invocation<'_>) -> Result<Vec<u8>, GitError> {
-    let out = run_raw(cwd, inv)?;
+pub(crate) fn run(
+    cwd: &Path,
+    attr_tree: Option<&str>,
+    inv: &Invocation<'_>,
+) -> Result<Vec<u8>, GitError> {
+    let out = run_raw(cwd, attr_tree, inv)?;
     if out.success() {
         Ok(out.stdout)
     } else {
@@ -291,7 +335,7 @@ mod tests {
             config: &["core.safecrlf=false"],
             env: &[("GIT_INDEX_FILE", index.as_os_str())],
         };
-        let cmd = build(Path::new("git"), Path::new("/"), &inv);
+        let cmd = build(Path::new("git"), Path::new("/"), Some("4b82"), &inv);
         let env = env_of(&cmd);
         let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         for name in [
@@ -311,16 +355,22 @@ mod tests {
         assert_eq!(get("LC_ALL"), Some(Some("C".into())));
         assert_eq!(get("GIT_TERMINAL_PROMPT"), Some(Some("0".into())));
         let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
-        assert_eq!(
-            args,
+        let mut expected: Vec<String> = HARDENING
+            .iter()
+            .flat_map(|s| ["-c".to_string(), s.to_string()])
+            .collect();
+        expected.extend(
             [
                 "-c",
-                "core.hooksPath=/dev/null",
+                "attr.tree=4b82",
                 "-c",
                 "core.safecrlf=false",
-                "write-tree"
+                "write-tree",
             ]
+            .map(String::from),
         );
+        assert_eq!(args, expected);
+        assert_eq!(get("GIT_ATTR_NOSYSTEM"), Some(Some("1".into())));
     }
 
     #[test]
@@ -328,6 +378,7 @@ mod tests {
         let cmd = build(
             Path::new("git"),
             Path::new("/"),
+            None,
             &Invocation::new(&["status"]),
         );
         let env = env_of(&cmd);

@@ -2,14 +2,19 @@
 //! layout is in [`refs`]): the user's branch, index, stash and working tree are never touched.
 //! All writes go through a temporary index file.
 //!
-//! We shell out to `git` rather than link libgit2: the CLI honours every piece of the user's
-//! configuration (filters, fsmonitor, excludes, sparse checkouts, SHA-256 repositories) exactly
-//! as their own `git add` would, which is what a faithful snapshot needs.
+//! We shell out to `git` rather than link libgit2: the CLI honours the user's configuration
+//! (excludes, sparse checkouts, line endings, SHA-256 repositories) as their own `git add`
+//! would. What could run code — hooks, fsmonitor, filter, textconv and diff drivers selected by
+//! attributes — is switched off (`command::HARDENING`): an agent can write `.gitattributes` and
+//! the user's global config, and ralph's git must never run what it put there. Checkpoints
+//! therefore hold the work tree's bytes exactly, unfiltered (an LFS file's content, not its
+//! pointer), and restores write them back as they were.
 
 mod command;
 mod meta;
 mod parse;
 pub mod refs;
+mod refsnap;
 mod restore;
 mod rollback;
 mod temp_index;
@@ -23,6 +28,7 @@ use command::{Invocation, Output};
 use temp_index::TempIndex;
 
 pub use meta::{RepoMeta, HOOK_NAMES};
+pub use refsnap::{check_ref_pattern, RefFix, RefRestore, RefRules, RefSnapshot};
 pub use restore::RestoreReport;
 pub use rollback::{RollbackError, RollbackOptions, RollbackOutcome, RunCheckpoint};
 
@@ -105,7 +111,17 @@ pub struct Git {
     /// The directory every worktree of the repository shares: objects, refs, `config` and
     /// `hooks`. The same as `git_dir` outside linked worktrees.
     pub common_dir: PathBuf,
+    /// The empty tree's id in the repository's object format ([`EMPTY_TREE_SHA1`] or
+    /// [`EMPTY_TREE_SHA256`]): ralph's git reads attributes from it, so no filter, textconv or
+    /// diff driver set up through `.gitattributes` runs in ralph's own git commands.
+    pub empty_tree: &'static str,
 }
+
+/// The empty tree of a SHA-1 repository.
+pub const EMPTY_TREE_SHA1: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+/// The empty tree of a SHA-256 repository.
+pub const EMPTY_TREE_SHA256: &str =
+    "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321";
 
 /// One ghost commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,7 +200,7 @@ pub fn git_version() -> Result<String, GitError> {
     const ARGS: &[&str] = &["version"];
     // `git version` needs no repository; running it from the temp dir keeps a broken
     // repository in the current directory from getting in the way.
-    let stdout = command::run(&std::env::temp_dir(), &Invocation::new(ARGS))?;
+    let stdout = command::run(&std::env::temp_dir(), None, &Invocation::new(ARGS))?;
     let text = String::from_utf8_lossy(&stdout);
     let version = parse::version(&text).ok_or_else(|| unexpected(ARGS, &stdout))?;
     Ok(VERSION.get_or_init(|| version).clone())
@@ -224,7 +240,9 @@ impl Git {
             return Ok(None);
         }
         ensure_supported()?;
-        // One process answers all the questions, in argument order.
+        // One process answers all the questions, in argument order. `--show-object-format`
+        // exists since git 2.29 (older ones echo it back); before that, SHA-1 is the only
+        // format not marked experimental.
         const ARGS: &[&str] = &[
             "rev-parse",
             "--is-inside-work-tree",
@@ -233,8 +251,15 @@ impl Git {
             "index",
             "--git-dir",
             "--git-common-dir",
+            "--show-object-format",
         ];
-        let out = command::run_raw(&dir, &Invocation::new(ARGS))?;
+        let knows_format = parse::major_minor(&git_version()?).is_some_and(|v| v >= (2, 29));
+        let args = if knows_format {
+            ARGS
+        } else {
+            &ARGS[..ARGS.len() - 1]
+        };
+        let out = command::run_raw(&dir, None, &Invocation::new(args))?;
         match parse::discover(&out.stdout) {
             // Bare repositories and `.git` directories print `false` and then fail on
             // `--show-toplevel`; the `false` is the answer.
@@ -244,6 +269,7 @@ impl Git {
                 index,
                 git_dir,
                 common_dir,
+                format,
             }) if out.success() => {
                 // Git prints some of these relative to `dir`, some absolute.
                 let resolve = |raw: &[u8]| {
@@ -259,6 +285,10 @@ impl Git {
                     index_path: resolve(index),
                     git_dir: resolve(git_dir),
                     common_dir: resolve(common_dir),
+                    empty_tree: match format {
+                        Some(b"sha256") => EMPTY_TREE_SHA256,
+                        _ => EMPTY_TREE_SHA1,
+                    },
                 }))
             }
             _ if !out.success() => {
@@ -267,10 +297,10 @@ impl Git {
                 if String::from_utf8_lossy(&out.stderr).contains("not a git repository") {
                     Ok(None)
                 } else {
-                    Err(command::failed(ARGS, &out))
+                    Err(command::failed(args, &out))
                 }
             }
-            _ => Err(unexpected(ARGS, &out.stdout)),
+            _ => Err(unexpected(args, &out.stdout)),
         }
     }
 
@@ -548,12 +578,18 @@ impl Git {
         }
     }
 
+    /// Every git command ralph runs in the repository goes through these three, with the
+    /// repository's empty tree as attribute source (see `command::HARDENING`).
     fn run(&self, inv: &Invocation<'_>) -> Result<Vec<u8>, GitError> {
-        command::run(&self.root, inv)
+        command::run(&self.root, Some(self.empty_tree), inv)
     }
 
     fn run_raw(&self, inv: &Invocation<'_>) -> Result<Output, GitError> {
-        command::run_raw(&self.root, inv)
+        command::run_raw(&self.root, Some(self.empty_tree), inv)
+    }
+
+    fn run_with_input(&self, inv: &Invocation<'_>, input: Vec<u8>) -> Result<Vec<u8>, GitError> {
+        command::run_with_input(&self.root, Some(self.empty_tree), inv, input)
     }
 }
 
@@ -636,6 +672,7 @@ mod tests {
             index_path: PathBuf::from("/nonexistent/.git/index"),
             git_dir: PathBuf::from("/nonexistent/.git"),
             common_dir: PathBuf::from("/nonexistent/.git"),
+            empty_tree: EMPTY_TREE_SHA1,
         };
         assert_eq!(git.diff_stat("x", "x").unwrap(), DiffStat::default());
     }

@@ -1,6 +1,6 @@
 //! The parts of a repository's git directory an agent must not change behind the user's back:
 //! the shared `config` (remotes, `core.hooksPath`, credential helpers, aliases), the worktree's
-//! own `config.worktree`, and the hooks. [`RepoMeta`] remembers them before an iteration;
+//! own `config.worktree`, `info/attributes` and `info/exclude`, and the hooks. [`RepoMeta`] remembers them before an iteration;
 //! after it, [`RepoMeta::changed`] says what the agent changed and [`RepoMeta::restore`] puts
 //! it back.
 //!
@@ -107,9 +107,13 @@ impl RepoMeta {
     /// Reads the common dir's `config`, the worktree's `config.worktree` (absent is recorded
     /// too, so a new one is noticed) and the hooks directory's hooks.
     pub fn capture(git: &Git) -> RepoMeta {
+        // `info/attributes` can name a filter driver and `info/exclude` hide files from
+        // checkpoints: both are put back before ralph's next git command.
         let configs = [
             git.common_dir.join("config"),
             git.git_dir.join("config.worktree"),
+            git.common_dir.join("info/attributes"),
+            git.common_dir.join("info/exclude"),
         ]
         .into_iter()
         .map(|p| {
@@ -222,9 +226,19 @@ fn restore_node(path: &Path, before: &Node) -> std::io::Result<()> {
         return Ok(());
     }
     match before {
-        Node::Absent => remove_any(path),
-        Node::File { bytes, mode } => write_file(path, bytes, *mode),
+        // Never through a symlinked parent: that would delete a file outside the repository.
+        Node::Absent => match path.parent() {
+            Some(dir) if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) => {
+                fs::remove_file(dir)
+            }
+            _ => remove_any(path),
+        },
+        Node::File { bytes, mode } => {
+            real_parent(path)?;
+            write_file(path, bytes, *mode)
+        }
         Node::Symlink(target) => {
+            real_parent(path)?;
             remove_any(path)?;
             symlink(target, path)
         }
@@ -236,10 +250,28 @@ fn restore_node(path: &Path, before: &Node) -> std::io::Result<()> {
     }
 }
 
+/// Makes `path`'s parent (e.g. `.git/info`) a real directory: one the agent replaced with a
+/// symlink is removed (what it pointed at stays) and created again, so the file written next
+/// lands inside the repository.
+fn real_parent(path: &Path) -> std::io::Result<()> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.file_type().is_dir() => Ok(()),
+        Ok(_) => {
+            remove_any(dir)?;
+            fs::create_dir(dir)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::create_dir(dir),
+        Err(e) => Err(e),
+    }
+}
+
 /// Removes whatever is at `path` without following it: a symlink is unlinked (its target
 /// stays), a directory removed with its content (std's `remove_dir_all` does not follow
 /// symlinks inside it either).
-fn remove_any(path: &Path) -> std::io::Result<()> {
+pub(crate) fn remove_any(path: &Path) -> std::io::Result<()> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
@@ -251,7 +283,7 @@ fn remove_any(path: &Path) -> std::io::Result<()> {
 /// Writes a sibling temporary file and renames it over `path`: a rename replaces a symlink
 /// itself, never its target, and readers (the user's git) see the old or the new file, never
 /// half of one.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let Some(dir) = path.parent() else {
         return Err(std::io::ErrorKind::InvalidInput.into());
     };

@@ -154,6 +154,8 @@ pub(crate) enum RevParse<'a> {
         index: &'a [u8],
         git_dir: &'a [u8],
         common_dir: &'a [u8],
+        /// `sha1` or `sha256`; `None` when git was too old to be asked.
+        format: Option<&'a [u8]>,
     },
 }
 
@@ -167,11 +169,14 @@ pub(crate) fn discover(stdout: &[u8]) -> Option<RevParse<'_>> {
             let index = lines.next()?;
             let git_dir = lines.next()?;
             let common_dir = lines.next()?;
+            // Only asked of git 2.29 and newer.
+            let format = lines.next();
             // A newline inside the path would shift the lines; refuse rather than guess.
             let empty = [toplevel, index, git_dir, common_dir]
                 .iter()
                 .any(|p| p.is_empty());
-            if lines.next().is_some() || empty {
+            let known = format.is_none_or(|f| f == b"sha1" || f == b"sha256");
+            if lines.next().is_some() || empty || !known {
                 return None;
             }
             Some(RevParse::WorkTree {
@@ -179,6 +184,7 @@ pub(crate) fn discover(stdout: &[u8]) -> Option<RevParse<'_>> {
                 index,
                 git_dir,
                 common_dir,
+                format,
             })
         }
         _ => None,
@@ -312,6 +318,7 @@ mod tests {
                 index,
                 git_dir,
                 common_dir,
+                format: None,
             }) => {
                 assert_eq!(toplevel, b"/repo");
                 assert_eq!(index, b".git/index");
@@ -325,5 +332,12 @@ mod tests {
         assert!(discover(b"true\n/repo\n.git/index\n").is_none());
         assert!(discover(b"true\n/repo\n.git/index\n\n.git\n").is_none());
         assert!(discover(b"").is_none());
+        assert!(matches!(
+            discover(b"true\n/repo\n.git/index\n/repo/.git\n.git\nsha256\n"),
+            Some(RevParse::WorkTree {
+                format: Some(b"sha256"),
+                ..
+            })
+        ));
     }
 }

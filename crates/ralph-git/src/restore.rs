@@ -311,8 +311,7 @@ impl Git {
         }
         // -f: replace what is there (a captured file, or a symlink in the way of a directory
         // being deleted anyway); without -u the temporary index is only read.
-        command::run_with_input(
-            &self.root,
+        self.run_with_input(
             &Invocation {
                 args: &["checkout-index", "-f", "-z", "--stdin"],
                 config: &[],

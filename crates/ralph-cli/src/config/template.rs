@@ -140,6 +140,10 @@ backend = {backend}
 # require = false
 # Untracked files larger than this many MiB are left out of checkpoints.
 # max_untracked_mb = 10
+# After every iteration each ref the agent deleted or rewrote (a branch moved to a commit that
+# does not contain its old one, any change to a tag or the stash, HEAD switched) is put back and
+# the run stops. Refs listed here (`*` within a component, `**` across, "HEAD") are left alone.
+# allow_ref_rewrites = ["refs/heads/agent/**"]
 
 [safety]
 # An iteration that changes more files than this is reverted; twice in a row stops the run.

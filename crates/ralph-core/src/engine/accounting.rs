@@ -227,6 +227,7 @@ impl Engine {
                 total_cost_usd: self.run.cost_usd,
                 total_tokens: self.run.tokens,
                 context_pct,
+                unrestorable: done.after.unrestorable.clone(),
             }),
         );
         if let (Some(pct), Some(window)) = (context_pct, record.context_window) {

@@ -40,6 +40,7 @@ impl Engine {
         match git.checkpoint_with(&refname, &msg, &self.state_dir, &options) {
             Ok(cp) => {
                 self.run.last_checkpoint = Some(cp.tree.clone());
+                self.guards.uncaptured = cp.skipped_large.clone();
                 let data = serde_json::json!({
                     "iteration": n, "ref": cp.refname, "commit": cp.commit,
                     "skipped_large": cp.skipped_large,

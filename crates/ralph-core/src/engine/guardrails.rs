@@ -19,6 +19,8 @@ pub(super) struct GuardState {
     pub pre_tree: Option<String>,
     /// Iterations in a row whose changes exceeded `max_files_changed` and were reverted.
     pub over_limit: u32,
+    /// Untracked files the last snapshot or checkpoint left out for their size.
+    pub uncaptured: Vec<String>,
 }
 
 impl GuardState {
@@ -28,6 +30,7 @@ impl GuardState {
             stuck: Stuck::default(),
             pre_tree: None,
             over_limit: 0,
+            uncaptured: Vec::new(),
         }
     }
 }
@@ -37,6 +40,10 @@ pub(super) struct Before {
     pub tree: Option<String>,
     /// `.git`'s config and hooks, where git says they are (linked worktrees included).
     pub meta: Option<RepoMeta>,
+    /// Every ref, HEAD and the stash reflog (see `git_integrity.rs`).
+    pub refs: Option<ralph_git::RefSnapshot>,
+    /// Files too large for checkpoints, stamped (see `uncaptured.rs`).
+    pub uncaptured: Vec<(String, Option<super::uncaptured::Stamp>)>,
 }
 
 /// What the iteration did to the tree, and what the guardrails made of it.
@@ -51,6 +58,9 @@ pub(super) struct After {
     pub feedback: Option<String>,
     /// `checkpoint.created`, committed with the iteration.
     pub events: Vec<RunEvent>,
+    /// Files too large for checkpoints that the iteration deleted or changed: no rollback can
+    /// bring them back.
+    pub unrestorable: Vec<String>,
 }
 
 /// The stuck detector's verdict on this iteration.
@@ -65,16 +75,14 @@ impl Engine {
     /// The state to go back to if a guard trips: the last checkpoint when it was taken right
     /// after the previous iteration, else a snapshot now.
     pub(super) fn snapshot_before(&mut self) -> Before {
-        if let (Some(git), None, true) = (
-            self.checkpoints(),
-            &self.guards.pre_tree,
-            self.settings.checkpoint_every > 0,
-        ) {
-            self.guards.pre_tree = git.snapshot_tree(&self.state_dir).ok();
+        if self.checkpoints().is_some() && self.guards.pre_tree.is_none() {
+            self.guards.pre_tree = self.snapshot_now();
         }
         Before {
             tree: self.guards.pre_tree.clone(),
             meta: self.git.as_ref().map(RepoMeta::capture),
+            refs: self.snapshot_refs(),
+            uncaptured: self.stamp_uncaptured(),
         }
     }
 
@@ -96,6 +104,12 @@ impl Engine {
         candidate: bool,
     ) -> After {
         let mut after = After::default();
+        // Before any git command of ralph's: `.git` as it was, refs put back.
+        let integrity = self.check_git_integrity(n, before);
+        if integrity.repo_gone {
+            after.stop = integrity.stop;
+            return after;
+        }
         let every = self.settings.checkpoint_every;
         let mut post: Option<String> = None;
         if self.checkpoints().is_some()
@@ -109,15 +123,15 @@ impl Engine {
                 post = self.run.last_checkpoint.clone();
             }
         }
-        if let (Some(git), Some(pre)) = (self.checkpoints(), &before.tree) {
-            if post.is_none() {
-                post = git.snapshot_tree(&self.state_dir).ok();
-            }
-            if let Some(post) = &post {
-                after.diff = git.diff_stat(pre, post).ok();
-            }
+        if self.checkpoints().is_some() && before.tree.is_some() && post.is_none() {
+            post = self.snapshot_now();
         }
+        if let (Some(git), Some(pre), Some(post)) = (self.checkpoints(), &before.tree, &post) {
+            after.diff = git.diff_stat(pre, post).ok();
+        }
+        after.unrestorable = self.lost_uncaptured(&before.uncaptured);
         self.guard_iteration(n, outcome, before, post.as_deref(), &mut after);
+        super::git_integrity::merge_stop(&mut after.stop, integrity.stop);
         // The next iteration starts from what is on disk now.
         self.guards.pre_tree = if after.reverted {
             before.tree.clone()
@@ -178,34 +192,6 @@ impl Engine {
             ));
         } else if let Some(d) = after.diff.clone() {
             self.guard_changes(n, &d, pre, post, after);
-        }
-        if let Some(meta) = &before.meta {
-            let changed = meta.changed();
-            if !changed.is_empty() {
-                let restored = meta.restore();
-                self.audit_record(
-                    ralph_store::audit::kinds::GUARD_TRIPPED,
-                    serde_json::json!({
-                        "iteration": n, "guard": "protected_paths", "paths": changed,
-                        "restored": restored.is_ok(),
-                    }),
-                );
-                after.stop.get_or_insert_with(|| {
-                    Stop::new(
-                        StopReason::Safety,
-                        format!(
-                            "stopped by a safety guard: the agent changed {} (protected: \
-                             .git/**); {}",
-                            changed.join(", "),
-                            if restored.is_ok() {
-                                "restored"
-                            } else {
-                                "restoring failed"
-                            }
-                        ),
-                    )
-                });
-            }
         }
     }
 

@@ -13,6 +13,7 @@
 //! | completion gates and iteration gates | `gates.rs` |
 //! | checkpoints and the audit log | `checkpoint.rs` |
 //! | guardrails after the agent: reverts, protected paths, stuck detection | `guardrails.rs` |
+//! | the repository after the agent: `.git` there, its config and refs put back | `git_integrity.rs` |
 //! | ralph's own state in `.ralph/`: changes found, restored, the run stopped | `state_guard.rs` |
 //! | cost, tokens, the iteration record, the ledger, budget alerts | `accounting.rs` |
 //! | what happens next (pure) and the feedback for the next prompt | `decision.rs` |
@@ -29,6 +30,7 @@ mod checkpoint;
 mod decision;
 pub mod enforceable;
 mod gates;
+mod git_integrity;
 mod guardrails;
 mod index_guard;
 mod lifecycle;
@@ -41,6 +43,7 @@ mod retry;
 mod state_guard;
 mod state_watch;
 mod summary;
+mod uncaptured;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -14,6 +14,7 @@ mod config_errors;
 mod cost;
 mod dry_run;
 mod exit_codes;
+mod git_integrity;
 mod hostile;
 mod notes;
 mod policies;

@@ -66,7 +66,12 @@ pub(crate) const BUDGET_KEYS: &[&str] = &[
     "allow_unenforced",
     "iteration_estimate_usd",
 ];
-pub(crate) const GIT_KEYS: &[&str] = &["checkpoint_every", "require", "max_untracked_mb"];
+pub(crate) const GIT_KEYS: &[&str] = &[
+    "checkpoint_every",
+    "require",
+    "max_untracked_mb",
+    "allow_ref_rewrites",
+];
 pub(crate) const SAFETY_KEYS: &[&str] = &[
     "max_files_changed",
     "protected_paths",

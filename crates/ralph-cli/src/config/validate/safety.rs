@@ -108,6 +108,18 @@ impl Walker<'_> {
                         },
                     )?))
                 }
+                "allow_ref_rewrites" => {
+                    let list = self.strings(e, &["refs/heads/agent/*", "HEAD"])?;
+                    self.no_empty_items(e, &list, "a ref pattern such as \"refs/heads/agent/*\"")?;
+                    conf.ref_rules = ralph_git::RefRules::new(&list).map_err(|err| {
+                        self.bad(
+                            e,
+                            err,
+                            "full ref patterns: `*` within a component, `**` across them, \
+                             e.g. [\"refs/heads/agent/**\", \"HEAD\"]",
+                        )
+                    })?;
+                }
                 _ => return Err(self.unknown_key(e, "git")),
             }
         }

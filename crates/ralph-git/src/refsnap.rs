@@ -1,0 +1,720 @@
+//! Every ref of the repository, remembered before an iteration and put back after it: the
+//! branches, tags, `refs/stash` with its reflog (the stash entries live there), `refs/ralph/**`
+//! and HEAD. This is the by-construction answer to `git stash clear`, `git branch -D`,
+//! `git update-ref -d`, `reset --hard HEAD~1`, `commit --amend`, `rebase` and whatever other
+//! spelling an agent finds: ralph does not need to recognise the command, only the result.
+//!
+//! The snapshot reads the files git keeps refs in (`packed-refs`, the loose files under
+//! `refs/`, `HEAD`, `logs/refs/stash`) instead of starting `git for-each-ref`: a git process
+//! costs a few milliseconds, reading a 1,000-ref `packed-refs` a few dozen microseconds, and
+//! this runs twice per iteration. Only a repository using the reftable backend, whose refs are
+//! in a binary format, falls back to `git for-each-ref` (its HEAD and stash reflog are then not
+//! watched).
+//!
+//! What is put back ([`Git::restore_refs`]): a ref the agent deleted; a ref moved to a commit
+//! that does not contain its old one (a rewrite); any change at all to a tag, `refs/ralph/**`
+//! or another non-branch ref; HEAD switched to another branch, detached, emptied or made
+//! unreadable. What stays: new refs, and branches (`refs/heads/`, `refs/remotes/`) moved
+//! forward — the agent's own new commits. Stash entries the agent dropped come back; entries
+//! it pushed stay. Refs matching [`RefRules`] are left as the agent left them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::Path;
+
+use crate::command::Invocation;
+use crate::meta::write_file;
+use crate::{Git, GitError};
+
+/// A ref's value: an object id, or `ref: <target>` for a symbolic ref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Oid(String),
+    Symbolic(String),
+}
+
+/// What HEAD was, read from its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Head {
+    Branch(String),
+    Detached(String),
+    /// Empty, garbage or not a regular file: git no longer sees a repository.
+    Broken,
+    Absent,
+}
+
+/// The refs of a repository at one moment (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefSnapshot {
+    refs: BTreeMap<String, Value>,
+    /// HEAD's file content, `None` when it was not a readable file (or under reftable).
+    head_raw: Option<Vec<u8>>,
+    head: Head,
+    /// `logs/refs/stash`, `None` when absent.
+    stash_log: Option<Vec<u8>>,
+    /// `packed-refs`, `None` when absent.
+    packed: Option<Vec<u8>>,
+    /// Read through `git for-each-ref`: HEAD and the stash reflog are not watched.
+    reftable: bool,
+}
+
+impl RefSnapshot {
+    /// How many refs were seen (HEAD not counted).
+    pub fn len(&self) -> usize {
+        self.refs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.refs.is_empty()
+    }
+}
+
+/// Which refs the agent may delete or rewrite (`[git] allow_ref_rewrites`): patterns where `*`
+/// matches within one `/`-separated component and `**` across components, and `HEAD` for
+/// switching or detaching HEAD. `refs/ralph/**` is never allowed: rollback and `ralph audit
+/// verify` depend on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefRules {
+    allow: Vec<String>,
+}
+
+impl RefRules {
+    /// Checks every pattern (see [`check_ref_pattern`]).
+    pub fn new(allow: &[String]) -> Result<RefRules, String> {
+        for pattern in allow {
+            check_ref_pattern(pattern)?;
+        }
+        Ok(RefRules {
+            allow: allow.to_vec(),
+        })
+    }
+
+    fn allows(&self, name: &str) -> bool {
+        !name.starts_with(crate::refs::NAMESPACE)
+            && self
+                .allow
+                .iter()
+                .any(|p| glob(p.as_bytes(), name.as_bytes()))
+    }
+}
+
+/// Whether `pattern` can be a `[git] allow_ref_rewrites` entry: `HEAD`, or a full ref name
+/// pattern starting with `refs/` that cannot cover ralph's own `refs/ralph/`.
+pub fn check_ref_pattern(pattern: &str) -> Result<(), String> {
+    if pattern == "HEAD" {
+        return Ok(());
+    }
+    if !pattern.starts_with("refs/") {
+        return Err(format!(
+            "{pattern:?} is not a ref pattern: write a full ref name such as \
+             \"refs/heads/agent/*\" or \"refs/tags/**\", or \"HEAD\""
+        ));
+    }
+    let ralph = [&b"refs/ralph/x"[..], b"refs/ralph/checkpoints/x/0001"];
+    if ralph.iter().any(|r| glob(pattern.as_bytes(), r)) {
+        return Err(format!(
+            "{pattern:?} covers refs/ralph/, where ralph keeps its checkpoints; they are always \
+             restored"
+        ));
+    }
+    Ok(())
+}
+
+/// `*` within a component, `**` across components, everything else literal.
+fn glob(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern {
+        [] => name.is_empty(),
+        [b'*', b'*', rest @ ..] => (0..=name.len()).any(|i| glob(rest, &name[i..])),
+        [b'*', rest @ ..] => {
+            let end = name.iter().position(|&b| b == b'/').unwrap_or(name.len());
+            (0..=end).any(|i| glob(rest, &name[i..]))
+        }
+        [c, rest @ ..] => name.first() == Some(c) && glob(rest, &name[1..]),
+    }
+}
+
+/// One ref ralph put back (or could not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefFix {
+    /// `refs/heads/main`, `HEAD`, `refs/stash`, `packed-refs`.
+    pub name: String,
+    /// What the agent did: `deleted`, `rewritten`, `changed`, `switched`, `damaged`,
+    /// `dropped stash entries`.
+    pub what: &'static str,
+}
+
+/// What [`Git::restore_refs`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefRestore {
+    /// Put back as they were.
+    pub restored: Vec<RefFix>,
+    /// Could not be put back, with the reason (e.g. the commit is no longer in the repository).
+    pub failed: Vec<(RefFix, String)>,
+    /// Deleted or rewritten, and left so because `[git] allow_ref_rewrites` allows it.
+    pub allowed: Vec<String>,
+}
+
+impl RefRestore {
+    /// Nothing was found to put back.
+    pub fn is_empty(&self) -> bool {
+        self.restored.is_empty() && self.failed.is_empty()
+    }
+}
+
+impl Git {
+    /// Every ref, HEAD and the stash reflog as they are now (see the module docs).
+    pub fn snapshot_refs(&self) -> Result<RefSnapshot, GitError> {
+        if self.common_dir.join("reftable").is_dir() {
+            return self.snapshot_reftable();
+        }
+        let packed = read_optional(&self.common_dir.join("packed-refs"))?;
+        let mut refs = packed.as_deref().map(parse_packed).unwrap_or_default();
+        read_loose(&self.common_dir.join("refs"), "refs", &mut refs)?;
+        let head_path = self.git_dir.join("HEAD");
+        let head_raw = read_regular(&head_path);
+        let head = match &head_raw {
+            Some(raw) => parse_head(raw),
+            None if head_path.symlink_metadata().is_err() => Head::Absent,
+            None => Head::Broken,
+        };
+        Ok(RefSnapshot {
+            refs,
+            head_raw,
+            head,
+            stash_log: read_optional(&self.common_dir.join("logs/refs/stash"))?,
+            packed,
+            reftable: false,
+        })
+    }
+
+    fn snapshot_reftable(&self) -> Result<RefSnapshot, GitError> {
+        let args = &[
+            "for-each-ref",
+            "--format=%(refname)%00%(objectname)%00%(symref)",
+        ];
+        let stdout = self.run(&Invocation::new(args))?;
+        let mut refs = BTreeMap::new();
+        for line in stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let text = String::from_utf8_lossy(line);
+            let mut fields = text.split('\0');
+            let (Some(name), Some(oid), Some(symref)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(crate::unexpected(args, line));
+            };
+            let value = if symref.is_empty() {
+                Value::Oid(oid.to_owned())
+            } else {
+                Value::Symbolic(symref.to_owned())
+            };
+            refs.insert(name.to_owned(), value);
+        }
+        Ok(RefSnapshot {
+            refs,
+            head_raw: None,
+            head: Head::Absent,
+            stash_log: None,
+            packed: None,
+            reftable: true,
+        })
+    }
+
+    /// Compares the refs now with `before` and puts back what the agent deleted or rewrote
+    /// (module docs), unless `rules` allow it. Refs go back in one `git update-ref --stdin`
+    /// transaction (all or none), after checking that their objects still exist; HEAD, a
+    /// damaged `packed-refs` and the stash reflog are rewritten as files, never through a
+    /// symlink.
+    pub fn restore_refs(
+        &self,
+        before: &RefSnapshot,
+        rules: &RefRules,
+    ) -> Result<RefRestore, GitError> {
+        let mut report = RefRestore::default();
+        if !before.reftable {
+            self.repair_files(before, rules, &mut report)?;
+        }
+        let now = if before.reftable {
+            self.snapshot_reftable()?
+        } else {
+            self.snapshot_refs()?
+        };
+        if now.refs == before.refs && now.stash_log == before.stash_log {
+            return Ok(report);
+        }
+        let mut plan = Plan::default();
+        for (name, old) in &before.refs {
+            if name == "refs/stash" && !before.reftable {
+                continue;
+            }
+            let new = now.refs.get(name);
+            if new == Some(old) {
+                continue;
+            }
+            if rules.allows(name) {
+                report.allowed.push(name.clone());
+                continue;
+            }
+            let what = match new {
+                None => "deleted",
+                Some(Value::Oid(n)) => match old {
+                    Value::Oid(o) if may_advance(name) && self.is_ancestor(o, n)? => continue,
+                    _ if name.starts_with("refs/heads/") || name.starts_with("refs/remotes/") => {
+                        "rewritten"
+                    }
+                    _ => "changed",
+                },
+                Some(Value::Symbolic(_)) => "changed",
+            };
+            plan.push(name, old, what);
+        }
+        if !before.reftable && !rules.allows("refs/stash") {
+            self.plan_stash(before, &now, &mut plan);
+        }
+        self.apply_plan(plan, &mut report)?;
+        Ok(report)
+    }
+
+    /// HEAD and `packed-refs`, repaired as files before any ref is compared: with an empty
+    /// HEAD git does not even see a repository, and an unparseable `packed-refs` makes every
+    /// `update-ref` fail.
+    fn repair_files(
+        &self,
+        before: &RefSnapshot,
+        rules: &RefRules,
+        report: &mut RefRestore,
+    ) -> Result<(), GitError> {
+        let packed_path = self.common_dir.join("packed-refs");
+        let packed_now = read_optional(&packed_path)?;
+        if packed_now != before.packed && packed_now.as_deref().is_some_and(is_damaged_packed) {
+            match &before.packed {
+                Some(bytes) => write_file(&packed_path, bytes, 0o644),
+                None => crate::meta::remove_any(&packed_path),
+            }
+            .map_err(|source| GitError::Restore {
+                path: packed_path.clone(),
+                source,
+            })?;
+            report.restored.push(RefFix {
+                name: "packed-refs".into(),
+                what: "damaged",
+            });
+        }
+        let Some(raw) = &before.head_raw else {
+            return Ok(());
+        };
+        let head_path = self.git_dir.join("HEAD");
+        let now_raw = read_regular(&head_path);
+        if now_raw.as_ref() == Some(raw) {
+            return Ok(());
+        }
+        let now = now_raw.as_deref().map_or(Head::Broken, parse_head);
+        let what = match (&before.head, &now) {
+            (_, Head::Broken | Head::Absent) => "damaged",
+            _ if rules.allows("HEAD") => {
+                report.allowed.push("HEAD".into());
+                return Ok(());
+            }
+            (Head::Branch(b), Head::Branch(n)) if b == n => return Ok(()),
+            (Head::Detached(o), Head::Detached(n)) if self.is_ancestor(o, n)? => return Ok(()),
+            _ => "switched",
+        };
+        let fix = RefFix {
+            name: "HEAD".into(),
+            what,
+        };
+        match write_file(&head_path, raw, 0o644) {
+            Ok(()) => report.restored.push(fix),
+            Err(e) => report.failed.push((fix, e.to_string())),
+        }
+        Ok(())
+    }
+
+    /// Stash entries the agent dropped (the reflog lost lines) come back, after the ones it
+    /// pushed; `refs/stash` points at the newest entry.
+    fn plan_stash(&self, before: &RefSnapshot, now: &RefSnapshot, plan: &mut Plan) {
+        let old_log = before.stash_log.as_deref().unwrap_or_default();
+        let new_log = now.stash_log.as_deref().unwrap_or_default();
+        let old_ref = before.refs.get("refs/stash");
+        let new_ref = now.refs.get("refs/stash");
+        let log_kept = new_log.starts_with(old_log);
+        if log_kept && (old_ref.is_none() || new_ref.is_some()) {
+            return;
+        }
+        // Entries are told apart by their commit: dropping one rewrites the old-id field of
+        // the next line, so whole lines do not compare.
+        let old_entries: HashSet<&[u8]> = lines(old_log).filter_map(entry_commit).collect();
+        let pushed =
+            lines(new_log).filter(|l| entry_commit(l).is_none_or(|c| !old_entries.contains(c)));
+        let mut merged: Vec<u8> = Vec::with_capacity(old_log.len() + new_log.len());
+        for line in lines(old_log).chain(pushed) {
+            merged.extend_from_slice(line);
+            merged.push(b'\n');
+        }
+        // Field 2 of a reflog line is the entry's commit.
+        let tip = lines(&merged)
+            .last()
+            .and_then(|l| std::str::from_utf8(l).ok())
+            .and_then(|l| l.split(' ').nth(1))
+            .map(|oid| Value::Oid(oid.to_owned()))
+            .or_else(|| old_ref.cloned());
+        if let Some(tip) = tip {
+            plan.push("refs/stash", &tip, "dropped stash entries");
+        }
+        plan.stash_log = Some(merged);
+    }
+
+    fn apply_plan(&self, plan: Plan, report: &mut RefRestore) -> Result<(), GitError> {
+        if plan.updates.is_empty() && plan.stash_log.is_none() {
+            return Ok(());
+        }
+        let stash_entries: Vec<String> = plan
+            .stash_log
+            .as_deref()
+            .map(|log| {
+                lines(log)
+                    .filter_map(entry_commit)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let oids: Vec<&str> = plan
+            .updates
+            .iter()
+            .filter_map(|(_, v, _)| match v {
+                Value::Oid(o) => Some(o.as_str()),
+                Value::Symbolic(_) => None,
+            })
+            .chain(stash_entries.iter().map(String::as_str))
+            .collect();
+        let missing = self.missing_objects(&oids)?;
+        for (name, _, _) in &plan.updates {
+            self.remove_broken_loose(name);
+        }
+        let mut input = Vec::new();
+        let mut in_transaction = Vec::new();
+        for (name, value, what) in plan.updates {
+            let fix = RefFix { name, what };
+            match value {
+                Value::Oid(oid) if missing.contains(&oid) => report.failed.push((
+                    fix,
+                    format!("its commit {oid} is no longer in the repository"),
+                )),
+                Value::Oid(oid) => {
+                    input.extend_from_slice(format!("update {} {oid}\n", fix.name).as_bytes());
+                    in_transaction.push(fix);
+                }
+                Value::Symbolic(target) => {
+                    let args = ["symbolic-ref", fix.name.as_str(), target.as_str()];
+                    match self.run(&Invocation::new(&args)) {
+                        Ok(_) => report.restored.push(fix),
+                        Err(e) => report.failed.push((fix, e.to_string())),
+                    }
+                }
+            }
+        }
+        if !input.is_empty() {
+            let args = [
+                "update-ref",
+                "-m",
+                "ralph: restored after an iteration",
+                "--stdin",
+            ];
+            match self.run_with_input(&Invocation::new(&args), input) {
+                Ok(_) => report.restored.extend(in_transaction),
+                Err(e) => {
+                    let reason = e.to_string();
+                    report
+                        .failed
+                        .extend(in_transaction.into_iter().map(|f| (f, reason.clone())));
+                }
+            }
+        }
+        // Last: update-ref above appended its own line to the stash reflog.
+        if let Some(log) = plan.stash_log {
+            // An entry whose commit was pruned cannot come back; keeping its line would make
+            // `git stash list` fail.
+            let mut kept = Vec::with_capacity(log.len());
+            let mut lost = 0;
+            for line in lines(&log) {
+                let gone = entry_commit(line)
+                    .is_some_and(|c| missing.contains(String::from_utf8_lossy(c).as_ref()));
+                if gone {
+                    lost += 1;
+                } else {
+                    kept.extend_from_slice(line);
+                    kept.push(b'\n');
+                }
+            }
+            if lost > 0 {
+                report.failed.push((
+                    RefFix {
+                        name: "refs/stash".into(),
+                        what: "dropped stash entries",
+                    },
+                    format!("{lost} stash entries' commits are no longer in the repository"),
+                ));
+            }
+            let log = kept;
+            let path = self.common_dir.join("logs/refs/stash");
+            if let Err(e) = fs::create_dir_all(self.common_dir.join("logs/refs"))
+                .and_then(|()| write_file(&path, &log, 0o644))
+            {
+                report.failed.push((
+                    RefFix {
+                        name: "refs/stash".into(),
+                        what: "dropped stash entries",
+                    },
+                    format!("its reflog could not be written: {e}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A loose ref file holding garbage (or a symlink) makes git refuse to update the ref
+    /// ("reference broken"): it is removed first. Directories are left alone (they may hold
+    /// other refs), and so is any name that could reach outside `refs/`.
+    fn remove_broken_loose(&self, name: &str) {
+        let safe = name.starts_with("refs/")
+            && !name
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..");
+        if !safe {
+            return;
+        }
+        let path = self.common_dir.join(name);
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            return;
+        };
+        let broken = if meta.file_type().is_symlink() {
+            true
+        } else if meta.file_type().is_file() {
+            let raw = read_regular(&path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&raw);
+            let text = text.trim_end();
+            !(is_oid(text) || text.starts_with("ref: refs/"))
+        } else {
+            false
+        };
+        if broken {
+            let _ = fs::remove_file(&path);
+        }
+    }
+
+    /// Object ids among `oids` the repository no longer has (one `cat-file --batch-check`).
+    fn missing_objects(&self, oids: &[&str]) -> Result<HashSet<String>, GitError> {
+        if oids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut input = Vec::new();
+        for oid in oids {
+            input.extend_from_slice(oid.as_bytes());
+            input.push(b'\n');
+        }
+        let args = ["cat-file", "--batch-check=%(objectname)"];
+        let stdout = self.run_with_input(&Invocation::new(&args), input)?;
+        // Found objects print their id; missing ones `<id> missing`.
+        Ok(String::from_utf8_lossy(&stdout)
+            .lines()
+            .filter_map(|l| l.strip_suffix(" missing"))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// `git merge-base --is-ancestor`: whether `new` contains `old` (a fast-forward). A missing
+    /// object is "no".
+    fn is_ancestor(&self, old: &str, new: &str) -> Result<bool, GitError> {
+        crate::check_revision(old)?;
+        crate::check_revision(new)?;
+        let out = self.run_raw(&Invocation::new(&["merge-base", "--is-ancestor", old, new]))?;
+        Ok(out.success())
+    }
+}
+
+/// Refs that may move forward: branches and remote-tracking branches (new commits, a fetch).
+/// Tags, notes, the stash and ralph's refs never move.
+fn may_advance(name: &str) -> bool {
+    name.starts_with("refs/heads/") || name.starts_with("refs/remotes/")
+}
+
+#[derive(Default)]
+struct Plan {
+    updates: Vec<(String, Value, &'static str)>,
+    stash_log: Option<Vec<u8>>,
+}
+
+impl Plan {
+    fn push(&mut self, name: &str, value: &Value, what: &'static str) {
+        self.updates.push((name.to_owned(), value.clone(), what));
+    }
+}
+
+/// Field 2 of a reflog line: the commit the entry is about.
+fn entry_commit(line: &[u8]) -> Option<&[u8]> {
+    line.split(|&b| b == b' ').nth(1)
+}
+
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty())
+}
+
+/// `packed-refs`: `<oid> <refname>` lines, `#` header, `^<oid>` peeled lines.
+fn parse_packed(bytes: &[u8]) -> BTreeMap<String, Value> {
+    let mut refs = BTreeMap::new();
+    for line in lines(bytes) {
+        if line.starts_with(b"#") || line.starts_with(b"^") {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(line) else {
+            continue;
+        };
+        if let Some((oid, name)) = text.split_once(' ') {
+            if is_oid(oid) {
+                refs.insert(name.to_owned(), Value::Oid(oid.to_owned()));
+            }
+        }
+    }
+    refs
+}
+
+/// A `packed-refs` git would refuse: a line that is neither a header, a peeled id nor
+/// `<oid> refs/…`.
+fn is_damaged_packed(bytes: &[u8]) -> bool {
+    lines(bytes).any(|line| {
+        if line.starts_with(b"#") {
+            return false;
+        }
+        let Ok(text) = std::str::from_utf8(line) else {
+            return true;
+        };
+        match text.strip_prefix('^') {
+            Some(oid) => !is_oid(oid),
+            None => !text
+                .split_once(' ')
+                .is_some_and(|(oid, name)| is_oid(oid) && name.starts_with("refs/")),
+        }
+    })
+}
+
+/// The loose refs under `dir` (whose ref name is `prefix`), overriding packed ones. Symlinks
+/// are not followed; lock files and anything that is not a ref are skipped.
+fn read_loose(
+    dir: &Path,
+    prefix: &str,
+    refs: &mut BTreeMap<String, Value>,
+) -> Result<(), GitError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(GitError::Dir {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+    };
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let full = format!("{prefix}/{name}");
+        if kind.is_dir() {
+            read_loose(&entry.path(), &full, refs)?;
+        } else if kind.is_file() && !name.ends_with(".lock") {
+            let Some(raw) = read_regular(&entry.path()) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&raw);
+            let text = text.trim_end();
+            if let Some(target) = text.strip_prefix("ref: ") {
+                refs.insert(full, Value::Symbolic(target.to_owned()));
+            } else if is_oid(text) {
+                refs.insert(full, Value::Oid(text.to_owned()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_head(raw: &[u8]) -> Head {
+    let text = String::from_utf8_lossy(raw);
+    let text = text.trim_end();
+    match text.strip_prefix("ref: ") {
+        Some(target) if target.starts_with("refs/") => Head::Branch(target.to_owned()),
+        Some(_) => Head::Broken,
+        None if is_oid(text) => Head::Detached(text.to_owned()),
+        None => Head::Broken,
+    }
+}
+
+fn is_oid(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A regular file's content; `None` for anything else (absent, a symlink, a directory) or
+/// unreadable.
+fn read_regular(path: &Path) -> Option<Vec<u8>> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    fs::read(path).ok()
+}
+
+/// A file's content, `None` when absent or not a regular file.
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, GitError> {
+    Ok(read_regular(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_components() {
+        assert!(glob(b"refs/heads/*", b"refs/heads/main"));
+        assert!(!glob(b"refs/heads/*", b"refs/heads/a/b"));
+        assert!(glob(b"refs/heads/**", b"refs/heads/a/b"));
+        assert!(glob(b"refs/heads/agent-*", b"refs/heads/agent-1"));
+        assert!(!glob(b"refs/tags/*", b"refs/heads/x"));
+    }
+
+    #[test]
+    fn patterns_are_checked() {
+        assert!(check_ref_pattern("HEAD").is_ok());
+        assert!(check_ref_pattern("refs/heads/agent/*").is_ok());
+        assert!(check_ref_pattern("main").is_err());
+        assert!(check_ref_pattern("refs/**").is_err());
+        assert!(check_ref_pattern("refs/ralph/*").is_err());
+        assert!(check_ref_pattern("refs/*/checkpoints/**").is_err());
+        let rules = RefRules::new(&["refs/tags/*".into()]).unwrap();
+        assert!(!rules.allows("refs/ralph/x"), "never ralph's refs");
+        assert!(rules.allows("refs/tags/v1"));
+    }
+
+    #[test]
+    fn packed_refs_parse_and_damage_is_seen() {
+        let a = "a".repeat(40);
+        let b = "b".repeat(40);
+        let text = format!("# pack-refs with: peeled fully-peeled sorted \n{a} refs/heads/main\n{b} refs/tags/v1\n^{a}\n");
+        let refs = parse_packed(text.as_bytes());
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs["refs/heads/main"], Value::Oid(a.clone()));
+        assert!(!is_damaged_packed(text.as_bytes()));
+        assert!(is_damaged_packed(format!("{text}garbage\n").as_bytes()));
+    }
+
+    #[test]
+    fn head_is_parsed() {
+        assert_eq!(
+            parse_head(b"ref: refs/heads/main\n"),
+            Head::Branch("refs/heads/main".into())
+        );
+        assert_eq!(parse_head(b""), Head::Broken);
+        let oid = "c".repeat(40);
+        assert_eq!(parse_head(oid.as_bytes()), Head::Detached(oid.clone()));
+    }
+}
