@@ -167,15 +167,20 @@ fn attack(case: &Case) -> Result<(), String> {
         .replace("{MARKER}", &marker(&p))
         .replace("{OUTSIDE}", &path_str(&p.aux_path("outside")))
         .replace("{AUX}", &path_str(&p.aux));
+    // The attack must work for the case to mean anything: it leaves a mark when it did.
+    let attack = format!(
+        "( {command} ) && touch {}",
+        path_str(&p.aux_path("attack-ok"))
+    );
     let mut steps = Vec::new();
     let output = match case.via {
         Via::Shell => {
-            steps.push(Step::shell(command.clone()));
+            steps.push(Step::shell(attack));
             steps.push(Step::print("LOOP_COMPLETE"));
             "text"
         }
         Via::Tool => {
-            steps.push(Step::shell(command.clone()));
+            steps.push(Step::shell(attack));
             steps.push(Step::claude_tool_use("Bash", json!({ "command": command })));
             steps.push(Step::claude_result(ClaudeResult::success("LOOP_COMPLETE")));
             "claude-stream-json"
@@ -201,6 +206,9 @@ fn attack(case: &Case) -> Result<(), String> {
 fn check(case: &Case, p: &Project, before: &World, out: &Out) -> Result<(), String> {
     let s = out.summary().to_string();
     let mut problems = Vec::new();
+    if case.via != Via::AnnounceOnly && !p.aux_path("attack-ok").exists() {
+        problems.push("the attack itself failed: the case tests nothing".into());
+    }
     if out.code != 6 {
         problems.push(format!("exit {} (want 6)", out.code));
     }
@@ -213,7 +221,8 @@ fn check(case: &Case, p: &Project, before: &World, out: &Out) -> Result<(), Stri
     if !p.aux_path("outside/keep.txt").exists() {
         problems.push("a file outside the project was deleted".into());
     }
-    let lost_told = s.contains("cannot be restored") || s.contains("lost");
+    let lost_told =
+        s.contains("cannot be restored") || s.contains("cannot restore") || s.contains("lost");
     let git_alive = p.path(".git").is_dir() && git_out(p, &["rev-parse", "HEAD"]) != "<failed>";
     if case.may_lose_history && !git_alive {
         if !lost_told {
@@ -360,7 +369,8 @@ fn hostile_agent_vs_the_users_refs() {
         case(
             "rebase onto another branch",
             Shell,
-            "git stash -q; git -c user.name=a -c user.email=a@a rebase -q --onto feature HEAD~1",
+            "git -c user.name=a -c user.email=a@a commit -q -m wip && \
+             git -c user.name=a -c user.email=a@a rebase -q --force-rebase HEAD~2",
         )
         .index_may_change(),
         case(
@@ -372,13 +382,18 @@ fn hostile_agent_vs_the_users_refs() {
         case(
             "rewind main by writing its file",
             Shell,
-            "git rev-parse HEAD~1 > .git/refs/heads/main",
+            "old=$(git rev-parse HEAD~1) && echo $old > .git/refs/heads/main",
         ),
-        case("detach HEAD", Shell, "git checkout -q --detach HEAD~1").index_may_change(),
+        case(
+            "garbage in a loose ref",
+            Shell,
+            "echo not-a-commit > .git/refs/heads/feature",
+        ),
+        case("detach HEAD", Shell, "git checkout -q -f --detach HEAD~1").index_may_change(),
         case(
             "branch -f main",
             Shell,
-            "git checkout -q feature && git branch -f main feature",
+            "git checkout -q -f feature && git branch -f main feature",
         )
         .index_may_change(),
         case(
