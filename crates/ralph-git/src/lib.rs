@@ -6,6 +6,7 @@
 //! configuration (filters, fsmonitor, excludes, sparse checkouts, SHA-256 repositories) exactly
 //! as their own `git add` would, which is what a faithful snapshot needs.
 
+mod aliases;
 mod command;
 mod meta;
 mod parse;
