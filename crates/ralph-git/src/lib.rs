@@ -10,6 +10,7 @@
 //! therefore hold the work tree's bytes exactly, unfiltered (an LFS file's content, not its
 //! pointer), and restores write them back as they were.
 
+mod aliases;
 mod command;
 mod meta;
 mod parse;

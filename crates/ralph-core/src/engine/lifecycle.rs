@@ -30,10 +30,14 @@ impl Engine {
         if agents.is_empty() {
             return Err(EngineError::NoAgent);
         }
-        let guard = crate::guard::Guard::new(
+        let mut guard = crate::guard::Guard::new(
             &settings.safety.blocked_commands,
             &settings.safety.protected_paths,
         )?;
+        // `git nuke` is checked as the `reset --hard` the repository's alias expands to. No
+        // aliases readable: git would not find them either.
+        let aliases = git.as_ref().and_then(|g| g.aliases().ok());
+        guard.commands = guard.commands.with_git_aliases(aliases.unwrap_or_default());
         let needs_ledger =
             settings.limits.daily_usd.is_some() || settings.limits.monthly_usd.is_some();
         if needs_ledger && handles.ledger.is_none() {

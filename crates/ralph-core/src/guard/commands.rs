@@ -32,6 +32,8 @@ impl UserRule {
 pub struct CommandGuard {
     user: Vec<UserRule>,
     home: Option<Vec<String>>,
+    /// The repository's git aliases (`alias.NAME` → value), expanded like git does.
+    git_aliases: Vec<(String, String)>,
 }
 
 impl CommandGuard {
@@ -64,7 +66,11 @@ impl CommandGuard {
                 });
             }
         }
-        Ok(CommandGuard { user, home: None })
+        Ok(CommandGuard {
+            user,
+            home: None,
+            git_aliases: Vec::new(),
+        })
     }
 
     /// The user's home directory, for `~` and `$HOME`. Without it ralph still knows `~` itself;
@@ -76,6 +82,18 @@ impl CommandGuard {
             .and_then(norm_components)
             .filter(|c| !c.is_empty());
         self
+    }
+
+    /// The git aliases the repository's configuration defines (`(name, value)`, as
+    /// `git config --get-regexp '^alias\.'` lists them): `git NAME …` is checked as what it
+    /// expands to, so an alias `nuke = reset --hard` is caught like `git reset --hard`.
+    pub fn with_git_aliases(mut self, aliases: Vec<(String, String)>) -> CommandGuard {
+        self.git_aliases = aliases;
+        self
+    }
+
+    pub(super) fn git_aliases(&self) -> &[(String, String)] {
+        &self.git_aliases
     }
 
     /// Check one shell command as the agent sent it, run from `project_root`.
@@ -95,6 +113,7 @@ impl CommandGuard {
             paths,
             root,
             home,
+            known: Default::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! to [`MAX_DEPTH`]), redirections and here-documents, into a [`Script`]; plus the fork-bomb
 //! check on the unquoted text it saw.
 
-use super::syntax::{Cmd, Pipeline, Redir, RedirOp, Script, Stdin, Sub, Word, Q};
+use super::syntax::{Cmd, ExpKind, ExpSpan, Pipeline, Redir, RedirOp, Script, Stdin, Sub, Word, Q};
 
 /// How deep substitutions and `sh -c` scripts may nest before the command is refused.
 pub(super) const MAX_DEPTH: usize = 8;
@@ -222,7 +222,7 @@ impl Lexer {
                 self.dquote(w, Some('"'));
             }
             '$' => self.dollar(w, false),
-            '`' => self.backtick(w),
+            '`' => self.backtick(w, false),
             _ => {
                 w.push(c, Q::Bare);
                 self.pos += 1;
@@ -255,7 +255,7 @@ impl Lexer {
                     }
                 },
                 '$' => self.dollar(w, true),
-                '`' => self.backtick(w),
+                '`' => self.backtick(w, true),
                 _ => {
                     w.push(c, Q::Quoted);
                     self.pos += 1;
@@ -265,18 +265,34 @@ impl Lexer {
     }
 
     fn dollar(&mut self, w: &mut Word, in_dq: bool) {
+        let start = w.q.len();
+        let kind = self.dollar_part(w, in_dq);
+        if let Some(kind) = kind {
+            w.exps.push(ExpSpan {
+                start,
+                end: w.q.len(),
+                kind,
+                in_dq,
+            });
+        }
+    }
+
+    /// The expansion after a `$`, pushed onto `w`; what kind it is (`None`: not an expansion).
+    fn dollar_part(&mut self, w: &mut Word, in_dq: bool) -> Option<ExpKind> {
         match self.peek_at(1) {
             Some('\'') if !in_dq => {
                 self.pos += 2;
                 w.quoted = true;
                 self.skel.push('\u{1}');
                 self.ansi_c(w);
+                None
             }
             Some('"') if !in_dq => {
                 self.pos += 2;
                 w.quoted = true;
                 self.skel.push('\u{1}');
                 self.dquote(w, Some('"'));
+                None
             }
             Some('(') => {
                 self.pos += 2;
@@ -286,6 +302,7 @@ impl Lexer {
                 w.push_str(&raw, Q::Exp);
                 w.push(')', Q::Exp);
                 w.subs.push(Sub { script });
+                Some(ExpKind::Sub(w.subs.len() - 1))
             }
             Some('{') => {
                 let start = self.pos;
@@ -293,26 +310,40 @@ impl Lexer {
                 self.skip_balanced('{', '}');
                 let raw = self.slice(start, self.pos);
                 w.push_str(&raw, Q::Exp);
+                let name = raw.get(2..raw.len().saturating_sub(1)).unwrap_or("");
+                let simple = !name.is_empty()
+                    && !name.starts_with(|c: char| c.is_ascii_digit())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                Some(if simple && raw.ends_with('}') {
+                    ExpKind::Var(name.to_string())
+                } else {
+                    ExpKind::Other
+                })
             }
             Some(c) if c.is_ascii_alphabetic() || c == '_' => {
                 w.push('$', Q::Exp);
                 self.pos += 1;
+                let mut name = String::new();
                 while let Some(c) = self.peek() {
                     if !(c.is_ascii_alphanumeric() || c == '_') {
                         break;
                     }
                     w.push(c, Q::Exp);
+                    name.push(c);
                     self.pos += 1;
                 }
+                Some(ExpKind::Var(name))
             }
             Some(c) if c.is_ascii_digit() || "@*#?$!-".contains(c) => {
                 w.push('$', Q::Exp);
                 w.push(c, Q::Exp);
                 self.pos += 2;
+                Some(ExpKind::Other)
             }
             _ => {
                 w.push('$', if in_dq { Q::Quoted } else { Q::Bare });
                 self.pos += 1;
+                None
             }
         }
     }
@@ -412,7 +443,7 @@ impl Lexer {
         }
     }
 
-    fn backtick(&mut self, w: &mut Word) {
+    fn backtick(&mut self, w: &mut Word, in_dq: bool) {
         self.pos += 1;
         let mut inner = String::new();
         while let Some(c) = self.peek() {
@@ -439,10 +470,17 @@ impl Lexer {
             self.skel.push_str(&lx.skel);
             s
         };
+        let start = w.q.len();
         w.push_str("$(", Q::Exp);
         w.push_str(&inner, Q::Exp);
         w.push(')', Q::Exp);
         w.subs.push(Sub { script });
+        w.exps.push(ExpSpan {
+            start,
+            end: w.q.len(),
+            kind: ExpKind::Sub(w.subs.len() - 1),
+            in_dq,
+        });
     }
 
     fn redirect(&mut self, b: &mut Builder, c: char) {
@@ -451,11 +489,18 @@ impl Lexer {
             self.pos += 2;
             let (script, raw) = self.sub_script();
             let w = b.word.get_or_insert_with(Word::default);
+            let start = w.q.len();
             w.push(c, Q::Exp);
             w.push('(', Q::Exp);
             w.push_str(&raw, Q::Exp);
             w.push(')', Q::Exp);
             w.subs.push(Sub { script });
+            w.exps.push(ExpSpan {
+                start,
+                end: w.q.len(),
+                kind: ExpKind::Other,
+                in_dq: false,
+            });
             return;
         }
         // A word of digits right before the operator is a file descriptor (`2>`).

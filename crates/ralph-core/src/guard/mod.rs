@@ -18,6 +18,28 @@
 //! directory `.`, `..` or `*` mean. Quoted text is data: `echo "rm -rf /"` and
 //! `grep -r "git push -f" .` pass.
 //!
+//! It also resolves what is known before the command runs (issue 9):
+//!
+//! * git's abbreviated long options (`git reset --har`, `git push --forc`,
+//!   `--force-with-lea`): git accepts any unambiguous prefix, and an ambiguous one fails, so
+//!   every prefix of a dangerous option counts as that option;
+//! * git aliases: `git -c alias.x='reset --hard' x`, `--config-env` aliases (value unknown:
+//!   blocked), shell aliases (`!rm -rf /`, parsed as a script), chains of aliases, the
+//!   repository's own ([`CommandGuard::with_git_aliases`]); defining an alias that would be
+//!   blocked (`git config alias.nuke 'reset --hard'`) is blocked, so no later call can use it;
+//! * variables assigned anywhere in the command (`G=git; $G push -f`, `export`, `for G in …`;
+//!   every value counts) and substitutions that print literal text (`$(echo rm)`,
+//!   `$(printf %s rm)`, `$(which rm)`), in the program and in its arguments (`D=/; rm -rf $D`);
+//! * what `xargs` runs with, when the pipeline feeds it known words (`echo .git | xargs rm
+//!   -rf`, `pwd | xargs …`, a `find` that prints its start points);
+//! * scripts piped into a shell or interpreter that are not literal text (`… | base64 -d | sh`,
+//!   `cat x | python -`), and files a download wrote run later in the same command
+//!   (`curl -o x.sh … && sh x.sh`, `./x.sh`, `source x.sh`).
+//!
+//! A program that stays unknown (`$CMD`, `$(… | base64 -d)`), or was computed by a
+//! substitution or variable at all, is judged by its arguments: `-rf`, or arguments that would
+//! be destructive for `git` or `find`, block it as `unresolved-program`.
+//!
 //! The built-in rules ([`builtin_rules`], stable ids):
 //!
 //! | id | blocks |
@@ -40,16 +62,22 @@
 //! | `write-device` | `dd of=/dev/…` or a redirection/`tee` to a device (not `/dev/null`, `/dev/stderr`, …) |
 //! | `chmod-recursive-root` | `chmod`/`chown`/`chgrp -R` on `/`, a system directory, home or a parent of the project |
 //! | `curl-pipe-shell` | a download piped into a shell or interpreter (`curl … \| sh`, `wget -O- … \| sudo bash`), `sh <(curl …)`, `bash -c "$(curl …)"`, `eval "$(curl …)"`, `source <(curl …)` |
+//! | `pipe-to-shell` | a shell or interpreter reading a script computed by a pipeline (`… \| base64 -d \| sh`, `cat x \| python -`); literal text (`echo 'ls' \| sh`) is parsed instead |
+//! | `unresolved-program` | a program computed when the command runs (`$CMD`, `$(…)`, a `--config-env` git alias) with `-rf`, or arguments destructive for `git` or `find` |
+//! | `kill-all` | `kill -1` (every process), `killall5`, `pkill -u`/`killall -u` without a name, `shutdown`, `reboot`, `poweroff`, `halt` |
+//! | `kill-ralph` | `pkill`/`killall` of a pattern matching ralph, `kill $(pgrep ralph)`, `pgrep ralph \| xargs kill`, `kill $PPID` (the agent) |
 //! | `fork-bomb` | `:(){ :\|:& };:` and its renamings |
 //! | `nesting-limit` | substitutions or `sh -c` wrappers nested deeper than 8 levels |
 //!
 //! `git checkout main -- file.rs`, `git restore --staged .`, `git reset --soft`, `git clean -n`,
 //! `rm -rf target/`, `find . -name '*.o' -delete` and `git push origin main` pass.
 //!
-//! Limits: what only exists at run time is not seen — a computed program (`$(echo rm) -rf /`),
-//! unknown variables (`rm -rf "$DIR"`), code in other languages (`python -c "shutil.rmtree…"`),
-//! obfuscation (`base64 -d | sh`), a script downloaded to a file and run later, commands run
-//! elsewhere (`ssh`, `docker exec`). Checkpoints and the sandbox cover those.
+//! Limits: what only exists at run time is not seen — unknown variables as arguments
+//! (`rm -rf "$DIR"`), what `xargs` reads from an unknown source, code in other languages
+//! (`python -c "shutil.rmtree…"`), a file written in one tool call and run in the next, an
+//! alias added to the git config behind git's back during a run, commands run elsewhere
+//! (`ssh`, `docker exec`). The parser is the first line, not the only one: checkpoints, the
+//! checks after each iteration and the sandbox cover those.
 //!
 //! # User rules (`safety.blocked_commands`)
 //!

@@ -85,6 +85,24 @@ const RULES: &[BuiltinRule] = &[
         description: "runs a downloaded script",
     },
     BuiltinRule {
+        id: "pipe-to-shell",
+        description: "runs a script computed by a pipeline, which cannot be checked before it runs",
+    },
+    BuiltinRule {
+        id: "unresolved-program",
+        description:
+            "runs a program that cannot be known before it runs, with destructive arguments",
+    },
+    BuiltinRule {
+        id: "kill-all",
+        description:
+            "signals every process (kill -1, killall5, pkill -u) or shuts the machine down",
+    },
+    BuiltinRule {
+        id: "kill-ralph",
+        description: "kills ralph or the agent running this command",
+    },
+    BuiltinRule {
         id: "fork-bomb",
         description: "is a fork bomb",
     },

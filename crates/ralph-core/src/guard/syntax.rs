@@ -18,6 +18,28 @@ pub(super) struct Sub {
     pub(super) script: Script,
 }
 
+/// What an expansion in a word is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ExpKind {
+    /// `$NAME` or `${NAME}`.
+    Var(String),
+    /// `$(…)` or backticks: the index into [`Word::subs`].
+    Sub(usize),
+    /// Anything else (`$1`, `$@`, `${X:-y}`, `<(…)`).
+    Other,
+}
+
+/// Where an expansion sits in a word's text (char indices, end exclusive), so a value known
+/// before the command runs (`G=git; $G …`, `$(echo rm)`) can be put in its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ExpSpan {
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) kind: ExpKind,
+    /// Inside double quotes: the value is not split into words.
+    pub(super) in_dq: bool,
+}
+
 /// One shell word after quote removal; expansions are kept as written (`$HOME`, `$(pwd)`).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Word {
@@ -25,11 +47,63 @@ pub(super) struct Word {
     /// One entry per char of `text`.
     pub(super) q: Vec<Q>,
     pub(super) subs: Vec<Sub>,
+    /// The expansions in `text`, in order.
+    pub(super) exps: Vec<ExpSpan>,
     /// Had quotes (so an empty text is still a word: `""`).
     pub(super) quoted: bool,
 }
 
 impl Word {
+    /// A word of literal (quoted) text.
+    pub(super) fn literal(s: &str) -> Word {
+        let mut w = Word {
+            quoted: true,
+            ..Word::default()
+        };
+        w.push_str(s, Q::Quoted);
+        w
+    }
+
+    /// A word written without quotes (globs and `~` apply), as `.` or `*` on a command line.
+    pub(super) fn bare(s: &str) -> Word {
+        let mut w = Word::default();
+        w.push_str(s, Q::Bare);
+        w
+    }
+
+    /// Whether an expansion decides what this word is.
+    pub(super) fn has_exp(&self) -> bool {
+        self.q.contains(&Q::Exp)
+    }
+
+    /// The char index where the value of an assignment starts (after `=`).
+    pub(super) fn assignment_value_start(&self) -> Option<usize> {
+        if !self.is_assignment() {
+            return None;
+        }
+        self.text.chars().position(|c| c == '=').map(|i| i + 1)
+    }
+
+    /// The part of this word from char `from` on, with its expansions.
+    pub(super) fn tail(&self, from: usize) -> Word {
+        Word {
+            text: self.text.chars().skip(from).collect(),
+            q: self.q.get(from..).unwrap_or(&[]).to_vec(),
+            subs: self.subs.clone(),
+            exps: self
+                .exps
+                .iter()
+                .filter(|e| e.start >= from)
+                .map(|e| ExpSpan {
+                    start: e.start - from,
+                    end: e.end - from,
+                    ..e.clone()
+                })
+                .collect(),
+            quoted: self.quoted,
+        }
+    }
+
     pub(super) fn push(&mut self, c: char, q: Q) {
         self.text.push(c);
         self.q.push(q);

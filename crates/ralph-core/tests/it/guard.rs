@@ -242,6 +242,13 @@ const DESTRUCTIVE: &[(&str, &str)] = &[
         "git-reset-hard",
     ),
     ("rm -rf build; rm -rf /", "rm-rf-root"),
+    // issue 9: spellings resolved before they run (more in guard_spellings.rs)
+    ("git reset --har", "git-reset-hard"),
+    ("G=git; $G push -f", "git-push-force"),
+    ("$(echo rm) -rf /tmp/x", "unresolved-program"),
+    ("echo cm0gLXJmIC8= | base64 -d | sh", "pipe-to-shell"),
+    ("kill -9 -1", "kill-all"),
+    ("pkill ralph", "kill-ralph"),
 ];
 
 const BENIGN: &[&str] = &[

@@ -2,5 +2,6 @@
 //! redaction canaries, and many engines in one process.
 
 mod guard;
+mod guard_spellings;
 mod many_loops;
 mod redact;

@@ -6,18 +6,22 @@
 //! how dangerous deleting it is), [`rm`] (deletion and recursive permission changes) and
 //! [`git`].
 
+use std::cell::RefCell;
+
 use super::commands::CommandGuard;
 use super::lexer::{is_fork_bomb, Lexer, MAX_DEPTH};
 use super::paths::{protected, PathGuard};
 use super::rules::description;
-use super::syntax::{prog_name, words_text, Cmd, RedirOp, Script, Stdin, Word};
+use super::syntax::{prog_name, words_text, Cmd, RedirOp, Script, Stdin, Word, Q};
 use super::{excerpt, Blocked};
 
 use shells::{is_interpreter, is_stdin_path, Upstream, SHELLS};
 use targets::{Cwd, GlobKind, Loc};
 use unwrap::Inv;
 
+mod expand;
 mod git;
+mod kill;
 mod rm;
 mod shells;
 mod targets;
@@ -29,6 +33,8 @@ pub(super) struct Analyzer<'g> {
     pub(super) paths: Option<&'g PathGuard>,
     pub(super) root: Vec<String>,
     pub(super) home: Option<Vec<String>>,
+    /// Variables and downloads seen in the command so far ([`expand`]).
+    pub(super) known: RefCell<expand::Known>,
 }
 
 const PRIVILEGE: &[&str] = &["sudo", "doas", "su", "pkexec", "run0"];
@@ -80,6 +86,17 @@ fn skip_opts(args: &[Word], with_value: &[&str]) -> usize {
     i
 }
 
+/// Whether the program a word names is only known when it runs: its base name comes from an
+/// expansion (`$G`, `$(…)`); `$SHELL` is taken for a shell, `$DIR/git` is git.
+fn unknown_program(w: &Word) -> bool {
+    if matches!(w.text.as_str(), "$SHELL" | "${SHELL}") {
+        return false;
+    }
+    let chars: Vec<char> = w.text.chars().collect();
+    let last_slash = chars.iter().rposition(|c| *c == '/').map_or(0, |i| i + 1);
+    w.q.get(last_slash..).is_some_and(|q| q.contains(&Q::Exp))
+}
+
 fn block(rule: &str, words: &[Word]) -> Blocked {
     Blocked {
         rule: rule.to_string(),
@@ -117,6 +134,7 @@ impl Analyzer<'_> {
                 reason: format!("`{}` {}", excerpt(text), description("fork-bomb")),
             });
         }
+        self.learn(&script, depth);
         self.check_script(&script, cwd, depth)
     }
 
@@ -137,6 +155,9 @@ impl Analyzer<'_> {
                 up = Upstream {
                     download: up.download || self.cmd_downloads(cmd, depth),
                     text: self.literal_output(cmd),
+                    items: self.output_items(cmd, cwd),
+                    ralph_pids: self.lists_ralph_pids(cmd),
+                    piped: true,
                 };
             }
         }
@@ -163,15 +184,143 @@ impl Analyzer<'_> {
                 found!(self.check_write(&r.target, cwd, &cmd.words));
             }
         }
-        let inv = match self.unwrap(&cmd.words, true) {
+        // Each value the words may have once known variables and literal substitutions are
+        // in place (`G=git; $G push -f` is `git push -f`).
+        let expanded = self.expand_words(&cmd.words, depth).alternatives;
+        let single = expanded.len() == 1;
+        for words in &expanded {
+            if single {
+                found!(self.check_words(words, cmd, cwd, depth, up));
+            } else {
+                found!(self.check_words(words, cmd, &mut cwd.clone(), depth, up));
+            }
+        }
+        // A program computed when the command runs (`$(echo rm) -rf x`, `$R -rf x`) is judged
+        // by its arguments too, even where ralph could work out what it probably is.
+        if let Ok(Inv::Exec(words)) = self.unwrap(&cmd.words, false) {
+            if words.first().is_some_and(unknown_program) {
+                return self.unresolved(words, cwd, depth);
+            }
+        }
+        None
+    }
+
+    /// Check a simple command's words (expanded): prefixes stripped, then by program.
+    fn check_words(
+        &self,
+        words: &[Word],
+        cmd: &Cmd,
+        cwd: &mut Cwd,
+        depth: usize,
+        up: &Upstream,
+    ) -> Option<Blocked> {
+        if depth > MAX_DEPTH {
+            return Some(self.nesting_limit(&words_text(words)));
+        }
+        let inv = match self.unwrap(words, true) {
             Ok(inv) => inv,
             Err(b) => return Some(b),
         };
         match inv {
             Inv::Nothing => None,
             Inv::Script(s) => self.check_source(&s, &mut cwd.clone(), depth + 1),
-            Inv::Exec(words) => self.check_exec(words, cmd, cwd, depth, up),
+            Inv::Exec(words) => {
+                if words.first().is_some_and(unknown_program) {
+                    return self.unresolved(words, cwd, depth);
+                }
+                self.check_exec(words, cmd, cwd, depth, up)
+            }
+            Inv::Xargs { command, replace } => {
+                self.xargs(command, replace.as_deref(), cmd, cwd, depth, up)
+            }
         }
+    }
+
+    /// `xargs CMD`: CMD with the items the pipeline feeds it, when they are known (`echo / |
+    /// xargs rm -rf`, `find .git | xargs rm -rf`).
+    fn xargs(
+        &self,
+        command: &[Word],
+        replace: Option<&str>,
+        cmd: &Cmd,
+        cwd: &mut Cwd,
+        depth: usize,
+        up: &Upstream,
+    ) -> Option<Blocked> {
+        let plain = Cmd {
+            words: command.to_vec(),
+            ..Cmd::default()
+        };
+        let Some(items) = up.items.as_ref().filter(|i| !i.is_empty()) else {
+            return self.check_words(command, &plain, cwd, depth + 1, up);
+        };
+        let _ = cmd;
+        let runs: Vec<Vec<Word>> = match replace {
+            None => vec![command.iter().chain(items.iter()).cloned().collect()],
+            Some(r) => items
+                .iter()
+                .map(|item| {
+                    command
+                        .iter()
+                        .map(|w| {
+                            if w.text == r {
+                                item.clone()
+                            } else if w.text.contains(r) {
+                                Word::literal(&w.text.replace(r, &item.text))
+                            } else {
+                                w.clone()
+                            }
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
+        for words in runs {
+            found!(self.check_words(&words, &plain, &mut cwd.clone(), depth + 1, up));
+        }
+        None
+    }
+
+    /// A program ralph cannot know before it runs (`$CMD`, `$(…)` that does more than print
+    /// literal text): blocked when its arguments would be destructive for a program that
+    /// takes them (`-rf`, `push -f`, `reset --hard`).
+    fn unresolved(&self, words: &[Word], cwd: &Cwd, depth: usize) -> Option<Blocked> {
+        let args = &words[1..];
+        let as_prog = |p: &str| {
+            let mut w = vec![Word::bare(p)];
+            w.extend_from_slice(args);
+            w
+        };
+        let what = if rm::recursive_force(args) {
+            Some(("rm".to_string(), description("rm-rf-root").to_string()))
+        } else {
+            // Only programs whose dangerous arguments are unlikely elsewhere: `-r` alone is
+            // `grep -r` as often as `rm -r`.
+            ["git", "find"].iter().find_map(|p| {
+                let w = as_prog(p);
+                let b = match *p {
+                    "git" => self.git(&w, cwd, depth),
+                    _ => self.find(&w, cwd, depth),
+                };
+                b.map(|b| (p.to_string(), description(&b.rule).to_string()))
+            })
+        };
+        let (prog, effect) = what?;
+        let effect = if prog == "rm" && rm::recursive_force(args) {
+            "deletes recursively and without asking".to_string()
+        } else {
+            effect
+        };
+        Some(Blocked {
+            rule: "unresolved-program".to_string(),
+            reason: format!(
+                "`{}` runs a program computed when it runs (`{}`), which cannot be known \
+                 before, with arguments that would be destructive: as `{prog}` it {effect} \
+                 (unresolvable program with dangerous arguments)",
+                excerpt(&words_text(words)),
+                excerpt(&words[0].text),
+            ),
+        })
     }
 
     /// The substitutions in an unquoted here-document body run even if nothing reads it.
@@ -202,14 +351,22 @@ impl Analyzer<'_> {
         let first = words.first()?;
         let prog = prog_name(first);
         let args = &words[1..];
+        if self.runs_download(&prog, first, args) {
+            return Some(block("curl-pipe-shell", words));
+        }
         match prog.as_str() {
             p if PRIVILEGE.contains(&p) => Some(block("sudo", words)),
+            "kill" => self.kill(words, up, depth),
+            "pkill" | "killall" => self.pkill(words),
+            "killall5" | "shutdown" | "reboot" | "poweroff" | "halt" => {
+                Some(block("kill-all", words))
+            }
             "cd" | "pushd" => {
                 *cwd = self.cd(args, cwd);
                 None
             }
             "rm" => self.rm(words, cwd),
-            "git" => self.git(words, cwd),
+            "git" => self.git(words, cwd, depth),
             "chmod" | "chown" | "chgrp" => self.chmod(words, cwd),
             "dd" => args
                 .iter()

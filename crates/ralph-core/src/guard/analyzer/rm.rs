@@ -7,6 +7,26 @@ use super::shells::Upstream;
 use super::targets::{Cwd, Danger};
 use super::{block, Analyzer};
 
+/// Options that make `rm` recursive and forced (`-rf`, `-r -f`, `--recursive --force`), before
+/// `--`.
+pub(super) fn recursive_force(args: &[Word]) -> bool {
+    let (mut r, mut f) = (false, false);
+    for a in args {
+        let t = a.text.as_str();
+        if t == "--" {
+            break;
+        }
+        if let Some(long) = t.strip_prefix("--") {
+            r |= long == "recursive";
+            f |= long == "force";
+        } else if let Some(c) = t.strip_prefix('-') {
+            r |= c.contains(['r', 'R']);
+            f |= c.contains('f');
+        }
+    }
+    r && f
+}
+
 impl Analyzer<'_> {
     pub(super) fn rm(&self, words: &[Word], cwd: &Cwd) -> Option<Blocked> {
         let mut recursive = false;

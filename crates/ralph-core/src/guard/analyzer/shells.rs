@@ -4,6 +4,7 @@
 use super::super::lexer::{Lexer, MAX_DEPTH};
 use super::super::syntax::{prog_name, words_text, Cmd, RedirOp, Script, Stdin, Word};
 use super::super::Blocked;
+use super::expand::norm_file;
 use super::targets::Cwd;
 use super::unwrap::Inv;
 use super::{block, Analyzer};
@@ -13,7 +14,7 @@ pub(super) const SHELLS: &[&str] = &[
     "rbash", "pdksh", "oksh", "loksh",
 ];
 
-const DOWNLOADERS: &[&str] = &[
+pub(super) const DOWNLOADERS: &[&str] = &[
     "curl", "wget", "fetch", "aria2c", "http", "https", "xh", "curlie", "wget2",
 ];
 
@@ -32,6 +33,12 @@ pub(super) struct Upstream {
     pub(super) download: bool,
     /// Literal text from `echo`/`printf` feeds it.
     pub(super) text: Option<String>,
+    /// The words it feeds `xargs`, when they are known (literal text, `find` start points).
+    pub(super) items: Option<Vec<Word>>,
+    /// The upstream lists the ids of ralph's processes (`pgrep ralph`).
+    pub(super) ralph_pids: bool,
+    /// Not the first command of a pipeline: stdin is the previous command's output.
+    pub(super) piped: bool,
 }
 
 impl Analyzer<'_> {
@@ -101,10 +108,14 @@ impl Analyzer<'_> {
                 }
             }
         }
-        if is_shell {
-            if let Some(text) = &up.text {
+        if let Some(text) = &up.text {
+            if is_shell {
                 found!(self.check_source(text, &mut cwd.clone(), depth + 1));
             }
+        } else if up.piped {
+            // Whatever a pipeline computes (`base64 -d`, `rev`, `cat x`) and runs as a script
+            // cannot be checked before it runs.
+            return Some(block("pipe-to-shell", words));
         }
         None
     }
@@ -133,6 +144,34 @@ impl Analyzer<'_> {
             return None;
         }
         self.stdin_script(words, cmd, &Cwd::Unknown, depth, up)
+    }
+
+    /// Whether this runs a file a download in the same command wrote (`curl -o x.sh … &&
+    /// sh x.sh`, `./x.sh`, `source x.sh`).
+    pub(super) fn runs_download(&self, prog: &str, first: &Word, args: &[Word]) -> bool {
+        let known = self.known.borrow();
+        if known.downloads.is_empty() {
+            return false;
+        }
+        let downloaded = |w: &Word| known.downloads.contains(norm_file(&w.text));
+        if first.text.contains('/') && downloaded(first) {
+            return true;
+        }
+        let script = if SHELLS.contains(&prog) {
+            let sa = shell_args(args);
+            if sa.has_c {
+                None
+            } else {
+                sa.operand
+            }
+        } else if is_interpreter(prog) {
+            args.iter().find(|a| !a.text.starts_with('-'))
+        } else if matches!(prog, "source" | ".") {
+            args.first()
+        } else {
+            None
+        };
+        script.is_some_and(downloaded)
     }
 
     /// Whether running `cmd` downloads something (its output may feed a shell).
@@ -190,7 +229,13 @@ impl Analyzer<'_> {
 
     /// What `echo`/`printf` with literal arguments print, to check what a shell reads from them.
     pub(super) fn literal_output(&self, cmd: &Cmd) -> Option<String> {
-        let Ok(Inv::Exec(words)) = self.unwrap(&cmd.words, false) else {
+        // Only what is known before it runs is literal: `echo $X` is not, unless X was set.
+        let mut alternatives = self.expand_words(&cmd.words, 0).alternatives;
+        let expanded = match alternatives.as_mut_slice() {
+            [one] if !one.iter().any(Word::has_exp) => std::mem::take(one),
+            _ => return None,
+        };
+        let Ok(Inv::Exec(words)) = self.unwrap(&expanded, false) else {
             return None;
         };
         let prog = prog_name(words.first()?);
@@ -209,11 +254,35 @@ impl Analyzer<'_> {
                 } else {
                     args
                 };
-                Some(words_text(rest).replace("\\n", "\n"))
+                Some(printf(rest).replace("\\n", "\n"))
             }
+            "cat" if args.is_empty() => cmd.stdin.first().map(|s| match s {
+                Stdin::Heredoc { body, .. } => body.clone(),
+                Stdin::HereString(w) => w.text.clone(),
+            }),
             _ => None,
         }
     }
+}
+
+/// What `printf FORMAT ARGS…` prints, for a format whose only directives are `%s`.
+fn printf(args: &[Word]) -> String {
+    let Some((format, rest)) = args.split_first() else {
+        return String::new();
+    };
+    if !format.text.contains("%s") {
+        return words_text(args);
+    }
+    let mut values = rest.iter().map(|w| w.text.as_str());
+    let mut out = String::new();
+    let mut parts = format.text.split("%s").peekable();
+    while let Some(p) = parts.next() {
+        out.push_str(p);
+        if parts.peek().is_some() {
+            out.push_str(values.next().unwrap_or(""));
+        }
+    }
+    out
 }
 
 pub(super) fn is_stdin_path(t: &str) -> bool {

@@ -19,6 +19,11 @@ pub(super) enum Inv<'a> {
     Exec(&'a [Word]),
     /// A command line to parse again (`env -S`, `watch`, `flock -c`).
     Script(String),
+    /// `xargs [opts] CMD…`: CMD runs with what stdin holds; `replace` is the `-I` string.
+    Xargs {
+        command: &'a [Word],
+        replace: Option<String>,
+    },
     Nothing,
 }
 
@@ -77,27 +82,13 @@ impl Analyzer<'_> {
                 "stdbuf" => rest(skip_opts(args, &["-i", "-o", "-e"])),
                 "timeout" => rest(skip_opts(args, &["-s", "-k", "--signal", "--kill-after"]) + 1),
                 "taskset" | "chrt" => rest(skip_opts(args, &[]) + 1),
-                "xargs" => rest(skip_opts(
-                    args,
-                    &[
-                        "-I",
-                        "-L",
-                        "-n",
-                        "-P",
-                        "-s",
-                        "-d",
-                        "-E",
-                        "-a",
-                        "--max-args",
-                        "--max-procs",
-                        "--delimiter",
-                        "--arg-file",
-                        "--eof",
-                        "--replace",
-                        "--max-lines",
-                        "--max-chars",
-                    ],
-                )),
+                "xargs" => {
+                    let i = skip_opts(args, XARGS_VALUE_OPTS);
+                    return Ok(Inv::Xargs {
+                        command: rest(i),
+                        replace: xargs_replace(&args[..i.min(args.len())]),
+                    });
+                }
                 "watch" => {
                     let i = skip_opts(args, &["-n", "--interval", "-q", "--equexit"]);
                     return Ok(Inv::Script(words_text(rest(i))));
@@ -118,6 +109,50 @@ impl Analyzer<'_> {
         }
         Ok(Inv::Nothing)
     }
+}
+
+/// `xargs` options that take a value.
+const XARGS_VALUE_OPTS: &[&str] = &[
+    "-I",
+    "-L",
+    "-n",
+    "-P",
+    "-s",
+    "-d",
+    "-E",
+    "-a",
+    "--max-args",
+    "--max-procs",
+    "--delimiter",
+    "--arg-file",
+    "--eof",
+    "--replace",
+    "--max-lines",
+    "--max-chars",
+];
+
+/// The replace string of `xargs -I X`, `-i`, `--replace[=X]`.
+fn xargs_replace(opts: &[Word]) -> Option<String> {
+    let mut it = opts.iter();
+    while let Some(o) = it.next() {
+        let t = o.text.as_str();
+        match t {
+            "-I" | "--replace" => return it.next().map(|w| w.text.clone()),
+            "-i" => return Some("{}".to_string()),
+            _ => {
+                if let Some(r) = t
+                    .strip_prefix("--replace=")
+                    .or_else(|| t.strip_prefix("-I"))
+                {
+                    return Some(r.to_string());
+                }
+                if let Some(r) = t.strip_prefix("-i") {
+                    return Some(if r.is_empty() { "{}" } else { r }.to_string());
+                }
+            }
+        }
+    }
+    None
 }
 
 enum EnvOperand {
