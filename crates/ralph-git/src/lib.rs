@@ -593,6 +593,33 @@ impl Git {
     }
 }
 
+/// A path as a person should see it on one line: as is when it is plain, else in double quotes
+/// with C escapes (`"tracked\nname.txt"`), as git itself quotes names. A newline or tab inside
+/// a file name would otherwise split or hide it in a listing.
+pub fn display_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path
+        .chars()
+        .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len() + 2);
+    out.push('"');
+    for c in path.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    std::borrow::Cow::Owned(out)
+}
+
 fn check_ralph_ref(refname: &str) -> Result<(), GitError> {
     match refname.strip_prefix(refs::NAMESPACE) {
         Some(rest) if !rest.is_empty() => Ok(()),
@@ -644,6 +671,14 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn odd_paths_are_quoted_for_display() {
+        assert_eq!(display_path("src/lib.rs"), "src/lib.rs");
+        assert_eq!(display_path("a\nb.txt"), "\"a\\nb.txt\"");
+        assert_eq!(display_path("say \"hi\"\tnow"), "\"say \\\"hi\\\"\\tnow\"");
+        assert_eq!(display_path("bell\u{7}"), "\"bell\\x07\"");
     }
 
     #[test]

@@ -226,7 +226,11 @@ impl Engine {
                     "stopped by a safety guard: the agent changed protected path{} {} \
                      (safety.protected_paths); {}",
                     if protected.len() == 1 { "" } else { "s" },
-                    protected.join(", "),
+                    protected
+                        .iter()
+                        .map(|p| ralph_git::display_path(p))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     match restored {
                         Ok(_) => "restored from the checkpoint".to_string(),
                         Err(e) => format!("restoring failed: {e}"),

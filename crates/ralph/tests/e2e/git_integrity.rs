@@ -421,3 +421,59 @@ fn a_lost_file_too_large_for_checkpoints_is_said() {
         );
     }
 }
+
+/// Item 16: a file whose name holds a newline (or a tab, or quotes) is checkpointed, counted
+/// and restored like any other: every git output ralph parses for paths is NUL-separated.
+#[test]
+fn paths_with_newlines_are_checkpointed_and_restored() {
+    let p = Project::git();
+    let tracked = "tracked\nname.txt";
+    p.write(tracked, "before\n");
+    p.write("say \"hi\"\tnow.txt", "before\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "odd names"]);
+    sh_agent(
+        &p,
+        "printf 'after\\n' > \"$(printf 'tracked\\nname.txt')\" && \
+         printf 'new\\n' > \"$(printf 'new\\nfile.txt')\" && \
+         rm \"$(printf 'say \"hi\"\\tnow.txt')\"",
+        "[git]\nmax_untracked_mb = 1\n",
+    );
+    p.write("big\nfile.bin", &"x".repeat(2 * 1024 * 1024));
+    let out = p.run(&["run", "--json"]);
+    let finished = out
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "iteration.finished")
+        .unwrap();
+    assert_eq!(finished["files_changed"], 3, "{finished}");
+    let run = p.latest_run_id();
+    let listing = p.git_cmd(&[
+        "ls-tree",
+        "-r",
+        "-z",
+        "--name-only",
+        &format!("refs/ralph/checkpoints/{run}/0001"),
+    ]);
+    let names: Vec<&str> = listing.split('\0').collect();
+    assert!(names.contains(&"new\nfile.txt"), "{names:?}");
+    assert!(
+        !names.contains(&"big\nfile.bin"),
+        "too large: left out, {names:?}"
+    );
+    assert_eq!(p.read(tracked), "after\n");
+    // Listed one per line, the odd names quoted as git quotes them.
+    let dry = p.run(&["rollback", "0", "--dry-run"]);
+    for shown in [
+        "would write   \"tracked\\nname.txt\"",
+        "would write   \"say \\\"hi\\\"\\tnow.txt\"",
+        "would delete  \"new\\nfile.txt\"",
+    ] {
+        assert!(dry.stdout.contains(shown), "{shown}: {}", dry.stdout);
+    }
+    let back = p.run(&["rollback", "0"]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(p.read(tracked), "before\n");
+    assert!(!p.exists("new\nfile.txt"), "the new file is deleted again");
+    assert_eq!(p.read("say \"hi\"\tnow.txt"), "before\n");
+}
