@@ -553,6 +553,33 @@ impl Git {
         parse::ref_commits(&stdout).ok_or_else(|| unexpected(&args, &stdout))
     }
 
+    /// `(commit, full message)` for each of `commits` (ids), in one `git log --no-walk` per
+    /// 256 commits.
+    pub fn commit_messages(&self, commits: &[&str]) -> Result<Vec<(String, String)>, GitError> {
+        let mut out = Vec::with_capacity(commits.len());
+        for chunk in commits.chunks(256) {
+            for c in chunk {
+                check_revision(c)?;
+            }
+            // A signature check would print between the commits.
+            let mut args = vec!["log", "--no-walk=unsorted", "--format=%H%x00%B%x1e"];
+            args.extend_from_slice(chunk);
+            args.push("--");
+            let stdout = self.run(&Invocation {
+                args: &args,
+                config: &["log.showSignature=false"],
+                env: &[],
+            })?;
+            let text = String::from_utf8_lossy(&stdout);
+            for entry in text.split('\x1e') {
+                if let Some((commit, message)) = entry.trim_start().split_once('\0') {
+                    out.push((commit.to_owned(), message.to_owned()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes a ref ralph created (e.g. pruning old checkpoints). Removing a ref that does not
     /// exist is not an error.
     pub fn delete_ref(&self, refname: &str) -> Result<(), GitError> {
