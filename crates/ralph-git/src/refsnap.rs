@@ -18,7 +18,7 @@
 //! forward — the agent's own new commits. Stash entries the agent dropped come back; entries
 //! it pushed stay. Refs matching [`RefRules`] are left as the agent left them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::Path;
 
@@ -56,6 +56,42 @@ pub struct RefSnapshot {
     packed: Option<Vec<u8>>,
     /// Read through `git for-each-ref`: HEAD and the stash reflog are not watched.
     reftable: bool,
+    /// The refs `packed` holds, parsed: reused while the file's bytes are the same.
+    packed_refs: BTreeMap<String, Value>,
+    /// Each loose ref file, with what `lstat` said about it: a file whose stamp is unchanged
+    /// is not read again (see [`Stamp`]).
+    loose: HashMap<String, (Stamp, Option<Value>)>,
+}
+
+/// Inode, size, modification and status-change times of a file. The status-change time
+/// (`ctime`) cannot be set back from user space, so an equal stamp means the file was not
+/// written since, whoever wrote it; a rename over it changes the inode. Without `lstat`
+/// details (not Unix) no stamp is equal and every file is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp(Option<[i64; 6]>);
+
+impl Stamp {
+    #[cfg(unix)]
+    fn of(meta: &fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp(Some([
+            meta.ino() as i64,
+            meta.size() as i64,
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+        ]))
+    }
+
+    #[cfg(not(unix))]
+    fn of(_: &fs::Metadata) -> Stamp {
+        Stamp(None)
+    }
+
+    fn same(&self, other: &Stamp) -> bool {
+        self.0.is_some() && self == other
+    }
 }
 
 impl RefSnapshot {
@@ -164,12 +200,34 @@ impl RefRestore {
 impl Git {
     /// Every ref, HEAD and the stash reflog as they are now (see the module docs).
     pub fn snapshot_refs(&self) -> Result<RefSnapshot, GitError> {
+        self.snapshot_refs_since(None)
+    }
+
+    /// [`Git::snapshot_refs`], reusing what `previous` read from files that did not change
+    /// since (the loose ref files' stamps, `packed-refs`' bytes): with 1,000 loose refs that
+    /// is 1,000 `lstat`s instead of 1,000 reads.
+    pub fn snapshot_refs_since(
+        &self,
+        previous: Option<&RefSnapshot>,
+    ) -> Result<RefSnapshot, GitError> {
         if self.common_dir.join("reftable").is_dir() {
             return self.snapshot_reftable();
         }
+        let previous = previous.filter(|p| !p.reftable);
         let packed = read_optional(&self.common_dir.join("packed-refs"))?;
-        let mut refs = packed.as_deref().map(parse_packed).unwrap_or_default();
-        read_loose(&self.common_dir.join("refs"), "refs", &mut refs)?;
+        let packed_refs = match previous {
+            Some(p) if p.packed == packed => p.packed_refs.clone(),
+            _ => packed.as_deref().map(parse_packed).unwrap_or_default(),
+        };
+        let mut loose = HashMap::new();
+        let cache = previous.map(|p| &p.loose);
+        read_loose(&self.common_dir.join("refs"), "refs", cache, &mut loose)?;
+        let mut refs = packed_refs.clone();
+        for (name, (_, value)) in &loose {
+            if let Some(value) = value {
+                refs.insert(name.clone(), value.clone());
+            }
+        }
         let head_path = self.git_dir.join("HEAD");
         let head_raw = read_regular(&head_path);
         let head = match &head_raw {
@@ -184,6 +242,8 @@ impl Git {
             stash_log: read_optional(&self.common_dir.join("logs/refs/stash"))?,
             packed,
             reftable: false,
+            packed_refs,
+            loose,
         })
     }
 
@@ -216,6 +276,8 @@ impl Git {
             stash_log: None,
             packed: None,
             reftable: true,
+            packed_refs: BTreeMap::new(),
+            loose: HashMap::new(),
         })
     }
 
@@ -233,11 +295,7 @@ impl Git {
         if !before.reftable {
             self.repair_files(before, rules, &mut report)?;
         }
-        let now = if before.reftable {
-            self.snapshot_reftable()?
-        } else {
-            self.snapshot_refs()?
-        };
+        let now = self.snapshot_refs_since(Some(before))?;
         if now.refs == before.refs && now.stash_log == before.stash_log {
             return Ok(report);
         }
@@ -596,12 +654,14 @@ fn is_damaged_packed(bytes: &[u8]) -> bool {
     })
 }
 
-/// The loose refs under `dir` (whose ref name is `prefix`), overriding packed ones. Symlinks
-/// are not followed; lock files and anything that is not a ref are skipped.
+/// The loose ref files under `dir` (whose ref name is `prefix`) into `out`, with their value
+/// (`None`: not a ref, e.g. garbage). Files whose stamp equals the one in `cache` are not read.
+/// Symlinks are not followed; lock files are skipped.
 fn read_loose(
     dir: &Path,
     prefix: &str,
-    refs: &mut BTreeMap<String, Value>,
+    cache: Option<&HashMap<String, (Stamp, Option<Value>)>>,
+    out: &mut HashMap<String, (Stamp, Option<Value>)>,
 ) -> Result<(), GitError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -622,21 +682,39 @@ fn read_loose(
         };
         let full = format!("{prefix}/{name}");
         if kind.is_dir() {
-            read_loose(&entry.path(), &full, refs)?;
-        } else if kind.is_file() && !name.ends_with(".lock") {
-            let Some(raw) = read_regular(&entry.path()) else {
+            read_loose(&entry.path(), &full, cache, out)?;
+            continue;
+        }
+        if !kind.is_file() || name.ends_with(".lock") {
+            continue;
+        }
+        // DirEntry::metadata does not follow a symlink (`lstat`).
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        let stamp = Stamp::of(&meta);
+        if let Some((cached, value)) = cache.and_then(|c| c.get(&full)) {
+            if cached.same(&stamp) {
+                out.insert(full, (stamp, value.clone()));
                 continue;
-            };
-            let text = String::from_utf8_lossy(&raw);
-            let text = text.trim_end();
-            if let Some(target) = text.strip_prefix("ref: ") {
-                refs.insert(full, Value::Symbolic(target.to_owned()));
-            } else if is_oid(text) {
-                refs.insert(full, Value::Oid(text.to_owned()));
             }
         }
+        let value = read_regular(&entry.path()).and_then(|raw| parse_loose(&raw));
+        out.insert(full, (stamp, value));
     }
     Ok(())
+}
+
+fn parse_loose(raw: &[u8]) -> Option<Value> {
+    let text = String::from_utf8_lossy(raw);
+    let text = text.trim_end();
+    if let Some(target) = text.strip_prefix("ref: ") {
+        Some(Value::Symbolic(target.to_owned()))
+    } else if is_oid(text) {
+        Some(Value::Oid(text.to_owned()))
+    } else {
+        None
+    }
 }
 
 fn parse_head(raw: &[u8]) -> Head {

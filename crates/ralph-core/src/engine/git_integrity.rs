@@ -31,8 +31,11 @@ impl Engine {
     /// read: then nothing is compared, and ralph says so).
     pub(super) fn snapshot_refs(&mut self) -> Option<RefSnapshot> {
         let git = self.git.as_ref()?;
-        match git.snapshot_refs() {
-            Ok(snapshot) => Some(snapshot),
+        match git.snapshot_refs_since(self.guards.last_refs.as_ref()) {
+            Ok(snapshot) => {
+                self.guards.last_refs = Some(snapshot.clone());
+                Some(snapshot)
+            }
             Err(e) => {
                 self.warn(format!(
                     "the repository's refs could not be read ({e}); changes the agent makes to \

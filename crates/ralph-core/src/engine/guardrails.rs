@@ -21,6 +21,8 @@ pub(super) struct GuardState {
     pub over_limit: u32,
     /// Untracked files the last snapshot or checkpoint left out for their size.
     pub uncaptured: Vec<String>,
+    /// The last ref snapshot: the next one reuses what it read from unchanged files.
+    pub last_refs: Option<ralph_git::RefSnapshot>,
 }
 
 impl GuardState {
@@ -31,6 +33,7 @@ impl GuardState {
             pre_tree: None,
             over_limit: 0,
             uncaptured: Vec::new(),
+            last_refs: None,
         }
     }
 }
