@@ -11,6 +11,7 @@
 //! pointer), and restores write them back as they were.
 
 mod command;
+mod kept_index;
 mod meta;
 mod parse;
 pub mod refs;
@@ -27,6 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use command::{Invocation, Output};
 use temp_index::TempIndex;
 
+pub use kept_index::KeptIndex;
 pub use meta::{RepoMeta, HOOK_NAMES};
 pub use refsnap::{check_ref_pattern, RefFix, RefRestore, RefRules, RefSnapshot};
 pub use restore::RestoreReport;

@@ -188,6 +188,9 @@ pub struct RefRestore {
     pub failed: Vec<(RefFix, String)>,
     /// Deleted or rewritten, and left so because `[git] allow_ref_rewrites` allows it.
     pub allowed: Vec<String>,
+    /// HEAD, or the branch it was on, was put back: the index should go back too
+    /// ([`crate::KeptIndex`]).
+    pub head_restored: bool,
 }
 
 impl RefRestore {
@@ -296,9 +299,24 @@ impl Git {
             self.repair_files(before, rules, &mut report)?;
         }
         let now = self.snapshot_refs_since(Some(before))?;
-        if now.refs == before.refs && now.stash_log == before.stash_log {
-            return Ok(report);
+        if now.refs != before.refs || now.stash_log != before.stash_log {
+            self.restore_changed(before, &now, rules, &mut report)?;
         }
+        report.head_restored = report.restored.iter().any(|f| match &before.head {
+            Head::Branch(b) => f.name == *b || f.name == "HEAD",
+            _ => f.name == "HEAD",
+        });
+        Ok(report)
+    }
+
+    /// The refs of `before` that differ in `now`, put back as the module docs say.
+    fn restore_changed(
+        &self,
+        before: &RefSnapshot,
+        now: &RefSnapshot,
+        rules: &RefRules,
+        report: &mut RefRestore,
+    ) -> Result<(), GitError> {
         let mut plan = Plan::default();
         for (name, old) in &before.refs {
             if name == "refs/stash" && !before.reftable {
@@ -326,10 +344,9 @@ impl Git {
             plan.push(name, old, what);
         }
         if !before.reftable && !rules.allows("refs/stash") {
-            self.plan_stash(before, &now, &mut plan);
+            self.plan_stash(before, now, &mut plan);
         }
-        self.apply_plan(plan, &mut report)?;
-        Ok(report)
+        self.apply_plan(plan, report)
     }
 
     /// HEAD and `packed-refs`, repaired as files before any ref is compared: with an empty

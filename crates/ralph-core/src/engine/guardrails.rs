@@ -47,6 +47,8 @@ pub(super) struct Before {
     pub refs: Option<ralph_git::RefSnapshot>,
     /// Files too large for checkpoints, stamped (see `uncaptured.rs`).
     pub uncaptured: Vec<(String, Option<super::uncaptured::Stamp>)>,
+    /// The index, kept for when HEAD or its branch is put back.
+    pub index: Option<ralph_git::KeptIndex>,
 }
 
 /// What the iteration did to the tree, and what the guardrails made of it.
@@ -86,6 +88,10 @@ impl Engine {
             meta: self.git.as_ref().map(RepoMeta::capture),
             refs: self.snapshot_refs(),
             uncaptured: self.stamp_uncaptured(),
+            index: self
+                .git
+                .as_ref()
+                .and_then(|g| g.keep_index(&self.state_dir)),
         }
     }
 

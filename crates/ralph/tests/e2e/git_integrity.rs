@@ -102,14 +102,17 @@ fn refs_the_agent_deleted_or_rewrote_are_put_back() {
         let out = p.run(&["run"]);
         let run = p.latest_run_id();
         let checkpoint0 = format!("refs/ralph/checkpoints/{run}/0000");
+        // With the refs back, the index is the user's again: nothing staged.
+        let staged = p.git_cmd(&["diff", "--cached", "--name-status"]);
         let ok = out.code == 6
             && user_refs(&p) == refs_before
+            && staged.is_empty()
             && ralph_refs(&p).contains(&checkpoint0)
             && out.summary().contains(named)
             && out.summary().contains("put back as they were");
         if !ok {
             failures.push(format!(
-                "{command:?}: exit {}\n{}\nrefs now:\n{}\nrefs before:\n{refs_before}",
+                "{command:?}: exit {}\n{}\nstaged: {staged}\nrefs now:\n{}\nrefs before:\n{refs_before}",
                 out.code,
                 out.summary(),
                 user_refs(&p)
