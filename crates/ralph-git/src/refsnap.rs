@@ -358,6 +358,21 @@ impl Git {
         rules: &RefRules,
         report: &mut RefRestore,
     ) -> Result<(), GitError> {
+        // `refs/` replaced by a symlink would have every ref written below outside the
+        // repository: the symlink goes (what it points at stays), a real directory comes back.
+        let refs_dir = self.common_dir.join("refs");
+        if !fs::symlink_metadata(&refs_dir).is_ok_and(|m| m.file_type().is_dir()) {
+            crate::meta::remove_any(&refs_dir)
+                .and_then(|()| fs::create_dir(&refs_dir))
+                .map_err(|source| GitError::Restore {
+                    path: refs_dir.clone(),
+                    source,
+                })?;
+            report.restored.push(RefFix {
+                name: "refs/".into(),
+                what: "damaged",
+            });
+        }
         let packed_path = self.common_dir.join("packed-refs");
         let packed_now = read_optional(&packed_path)?;
         if packed_now != before.packed && packed_now.as_deref().is_some_and(is_damaged_packed) {

@@ -61,3 +61,34 @@ fn a_moved_tag_and_a_deleted_branch_come_back_in_one_transaction() {
     let log = repo.git(&["reflog", "show", "--format=%gs", "refs/heads/feature"]);
     assert!(log.contains("ralph: restored after an iteration"), "{log}");
 }
+
+#[test]
+fn reftable_repositories_fall_back_to_for_each_ref() {
+    let repo = Repo::unborn();
+    // Only git 2.45 and newer can create one; older ones fail here and the test has nothing to
+    // check.
+    let dir = repo.base().join("rt");
+    let made = std::process::Command::new("git")
+        .args(["init", "-q", "--ref-format=reftable", "-b", "main"])
+        .arg(&dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", repo.base().join("home"))
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        return;
+    }
+    let rt = crate::support::git_in;
+    let home = repo.base().join("home");
+    std::fs::write(dir.join("a.txt"), "1\n").unwrap();
+    rt(&dir, &home, &["add", "-A"]);
+    rt(&dir, &home, &["commit", "-q", "-m", "one"]);
+    rt(&dir, &home, &["branch", "feature"]);
+    let git = ralph_git::Git::discover(&dir).unwrap().unwrap();
+    let before = git.snapshot_refs().unwrap();
+    assert_eq!(before.len(), 2, "main and feature");
+    rt(&dir, &home, &["branch", "-D", "feature"]);
+    let report = git.restore_refs(&before, &RefRules::default()).unwrap();
+    assert_eq!(report.restored.len(), 1, "{report:?}");
+    assert_eq!(git.snapshot_refs().unwrap(), before);
+}

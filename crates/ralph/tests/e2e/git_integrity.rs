@@ -275,6 +275,12 @@ fn damage_to_dot_git_is_repaired_or_told_truthfully() {
             ".git/info/exclude",
             "restored",
         ),
+        (
+            "git pack-refs --all && mkdir -p ../outside-refs && rm -rf .git/refs && \
+             ln -s \"$(cd ../outside-refs && pwd)\" .git/refs",
+            "damaged refs/",
+            "put back",
+        ),
     ];
     let mut failures = Vec::new();
     for (command, named, fixed) in cases {
@@ -283,9 +289,12 @@ fn damage_to_dot_git_is_repaired_or_told_truthfully() {
         let refs_before = user_refs(&p);
         let exclude_before = p.read(".git/info/exclude");
         let out = p.run(&["run"]);
+        // Nothing is written through a symlinked `.git/refs`.
+        let outside = p.root.parent().unwrap().join("outside-refs");
         let ok = out.code == 6
             && out.summary().contains(named)
             && out.summary().contains(fixed)
+            && std::fs::read_dir(&outside).map_or(true, |mut d| d.next().is_none())
             && p.read(".git/HEAD") == "ref: refs/heads/main\n"
             && user_refs(&p) == refs_before
             && p.read(".git/info/exclude") == exclude_before;
