@@ -546,7 +546,8 @@ impl Git {
             }
             let log = kept;
             let path = self.common_dir.join("logs/refs/stash");
-            if let Err(e) = fs::create_dir_all(self.common_dir.join("logs/refs"))
+            if let Err(e) = self
+                .real_log_dirs()
                 .and_then(|()| write_file(&path, &log, 0o644))
             {
                 report.failed.push((
@@ -556,6 +557,27 @@ impl Git {
                     },
                     format!("its reflog could not be written: {e}"),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `logs/` and `logs/refs/` as real directories, created when missing: the stash reflog
+    /// is never written through a symlink the agent put there.
+    fn real_log_dirs(&self) -> std::io::Result<()> {
+        for dir in [
+            self.common_dir.join("logs"),
+            self.common_dir.join("logs/refs"),
+        ] {
+            match fs::symlink_metadata(&dir) {
+                Ok(meta) if meta.file_type().is_dir() => {}
+                Ok(_) => {
+                    return Err(std::io::Error::other(format!(
+                        "{} is not a directory (a symlink?); it was left alone",
+                        dir.display()
+                    )))
+                }
+                Err(_) => fs::create_dir(&dir)?,
             }
         }
         Ok(())

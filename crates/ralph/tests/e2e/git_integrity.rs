@@ -86,6 +86,26 @@ fn refs_the_agent_deleted_or_rewrote_are_put_back() {
             "refs/heads/main",
         ),
         ("git checkout -q feature", "HEAD"),
+        ("git switch -q -c elsewhere", "HEAD"),
+        ("git symbolic-ref HEAD refs/heads/feature", "HEAD"),
+        ("git branch -f feature HEAD~2", "refs/heads/feature"),
+        (
+            "git update-ref refs/heads/feature HEAD~2",
+            "refs/heads/feature",
+        ),
+        ("git checkout -q -B main HEAD~1", "refs/heads/main"),
+        ("git stash pop -q", "refs/stash"),
+        ("git tag -d light", "refs/tags/light"),
+        (
+            "git rev-parse HEAD~1 > .git/refs/heads/feature.new && \
+             mv .git/refs/heads/feature.new .git/refs/heads/main",
+            "refs/heads/main",
+        ),
+        (
+            "git checkout -q -b side HEAD~1 && echo x > side.txt && git add side.txt && \
+             git commit -q -m side && git checkout -q main && git rebase -q side",
+            "refs/heads/main",
+        ),
         ("git checkout -q --detach HEAD~1", "HEAD"),
         ("rm -f .git/refs/heads/feature", "refs/heads/feature"),
         ("git pack-refs --all && rm -f .git/packed-refs", "refs/"),
@@ -104,8 +124,15 @@ fn refs_the_agent_deleted_or_rewrote_are_put_back() {
         let checkpoint0 = format!("refs/ralph/checkpoints/{run}/0000");
         // With the refs back, the index is the user's again: nothing staged.
         let staged = p.git_cmd(&["diff", "--cached", "--name-status"]);
+        // Branches the agent created stay: they are its own.
+        let refs_now: String = user_refs(&p)
+            .lines()
+            .filter(|l| !l.starts_with("refs/heads/elsewhere") && !l.starts_with("refs/heads/side"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let refs_then: String = refs_before.lines().map(|l| format!("{l}\n")).collect();
         let ok = out.code == 6
-            && user_refs(&p) == refs_before
+            && refs_now == refs_then
             && staged.is_empty()
             && ralph_refs(&p).contains(&checkpoint0)
             && out.summary().contains(named)
