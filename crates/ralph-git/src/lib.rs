@@ -14,6 +14,7 @@ mod command;
 mod kept_index;
 mod meta;
 mod parse;
+mod ref_files;
 pub mod refs;
 mod refsnap;
 mod restore;
