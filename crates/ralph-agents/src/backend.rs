@@ -293,6 +293,12 @@ pub trait Backend: Send + Sync {
     fn reports_usage(&self) -> bool {
         true
     }
+    /// Whether this backend's output can carry cost or token usage at all: a cost or token
+    /// cap is enforceable only then. The built-in backends: [`Backend::reports_usage`]; a
+    /// custom command: what its `agent.output` parser reads.
+    fn usage_in_output(&self) -> bool {
+        self.reports_usage()
+    }
     /// The tools this agent reports that run commands or write files.
     fn tools(&self) -> &'static ToolTable {
         &self.descriptor().tools

@@ -53,6 +53,13 @@ impl Backend for CustomBackend {
             .map(String::as_str)
             .unwrap_or(DESCRIPTOR.program)
     }
+    /// Text and Cursor's stream carry no usage; every other parser reads some.
+    fn usage_in_output(&self) -> bool {
+        !matches!(
+            self.config.output,
+            crate::OutputFormat::Text | crate::OutputFormat::CursorStreamJson
+        )
+    }
     /// A custom command's permissions are whatever its own argv says.
     fn supports_permission(&self, mode: &PermissionMode) -> bool {
         matches!(mode, PermissionMode::Full)

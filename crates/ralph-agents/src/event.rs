@@ -99,6 +99,9 @@ pub enum CostSource {
     /// Nobody knows; ralph still enforces iteration and time limits.
     #[default]
     Unknown,
+    /// The agent (or the price table) gave a figure no call can have (negative, not finite,
+    /// beyond `ralph_types::plausible`): recorded as invalid, never counted.
+    Invalid,
 }
 
 impl CostSource {
@@ -107,6 +110,7 @@ impl CostSource {
             CostSource::Reported => "reported",
             CostSource::Computed => "computed",
             CostSource::Unknown => "unknown",
+            CostSource::Invalid => "invalid",
         }
     }
 }

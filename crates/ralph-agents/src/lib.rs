@@ -87,6 +87,7 @@ mod gemini;
 mod kiro;
 mod opencode;
 mod parser;
+mod plausible;
 pub mod pricing;
 mod registry;
 mod retry_after;
@@ -110,6 +111,7 @@ pub use gemini::{GeminiBackend, GeminiStreamParser};
 pub use kiro::{strip_ansi, KiroBackend, KiroTextParser};
 pub use opencode::{OpencodeBackend, OpencodeJsonParser};
 pub use parser::{StreamParser, TextParser};
+pub use plausible::reject_implausible_usage;
 pub use pricing::{Price, PriceTable};
 pub use registry::{
     all_names_with_aliases, backend_names, builtin_backend, default_priority, descriptor,

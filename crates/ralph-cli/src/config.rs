@@ -149,6 +149,10 @@ pub struct BudgetConf {
     pub stop_before_exceeding: Option<bool>,
     /// Where the cross-project ledger lives (default: $RALPH_HOME or the XDG data dir).
     pub ledger: Option<PathBuf>,
+    /// Run with caps the agent cannot be held to (it reports neither cost nor tokens).
+    pub allow_unenforced: Option<bool>,
+    /// The least an iteration is expected to cost, for the daily and monthly reservations.
+    pub iteration_estimate_usd: Option<f64>,
 }
 
 /// One `[pricing."model"]` table: USD per million tokens. Missing keys keep the built-in

@@ -30,7 +30,7 @@ pub fn ensure_state_dir(dir: &Path) -> Result<(), CliError> {
     std::fs::create_dir_all(dir).map_err(fail)?;
     let gi = dir.join(".gitignore");
     if !gi.exists() {
-        std::fs::write(&gi, "*\n").map_err(fail)?;
+        std::fs::write(&gi, ralph_core::STATE_GITIGNORE).map_err(fail)?;
     }
     Ok(())
 }

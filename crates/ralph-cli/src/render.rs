@@ -112,6 +112,7 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
             outcome,
             duration_s,
             cost_usd,
+            cost_source,
             files_changed,
             insertions,
             deletions,
@@ -124,6 +125,10 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
         } => {
             let cost = match cost_usd {
                 Some(c) => format!("{} (total {})", fmt_usd(*c), fmt_usd(*total_cost_usd)),
+                // The agent's figure was nonsense (the warning above says which): not counted.
+                None if cost_source == "invalid" => {
+                    format!("cost invalid (known total {})", fmt_usd(*total_cost_usd))
+                }
                 None if *total_cost_usd > 0.0 => {
                     format!("cost unknown (known total {})", fmt_usd(*total_cost_usd))
                 }

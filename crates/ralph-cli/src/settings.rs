@@ -188,6 +188,8 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         alert_at: cfg.budget.alert_at.clone().unwrap_or(defaults.alert_at),
         daily_usd: cfg.budget.daily_usd,
         monthly_usd: cfg.budget.monthly_usd,
+        allow_unenforced: cfg.budget.allow_unenforced.unwrap_or(false),
+        iteration_estimate_usd: cfg.budget.iteration_estimate_usd.unwrap_or(0.0),
     };
     let rd = RetrySettings::default();
     let retry = RetrySettings {

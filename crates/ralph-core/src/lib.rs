@@ -11,6 +11,7 @@ pub mod engine;
 pub mod events;
 pub mod guard;
 pub mod notes;
+pub mod orphans;
 pub mod policy;
 pub mod process;
 pub mod prompt;
@@ -25,7 +26,7 @@ pub use cancel::Cancel;
 pub use clock::{Clock, Deps, ManualClock, RunIds, SequentialIds, SystemClock, TimeIds};
 pub use engine::{
     agent_command, fmt_duration, Agent, CallKind, CallSpec, Engine, EngineError, Loop, RunScope,
-    RunSummary, Stop,
+    RunSummary, Stop, STATE_GITIGNORE,
 };
 pub use events::{CollectSink, EventBody, EventSink, NullSink, RunEvent, StopReason, Tokens};
 pub use process::Control;

@@ -282,10 +282,32 @@ pub fn signal_group(pgid: u32, signal: i32) {
     }
 }
 
-fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Receiver>), SpawnError> {
+/// Whether the process `pid` still exists (it may belong to another user: `EPERM` is alive).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) with signal 0 only checks that the process exists; nothing is sent.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// A started child, its merged output pipe, and (supervised) the marker its descendants carry.
+type Spawned = (
+    Child,
+    Option<tokio::net::unix::pipe::Receiver>,
+    Option<String>,
+);
+
+fn spawn(spec: &Spec<'_>) -> Result<Spawned, SpawnError> {
     let mut cmd = Command::new(spec.program);
+    let marker = spec.supervised.then(crate::orphans::new_marker);
     cmd.args(spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .envs(marker.iter().map(|m| (crate::orphans::MARKER_VAR, m)))
         .current_dir(spec.cwd)
         .stdin(if spec.stdin.is_some() {
             Stdio::piped()
@@ -338,7 +360,7 @@ fn spawn(spec: &Spec<'_>) -> Result<(Child, Option<tokio::net::unix::pipe::Recei
     // The merged pipe's write ends now live only in the child (the Command is dropped here), so
     // EOF arrives when the child's group closes them.
     drop(cmd);
-    Ok((child, merged))
+    Ok((child, merged, marker))
 }
 
 async fn read_opt<R: AsyncRead + Unpin>(
@@ -363,7 +385,7 @@ pub async fn run(
     cancel: &crate::cancel::Cancel,
 ) -> Result<Finished, SpawnError> {
     let started = Instant::now();
-    let (mut child, merged) = spawn(spec)?;
+    let (mut child, merged, marker) = spawn(spec)?;
     let pgid = child.id().unwrap_or(0);
 
     if let (Some(data), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
@@ -446,6 +468,10 @@ pub async fn run(
                 // wait a little for pipes it may hold. Then the group is over: the guardian
                 // need not (and must not, once the id is reused) kill it later.
                 signal_group(pgid, libc::SIGKILL);
+                // And whatever left the group (setsid) but still carries the call's marker.
+                if let Some(m) = &marker {
+                    crate::orphans::sweep_call(m, pgid);
+                }
                 if spec.supervised {
                     crate::reaper::release(pgid);
                 }

@@ -38,12 +38,24 @@ const MAX_GROUPS: usize = 4096;
 struct Guardian {
     /// ralph's end of the socket pair (close-on-exec).
     socket: OwnedFd,
+    pid: libc::pid_t,
 }
 
 static GUARDIAN: OnceLock<Option<Guardian>> = OnceLock::new();
 
 fn guardian() -> Option<&'static Guardian> {
-    GUARDIAN.get_or_init(|| start().ok()).as_ref()
+    GUARDIAN
+        .get_or_init(|| {
+            // Orphans of agents become ralph's children, for the final sweep (`orphans.rs`).
+            crate::orphans::become_subreaper();
+            start().ok()
+        })
+        .as_ref()
+}
+
+/// The guardian's pid, once it runs: never one of the processes a sweep kills.
+pub fn guardian_pid() -> Option<libc::pid_t> {
+    GUARDIAN.get().and_then(Option::as_ref).map(|g| g.pid)
 }
 
 fn start() -> std::io::Result<Guardian> {
@@ -62,12 +74,17 @@ fn start() -> std::io::Result<Guardian> {
     }
     // SAFETY: both descriptors were just created and are owned by nobody else.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Built before the fork: the guardian may not allocate.
+    let mut needle = [0u8; NEEDLE_MAX];
+    let text = format!("{}={}:", crate::orphans::MARKER_VAR, std::process::id());
+    let len = text.len().min(NEEDLE_MAX);
+    needle[..len].copy_from_slice(&text.as_bytes()[..len]);
     // SAFETY: the child only runs `guard`, which makes async-signal-safe calls and never
     // returns.
     match unsafe { libc::fork() } {
         -1 => Err(std::io::Error::last_os_error()),
-        0 => unsafe { guard(theirs.as_raw_fd()) },
-        _ => Ok(Guardian { socket: ours }),
+        0 => unsafe { guard(theirs.as_raw_fd(), &needle[..len]) },
+        pid => Ok(Guardian { socket: ours, pid }),
     }
 }
 
@@ -76,7 +93,7 @@ fn start() -> std::io::Result<Guardian> {
 /// # Safety
 /// Runs in a freshly forked child of a possibly multi-threaded process: async-signal-safe calls
 /// only.
-unsafe fn guard(socket: RawFd) -> ! {
+unsafe fn guard(socket: RawFd, needle: &[u8]) -> ! {
     // Its own group: signals for ralph's group (a terminal's Ctrl-C) are not for it.
     libc::setpgid(0, 0);
     for sig in [
@@ -149,7 +166,138 @@ unsafe fn guard(socket: RawFd) -> ! {
     for g in groups.iter().filter(|g| **g > 1) {
         libc::kill(-*g, libc::SIGKILL);
     }
+    // Nor what left those groups but carries one of ralph's call markers (`orphans.rs`);
+    // a few rounds, for a process forking meanwhile.
+    for _ in 0..4 {
+        if kill_marked(needle) == 0 {
+            break;
+        }
+    }
     libc::_exit(0);
+}
+
+/// Longest marker prefix the guardian looks for (`RALPH_SUPERVISED=<pid>:`).
+const NEEDLE_MAX: usize = 48;
+
+/// SIGKILL every process whose environment has an entry starting with `needle`; returns how
+/// many. Raw system calls and stack buffers only (see [`guard`]).
+///
+/// # Safety
+/// Async-signal-safe: for the guardian after ralph died.
+unsafe fn kill_marked(needle: &[u8]) -> usize {
+    let dir = libc::open(
+        c"/proc".as_ptr(),
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    if dir < 0 {
+        return 0;
+    }
+    let me = libc::getpid();
+    let mut killed = 0;
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len());
+        if n <= 0 {
+            break;
+        }
+        let mut off = 0usize;
+        while off + 19 < n as usize {
+            // linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            if reclen == 0 {
+                break;
+            }
+            let name = &buf[off + 19..(off + reclen).min(n as usize)];
+            off += reclen;
+            let Some(pid) = parse_pid(name) else { continue };
+            if pid != me && pid > 1 && environ_has_prefix(pid, needle) {
+                libc::kill(pid, libc::SIGKILL);
+                killed += 1;
+            }
+        }
+    }
+    libc::close(dir);
+    killed
+}
+
+/// The leading decimal digits of a NUL-terminated directory name, if it is all digits.
+fn parse_pid(name: &[u8]) -> Option<libc::pid_t> {
+    let mut pid: libc::pid_t = 0;
+    let mut digits = 0;
+    for &b in name {
+        if b == 0 {
+            break;
+        }
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        pid = pid
+            .checked_mul(10)?
+            .checked_add(libc::pid_t::from(b - b'0'))?;
+        digits += 1;
+    }
+    (digits > 0).then_some(pid)
+}
+
+/// Whether an entry of `/proc/<pid>/environ` starts with `needle`, read in chunks into a stack
+/// buffer (an entry may straddle two reads).
+///
+/// # Safety
+/// Async-signal-safe.
+unsafe fn environ_has_prefix(pid: libc::pid_t, needle: &[u8]) -> bool {
+    let mut path = [0u8; 32];
+    let prefix = b"/proc/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut at = prefix.len();
+    let mut digits = [0u8; 12];
+    let mut nd = 0;
+    let mut v = pid;
+    while v > 0 && nd < digits.len() {
+        digits[nd] = b'0' + (v % 10) as u8;
+        v /= 10;
+        nd += 1;
+    }
+    for i in (0..nd).rev() {
+        path[at] = digits[i];
+        at += 1;
+    }
+    let tail = b"/environ\0";
+    path[at..at + tail.len()].copy_from_slice(tail);
+    let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+    if fd < 0 {
+        return false;
+    }
+    // `matched`: bytes of `needle` matched so far at the start of the current entry;
+    // `usize::MAX`: the current entry already failed to match.
+    let mut matched = 0usize;
+    let mut found = false;
+    let mut chunk = [0u8; 4096];
+    'read: loop {
+        let n = libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len());
+        if n <= 0 {
+            break;
+        }
+        for &b in &chunk[..n as usize] {
+            if b == 0 {
+                matched = 0;
+                continue;
+            }
+            if matched == usize::MAX {
+                continue;
+            }
+            if b == needle[matched] {
+                matched += 1;
+                if matched == needle.len() {
+                    found = true;
+                    break 'read;
+                }
+            } else {
+                matched = usize::MAX;
+            }
+        }
+    }
+    libc::close(fd);
+    found
 }
 
 /// Make `cmd` die with ralph, its whole process group included. `cmd` must also be given
@@ -207,5 +355,29 @@ pub fn set_parent_death_signal(cmd: &mut tokio::process::Command) {
             let _ = parent;
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids_are_read_from_directory_names() {
+        assert_eq!(parse_pid(b"1234\0junk"), Some(1234));
+        assert_eq!(parse_pid(b"self\0"), None);
+        assert_eq!(parse_pid(b"\0"), None);
+        assert_eq!(parse_pid(b"99999999999999\0"), None);
+    }
+
+    #[test]
+    fn an_environment_entry_is_matched_by_its_start_only() {
+        let me = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+        // SAFETY: reads our own /proc entry.
+        unsafe {
+            assert!(environ_has_prefix(me, b"PATH="));
+            assert!(!environ_has_prefix(me, b"ATH=/"));
+            assert!(!environ_has_prefix(me, b"RALPH_NO_SUCH_VARIABLE_EVER="));
+        }
     }
 }

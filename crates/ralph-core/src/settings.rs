@@ -89,6 +89,12 @@ pub struct Limits {
     /// Spend caps over all runs on this machine, per local day and month.
     pub daily_usd: Option<f64>,
     pub monthly_usd: Option<f64>,
+    /// Accept cost and token caps an agent cannot be held to (it reports neither), with a
+    /// warning, instead of refusing to start (`budget.allow_unenforced`).
+    pub allow_unenforced: bool,
+    /// The least an iteration is expected to cost when it reserves its share of the daily and
+    /// monthly caps in the ledger (`budget.iteration_estimate_usd`; 0: recent iterations only).
+    pub iteration_estimate_usd: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +149,8 @@ impl Default for Limits {
             alert_at: vec![0.5, 0.8, 1.0],
             daily_usd: None,
             monthly_usd: None,
+            allow_unenforced: false,
+            iteration_estimate_usd: 0.0,
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct Handles {
     pub limits: BackendLimits,
     pub stop: StopLatch,
     pub deps: Deps,
+    /// The artifact directories of every run this process has started: ralph writes them while
+    /// another loop's agent runs, so that loop's state check does not watch them.
+    pub active_artifacts: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 impl Handles {
@@ -44,7 +47,27 @@ impl Handles {
             limits: BackendLimits::default(),
             stop: StopLatch::new(state_dir),
             deps,
+            active_artifacts: Arc::default(),
         }
+    }
+
+    /// A run of this process writes `dir` (never forgotten: a run that ended during another
+    /// loop's iteration wrote there during it).
+    pub fn register_artifacts(&self, dir: &Path) {
+        let mut dirs = self
+            .active_artifacts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !dirs.iter().any(|d| d == dir) {
+            dirs.push(dir.to_path_buf());
+        }
+    }
+
+    pub fn artifact_dirs(&self) -> Vec<PathBuf> {
+        self.active_artifacts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

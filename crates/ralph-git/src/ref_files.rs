@@ -12,6 +12,9 @@ use crate::GitError;
 pub(crate) enum Value {
     Oid(String),
     Symbolic(String),
+    /// A loose ref file git cannot read (garbage, a symlink): git ignores the ref, so it is as
+    /// good as deleted.
+    Broken,
 }
 
 /// What HEAD was, read from its file.
@@ -103,7 +106,7 @@ pub(crate) fn is_damaged_packed(bytes: &[u8]) -> bool {
 }
 
 /// The loose ref files under `dir` (whose ref name is `prefix`) into `out`, with their value
-/// (`None`: not a ref, e.g. garbage). Files whose stamp equals the one in `cache` are not read.
+/// (garbage and symlinks are [`Value::Broken`]; `None`: vanished while being read). Files whose stamp equals the one in `cache` are not read.
 /// Symlinks are not followed; lock files are skipped.
 pub(crate) fn read_loose(
     dir: &Path,
@@ -133,7 +136,7 @@ pub(crate) fn read_loose(
             read_loose(&entry.path(), &full, cache, out)?;
             continue;
         }
-        if !kind.is_file() || name.ends_with(".lock") {
+        if name.ends_with(".lock") || !(kind.is_file() || kind.is_symlink()) {
             continue;
         }
         // DirEntry::metadata does not follow a symlink (`lstat`).
@@ -147,21 +150,25 @@ pub(crate) fn read_loose(
                 continue;
             }
         }
-        let value = read_regular(&entry.path()).and_then(|raw| parse_loose(&raw));
+        // A symlink is never followed: as a ref it is broken.
+        let value = match kind.is_file() {
+            true => read_regular(&entry.path()).map(|raw| parse_loose(&raw)),
+            false => Some(Value::Broken),
+        };
         out.insert(full, (stamp, value));
     }
     Ok(())
 }
 
-pub(crate) fn parse_loose(raw: &[u8]) -> Option<Value> {
+pub(crate) fn parse_loose(raw: &[u8]) -> Value {
     let text = String::from_utf8_lossy(raw);
     let text = text.trim_end();
     if let Some(target) = text.strip_prefix("ref: ") {
-        Some(Value::Symbolic(target.to_owned()))
+        Value::Symbolic(target.to_owned())
     } else if is_oid(text) {
-        Some(Value::Oid(text.to_owned()))
+        Value::Oid(text.to_owned())
     } else {
-        None
+        Value::Broken
     }
 }
 

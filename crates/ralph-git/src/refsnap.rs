@@ -285,8 +285,11 @@ impl Git {
                 report.allowed.push(name.clone());
                 continue;
             }
+            if *old == Value::Broken {
+                continue;
+            }
             let what = match new {
-                None => "deleted",
+                None | Some(Value::Broken) => "deleted",
                 Some(Value::Oid(n)) => match old {
                     Value::Oid(o) if may_advance(name) && self.is_ancestor(o, n)? => continue,
                     _ if name.starts_with("refs/heads/") || name.starts_with("refs/remotes/") => {
@@ -383,6 +386,13 @@ impl Git {
         let new_ref = now.refs.get("refs/stash");
         let log_kept = new_log.starts_with(old_log);
         if log_kept && (old_ref.is_none() || new_ref.is_some()) {
+            // A stash pushed moves the ref with its log; the ref moved behind an unchanged
+            // log (its file or `packed-refs` edited) is put back.
+            if let (true, Some(old)) = (new_log == old_log && new_ref != old_ref, old_ref) {
+                plan.push("refs/stash", old, "rewritten");
+                // update-ref will log the restore in the stash reflog: write it back after.
+                plan.stash_log = before.stash_log.clone();
+            }
             return;
         }
         // Entries are told apart by their commit: dropping one rewrites the old-id field of
@@ -427,7 +437,7 @@ impl Git {
             .iter()
             .filter_map(|(_, v, _)| match v {
                 Value::Oid(o) => Some(o.as_str()),
-                Value::Symbolic(_) => None,
+                Value::Symbolic(_) | Value::Broken => None,
             })
             .chain(stash_entries.iter().map(String::as_str))
             .collect();
@@ -455,6 +465,8 @@ impl Git {
                         Err(e) => report.failed.push((fix, e.to_string())),
                     }
                 }
+                // Never planned: a broken ref is not restored to.
+                Value::Broken => {}
             }
         }
         if !input.is_empty() {

@@ -60,7 +60,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -97,6 +97,8 @@ pub mod kinds {
     pub const ROLLBACK: &str = "rollback";
     pub const GUARD_TRIPPED: &str = "guard.tripped";
     pub const COMMAND_BLOCKED: &str = "command.blocked";
+    /// ralph's own files in `.ralph/` were changed during an iteration (and what was restored).
+    pub const STATE_TAMPERED: &str = "state.tampered";
     pub const GATE_FINISHED: &str = "gate.finished";
     /// Written by [`super::AuditLog::open`] after it repaired a torn last line.
     pub const AUDIT_RECOVERED: &str = "audit.recovered";
@@ -160,12 +162,17 @@ impl VerifyReport {
 /// The writer. See the module documentation for the format and the guarantees.
 #[derive(Debug)]
 pub struct AuditLog {
-    file: File,
-    path: PathBuf,
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
     /// The file's length after our last write; anything else means someone else wrote.
-    end: u64,
+    pub(crate) end: u64,
     seq: u64,
     head: Option<String>,
+    /// The whole log as ralph holds it to be (`None` above `MAX_AUDIT_COPY_BYTES`): what a
+    /// damaged log is restored from (`tamper.rs`).
+    pub(crate) copy: Option<Vec<u8>>,
+    /// The file as it was after ralph's last write.
+    pub(crate) sig: Option<crate::tamper::FileSig>,
 }
 
 impl AuditLog {
@@ -198,8 +205,11 @@ impl AuditLog {
             end: 0,
             seq: 0,
             head: None,
+            copy: None,
+            sig: None,
         };
         log.locked(|log| log.load_tail())?;
+        log.load_copy();
         Ok(log)
     }
 
@@ -216,9 +226,31 @@ impl AuditLog {
                 // Another process wrote (or a write of ours failed half-way): start again from
                 // what is on disk.
                 log.load_tail()?;
+                log.load_copy();
             }
             log.write_record(kind, run_id, &data)
         })
+    }
+
+    /// Read the whole log into `copy` (if it is not too large) and remember the file.
+    fn load_copy(&mut self) {
+        let len = self.len().unwrap_or(u64::MAX);
+        self.copy = None;
+        if len <= crate::tamper::MAX_AUDIT_COPY_BYTES {
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            let mut file = &self.file;
+            if file.seek(io::SeekFrom::Start(0)).is_ok() && file.read_to_end(&mut bytes).is_ok() {
+                self.copy = Some(bytes);
+            }
+        }
+        self.sig = self.file_sig();
+    }
+
+    fn file_sig(&self) -> Option<crate::tamper::FileSig> {
+        self.file
+            .metadata()
+            .ok()
+            .map(|m| crate::tamper::FileSig::from_meta(&m))
     }
 
     /// The hash of the last record; `None` for an empty log.
@@ -439,6 +471,14 @@ impl AuditLog {
         }
         self.file.sync_data().map_err(io_err("sync", &self.path))?;
         self.end = self.end.saturating_add(line.len() as u64);
+        if let Some(copy) = &mut self.copy {
+            if copy.len() as u64 + line.len() as u64 <= crate::tamper::MAX_AUDIT_COPY_BYTES {
+                copy.extend_from_slice(line.as_bytes());
+            } else {
+                self.copy = None;
+            }
+        }
+        self.sig = self.file_sig();
         self.seq = seq;
         self.head = Some(hash.clone());
         Ok(hash)

@@ -3,8 +3,9 @@
 //! can count everything spent.
 //!
 //! Several ralph processes in different projects write at the same time: the file is in WAL
-//! mode with a 5 s busy timeout, every write is a single statement, and the schema migration
-//! takes the write lock before it looks at the version. An entry is keyed by (project, run id,
+//! mode with a 5 s busy timeout, every write is one transaction, and the schema migration
+//! takes the write lock before it looks at the version. Daily and monthly caps hold across
+//! processes through reservations (`reserve.rs`). An entry is keyed by (project, run id,
 //! iteration) and written with `INSERT OR REPLACE`, so recording an iteration again (a replay
 //! after a crash) never counts it twice. Every commit waits for the disk (`synchronous=FULL`).
 //!
@@ -21,7 +22,8 @@ use crate::report::{self, CostGroup, CostReport, Source};
 use crate::{sql, StoreError, Tokens};
 
 /// Migrations in order; migration `i` brings the ledger from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE entries (
     project TEXT NOT NULL,
     run_id TEXT NOT NULL,
@@ -38,7 +40,25 @@ CREATE TABLE entries (
     PRIMARY KEY (project, run_id, iteration)
 );
 CREATE INDEX entries_ts ON entries(ts);
-"#];
+"#,
+    r#"
+CREATE TABLE reservations (
+    project TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    amount_usd REAL NOT NULL,
+    backend TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    PRIMARY KEY (project, run_id, iteration)
+);
+"#,
+];
+
+/// A stored cost that counts: entries written before ralph judged the figures may hold any
+/// (`-1`, `1e308`), and those count as unknown. Matches `ralph_types::plausible`.
+const PLAUSIBLE_COST: &str = "cost_usd BETWEEN 0 AND 1000.0";
 
 /// The file name of the ledger inside `$RALPH_HOME`.
 pub const LEDGER_FILE: &str = "ledger.db";
@@ -47,6 +67,18 @@ pub const LEDGER_FILE: &str = "ledger.db";
 /// notes summary after iteration N is keyed `SIDE_CALL_ITERATION_BASE + N`): reports count
 /// their cost and tokens but not as iterations.
 pub const SIDE_CALL_ITERATION_BASE: u32 = 2_000_000_000;
+
+/// The spend of an iteration ralph was killed in, recovered from its artifacts on resume, is
+/// keyed `RECOVERED_CALL_BASE + 1000 * n + session % 1000` (a side call for reports: the
+/// iteration itself runs again and is keyed `n`).
+pub const RECOVERED_CALL_BASE: u32 = 3_000_000_000;
+
+/// The ledger key of the spend of iteration `n` recovered by session `session`.
+pub fn recovered_call_key(n: u32, session: u32) -> u32 {
+    RECOVERED_CALL_BASE
+        .saturating_add(n.saturating_mul(1000))
+        .saturating_add(session % 1000)
+}
 
 /// One finished iteration, anywhere on the machine.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +181,10 @@ impl Ledger {
         &self.path
     }
 
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Record several entries in one transaction (one fsync), as [`Ledger::record`] does each.
     pub fn record_all(&self, entries: &[&LedgerEntry]) -> Result<(), StoreError> {
         let tx = self
@@ -189,8 +225,17 @@ impl Ledger {
                     t.map(|t| t.cache_write as i64),
                 ])
             })
+            .map_err(sql("record a ledger entry"))?;
+        // The actual cost replaces the estimate reserved for it (`reserve.rs`).
+        self.conn
+            .prepare_cached(
+                "DELETE FROM reservations WHERE project = ?1 AND run_id = ?2 AND iteration = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![entry.project, entry.run_id, entry.iteration])
+            })
             .map(|_| ())
-            .map_err(sql("record a ledger entry"))
+            .map_err(sql("settle a ledger reservation"))
     }
 
     /// Sum of the known costs of entries with `from <= ts < to` (RFC3339 bounds, any offset).
@@ -200,7 +245,10 @@ impl Ledger {
         let to = utc_bound(to, "read the ledger")?;
         self.conn
             .query_row(
-                "SELECT COALESCE(SUM(cost_usd), 0) FROM entries WHERE ts >= ?1 AND ts < ?2",
+                &format!(
+                    "SELECT COALESCE(SUM(cost_usd), 0) FROM entries WHERE ts >= ?1 AND ts < ?2 \
+                     AND {PLAUSIBLE_COST}"
+                ),
                 params![from, to],
                 |r| r.get(0),
             )
@@ -213,7 +261,10 @@ impl Ledger {
         let to = utc_bound(to, "read the ledger")?;
         self.conn
             .query_row(
-                "SELECT COUNT(*) FROM entries WHERE ts >= ?1 AND ts < ?2 AND cost_usd IS NULL",
+                &format!(
+                    "SELECT COUNT(*) FROM entries WHERE ts >= ?1 AND ts < ?2 \
+                     AND (cost_usd IS NULL OR NOT {PLAUSIBLE_COST})"
+                ),
                 params![from, to],
                 |r| r.get(0),
             )
@@ -466,6 +517,32 @@ mod tests {
         assert_eq!(l.rows(None).unwrap()[0].ts, "2025-02-28T23:30:00.000Z");
         assert!(l.record(&entry("r", 2, "yesterday", Some(1.0))).is_err());
         assert!(l.spent_between("nope", "2025-01-01T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn implausible_costs_written_before_they_were_judged_count_as_unknown() {
+        assert_eq!(
+            PLAUSIBLE_COST,
+            format!(
+                "cost_usd BETWEEN 0 AND {:.1}",
+                ralph_types::plausible::MAX_CALL_COST_USD
+            )
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        let ts = "2025-03-01T10:00:00Z";
+        for (n, cost) in [(1, 0.25), (2, -1.0), (3, 1e308), (4, f64::INFINITY)] {
+            l.record(&entry("r", n, ts, Some(cost))).unwrap();
+        }
+        let (from, to) = ("2025-03-01T00:00:00Z", "2025-03-02T00:00:00Z");
+        assert_eq!(l.spent_between(from, to).unwrap(), 0.25);
+        assert_eq!(l.unknown_between(from, to).unwrap(), 3);
+        let report = l.cost_report(CostGroup::Run, None).unwrap();
+        assert_eq!(report.total.cost_usd, 0.25);
+        // Infinity was never stored (NULL: unknown, its tokens kept); -1 and 1e308 were.
+        assert_eq!(report.total.invalid_cost_iterations, 2);
+        assert_eq!(report.total.unknown_cost_iterations, 3);
+        assert_eq!(report.total.tokens.input, 20);
     }
 
     #[test]

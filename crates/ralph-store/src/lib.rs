@@ -9,8 +9,10 @@ pub mod audit;
 pub mod ledger;
 mod records;
 mod report;
+pub mod reserve;
 mod schema;
 mod shared;
+pub mod tamper;
 mod writer;
 
 use std::path::Path;
@@ -22,6 +24,7 @@ pub use audit::{AuditError, AuditLog, VerifyReport};
 pub use ledger::{Ledger, LedgerEntry};
 pub use records::{EventRecord, IterationRecord, RunRecord, RunState, SideCall, Tokens};
 pub use report::{CostGroup, CostReport, CostRow};
+pub use reserve::{LedgerCap, Refusal, Reservation, ReservationRequest};
 pub use shared::{Shared, SharedAudit};
 pub use writer::{Write, Writer};
 
@@ -41,6 +44,12 @@ pub enum StoreError {
     },
     #[error("failed to encode an event: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("failed to {action} {path}: {source}")]
+    Restore {
+        action: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
     /// A write through the process's writer thread could not be committed.
     #[error("failed to commit: {0}")]
     Writer(String),
@@ -52,6 +61,8 @@ fn sql(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
 
 pub struct Store {
     conn: Connection,
+    /// The files of a database opened for writing, watched between iterations (`tamper.rs`).
+    files: Option<tamper::DbFiles>,
 }
 
 impl Store {
@@ -63,7 +74,10 @@ impl Store {
         })?;
         Self::configure(&conn)?;
         schema::migrate(&conn)?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            files: Some(tamper::DbFiles::capture(path, 0)),
+        })
     }
 
     /// Open an existing database for reading (`status`, `logs`); works while a run writes.
@@ -79,7 +93,7 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(sql("set the busy timeout"))?;
         schema::check_version(&conn)?;
-        Ok(Store { conn })
+        Ok(Store { conn, files: None })
     }
 
     fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -92,6 +106,10 @@ impl Store {
             .map_err(sql("set synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql("enable foreign keys"))?;
+        // Only `Store::mark_files` checkpoints, between iterations: while an agent runs, the
+        // main file stays as it was, so a change to it is somebody else's.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql("turn off automatic checkpoints"))?;
         Ok(())
     }
 
@@ -308,6 +326,24 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(sql("count iterations of unknown cost"))
+    }
+
+    /// Whether a side call of `kind` after iteration `after` of the run is recorded.
+    pub fn side_call_recorded(
+        &self,
+        run_id: &str,
+        after: u32,
+        kind: &str,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM side_calls WHERE run_id = ?1 AND after_iteration = ?2 \
+                 AND kind = ?3",
+                params![run_id, after, kind],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(sql("read the side calls"))
     }
 
     /// `PRAGMA integrity_check` result: "ok" when healthy.

@@ -5,6 +5,8 @@
 
 use rusqlite::Connection;
 
+use ralph_types::plausible::{MAX_CALL_COST_USD, MAX_CALL_TOKENS};
+
 use crate::{sql, Store, StoreError, Tokens};
 
 /// What rows of a cost report are keyed by.
@@ -51,6 +53,9 @@ pub struct CostRow {
     /// Calls (iterations or side calls) whose cost nobody reported or could compute: not in
     /// `cost_usd`.
     pub unknown_cost_iterations: u32,
+    /// Calls whose agent reported a figure no call can have (`ralph_types::plausible`):
+    /// counted in `unknown_cost_iterations` too, never in `cost_usd` or `tokens`.
+    pub invalid_cost_iterations: u32,
     /// Sum of the known token counts.
     pub tokens: Tokens,
     /// When the first and the last iteration of the group finished (RFC3339 UTC).
@@ -79,23 +84,40 @@ impl Source {
     /// Every agent call as (ts, project, run_id, backend, model, cost_usd, the four token
     /// columns, is_iteration).
     fn calls(self) -> String {
-        const COLS: &str = "backend, model, cost_usd, input_tokens, output_tokens, \
-                            cache_read_tokens, cache_write_tokens";
+        // Rows written before ralph judged the figures may hold any: they are read as invalid
+        // (unknown cost, no tokens), like the rows written since.
+        let cost_ok = format!("cost_usd BETWEEN 0 AND {MAX_CALL_COST_USD:.1}");
+        let tokens_ok = ["input", "output", "cache_read", "cache_write"]
+            .map(|k| format!("{k}_tokens BETWEEN 0 AND {MAX_CALL_TOKENS}"))
+            .join(" AND ");
+        let invalid = format!(
+            "(cost_source = 'invalid' OR (cost_usd IS NOT NULL AND NOT ({cost_ok})) \
+             OR (input_tokens IS NOT NULL AND NOT ({tokens_ok})))"
+        );
+        let tokens = ["input", "output", "cache_read", "cache_write"]
+            .map(|k| format!("CASE WHEN NOT {invalid} THEN {k}_tokens END AS {k}_tokens"))
+            .join(", ");
+        let cols = format!(
+            "backend, model, CASE WHEN NOT {invalid} THEN cost_usd END AS cost_usd, {tokens}, \
+             {invalid} AS invalid"
+        );
+        let cols = cols.as_str();
         match self {
             Source::Project { side_calls } => {
                 let mut q = format!(
                     "SELECT finished_at AS ts, '' AS project, run_id, {COLS}, 1 AS is_iteration \
-                     FROM iterations"
+                     FROM iterations",
+                    COLS = cols
                 );
                 if side_calls {
                     q.push_str(&format!(
-                        " UNION ALL SELECT ts, '', run_id, {COLS}, 0 FROM side_calls"
+                        " UNION ALL SELECT ts, '', run_id, {cols}, 0 FROM side_calls"
                     ));
                 }
                 q
             }
             Source::Ledger => format!(
-                "SELECT ts, project, run_id, {COLS}, iteration < {} AS is_iteration FROM entries",
+                "SELECT ts, project, run_id, {cols}, iteration < {} AS is_iteration FROM entries",
                 crate::ledger::SIDE_CALL_ITERATION_BASE
             ),
         }
@@ -124,7 +146,7 @@ pub(crate) fn cost_report(
          COALESCE(SUM(cost_usd), 0) AS cost, COUNT(*) - COUNT(cost_usd), \
          COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), \
          COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), \
-         COALESCE(MIN(ts), '') AS first_ts, COALESCE(MAX(ts), '')";
+         COALESCE(MIN(ts), '') AS first_ts, COALESCE(MAX(ts), ''), COALESCE(SUM(invalid), 0)";
     let calls = source.calls();
     let since = since.unwrap_or("");
     let row_sql = format!(
@@ -168,6 +190,7 @@ fn totals(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<CostRow> {
         },
         first_ts: r.get(at + 8)?,
         last_ts: r.get(at + 9)?,
+        invalid_cost_iterations: count(10)? as u32,
     })
 }
 

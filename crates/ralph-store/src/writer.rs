@@ -66,7 +66,7 @@ impl Write {
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<(), StoreError>>;
-type ReadJob = Box<dyn FnOnce(&Store, Result<Option<&Ledger>, String>) + Send>;
+type ReadJob = Box<dyn FnOnce(&mut Store, Result<Option<&Ledger>, String>) + Send>;
 
 enum Job {
     Write(Box<Write>, Option<Reply>),
@@ -133,6 +133,21 @@ impl Writer {
         });
         self.tx.send(Job::Read(job)).map_err(|_| gone())?;
         answer.recv().map_err(|_| gone())?
+    }
+
+    /// Run `f` on the writer thread with the store to itself, after every write sent before
+    /// it, and await its result: watching and restoring the database's own files
+    /// ([`Store::mark_files`], [`Store::check_files`]).
+    pub async fn exclusive<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: ReadJob = Box::new(move |store, _| {
+            let _ = reply.send(f(store));
+        });
+        self.tx.send(Job::Read(job)).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     /// Run `f` on the ledger (on the writer thread) and await its result: `Ok(None)` when no
@@ -202,7 +217,7 @@ fn run(mut store: Store, ledger: Option<PathBuf>, rx: mpsc::Receiver<Job>) {
                     let writes = std::mem::take(&mut writes);
                     commit(&mut store, &mut ledger, writes, &mut pending);
                     let l = ledger.get();
-                    f(&store, l);
+                    f(&mut store, l);
                 }
             }
         }

@@ -172,6 +172,10 @@ pub enum Step {
     /// `{"env_to_file": {"path": "env.json", "vars": ["RALPH_RUN_ID"]}}`:
     /// write a JSON object var -> value (null when unset).
     EnvToFile(EnvToFile),
+    /// `{"shell": "rm -f .ralph/ralph.db*"}`: run the command with `sh -c` in the agent's
+    /// working directory, as an agent's shell tool would; its output goes to the agent's
+    /// stderr, and a failure does not stop the script (a hostile agent tries the next thing).
+    Shell(String),
     /// `{"exit": 3}`: flush and exit with that code.
     Exit(i32),
     /// `{"kill_self": 9}`: raise that signal on the agent itself.
@@ -600,6 +604,10 @@ impl Step {
 
     pub fn sleep_ms(ms: u64) -> Self {
         Self::SleepMs(ms)
+    }
+
+    pub fn shell(command: impl Into<String>) -> Self {
+        Self::Shell(command.into())
     }
 
     pub fn hang() -> Self {

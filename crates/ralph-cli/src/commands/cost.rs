@@ -169,6 +169,7 @@ fn to_json(report: &CostReport, all_projects: bool, since: Option<&str>) -> Valu
                 "iterations": r.iterations,
                 "side_calls": r.side_calls,
                 "unknown_cost_iterations": r.unknown_cost_iterations,
+                "invalid_cost_iterations": r.invalid_cost_iterations,
                 "tokens": tokens_json(&r.tokens),
                 "first_at": r.first_ts,
                 "last_at": r.last_ts,
@@ -189,6 +190,7 @@ fn to_json(report: &CostReport, all_projects: bool, since: Option<&str>) -> Valu
         "iterations": t.iterations,
         "side_calls": t.side_calls,
         "unknown_cost_iterations": t.unknown_cost_iterations,
+        "invalid_cost_iterations": t.invalid_cost_iterations,
         "tokens": tokens_json(&t.tokens),
         "rows": rows,
     })
@@ -266,6 +268,16 @@ fn table(report: &CostReport) -> String {
             if side == 1 { "is" } else { "are" },
         ));
     }
+    let invalid = report.total.invalid_cost_iterations;
+    if invalid > 0 {
+        out.push_str(&format!(
+            "{invalid} agent call{} reported a cost or tokens no call can have (negative, not \
+             finite, over ${} or {} tokens): recorded as invalid, counted as unknown\n",
+            if invalid == 1 { "" } else { "s" },
+            ralph_types::plausible::MAX_CALL_COST_USD,
+            ralph_types::plausible::MAX_CALL_TOKENS,
+        ));
+    }
     let unknown = report.total.unknown_cost_iterations;
     if unknown > 0 {
         let what = if side > 0 { "agent call" } else { "iteration" };
@@ -291,6 +303,7 @@ mod tests {
             iterations,
             side_calls: 0,
             unknown_cost_iterations: unknown,
+            invalid_cost_iterations: 0,
             tokens: Tokens {
                 input: 1000,
                 output: 100,

@@ -80,7 +80,11 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
         iterations.len()
     );
     for it in iterations {
-        let cost = it.cost_usd.map(fmt_usd).unwrap_or_else(|| "cost ?".into());
+        let cost = match it.cost_usd {
+            Some(c) => fmt_usd(c),
+            None if it.cost_source == "invalid" => "cost invalid".into(),
+            None => "cost ?".into(),
+        };
         let tokens = it
             .tokens
             .map(|t| format!("{} tok", fmt_tokens(t.total())))

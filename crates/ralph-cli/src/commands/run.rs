@@ -54,6 +54,17 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
     for agent in &agents {
         check_installed(agent.backend.as_ref())?;
     }
+    // Before any state exists (the engine checks again, for every caller).
+    if !settings.limits.allow_unenforced {
+        if let Some(problem) =
+            ralph_core::engine::enforceable::unenforced(&settings.limits, &agents)
+        {
+            return Err(CliError::usage(
+                problem,
+                Some(ralph_core::engine::enforceable::UNENFORCED_HINT.to_string()),
+            ));
+        }
+    }
 
     paths::ensure_state_dir(&state_dir)?;
     let _lock = lock::acquire(&state_dir)?;
@@ -128,10 +139,10 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
         };
         let engine = Engine::new(lp, handles, cancel, Box::new(renderer))
             .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
-        let summary = engine
-            .run()
-            .await
-            .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
+        let result = engine.run().await;
+        // Nothing ralph started outlives it, not even what left its process group.
+        ralph_core::orphans::sweep_all();
+        let summary = result.map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
         Ok(summary.exit_code)
     })
 }
@@ -212,7 +223,7 @@ fn dry_run(
     // Exactly what the engine will run: the same function builds both.
     let dir = state_dir.join("runs").join(&run_id).join(format!("{n:04}"));
     let call = CallSpec::new(&run_id, n, CallKind::Iteration, &text, &dir);
-    let spec = agent_command(
+    let mut spec = agent_command(
         settings,
         &settings.root,
         None,
@@ -220,6 +231,11 @@ fn dry_run(
         agent.model.as_deref(),
         &call,
     );
+    // Added at spawn, one value per call (`ralph_core::orphans`): shown, not invented.
+    spec.env.push((
+        ralph_core::orphans::MARKER_VAR.to_string(),
+        "<ralph-pid>:<call>".to_string(),
+    ));
     let stdin_note = if spec.stdin.is_some() {
         " < prompt (on stdin)"
     } else {

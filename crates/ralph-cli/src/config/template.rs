@@ -124,6 +124,14 @@ backend = {backend}
 # Where those cross-project totals are kept. Default: $RALPH_HOME/ledger.db, else
 # $XDG_DATA_HOME/ralph/ledger.db.
 # ledger = "~/.local/share/ralph/ledger.db"
+# Before each iteration ralph reserves its expected cost under the daily and monthly caps, so
+# projects running at once cannot all spend the last dollar: the costliest recent iteration of
+# the backend, or at least this. Default: recent iterations only ($0 before the first).
+# iteration_estimate_usd = 0.5
+# An agent that reports neither cost nor tokens (kiro, amp, cursor, a custom command with
+# text output) cannot be held to the caps above: ralph refuses to start. true: run anyway,
+# with a warning (only iterations and time are limited then).
+# allow_unenforced = false
 
 [git]
 # Record a git checkpoint every N iterations, for `ralph rollback`; 0 turns them off.

@@ -5,6 +5,9 @@
 
 use ralph_agents::{AgentOutcome, CostSource};
 use ralph_store::{IterationRecord, LedgerEntry, Store, StoreError, Tokens, Write};
+use ralph_types::plausible::{
+    plausible_cost, plausible_tokens, MAX_CALL_COST_USD, MAX_CALL_TOKENS,
+};
 
 use super::decision::Facts;
 use super::gates::GateOutcome;
@@ -33,8 +36,11 @@ impl History {
             cost_unknown: store.unknown_cost_iterations(run_id)?,
         };
         for it in store.iterations(run_id)? {
-            h.max_cost = h.max_cost.max(it.cost_usd.unwrap_or(0.0));
-            h.max_tokens = h.max_tokens.max(it.tokens.map_or(0, |t| t.total()));
+            // A figure recorded before ralph judged them must not become the estimate.
+            let cost = it.cost_usd.filter(|c| plausible_cost(*c));
+            h.max_cost = h.max_cost.max(cost.unwrap_or(0.0));
+            let tokens = it.tokens.filter(plausible_tokens);
+            h.max_tokens = h.max_tokens.max(tokens.map_or(0, |t| t.total()));
         }
         Ok(h)
     }
@@ -62,6 +68,8 @@ pub(super) struct Accounting {
     ledger_warned: bool,
     /// This loop's reservation in the plan budget for the iteration in progress.
     pub plan_hold: Option<Hold>,
+    /// An iteration without the usage its agent should report was announced (once a run).
+    pub missing_usage_warned: bool,
 }
 
 impl Accounting {
@@ -77,6 +85,7 @@ impl Accounting {
             ledger_failure: None,
             ledger_warned: false,
             plan_hold: None,
+            missing_usage_warned: false,
         }
     }
 }
@@ -147,6 +156,24 @@ impl Engine {
         self.record(EventBody::Warning { message }).await
     }
 
+    /// Reject usage no call can have (`ralph_types::plausible`): the call's cost and tokens
+    /// become invalid, counted nowhere, and ralph says so for every call it happens to.
+    pub(super) async fn reject_implausible(
+        &mut self,
+        outcome: &mut AgentOutcome,
+    ) -> Result<(), EngineError> {
+        let Some(bad) = ralph_agents::reject_implausible_usage(outcome) else {
+            return Ok(());
+        };
+        let message = format!(
+            "the agent reported {bad}, which no agent call can cost or use (ralph accepts \
+             ${MAX_CALL_COST_USD} and {MAX_CALL_TOKENS} tokens at most a call, never a negative \
+             or non-finite figure): recorded as invalid and left out of the totals, the \
+             machine-wide ledger and every budget"
+        );
+        self.record(EventBody::Warning { message }).await
+    }
+
     /// Add a call's cost and tokens to the run's totals (and the plan budget, through
     /// `hold`); a cost nobody knows is counted as unknown, never as $0.
     pub(super) fn add_to_totals(&mut self, cost: Option<f64>, tokens: Option<Tokens>) {
@@ -177,29 +204,32 @@ impl Engine {
         self.touch();
         let record = self.iteration_record(&done);
         let context_pct = context_pct(record.context_tokens, record.context_window);
-        events.push(self.event(EventBody::IterationFinished {
-            iteration: n,
-            max_iterations: self.settings.limits.max_iterations,
-            backend: self.run.backend.clone(),
-            outcome: record.outcome.clone(),
-            duration_s: record.duration_s,
-            cost_usd: agent.cost_usd,
-            cost_source: if agent.cost_usd.is_some() {
-                agent.cost_source.as_str().to_string()
-            } else {
-                CostSource::Unknown.as_str().to_string()
-            },
-            tokens: usage,
-            files_changed: record.files_changed,
-            insertions: record.insertions,
-            deletions: record.deletions,
-            error_class: record.error_class.clone(),
-            error_message: record.error_message.clone(),
-            total_cost_usd: self.run.cost_usd,
-            total_tokens: self.run.tokens,
-            context_pct,
-            unrestorable: done.after.unrestorable.clone(),
-        }));
+        events.push(
+            self.event(EventBody::IterationFinished {
+                iteration: n,
+                max_iterations: self.settings.limits.max_iterations,
+                backend: self.run.backend.clone(),
+                outcome: record.outcome.clone(),
+                duration_s: record.duration_s,
+                cost_usd: agent.cost_usd,
+                cost_source: match (agent.cost_usd, agent.cost_source) {
+                    (Some(_), s) | (None, s @ CostSource::Invalid) => s,
+                    (None, _) => CostSource::Unknown,
+                }
+                .as_str()
+                .to_string(),
+                tokens: usage,
+                files_changed: record.files_changed,
+                insertions: record.insertions,
+                deletions: record.deletions,
+                error_class: record.error_class.clone(),
+                error_message: record.error_message.clone(),
+                total_cost_usd: self.run.cost_usd,
+                total_tokens: self.run.tokens,
+                context_pct,
+                unrestorable: done.after.unrestorable.clone(),
+            }),
+        );
         if let (Some(pct), Some(window)) = (context_pct, record.context_window) {
             if pct >= CONTEXT_WARN_PCT {
                 events.push(self.event(EventBody::Warning {

@@ -107,7 +107,7 @@ pub fn agent_command(
     spec
 }
 
-fn context<'a>(
+pub(super) fn context<'a>(
     settings: &'a Settings,
     model: Option<&'a str>,
     call: &CallSpec<'a>,
@@ -320,7 +320,12 @@ impl Engine {
             .model
             .clone()
             .or_else(|| self.agents[self.current].model.clone());
+        // A reported figure is judged before pricing (so nonsense is not replaced by a
+        // price), a computed one after.
+        self.reject_implausible(&mut agent).await?;
         self.price(&mut agent, model).await?;
+        self.reject_implausible(&mut agent).await?;
+        self.warn_missing_usage(call.iteration, &agent).await?;
         Ok(Ok(Call {
             finished,
             agent,

@@ -60,7 +60,7 @@ impl Engine {
     }
 
     /// The shared log, opened on first use, with this run's run.started record written first.
-    fn audit_log(&mut self) -> Option<ralph_store::SharedAudit> {
+    pub(super) fn audit_log(&mut self) -> Option<ralph_store::SharedAudit> {
         match self.handles.audit.get() {
             Ok(None) => None,
             Ok(Some(log)) => {

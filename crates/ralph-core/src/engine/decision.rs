@@ -25,7 +25,8 @@ pub(super) struct Facts {
     /// Claimed, every gate passed, nothing reverted, no guardrail stop.
     pub completed: bool,
     pub claimed: bool,
-    /// A guard killed the agent.
+    /// A guard killed the agent, or a guardrail stopped the run over what it did (a protected
+    /// path, ralph's own state).
     pub blocked: bool,
     /// The iteration's changes were undone (guard trip, file limit).
     pub reverted: bool,

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use ralph_store::{RunRecord, RunState, Write};
 
-use super::{accounting, checkpoint, guardrails, Engine, EngineError, Loop, RunSummary, Stop};
+use super::{
+    accounting, checkpoint, guardrails, state_guard, Engine, EngineError, Loop, RunSummary, Stop,
+};
 use crate::cancel::Cancel;
 use crate::events::{EventBody, EventSink};
 use crate::shared::Handles;
@@ -37,6 +39,7 @@ impl Engine {
         if needs_ledger && handles.ledger.is_none() {
             return Err(EngineError::NoLedger);
         }
+        super::enforceable::check_at_start(&settings.limits, &agents)?;
         let now = handles.deps.clock.rfc3339();
         let (fresh, story) = (settings.fresh, scope.story.clone());
         let deps = handles.deps.clone();
@@ -75,6 +78,7 @@ impl Engine {
             .artifacts
             .clone()
             .unwrap_or_else(|| state_dir.join("runs").join(&run.id));
+        handles.register_artifacts(&artifacts);
         let project_key = accounting::project_key(&settings.root);
         let seed = handles.deps.seed.max(1);
         let mut engine = Engine {
@@ -83,6 +87,7 @@ impl Engine {
             acct: accounting::Accounting::new(history, project_key),
             guards: guardrails::GuardState::new(guard),
             audit: checkpoint::Audit::default(),
+            state_watch: state_guard::StateWatch::default(),
             git,
             handles,
             cancel,
@@ -134,6 +139,8 @@ impl Engine {
             "story": self.scope.story,
         }));
         self.emit(&[started]);
+        self.warn_unenforced_caps();
+        self.recover_unaccounted_spend().await?;
 
         if self.checkpoints().is_some() && self.run.last_checkpoint.is_none() {
             if let Some(ev) = self.checkpoint(self.run.iteration) {
@@ -147,6 +154,7 @@ impl Engine {
     }
 
     pub(super) async fn finish(mut self, stop: Stop) -> Result<RunSummary, EngineError> {
+        self.release_ledger_reservations().await;
         let Stop { reason, message } = stop;
         let message = self.settings.redactor.redact(&message).into_owned();
         self.touch();

@@ -164,6 +164,11 @@ impl Engine {
         if let Some(stop) = self.wait_for_backend().await? {
             return Ok(Some(stop));
         }
+        // Last of the machine's checks, right before the iteration: the one that holds across
+        // processes.
+        if let Some(stop) = self.reserve_in_ledger().await {
+            return Ok(Some(stop));
+        }
         if let Some(plan) = &self.handles.budget {
             match plan.reserve(self.acct.max_iteration_cost, self.acct.max_iteration_tokens) {
                 Ok(hold) => self.acct.plan_hold = Some(hold),

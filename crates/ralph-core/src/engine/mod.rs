@@ -14,6 +14,7 @@
 //! | checkpoints and the audit log | `checkpoint.rs` |
 //! | guardrails after the agent: reverts, protected paths, stuck detection | `guardrails.rs` |
 //! | the repository after the agent: `.git` there, its config and refs put back | `git_integrity.rs` |
+//! | ralph's own state in `.ralph/`: changes found, restored, the run stopped | `state_guard.rs` |
 //! | cost, tokens, the iteration record, the ledger, budget alerts | `accounting.rs` |
 //! | what happens next (pure) and the feedback for the next prompt | `decision.rs` |
 //! | waits, back-off, shared backend limits, switching agents | `retry.rs` |
@@ -27,14 +28,20 @@ mod accounting;
 mod agent_call;
 mod checkpoint;
 mod decision;
+pub mod enforceable;
 mod gates;
 mod git_integrity;
 mod guardrails;
+mod index_guard;
 mod lifecycle;
 mod limits;
 mod outcome;
 mod prompt;
+mod recover;
+mod reserve;
 mod retry;
+mod state_guard;
+mod state_watch;
 mod summary;
 mod uncaptured;
 
@@ -52,6 +59,7 @@ use crate::shared::Handles;
 
 pub use agent_call::{agent_command, CallKind, CallSpec};
 pub use decision::fmt_duration;
+pub use state_guard::STATE_GITIGNORE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -77,6 +85,9 @@ pub enum EngineError {
          budget.ledger, RALPH_HOME, XDG_DATA_HOME nor HOME says where it goes"
     )]
     NoLedger,
+    /// A cost or token cap no agent of the run can be held to (`enforceable.rs`).
+    #[error("{0}")]
+    UnenforcedCap(String),
 }
 
 impl EngineError {
@@ -84,7 +95,10 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         use ralph_types::exit_codes::{INTERNAL_ERROR, USAGE};
         match self {
-            EngineError::Prompt { .. } | EngineError::NoLedger | EngineError::Guard(_) => USAGE,
+            EngineError::Prompt { .. }
+            | EngineError::NoLedger
+            | EngineError::UnenforcedCap(_)
+            | EngineError::Guard(_) => USAGE,
             _ => INTERNAL_ERROR,
         }
     }
@@ -205,6 +219,7 @@ pub struct Engine {
     acct: accounting::Accounting,
     guards: guardrails::GuardState,
     audit: checkpoint::Audit,
+    state_watch: state_guard::StateWatch,
 }
 
 impl Engine {
@@ -245,6 +260,7 @@ impl Engine {
         let prompt = self.prepare_prompt(n)?;
         self.mark_started(n);
         let before = self.snapshot_before();
+        let state = self.mark_state(n).await?;
 
         let model = self.agents[self.current].model.clone();
         let run_id = self.run.id.clone();
@@ -256,19 +272,32 @@ impl Engine {
         let marker = &self.settings.completion_marker;
         let outcome = outcome::classify(call, &self.settings.limits, marker);
         if let Some(stop) = outcome.interrupted.clone() {
+            let stop = self.check_state(n, &state).await?.unwrap_or(stop);
             return Ok(Some(self.abandon(stop)));
         }
         let gates = match self.run_gates(n, &prompt.dir, &outcome).await? {
             Ok(gates) => gates,
-            Err(stop) => return Ok(Some(self.abandon(stop))),
+            Err(stop) => {
+                let stop = self.check_state(n, &state).await?.unwrap_or(stop);
+                return Ok(Some(self.abandon(stop)));
+            }
         };
+        // Before ralph's own git and audit writes of this iteration.
+        let tampered = self.check_state(n, &state).await?;
         // A claim with every gate green; a revert or a guardrail stop still cancels it.
         let candidate = outcome.claimed && gates.all_passed();
-        let after = self.after_agent(n, &before, &outcome, candidate);
+        let mut after = self.after_agent(n, &before, &outcome, candidate);
+        if let Some(t) = tampered {
+            after.stop = Some(match after.stop.take() {
+                Some(s) => Stop::new(StopReason::Safety, format!("{}; {}", s.message, t.message)),
+                None => t,
+            });
+        }
         let facts = decision::Facts {
             completed: candidate && !after.reverted && after.stop.is_none(),
             claimed: outcome.claimed,
-            blocked: outcome.trip.is_some(),
+            // A guard killed the agent, or a guardrail stopped the run over what it did.
+            blocked: outcome.trip.is_some() || (after.stop.is_some() && !after.reverted),
             reverted: after.reverted,
             error: outcome.agent.error,
             files_changed: after.diff.as_ref().map(|d| d.files_changed),

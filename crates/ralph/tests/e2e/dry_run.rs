@@ -153,12 +153,25 @@ fn dry_run_prints_exactly_the_argv_and_environment_the_agent_gets() {
     // The same variables ralph sets, with the same values (run id, iteration, prompt file).
     // RALPH_HOME is the user's own setting (the harness sets it), passed through like the rest
     // of their environment, not something ralph adds.
-    let real_env: BTreeMap<String, String> = got
+    let mut real_env: BTreeMap<String, String> = got
         .ralph_env()
         .into_iter()
         .filter(|(k, _)| *k != "RALPH_HOME")
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    // The supervision marker is one value per call: the dry run names it, the call has one.
+    let marker = real_env
+        .remove("RALPH_SUPERVISED")
+        .expect("the call's marker");
+    assert!(
+        regex::Regex::new(r"^\d+:\d+$").unwrap().is_match(&marker),
+        "{marker}"
+    );
+    let mut dry_env = dry_env;
+    assert_eq!(
+        dry_env.remove("RALPH_SUPERVISED").as_deref(),
+        Some("<ralph-pid>:<call>")
+    );
     assert_eq!(dry_env, real_env, "environment");
     assert_eq!(real_env["RALPH_ITERATION"], "2");
     assert_eq!(real_env["RALPH_RUN_ID"], p.latest_run_id());

@@ -187,6 +187,10 @@ impl Project {
     pub fn aux_path(&self, name: &str) -> PathBuf {
         self.aux.join(name)
     }
+
+    pub fn read_aux(&self, name: &str) -> String {
+        std::fs::read_to_string(self.aux_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
 }
 
 #[derive(Debug)]

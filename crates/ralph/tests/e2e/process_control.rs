@@ -257,3 +257,98 @@ fn agent_output_artifacts_and_environment() {
     );
     assert_eq!(env["RALPH_WORKSPACE"], path_str(&p.root).as_str());
 }
+
+/// Issue 9, item 11: a descendant that called `setsid` left the agent's process group, so
+/// killing the group missed it; it outlived the iteration and ralph.
+#[test]
+fn a_setsid_descendant_dies_with_its_iteration() {
+    let p = Project::new();
+    let pid_file = path_str(&p.aux_path("setsid.pid"));
+    let seen = path_str(&p.aux_path("seen-in-2"));
+    let script = Script::new()
+        .on_call(
+            1,
+            vec![
+                Step::shell(format!(
+                    "setsid sh -c 'echo $$ > {pid_file}.tmp; mv {pid_file}.tmp {pid_file}; exec sleep 300' \
+                     </dev/null >/dev/null 2>&1 &"
+                )),
+                Step::wait_for_file(p.aux_path("setsid.pid"), 10_000),
+                Step::print("started a server"),
+            ],
+        )
+        .on_call(
+            2,
+            vec![
+                // What iteration 2 sees of iteration 1's daemon.
+                Step::shell(format!(
+                    "if kill -0 $(cat {pid_file}) 2>/dev/null; then echo alive > {seen}; \
+                     else echo gone > {seen}; fi"
+                )),
+                Step::print("LOOP_COMPLETE"),
+            ],
+        );
+    p.configure_text(&script, "max_iterations = 3");
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(p.aux_path("seen-in-2"))
+            .unwrap()
+            .trim(),
+        "gone",
+        "iteration 1's setsid daemon was still running in iteration 2"
+    );
+    let pid: i32 = p.read_aux("setsid.pid").trim().parse().unwrap();
+    assert_all_gone(&[pid]);
+}
+
+/// A descendant that also cleared its environment carries no marker: it may outlive its
+/// iteration, but never ralph (which, as a child subreaper, became its parent).
+#[test]
+fn a_setsid_descendant_without_an_environment_dies_with_ralph() {
+    let p = Project::new();
+    let pid_file = path_str(&p.aux_path("bare.pid"));
+    let script = Script::new().on_call(
+        1,
+        vec![
+            Step::shell(format!(
+                "env -i /usr/bin/setsid /bin/sh -c 'echo $$ > {pid_file}.tmp; mv {pid_file}.tmp {pid_file}; exec sleep 300' \
+                 </dev/null >/dev/null 2>&1 &"
+            )),
+            Step::wait_for_file(p.aux_path("bare.pid"), 10_000),
+            Step::print("LOOP_COMPLETE"),
+        ],
+    );
+    p.configure_text(&script, "max_iterations = 2");
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let pid: i32 = p.read_aux("bare.pid").trim().parse().unwrap();
+    assert_all_gone(&[pid]);
+}
+
+/// Even when ralph is SIGKILLed, its guardian ends what left the agent's process group.
+#[test]
+fn a_setsid_descendant_dies_when_ralph_is_killed() {
+    let p = Project::new();
+    let pid_file = path_str(&p.aux_path("daemon.pid"));
+    let script = Script::new().on_call(
+        1,
+        vec![
+            Step::shell(format!(
+                "setsid sh -c 'echo $$ > {pid_file}.tmp; mv {pid_file}.tmp {pid_file}; exec sleep 300' \
+                 </dev/null >/dev/null 2>&1 &"
+            )),
+            Step::wait_for_file(p.aux_path("daemon.pid"), 10_000),
+            Step::pid_file(p.aux_path("agent.pid")),
+            Step::hang(),
+        ],
+    );
+    p.configure_text(&script, "");
+    let child = p.spawn(&["run"]);
+    let ralph = child.id() as i32;
+    let agent = wait_for_pid_file(p.aux_path("agent.pid"), T).expect("agent pid");
+    let daemon: i32 = p.read_aux("daemon.pid").trim().parse().unwrap();
+    kill(ralph, libc::SIGKILL).unwrap();
+    let _ = wait_child(child, T);
+    assert_all_gone(&[agent, daemon]);
+}

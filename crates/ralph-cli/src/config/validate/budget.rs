@@ -34,6 +34,8 @@ impl Walker<'_> {
                 "stop_before_exceeding" => {
                     conf.stop_before_exceeding = Some(self.boolean(e, "true")?)
                 }
+                "allow_unenforced" => conf.allow_unenforced = Some(self.boolean(e, "true")?),
+                "iteration_estimate_usd" => conf.iteration_estimate_usd = Some(self.usd(e)?),
                 "ledger" => {
                     conf.ledger = Some(PathBuf::from(self.nonempty_string(
                         e,
@@ -154,12 +156,14 @@ impl Walker<'_> {
         let example = match e.name {
             "daily_usd" => "100.0",
             "monthly_usd" => "1000.0",
+            "iteration_estimate_usd" => "0.5",
             _ => "25.0",
         };
-        let hint_example = format!(
-            "write {} = {example}, or remove the key for no limit",
-            e.name
-        );
+        let without = match e.name {
+            "iteration_estimate_usd" => "to estimate from recent iterations",
+            _ => "for no limit",
+        };
+        let hint_example = format!("write {} = {example}, or remove the key {without}", e.name);
         let hint_example = hint_example.as_str();
         let value = match e.item.as_value() {
             Some(Value::Float(f)) => *f.value(),

@@ -63,6 +63,8 @@ pub(crate) const BUDGET_KEYS: &[&str] = &[
     "alert_at",
     "stop_before_exceeding",
     "ledger",
+    "allow_unenforced",
+    "iteration_estimate_usd",
 ];
 pub(crate) const GIT_KEYS: &[&str] = &[
     "checkpoint_every",

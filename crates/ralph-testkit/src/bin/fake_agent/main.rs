@@ -267,6 +267,19 @@ impl Agent {
             Step::Write { path, content } => write_file(path, content.as_bytes(), false),
             Step::Append { path, content } => write_file(path, content.as_bytes(), true),
             Step::Delete(path) => delete(path),
+            Step::Shell(command) => {
+                let _ = std::io::stdout().flush();
+                // Its stdout joins the agent's stderr: the agent's own stdout stays its stream.
+                let status = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(command)
+                    .stdout(std::io::stderr())
+                    .status();
+                if let Err(e) = status {
+                    let _ = writeln!(std::io::stderr(), "shell: {e}");
+                }
+                Ok(())
+            }
             Step::Print(text) => print_line(text),
             Step::PrintRaw(text) => stdout_write(text.as_bytes()),
             Step::Stderr(text) => {
