@@ -154,7 +154,14 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
                      git.max_untracked_mb): {}",
                     unrestorable.len(),
                     if unrestorable.len() == 1 { "" } else { "s" },
-                    one_line(&unrestorable.join(", "), 160)
+                    one_line(
+                        &unrestorable
+                            .iter()
+                            .map(|p| ralph_git::display_path(p))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        160
+                    )
                 ));
             }
             if let Some(class) = error_class {

@@ -145,12 +145,15 @@ impl Output {
 ///   `/dev/null`, the system one by `GIT_ATTR_NOSYSTEM`, and the work tree's `.gitattributes`
 ///   by those of the empty tree (`attr.tree`, git 2.43 or newer; [`Git::run`] adds it). So
 ///   checkpoints store and restore the bytes in the work tree exactly, without any filter;
+/// - replace refs (`git replace`), which would make ralph see other objects than the ones
+///   the refs name;
 /// - automatic gc and maintenance (they could prune objects ralph restores refs to), and
 ///   any transport or credential helper (ralph never talks to a remote).
 pub(crate) const HARDENING: &[&str] = &[
     "core.hooksPath=/dev/null",
     "core.fsmonitor=false",
     "core.attributesFile=/dev/null",
+    "core.useReplaceRefs=false",
     "gc.auto=0",
     "maintenance.auto=false",
     "credential.helper=",

@@ -12,8 +12,10 @@
 
 mod aliases;
 mod command;
+mod kept_index;
 mod meta;
 mod parse;
+mod ref_files;
 pub mod refs;
 mod refsnap;
 mod restore;
@@ -28,6 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use command::{Invocation, Output};
 use temp_index::TempIndex;
 
+pub use kept_index::KeptIndex;
 pub use meta::{RepoMeta, HOOK_NAMES};
 pub use refsnap::{check_ref_pattern, RefFix, RefRestore, RefRules, RefSnapshot};
 pub use restore::RestoreReport;
@@ -554,6 +557,33 @@ impl Git {
         parse::ref_commits(&stdout).ok_or_else(|| unexpected(&args, &stdout))
     }
 
+    /// `(commit, full message)` for each of `commits` (ids), in one `git log --no-walk` per
+    /// 256 commits.
+    pub fn commit_messages(&self, commits: &[&str]) -> Result<Vec<(String, String)>, GitError> {
+        let mut out = Vec::with_capacity(commits.len());
+        for chunk in commits.chunks(256) {
+            for c in chunk {
+                check_revision(c)?;
+            }
+            // A signature check would print between the commits.
+            let mut args = vec!["log", "--no-walk=unsorted", "--format=%H%x00%B%x1e"];
+            args.extend_from_slice(chunk);
+            args.push("--");
+            let stdout = self.run(&Invocation {
+                args: &args,
+                config: &["log.showSignature=false"],
+                env: &[],
+            })?;
+            let text = String::from_utf8_lossy(&stdout);
+            for entry in text.split('\x1e') {
+                if let Some((commit, message)) = entry.trim_start().split_once('\0') {
+                    out.push((commit.to_owned(), message.to_owned()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes a ref ralph created (e.g. pruning old checkpoints). Removing a ref that does not
     /// exist is not an error.
     pub fn delete_ref(&self, refname: &str) -> Result<(), GitError> {
@@ -592,6 +622,33 @@ impl Git {
     fn run_with_input(&self, inv: &Invocation<'_>, input: Vec<u8>) -> Result<Vec<u8>, GitError> {
         command::run_with_input(&self.root, Some(self.empty_tree), inv, input)
     }
+}
+
+/// A path as a person should see it on one line: as is when it is plain, else in double quotes
+/// with C escapes (`"tracked\nname.txt"`), as git itself quotes names. A newline or tab inside
+/// a file name would otherwise split or hide it in a listing.
+pub fn display_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path
+        .chars()
+        .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len() + 2);
+    out.push('"');
+    for c in path.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    std::borrow::Cow::Owned(out)
 }
 
 fn check_ralph_ref(refname: &str) -> Result<(), GitError> {
@@ -645,6 +702,14 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn odd_paths_are_quoted_for_display() {
+        assert_eq!(display_path("src/lib.rs"), "src/lib.rs");
+        assert_eq!(display_path("a\nb.txt"), "\"a\\nb.txt\"");
+        assert_eq!(display_path("say \"hi\"\tnow"), "\"say \\\"hi\\\"\\tnow\"");
+        assert_eq!(display_path("bell\u{7}"), "\"bell\\x07\"");
     }
 
     #[test]

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use ralph_git::refs;
 use ralph_store::audit::{self, VerifyReport};
@@ -191,39 +190,16 @@ fn checkpoint_anchors(cwd: &Path) -> Result<Anchors, String> {
     for (refname, commit) in refs {
         refs_by_commit.entry(commit).or_default().push(refname);
     }
-    let commits: Vec<&String> = refs_by_commit.keys().collect();
-    // `git log --no-walk` prints each named commit once; chunks keep the command line short.
-    for chunk in commits.chunks(256) {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&git.root)
-            // A signature check would print between the commits.
-            .args(["-c", "log.showSignature=false"])
-            .args(["log", "--no-walk=unsorted", "--format=%H%x00%B%x1e"])
-            .args(chunk.iter().map(|c| c.as_str()))
-            .arg("--")
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("failed to run git: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "git log failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        for entry in text.split('\x1e') {
-            let Some((commit, message)) = entry.trim_start().split_once('\0') else {
-                continue;
-            };
-            let refnames = refs_by_commit.get(commit).cloned().unwrap_or_default();
-            for head in audit::parse_anchors(message) {
-                anchors
-                    .entry(head)
-                    .or_default()
-                    .extend(refnames.iter().cloned());
-            }
+    let commits: Vec<&str> = refs_by_commit.keys().map(String::as_str).collect();
+    // Through ralph-git: its git runs with the repository's hooks and filters switched off.
+    let messages = git.commit_messages(&commits).map_err(|e| e.to_string())?;
+    for (commit, message) in messages {
+        let refnames = refs_by_commit.get(&commit).cloned().unwrap_or_default();
+        for head in audit::parse_anchors(&message) {
+            anchors
+                .entry(head)
+                .or_default()
+                .extend(refnames.iter().cloned());
         }
     }
     for refnames in anchors.values_mut() {
@@ -235,6 +211,8 @@ fn checkpoint_anchors(cwd: &Path) -> Result<Anchors, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+
     use super::*;
 
     fn git(dir: &Path, args: &[&str]) -> String {

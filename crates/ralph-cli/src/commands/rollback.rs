@@ -313,14 +313,16 @@ fn print_outcome(rolled: &Rolled) {
         ("wrote", "deleted")
     };
     let width = write.len().max(delete.len()).max("skipped".len());
+    // Quoted when odd: a newline in a name must not split it over two lines.
+    let show = ralph_git::display_path;
     for path in &r.written {
-        let _ = writeln!(out, "  {write:<width$}  {path}");
+        let _ = writeln!(out, "  {write:<width$}  {}", show(path));
     }
     for path in &r.deleted {
-        let _ = writeln!(out, "  {delete:<width$}  {path}");
+        let _ = writeln!(out, "  {delete:<width$}  {}", show(path));
     }
     for path in &r.skipped {
-        let _ = writeln!(out, "  {:<width$}  {path}", "skipped");
+        let _ = writeln!(out, "  {:<width$}  {}", "skipped", show(path));
     }
     if !r.skipped.is_empty() {
         let _ = writeln!(

@@ -31,8 +31,11 @@ impl Engine {
     /// read: then nothing is compared, and ralph says so).
     pub(super) fn snapshot_refs(&mut self) -> Option<RefSnapshot> {
         let git = self.git.as_ref()?;
-        match git.snapshot_refs() {
-            Ok(snapshot) => Some(snapshot),
+        match git.snapshot_refs_since(self.guards.last_refs.as_ref()) {
+            Ok(snapshot) => {
+                self.guards.last_refs = Some(snapshot.clone());
+                Some(snapshot)
+            }
             Err(e) => {
                 self.warn(format!(
                     "the repository's refs could not be read ({e}); changes the agent makes to \
@@ -81,7 +84,11 @@ impl Engine {
                 Ok(report) if report.is_empty() => {}
                 Ok(report) => {
                     self.audit_refs(n, &report);
-                    said.push(describe(&report));
+                    let mut text = describe(&report);
+                    if report.head_restored {
+                        text.push_str(&restore_index(before));
+                    }
+                    said.push(text);
                 }
                 Err(e) => {
                     said.push(format!("the refs could not be compared or restored: {e}"));
@@ -135,6 +142,19 @@ impl Engine {
                 "iteration": n, "guard": "refs", "restored": restored, "failed": failed,
             }),
         );
+    }
+}
+
+/// With HEAD or its branch back, the index the user had goes back too (else `git status` would
+/// show the undone commits as staged reversals).
+fn restore_index(before: &Before) -> String {
+    match before.index.as_ref().map(ralph_git::KeptIndex::restore) {
+        Some(Ok(true)) => "; the index too".to_string(),
+        Some(Ok(false)) => String::new(),
+        Some(Err(e)) => format!("; the index could NOT be put back ({e})"),
+        None => "; the index was not kept and may show the undone changes as staged \
+                 (`git reset` clears that)"
+            .to_string(),
     }
 }
 

@@ -21,6 +21,8 @@ pub(super) struct GuardState {
     pub over_limit: u32,
     /// Untracked files the last snapshot or checkpoint left out for their size.
     pub uncaptured: Vec<String>,
+    /// The last ref snapshot: the next one reuses what it read from unchanged files.
+    pub last_refs: Option<ralph_git::RefSnapshot>,
 }
 
 impl GuardState {
@@ -31,6 +33,7 @@ impl GuardState {
             pre_tree: None,
             over_limit: 0,
             uncaptured: Vec::new(),
+            last_refs: None,
         }
     }
 }
@@ -44,6 +47,8 @@ pub(super) struct Before {
     pub refs: Option<ralph_git::RefSnapshot>,
     /// Files too large for checkpoints, stamped (see `uncaptured.rs`).
     pub uncaptured: Vec<(String, Option<super::uncaptured::Stamp>)>,
+    /// The index, kept for when HEAD or its branch is put back.
+    pub index: Option<ralph_git::KeptIndex>,
 }
 
 /// What the iteration did to the tree, and what the guardrails made of it.
@@ -83,6 +88,10 @@ impl Engine {
             meta: self.git.as_ref().map(RepoMeta::capture),
             refs: self.snapshot_refs(),
             uncaptured: self.stamp_uncaptured(),
+            index: self
+                .git
+                .as_ref()
+                .and_then(|g| g.keep_index(&self.state_dir)),
         }
     }
 
@@ -226,7 +235,11 @@ impl Engine {
                     "stopped by a safety guard: the agent changed protected path{} {} \
                      (safety.protected_paths); {}",
                     if protected.len() == 1 { "" } else { "s" },
-                    protected.join(", "),
+                    protected
+                        .iter()
+                        .map(|p| ralph_git::display_path(p))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     match restored {
                         Ok(_) => "restored from the checkpoint".to_string(),
                         Err(e) => format!("restoring failed: {e}"),

@@ -10,6 +10,7 @@ mod diff;
 mod discover;
 mod env;
 mod meta;
+mod refsnap;
 mod restore;
 mod rollback;
 mod support;

@@ -86,6 +86,26 @@ fn refs_the_agent_deleted_or_rewrote_are_put_back() {
             "refs/heads/main",
         ),
         ("git checkout -q feature", "HEAD"),
+        ("git switch -q -c elsewhere", "HEAD"),
+        ("git symbolic-ref HEAD refs/heads/feature", "HEAD"),
+        ("git branch -f feature HEAD~2", "refs/heads/feature"),
+        (
+            "git update-ref refs/heads/feature HEAD~2",
+            "refs/heads/feature",
+        ),
+        ("git checkout -q -B main HEAD~1", "refs/heads/main"),
+        ("git stash pop -q", "refs/stash"),
+        ("git tag -d light", "refs/tags/light"),
+        (
+            "git rev-parse HEAD~1 > .git/refs/heads/feature.new && \
+             mv .git/refs/heads/feature.new .git/refs/heads/main",
+            "refs/heads/main",
+        ),
+        (
+            "git checkout -q -b side HEAD~1 && echo x > side.txt && git add side.txt && \
+             git commit -q -m side && git checkout -q main && git rebase -q side",
+            "refs/heads/main",
+        ),
         ("git checkout -q --detach HEAD~1", "HEAD"),
         ("rm -f .git/refs/heads/feature", "refs/heads/feature"),
         ("git pack-refs --all && rm -f .git/packed-refs", "refs/"),
@@ -102,14 +122,24 @@ fn refs_the_agent_deleted_or_rewrote_are_put_back() {
         let out = p.run(&["run"]);
         let run = p.latest_run_id();
         let checkpoint0 = format!("refs/ralph/checkpoints/{run}/0000");
+        // With the refs back, the index is the user's again: nothing staged.
+        let staged = p.git_cmd(&["diff", "--cached", "--name-status"]);
+        // Branches the agent created stay: they are its own.
+        let refs_now: String = user_refs(&p)
+            .lines()
+            .filter(|l| !l.starts_with("refs/heads/elsewhere") && !l.starts_with("refs/heads/side"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let refs_then: String = refs_before.lines().map(|l| format!("{l}\n")).collect();
         let ok = out.code == 6
-            && user_refs(&p) == refs_before
+            && refs_now == refs_then
+            && staged.is_empty()
             && ralph_refs(&p).contains(&checkpoint0)
             && out.summary().contains(named)
             && out.summary().contains("put back as they were");
         if !ok {
             failures.push(format!(
-                "{command:?}: exit {}\n{}\nrefs now:\n{}\nrefs before:\n{refs_before}",
+                "{command:?}: exit {}\n{}\nstaged: {staged}\nrefs now:\n{}\nrefs before:\n{refs_before}",
                 out.code,
                 out.summary(),
                 user_refs(&p)
@@ -272,6 +302,12 @@ fn damage_to_dot_git_is_repaired_or_told_truthfully() {
             ".git/info/exclude",
             "restored",
         ),
+        (
+            "git pack-refs --all && mkdir -p ../outside-refs && rm -rf .git/refs && \
+             ln -s \"$(cd ../outside-refs && pwd)\" .git/refs",
+            "damaged refs/",
+            "put back",
+        ),
     ];
     let mut failures = Vec::new();
     for (command, named, fixed) in cases {
@@ -280,9 +316,12 @@ fn damage_to_dot_git_is_repaired_or_told_truthfully() {
         let refs_before = user_refs(&p);
         let exclude_before = p.read(".git/info/exclude");
         let out = p.run(&["run"]);
+        // Nothing is written through a symlinked `.git/refs`.
+        let outside = p.root.parent().unwrap().join("outside-refs");
         let ok = out.code == 6
             && out.summary().contains(named)
             && out.summary().contains(fixed)
+            && std::fs::read_dir(&outside).map_or(true, |mut d| d.next().is_none())
             && p.read(".git/HEAD") == "ref: refs/heads/main\n"
             && user_refs(&p) == refs_before
             && p.read(".git/info/exclude") == exclude_before;
@@ -420,4 +459,60 @@ fn a_lost_file_too_large_for_checkpoints_is_said() {
             json.stdout
         );
     }
+}
+
+/// Item 16: a file whose name holds a newline (or a tab, or quotes) is checkpointed, counted
+/// and restored like any other: every git output ralph parses for paths is NUL-separated.
+#[test]
+fn paths_with_newlines_are_checkpointed_and_restored() {
+    let p = Project::git();
+    let tracked = "tracked\nname.txt";
+    p.write(tracked, "before\n");
+    p.write("say \"hi\"\tnow.txt", "before\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "odd names"]);
+    sh_agent(
+        &p,
+        "printf 'after\\n' > \"$(printf 'tracked\\nname.txt')\" && \
+         printf 'new\\n' > \"$(printf 'new\\nfile.txt')\" && \
+         rm \"$(printf 'say \"hi\"\\tnow.txt')\"",
+        "[git]\nmax_untracked_mb = 1\n",
+    );
+    p.write("big\nfile.bin", &"x".repeat(2 * 1024 * 1024));
+    let out = p.run(&["run", "--json"]);
+    let finished = out
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "iteration.finished")
+        .unwrap();
+    assert_eq!(finished["files_changed"], 3, "{finished}");
+    let run = p.latest_run_id();
+    let listing = p.git_cmd(&[
+        "ls-tree",
+        "-r",
+        "-z",
+        "--name-only",
+        &format!("refs/ralph/checkpoints/{run}/0001"),
+    ]);
+    let names: Vec<&str> = listing.split('\0').collect();
+    assert!(names.contains(&"new\nfile.txt"), "{names:?}");
+    assert!(
+        !names.contains(&"big\nfile.bin"),
+        "too large: left out, {names:?}"
+    );
+    assert_eq!(p.read(tracked), "after\n");
+    // Listed one per line, the odd names quoted as git quotes them.
+    let dry = p.run(&["rollback", "0", "--dry-run"]);
+    for shown in [
+        "would write   \"tracked\\nname.txt\"",
+        "would write   \"say \\\"hi\\\"\\tnow.txt\"",
+        "would delete  \"new\\nfile.txt\"",
+    ] {
+        assert!(dry.stdout.contains(shown), "{shown}: {}", dry.stdout);
+    }
+    let back = p.run(&["rollback", "0"]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(p.read(tracked), "before\n");
+    assert!(!p.exists("new\nfile.txt"), "the new file is deleted again");
+    assert_eq!(p.read("say \"hi\"\tnow.txt"), "before\n");
 }
