@@ -273,17 +273,8 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
             ..
         } => {
             let total = tokens.input + tokens.output + tokens.cache_read + tokens.cache_write;
-            // Never present an unreported cost as $0.
-            let cost = match (*unknown, *iterations) {
-                (0, _) => fmt_usd(*cost_usd),
-                (u, n) if u >= n => "cost unknown".to_string(),
-                (u, _) => format!("{} + {u} iteration(s) of unknown cost", fmt_usd(*cost_usd)),
-            };
-            let tokens = if *unknown >= *iterations && total == 0 && *iterations > 0 {
-                "tokens unknown".to_string()
-            } else {
-                format!("{} tokens", fmt_tokens(total))
-            };
+            let cost = cost_text(*cost_usd, *unknown, *iterations);
+            let tokens = tokens_text(total, *unknown, *iterations);
             format!(
                 "ralph: {message} · {iterations} iteration{} · {} · {cost} · {tokens}",
                 if *iterations == 1 { "" } else { "s" },
@@ -304,6 +295,25 @@ fn one_line(s: &str, max: usize) -> String {
         format!("{cut}…")
     } else {
         line.to_string()
+    }
+}
+
+/// A run's cost, never an unreported one as $0: "cost unknown", or the known part plus how many
+/// iterations nobody reported.
+pub fn cost_text(cost_usd: f64, unknown: u32, iterations: u32) -> String {
+    match (unknown, iterations) {
+        (0, _) => fmt_usd(cost_usd),
+        (u, n) if u >= n => "cost unknown".to_string(),
+        (u, _) => format!("{} + {u} iteration(s) of unknown cost", fmt_usd(cost_usd)),
+    }
+}
+
+/// A run's tokens: "tokens unknown" when no iteration reported any.
+pub fn tokens_text(total: u64, unknown: u32, iterations: u32) -> String {
+    if unknown >= iterations && total == 0 && iterations > 0 {
+        "tokens unknown".to_string()
+    } else {
+        format!("{} tokens", fmt_tokens(total))
     }
 }
 

@@ -63,7 +63,18 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
             let _ = writeln!(out, "  {name:<9} not supported by this version yet");
             continue;
         }
-        let Some(be) = ralph_agents::builtin_backend(name, &probe_config) else {
+        // `agent.command` is the program of the configured backend (or of `custom`) only: every
+        // other backend is probed as its own program.
+        let configured = cfg
+            .as_ref()
+            .and_then(|c| c.agent.backend.as_deref())
+            .and_then(|b| crate::config::normalize_backend(b).ok());
+        let probe = if *name == "custom" || configured == Some(*name) {
+            probe_config.clone()
+        } else {
+            ralph_agents::BackendConfig::default()
+        };
+        let Some(be) = ralph_agents::builtin_backend(name, &probe) else {
             continue;
         };
         if *name == "custom" && probe_config.command.is_empty() {

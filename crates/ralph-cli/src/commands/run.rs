@@ -177,7 +177,7 @@ fn spawn_signal_forwarders(cancel: Cancel) -> Result<(), CliError> {
                     }
                 }
                 _ = term.recv() => Control::Terminate,
-                _ = hup.recv() => Control::Terminate,
+                _ = hup.recv() => Control::Hangup,
                 _ = usr1.recv() => Control::StopNow,
             };
             cancel.request(c);

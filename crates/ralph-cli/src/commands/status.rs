@@ -10,7 +10,7 @@ use ralph_types::exit_codes;
 use super::open_store;
 use crate::cli::StatusArgs;
 use crate::error::CliError;
-use crate::render::{fmt_secs, fmt_tokens, fmt_usd};
+use crate::render::{cost_text, fmt_secs, fmt_tokens, fmt_usd, tokens_text};
 use crate::{lock, paths};
 
 /// A run whose row says running but whose lock is free crashed: show it as interrupted.
@@ -45,6 +45,12 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
         Some(store) => store.iterations(&run.id)?.pop(),
         None => None,
     };
+    // Iterations nobody reported a cost for: their cost is unknown, never $0.
+    let unknown = match &store {
+        Some(store) => store.unknown_cost_iterations(&run.id)?,
+        None => 0,
+    };
+    let all_unknown = run.iteration > 0 && unknown >= run.iteration;
     let elapsed = run.elapsed_s
         + if live {
             seconds_since(&run.updated_at)
@@ -67,7 +73,10 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
             "started_at": run.started_at,
             "updated_at": run.updated_at,
             "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
-            "cost_usd": run.cost_usd,
+            // `null` when no iteration's cost is known; a partial total otherwise, with the
+            // count of iterations it leaves out.
+            "cost_usd": if all_unknown { None } else { Some(run.cost_usd) },
+            "cost_unknown_iterations": unknown,
             "budget_usd": run.budget_usd,
             "tokens": {"input": t.input, "output": t.output, "cache_read": t.cache_read, "cache_write": t.cache_write},
             "pid": if live { run.pid } else { None },
@@ -116,17 +125,26 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
         .budget_usd
         .map(|b| format!(" of {}", fmt_usd(b)))
         .unwrap_or_default();
-    let _ = writeln!(out, "cost       {}{budget}", fmt_usd(run.cost_usd));
+    let cost = if all_unknown {
+        "unknown (the agent reports none)".to_string()
+    } else {
+        cost_text(run.cost_usd, unknown, run.iteration)
+    };
+    let _ = writeln!(out, "cost       {cost}{budget}");
     let t = run.tokens;
-    let _ = writeln!(
-        out,
-        "tokens     {} (input {}, output {}, cache read {}, cache write {})",
-        fmt_tokens(t.total()),
-        t.input,
-        t.output,
-        t.cache_read,
-        t.cache_write
-    );
+    if tokens_text(t.total(), unknown, run.iteration) == "tokens unknown" {
+        let _ = writeln!(out, "tokens     unknown (the agent reports none)");
+    } else {
+        let _ = writeln!(
+            out,
+            "tokens     {} (input {}, output {}, cache read {}, cache write {})",
+            fmt_tokens(t.total()),
+            t.input,
+            t.output,
+            t.cache_read,
+            t.cache_write
+        );
+    }
     if let Some(it) = last {
         let error = match (&it.error_class, &it.error_message) {
             (Some(c), Some(m)) => format!(": {c} ({})", m.lines().next().unwrap_or("")),

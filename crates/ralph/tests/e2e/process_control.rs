@@ -352,3 +352,18 @@ fn a_setsid_descendant_dies_when_ralph_is_killed() {
     let _ = wait_child(child, T);
     assert_all_gone(&[agent, daemon]);
 }
+
+/// Issue 9, item 15: a hang-up was reported as "terminated by SIGTERM".
+#[test]
+fn sighup_is_named_sighup() {
+    let p = Project::new();
+    p.configure_text(&hanging(&p, false), "");
+    let child = p.spawn(&["run"]);
+    let (agent, gc) = pids(&p);
+    kill(child.id() as i32, libc::SIGHUP).unwrap();
+    let out = wait_child(child, T);
+    assert_eq!(out.code, 143, "{}", out.stderr);
+    assert!(out.summary().contains("SIGHUP"), "{}", out.stderr);
+    assert!(!out.summary().contains("SIGTERM"), "{}", out.stderr);
+    assert_all_gone(&[agent, gc]);
+}

@@ -488,3 +488,66 @@ fn logs_follow_streams_a_live_run_until_it_finishes() {
         )
     );
 }
+
+/// Issue 9, item 15: `ralph status` showed `$0.0000` for a run whose agent reports no cost, and
+/// `status --json` a `cost_usd` of 0.
+#[test]
+fn status_says_an_unknown_cost_is_unknown() {
+    let p = Project::new();
+    let script = Script::new().default_steps(vec![Step::print("LOOP_COMPLETE")]);
+    p.configure_text(&script, "");
+    assert_eq!(p.run(&["run"]).code, 0);
+    let human = p.run(&["status"]);
+    assert!(!human.stdout.contains("$0.0000"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("cost       unknown"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("tokens     unknown"),
+        "{}",
+        human.stdout
+    );
+    let json = p.status_json();
+    assert!(json["cost_usd"].is_null(), "{json}");
+    assert_eq!(json["cost_unknown_iterations"], 1, "{json}");
+}
+
+/// Issue 9, item 15: `ralph doctor` with `backend = "custom"` listed every other backend as
+/// "`./my-agent` not found".
+#[test]
+fn doctor_with_a_custom_agent_probes_every_other_backend_as_itself() {
+    let p = Project::new();
+    p.write("PROMPT.md", "task\n");
+    p.write(
+        "ralph.toml",
+        "[agent]\nbackend = \"custom\"\ncommand = [\"./my-agent\"]\n",
+    );
+    let doctor = Out::from(
+        p.ralph()
+            .arg("doctor")
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap(),
+    );
+    let lines: Vec<&str> = doctor
+        .stdout
+        .lines()
+        .filter(|l| l.contains("my-agent"))
+        .collect();
+    assert!(
+        lines.iter().all(|l| l.trim_start().starts_with("custom")
+            || l.starts_with("selected")
+            || l.starts_with("config")),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        doctor
+            .stdout
+            .contains("claude    not installed (`claude` not found)"),
+        "{}",
+        doctor.stdout
+    );
+}
