@@ -149,6 +149,10 @@ pub struct LogsArgs {
     /// Print the run's events as JSON lines
     #[arg(long)]
     pub json: bool,
+    /// Write the agent's output as it is, escape sequences included (on a terminal they are
+    /// shown as `^[` and the like, so they cannot act on it)
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]

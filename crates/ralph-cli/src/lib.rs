@@ -21,6 +21,7 @@ mod cli;
 mod commands;
 pub mod config;
 mod error;
+mod escapes;
 mod lock;
 mod paths;
 mod render;

@@ -167,7 +167,9 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
             if let Some(class) = error_class {
                 what.push_str(&format!(": {class}"));
                 if let Some(m) = error_message {
-                    what.push_str(&format!(" ({})", one_line(m, 160)));
+                    // The agent's words: shown, not obeyed (escape sequences made visible).
+                    let m = crate::escapes::neutralise_str(&one_line(m, 160));
+                    what.push_str(&format!(" ({m})"));
                 }
             }
             let ctx = context_pct
@@ -224,7 +226,10 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
                 .unwrap_or_default();
             format!("ralph: {from} hit {reason}: switching to the fallback agent {to}{model}")
         }
-        EventBody::Warning { message } => format!("ralph: warning: {message}"),
+        EventBody::Warning { message } => format!(
+            "ralph: warning: {}",
+            crate::escapes::neutralise_str(message)
+        ),
         EventBody::NotesSummarised {
             accepted,
             tokens_before,
@@ -276,7 +281,8 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
             let cost = cost_text(*cost_usd, *unknown, *iterations);
             let tokens = tokens_text(total, *unknown, *iterations);
             format!(
-                "ralph: {message} · {iterations} iteration{} · {} · {cost} · {tokens}",
+                "ralph: {} · {iterations} iteration{} · {} · {cost} · {tokens}",
+                crate::escapes::neutralise_str(message),
                 if *iterations == 1 { "" } else { "s" },
                 fmt_secs(*elapsed_s),
             )

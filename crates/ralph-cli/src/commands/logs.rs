@@ -37,8 +37,17 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
             )
         })?,
     };
+    // What the agent wrote is shown, not obeyed, on a terminal (`escapes.rs`).
+    let safe = crate::escapes::wanted(args.raw);
+    let shown = |text: String| {
+        if safe {
+            crate::escapes::neutralise_str(&text)
+        } else {
+            text
+        }
+    };
     if let Some(n) = args.iteration {
-        return show_iteration(&cwd, &run, n);
+        return show_iteration(&cwd, &run, n, safe);
     }
     if args.json || args.follow {
         let mut last = 0i64;
@@ -48,9 +57,9 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
                 *last = id;
                 finished |= e.kind == "run.finished";
                 if args.json {
-                    outln!("{}", e.payload);
+                    outln!("{}", shown(e.payload));
                 } else {
-                    outln!("{}", follow_line(&e));
+                    outln!("{}", shown(follow_line(&e)));
                 }
             }
             let _ = std::io::stdout().flush();
@@ -94,7 +103,10 @@ pub fn cmd_logs(args: LogsArgs) -> Result<i32, CliError> {
             .map(|f| format!(" · {f} files"))
             .unwrap_or_default();
         let err = match (&it.error_class, &it.error_message) {
-            (Some(c), Some(m)) => format!(" · {c}: {}", m.lines().next().unwrap_or("")),
+            (Some(c), Some(m)) => format!(
+                " · {c}: {}",
+                shown(m.lines().next().unwrap_or("").to_string())
+            ),
             (Some(c), None) => format!(" · {c}"),
             _ => String::new(),
         };
@@ -127,7 +139,7 @@ fn follow_line(e: &ralph_store::EventRecord) -> String {
     format!("{} {} {}", e.ts, e.kind, fields.join(" "))
 }
 
-fn show_iteration(cwd: &Path, run: &RunRecord, n: u32) -> Result<i32, CliError> {
+fn show_iteration(cwd: &Path, run: &RunRecord, n: u32, safe: bool) -> Result<i32, CliError> {
     let dir = cwd
         .join(".ralph")
         .join("runs")
@@ -169,7 +181,11 @@ fn show_iteration(cwd: &Path, run: &RunRecord, n: u32) -> Result<i32, CliError> 
             path.strip_prefix(cwd).unwrap_or(&path).display()
         );
         if let Ok(mut f) = fs::File::open(&path) {
-            let _ = std::io::copy(&mut f, &mut out);
+            let _ = if safe {
+                crate::escapes::copy(&mut f, &mut out)
+            } else {
+                std::io::copy(&mut f, &mut out).map(|_| ())
+            };
         }
         let _ = writeln!(out);
     }

@@ -551,3 +551,47 @@ fn doctor_with_a_custom_agent_probes_every_other_backend_as_itself() {
         doctor.stdout
     );
 }
+
+/// Run `ralph args…` in the project on a real terminal (util-linux `script` gives it a pty).
+fn on_a_terminal(p: &Project, args: &str) -> Vec<u8> {
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &format!("{RALPH} {args}"), "/dev/null"])
+        .current_dir(&p.root)
+        .env("HOME", &p.home)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Issue 9, item 16: `ralph logs` wrote the agent's escape sequences to the terminal, where they
+/// act (clear the screen, set the clipboard, rewrite lines); `--raw` keeps them.
+#[test]
+fn escape_sequences_in_agent_output_are_shown_not_obeyed_on_a_terminal() {
+    let p = Project::new();
+    let script = Script::new().default_steps(vec![
+        Step::print("before\u{1b}[2J\u{1b}]52;c;aGk=\u{7}after\rover"),
+        Step::print("LOOP_COMPLETE"),
+    ]);
+    p.configure_text(&script, "");
+    assert_eq!(p.run(&["run"]).code, 0);
+    let shown = on_a_terminal(&p, "logs --iteration 1");
+    let text = String::from_utf8_lossy(&shown);
+    assert!(!shown.contains(&0x1b), "{text:?}");
+    assert!(!shown.contains(&0x07), "{text:?}");
+    assert!(
+        text.contains("before^[[2J^[]52;c;aGk=^Gafter^Mover"),
+        "{text:?}"
+    );
+    let raw = on_a_terminal(&p, "logs --iteration 1 --raw");
+    assert!(raw.contains(&0x1b), "{:?}", String::from_utf8_lossy(&raw));
+    // Not a terminal: the artifact's bytes, exactly.
+    let piped = p.run(&["logs", "--iteration", "1"]);
+    assert!(piped.stdout.contains("\u{1b}[2J"), "{:?}", piped.stdout);
+}
