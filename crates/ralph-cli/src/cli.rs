@@ -84,28 +84,28 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "NAME")]
     pub model: Option<String>,
     /// Stop after this many iterations [default: 100]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = parse_iterations)]
     pub max_iterations: Option<u32>,
     /// Total runtime limit, e.g. 4h, 1h30m
-    #[arg(long, value_name = "DUR", value_parser = parse_nonzero_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_nonzero_duration)]
     pub max_runtime: Option<Duration>,
     /// Kill an iteration that runs longer than this
-    #[arg(long, value_name = "DUR", value_parser = parse_nonzero_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_nonzero_duration)]
     pub iteration_timeout: Option<Duration>,
     /// Kill an iteration after this long without agent output
-    #[arg(long, value_name = "DUR", value_parser = parse_nonzero_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_nonzero_duration)]
     pub idle_timeout: Option<Duration>,
     /// Stop when the run has cost this many US dollars
-    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = parse_usd)]
     pub max_cost: Option<f64>,
     /// Stop when the run has used this many tokens
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = parse_tokens)]
     pub max_tokens: Option<u64>,
     /// The line that signals completion
     #[arg(long, value_name = "TEXT")]
     pub completion_marker: Option<String>,
     /// Checkpoint every N iterations (0 = off)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = parse_every)]
     pub checkpoint_every: Option<u32>,
     /// Start a new run even if one is unfinished
     #[arg(long)]
@@ -295,7 +295,45 @@ fn backend_help(what: &str) -> String {
     )
 }
 
+/// A whole number in `min..=max`, said plainly when it is not (a negative or huge value
+/// included: clap would read `-1` as a flag, or report only the type's range).
+fn whole(s: &str, min: u64, max: u64, example: &str) -> Result<u64, String> {
+    let hint = format!("a whole number from {min} to {max}, e.g. {example}");
+    let v: i128 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number; give {hint}"))?;
+    if v < i128::from(min) || v > i128::from(max) {
+        return Err(format!("{s} is out of range; give {hint}"));
+    }
+    u64::try_from(v).map_err(|_| format!("{s} is out of range; give {hint}"))
+}
+
+fn parse_iterations(s: &str) -> Result<u32, String> {
+    whole(s, 1, u64::from(u32::MAX), "--max-iterations 50")
+        .and_then(|v| u32::try_from(v).map_err(|e| e.to_string()))
+}
+
+fn parse_tokens(s: &str) -> Result<u64, String> {
+    whole(s, 1, u64::MAX, "--max-tokens 2000000")
+}
+
+fn parse_every(s: &str) -> Result<u32, String> {
+    whole(
+        s,
+        0,
+        u64::from(u32::MAX),
+        "--checkpoint-every 1 (0 turns checkpoints off)",
+    )
+    .and_then(|v| u32::try_from(v).map_err(|e| e.to_string()))
+}
+
 fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
+    if s.trim_start().starts_with('-') {
+        return Err(format!(
+            "`{s}` is negative; give a duration greater than zero, e.g. 30m, 4h, 1h30m"
+        ));
+    }
     let d = crate::config::parse_duration(s)?;
     if d.is_zero() {
         return Err("must be greater than zero".into());
@@ -309,7 +347,10 @@ fn parse_usd(s: &str) -> Result<f64, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not an amount of US dollars (e.g. 2.50)"))?;
     if !v.is_finite() || v <= 0.0 {
-        return Err("must be a positive amount of US dollars".into());
+        return Err(format!(
+            "{s} is not a positive amount; give the most the run may cost in US dollars, e.g. \
+             --max-cost 2.50"
+        ));
     }
     Ok(v)
 }

@@ -58,6 +58,15 @@ pub fn init_template(backend: &str) -> String {
         ralph_core::settings::RetryStrategy::Exponential => "exponential",
     };
     let d = format_duration;
+    // Every parser this build has, so the template never lists fewer.
+    let outputs: Vec<String> = ralph_agents::OutputFormat::NAMES
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect();
+    let outputs = match outputs.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => outputs.join(""),
+    };
     format!(
         r##"# ralph.toml: settings for `ralph run`.
 #
@@ -89,7 +98,8 @@ backend = {backend}
 # How a custom agent gets the prompt: "stdin" (written to its input), "arg" (appended as
 # the last argument) or "file" ({{prompt_file}} in command becomes the prompt file's path).
 # prompt_via = "stdin"
-# How ralph reads a custom agent's output: "text" or "claude-stream-json".
+# How ralph reads a custom agent's output, one of
+# {outputs}.
 # output = "text"
 
 [loop]
@@ -202,6 +212,7 @@ backend = {backend}
         base_delay = d(retry.base_delay),
         max_delay = d(retry.max_delay),
         gate_timeout = d(DEFAULT_GATE_TIMEOUT),
+        outputs = outputs,
     )
 }
 
@@ -237,6 +248,14 @@ mod tests {
             out.push('\n');
         }
         out
+    }
+
+    #[test]
+    fn template_lists_every_output_parser() {
+        let t = init_template("custom");
+        for name in ralph_agents::OutputFormat::NAMES {
+            assert!(t.contains(&format!("\"{name}\"")), "{name} missing");
+        }
     }
 
     #[test]

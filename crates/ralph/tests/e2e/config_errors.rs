@@ -137,3 +137,56 @@ fn flags_are_validated_too() {
             .env("PATH", "/nonexistent")
     );
 }
+
+/// Issue 9, item 20: negative and out-of-range flag values got clap's "unexpected argument
+/// '-1' found" (as if a flag) or only the type's range; each now says what is wrong and what to
+/// give, exit 2, and nothing is created.
+#[test]
+fn negative_and_out_of_range_flag_values_are_value_errors_with_a_hint() {
+    let p = Project::new();
+    p.write("PROMPT.md", "task\n");
+    for (args, says) in [
+        (
+            &["--max-iterations", "-1"][..],
+            "out of range; give a whole number from 1",
+        ),
+        (&["--max-iterations", "99999999999"][..], "out of range"),
+        (&["--max-tokens", "-3"][..], "out of range"),
+        (&["--checkpoint-every", "-2"][..], "from 0"),
+        (&["--max-cost", "-5"][..], "not a positive amount"),
+        (&["--max-runtime", "-1s"][..], "is negative"),
+        (&["--iteration-timeout", "-5m"][..], "is negative"),
+    ] {
+        let mut full = vec!["run"];
+        full.extend_from_slice(args);
+        let out = p.run(&full);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(args[0]), "{args:?}: {}", out.stderr);
+        assert!(!p.exists(".ralph"), "{args:?} created state");
+    }
+}
+
+/// Issue 9, item 20: `prompt_via = "file"` without `{prompt_file}` silently appended the path
+/// as a last argument.
+#[test]
+fn prompt_via_file_without_its_placeholder_is_a_located_error() {
+    let p = Project::new();
+    p.write("PROMPT.md", "task\n");
+    p.write(
+        "ralph.toml",
+        "[agent]\nbackend = \"custom\"\ncommand = [\"./my-agent\", \"--go\"]\nprompt_via = \"file\"\n",
+    );
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("ralph.toml:4"), "{}", out.stderr);
+    assert!(out.stderr.contains("{prompt_file}"), "{}", out.stderr);
+    assert!(!p.exists(".ralph"));
+    // With the placeholder it is accepted.
+    p.write(
+        "ralph.toml",
+        "[agent]\nbackend = \"custom\"\ncommand = [\"true\", \"{prompt_file}\"]\nprompt_via = \"file\"\n",
+    );
+    let ok = p.run(&["run", "--dry-run"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+}

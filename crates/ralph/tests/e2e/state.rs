@@ -595,3 +595,43 @@ fn escape_sequences_in_agent_output_are_shown_not_obeyed_on_a_terminal() {
     let piped = p.run(&["logs", "--iteration", "1"]);
     assert!(piped.stdout.contains("\u{1b}[2J"), "{:?}", piped.stdout);
 }
+
+/// Issue 9, item 20: the guide showed gate lines under the iteration line; they come before it
+/// (gates run before the iteration is recorded). The guide now says so; this keeps it true.
+#[test]
+fn gate_lines_come_before_their_iteration_line_as_the_guide_shows() {
+    let p = Project::new();
+    let script = Script::new()
+        .on_call(1, vec![Step::print("working")])
+        .on_call(2, vec![Step::print("LOOP_COMPLETE")]);
+    p.configure_text(&script, "max_iterations = 3");
+    p.write(
+        "ralph.toml",
+        &format!(
+            "{}\n[[gates]]\nname = \"tests\"\nrun = \"test -f .ralph/runs/*/0002/prompt.md\"\nwhen = \"iteration\"\n",
+            p.read("ralph.toml")
+        ),
+    );
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let first = lines.iter().position(|l| l.starts_with("[1/3]")).unwrap();
+    assert!(
+        lines[first - 1].starts_with("  gate tests: failed (exit 1)"),
+        "{}",
+        out.stderr
+    );
+    let second = lines.iter().position(|l| l.starts_with("[2/3]")).unwrap();
+    assert!(
+        lines[second - 1].starts_with("  gate tests: passed"),
+        "{}",
+        out.stderr
+    );
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/guide.md"))
+            .unwrap();
+    assert!(
+        guide.contains("  gate tests: failed (exit 101) in 12.0s\n[3/100] claude"),
+        "docs/guide.md no longer shows the gate line before its iteration line"
+    );
+}

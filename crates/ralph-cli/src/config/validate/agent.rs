@@ -14,6 +14,7 @@ impl Walker<'_> {
         let mut conf = AgentConf::default();
         let mut backend_entry = None;
         let mut permissions_entry = None;
+        let mut prompt_via_entry = None;
         let mut tools_entry = None;
         let mut allowlist = false;
         let mut sandbox = false;
@@ -38,6 +39,7 @@ impl Walker<'_> {
                 "fallback" => conf.fallback = Some(self.backend_list_with_models(e)?),
                 "command" => conf.command = Some(self.command(e)?),
                 "prompt_via" => {
+                    prompt_via_entry = Some(e);
                     conf.prompt_via =
                         Some(match self.choice(e, &["stdin", "arg", "file"], "stdin")? {
                             "arg" => PromptVia::Arg,
@@ -67,6 +69,28 @@ impl Walker<'_> {
                     e,
                     "backend \"custom\" needs `agent.command`, the agent's command line",
                     "add command = [\"./my-agent\", \"--flag\"] to [agent]",
+                ));
+            }
+        }
+        if let (Some(PromptVia::File), Some(e)) = (conf.prompt_via, prompt_via_entry) {
+            let placeholder = ralph_agents::PROMPT_FILE_PLACEHOLDER;
+            let named = conf
+                .command
+                .iter()
+                .flatten()
+                .chain(conf.args.iter().flatten())
+                .any(|a| a.contains(placeholder));
+            if !named {
+                return Err(self.bad(
+                    e,
+                    format!(
+                        "prompt_via = \"file\" needs {placeholder} in `agent.command` or \
+                         `agent.args`: it is where the prompt file's path goes"
+                    ),
+                    format!(
+                        "write it where the agent expects the path, e.g. command = \
+                         [\"./my-agent\", \"--prompt-file\", \"{placeholder}\"]"
+                    ),
                 ));
             }
         }
