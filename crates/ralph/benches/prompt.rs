@@ -48,22 +48,27 @@ fn project(task: &str, failing_gate: bool) -> Proj {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::create_dir_all(&aux).unwrap();
     let sp = aux.join("script.json");
+    // Default settings (max_iterations = 100, as the README's figure assumes): the run ends by
+    // completing at the last iteration measured.
     Script::new()
         .default_steps(vec![Step::print("did a step")])
+        .on_call(ITERATIONS, vec![Step::print("LOOP_COMPLETE")])
         .write_to(&sp)
         .unwrap();
     std::fs::write(root.join("PROMPT.md"), task).unwrap();
     let gate = if failing_gate {
-        "\n[[gates]]\nname = \"tests\"\nrun = \"echo 'test limiter::burst failed: expected 429, \
-         got 200'; exit 1\"\nwhen = \"iteration\"\n"
+        // Fails until the last iteration measured, so every prompt after the first carries
+        // feedback; passes there, so the claim completes the run.
+        "\n[[gates]]\nname = \"tests\"\nrun = \"test -f .ralph/runs/*/0005/prompt.md || { echo \
+         'test limiter::burst failed: expected 429, got 200'; exit 1; }\"\nwhen = \"iteration\"\n"
     } else {
         ""
     };
     std::fs::write(
         root.join("ralph.toml"),
         format!(
-            "[agent]\nbackend = \"custom\"\ncommand = [{:?}, {:?}]\n\n[loop]\n\
-             max_iterations = {ITERATIONS}\n\n[retry]\nbase_delay = \"0s\"\n{gate}",
+            "[agent]\nbackend = \"custom\"\ncommand = [{:?}, {:?}]\n\n\
+             [retry]\nbase_delay = \"0s\"\n{gate}",
             ralph_testkit::fake_agent_path().display().to_string(),
             sp.display().to_string()
         ),
@@ -100,8 +105,8 @@ fn measure(task: &str, failing_gate: bool, stats_samples: u32) -> (Vec<Row>, Vec
     let out = ralph(&p.root, &["run"]);
     assert_eq!(
         out.status.code(),
-        Some(3),
-        "expected the iteration limit: {}",
+        Some(0),
+        "expected a completion at the last iteration: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let runs: Vec<PathBuf> = std::fs::read_dir(p.root.join(".ralph/runs"))

@@ -271,3 +271,35 @@ fn errors_name_what_is_missing_and_exit_2() {
     ralph_snapshot!(p, ["prompt"]);
     ralph_snapshot!(p, ["prompt", "show", "two"]);
 }
+
+/// Issue 9, item 20: the README's figure for what ralph adds to a prompt is the one ralph adds
+/// with the default settings (the prompt benchmark's first case), not an older one.
+#[test]
+fn the_readme_states_the_prompt_overhead_ralph_really_adds() {
+    let p = Project::new();
+    let task = "Add a greeting to hello.txt.\nKeep it short.\nRun the tests.\n";
+    p.configure_text(&Script::new(), "");
+    p.write("PROMPT.md", task);
+    let out = p.run(&["run", "--dry-run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let header = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("--- prompt for iteration 1 ("))
+        .unwrap();
+    let total: usize = header
+        .trim_start_matches("--- prompt for iteration 1 (")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // As the benchmark counts it: the task as it appears in the prompt (trailing newline trimmed).
+    let added = total - task.trim_end().len();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("ralph adds {added} bytes")),
+        "README.md should say \"ralph adds {added} bytes\""
+    );
+}
