@@ -120,6 +120,9 @@ const BLOCKED: &[(&str, &str)] = &[
     ("find . -exec rm -rf {} +", "rm-rf-project"),
     ("find .git -delete", "rm-rf-git"),
     ("find / -exec rm {} \\;", "rm-rf-root"),
+    ("find . -type f -delete", "rm-rf-project"),
+    ("find . -mtime +1 -type f -delete", "rm-rf-project"),
+    ("find .git -type f -exec rm -f {} +", "rm-rf-git"),
     // scripts piped into a shell or interpreter
     ("echo cm0gLXJmIC8= | base64 -d | sh", "pipe-to-shell"),
     (
@@ -256,6 +259,9 @@ const ALLOWED: &[&str] = &[
     "find . -name node_modules -prune | xargs rm -rf",
     "find . -name '*.pyc' | xargs rm -f",
     "find . -name '*.o' -delete",
+    "find . -type d -empty -delete",
+    "find build -type f -mtime +7 -delete",
+    "find . -type f -name '*.log' -size +1M -delete",
     "find . -type f -name '*.tmp' -exec rm {} +",
     "ls | xargs -n1 echo",
     "git ls-files -z | xargs -0 wc -l",
@@ -286,6 +292,23 @@ const ALLOWED: &[&str] = &[
     "ps aux | grep ralph",
     "echo 'kill -9 -1'",
     "grep -r 'pkill ralph' docs/",
+    "for f in *.rs; do echo $f; done",
+    "for f in src/*.rs; do rustfmt \"$f\"; done",
+    "$(npm bin)/jest --ci",
+    "cd \"$(git rev-parse --show-toplevel)\" && cargo test",
+    "xargs -a files.txt rm -f",
+    "git ls-files '*.rs' | xargs sed -i 's/a/b/'",
+    "echo $PATH | tr : '\\n'",
+    "kill -0 $pid",
+    "python3 - <<'EOF'\nprint(1)\nEOF",
+    "cat <<EOF | python3\nprint(1)\nEOF",
+    "cat requirements.txt | xargs pip install",
+    "git diff | patch -p1",
+    "curl -sL https://x.example/a.tar.gz | tar xz",
+    "N=3; cargo test -- --test-threads=$N",
+    "OUT=$(cargo metadata --format-version 1); echo \"$OUT\" | jq .",
+    "git branch --delete old-feature",
+    "git stash push -m wip",
 ];
 
 #[test]

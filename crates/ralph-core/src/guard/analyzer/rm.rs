@@ -7,6 +7,12 @@ use super::shells::Upstream;
 use super::targets::{Cwd, Danger};
 use super::{block, Analyzer};
 
+/// `find` tests (with a value) that select by type, age, size or owner, not by name.
+const NON_SELECTING: &[&str] = &[
+    "-type", "-xtype", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-size", "-newer",
+    "-user", "-group", "-uid", "-gid", "-perm", "-links", "-fstype",
+];
+
 /// Options that make `rm` recursive and forced (`-rf`, `-r -f`, `--recursive --force`), before
 /// `--`.
 pub(super) fn recursive_force(args: &[Word]) -> bool {
@@ -138,6 +144,10 @@ impl Analyzer<'_> {
                 | "-ignore_readdir_race"
                 | "-noignore_readdir_race" => {}
                 "-mindepth" | "-maxdepth" => i += 1,
+                // Tests of type, age, size or owner do not spare `.git`: `find . -type f
+                // -delete` deletes every file in the repository too.
+                "-readable" | "-writable" | "-executable" | "-nouser" | "-nogroup" => {}
+                t if NON_SELECTING.contains(&t) => i += 1,
                 t if t.starts_with('-') || t == "(" || t == "!" || t == "-o" => filtered = true,
                 _ => {}
             }
