@@ -488,3 +488,26 @@ fn guard_a_download_is_remembered_for_later_commands() {
     assert_eq!(guard().check("sh x.sh", root()), None);
     assert_eq!(g.check("sh other.sh", root()), None);
 }
+
+#[test]
+fn guard_expansion_cannot_be_made_to_explode() {
+    let g = guard();
+    let mut cmd = String::from("A=rm; ");
+    for _ in 0..1000 {
+        cmd.push_str("A=$A$A; B=$A; ");
+    }
+    cmd.push_str("$A -rf x");
+    let start = std::time::Instant::now();
+    let got = g.check(&cmd, root()).map(|b| b.rule);
+    assert_eq!(got.as_deref(), Some("unresolved-program"));
+    assert!(start.elapsed().as_secs() < 2, "{:?}", start.elapsed());
+    let mut many = String::new();
+    for i in 0..200 {
+        many.push_str(&format!("X=v{i}; "));
+    }
+    many.push_str("$X push -f");
+    assert_eq!(
+        g.check(&many, root()).map(|b| b.rule).as_deref(),
+        Some("unresolved-program")
+    );
+}
