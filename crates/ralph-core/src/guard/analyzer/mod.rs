@@ -203,13 +203,31 @@ impl Analyzer<'_> {
             }
         }
         // A program computed when the command runs (`$(echo rm) -rf x`, `$R -rf x`) is judged
-        // by its arguments too, even where ralph could work out what it probably is.
+        // by its arguments too, even where ralph could work out what it probably is — unless
+        // every value it may have is a program those arguments are harmless for.
         if let Ok(Inv::Exec(words)) = self.unwrap(&cmd.words, false) {
-            if words.first().is_some_and(unknown_program) {
+            if words.first().is_some_and(unknown_program)
+                && expanded.iter().any(|alt| self.may_be_destructive(alt))
+            {
                 return self.unresolved(words, cwd, depth);
             }
         }
         None
+    }
+
+    /// Whether the program of one expansion is unknown, or one that deletes or rewrites
+    /// history.
+    fn may_be_destructive(&self, words: &[Word]) -> bool {
+        match self.unwrap(words, false) {
+            Ok(Inv::Exec(w)) => w.first().is_some_and(|first| {
+                unknown_program(first)
+                    || matches!(
+                        prog_name(first).as_str(),
+                        "rm" | "unlink" | "shred" | "find" | "git" | "rmdir"
+                    )
+            }),
+            _ => false,
+        }
     }
 
     /// Check a simple command's words (expanded): prefixes stripped, then by program.

@@ -13,8 +13,9 @@ const NON_SELECTING: &[&str] = &[
     "-user", "-group", "-uid", "-gid", "-perm", "-links", "-fstype",
 ];
 
-/// Options that make `rm` recursive and forced (`-rf`, `-r -f`, `--recursive --force`), before
-/// `--`.
+/// `-rf` (one cluster with both: `-fr`, `-Rf`, `-rfv`) or `--recursive --force`, before `--`:
+/// what `rm` reads as a forced recursive delete. Separate `-r … -f` is left out: other
+/// programs take those (`pip install -r req.txt -f url`).
 pub(super) fn recursive_force(args: &[Word]) -> bool {
     let (mut r, mut f) = (false, false);
     for a in args {
@@ -26,8 +27,9 @@ pub(super) fn recursive_force(args: &[Word]) -> bool {
             r |= long == "recursive";
             f |= long == "force";
         } else if let Some(c) = t.strip_prefix('-') {
-            r |= c.contains(['r', 'R']);
-            f |= c.contains('f');
+            if c.contains(['r', 'R']) && c.contains('f') {
+                return true;
+            }
         }
     }
     r && f
