@@ -38,8 +38,10 @@
 //!   (one run).
 //!
 //! A program that stays unknown (`$CMD`, `$(… | base64 -d)`), or was computed by a
-//! substitution or variable at all, is judged by its arguments: `-rf`, or arguments that would
-//! be destructive for `git` or `find`, block it as `unresolved-program`.
+//! substitution or variable and may be `rm`, `find` or `git` (`$(echo rm) -rf /tmp/x`), is
+//! judged by its arguments: `-rf` (one cluster, or `--recursive --force`), or arguments that
+//! would be destructive for `git` or `find`, block it as `unresolved-program`. A computed
+//! program known to be something else (`$(which python3) -m pip install -r … -f …`) is not.
 //!
 //! The built-in rules ([`builtin_rules`], stable ids):
 //!
