@@ -1,7 +1,9 @@
 //! The command guard: the user's `safety.blocked_commands` rules compiled, and the entry point
 //! that hands a command to the [`Analyzer`] for the built-in rules.
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use regex::Regex;
 
@@ -34,6 +36,8 @@ pub struct CommandGuard {
     home: Option<Vec<String>>,
     /// The repository's git aliases (`alias.NAME` → value), expanded like git does.
     git_aliases: Vec<(String, String)>,
+    /// Files that commands checked so far download (shared by clones: one run's guard).
+    downloads: Arc<Mutex<HashSet<String>>>,
 }
 
 impl CommandGuard {
@@ -70,6 +74,7 @@ impl CommandGuard {
             user,
             home: None,
             git_aliases: Vec::new(),
+            downloads: Arc::default(),
         })
     }
 
@@ -94,6 +99,22 @@ impl CommandGuard {
 
     pub(super) fn git_aliases(&self) -> &[(String, String)] {
         &self.git_aliases
+    }
+
+    pub(super) fn downloads(&self) -> HashSet<String> {
+        // A poisoned lock only means another check panicked: what it held is still right.
+        match self.downloads.lock() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(super) fn remember_downloads(&self, files: &HashSet<String>) {
+        let mut d = match self.downloads.lock() {
+            Ok(d) => d,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        d.extend(files.iter().cloned());
     }
 
     /// Check one shell command as the agent sent it, run from `project_root`.

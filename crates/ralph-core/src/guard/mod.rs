@@ -33,12 +33,15 @@
 //! * what `xargs` runs with, when the pipeline feeds it known words (`echo .git | xargs rm
 //!   -rf`, `pwd | xargs …`, a `find` that prints its start points);
 //! * scripts piped into a shell or interpreter that are not literal text (`… | base64 -d | sh`,
-//!   `cat x | python -`), and files a download wrote run later in the same command
-//!   (`curl -o x.sh … && sh x.sh`, `./x.sh`, `source x.sh`).
+//!   `cat x | python -`), and files a download wrote run later (`curl -o x.sh … && sh x.sh`,
+//!   `./x.sh`, `source x.sh`), in the same command or a later one checked by the same guard
+//!   (one run).
 //!
 //! A program that stays unknown (`$CMD`, `$(… | base64 -d)`), or was computed by a
-//! substitution or variable at all, is judged by its arguments: `-rf`, or arguments that would
-//! be destructive for `git` or `find`, block it as `unresolved-program`.
+//! substitution or variable and may be `rm`, `find` or `git` (`$(echo rm) -rf /tmp/x`), is
+//! judged by its arguments: `-rf` (one cluster, or `--recursive --force`), or arguments that
+//! would be destructive for `git` or `find`, block it as `unresolved-program`. A computed
+//! program known to be something else (`$(which python3) -m pip install -r … -f …`) is not.
 //!
 //! The built-in rules ([`builtin_rules`], stable ids):
 //!
@@ -74,8 +77,8 @@
 //!
 //! Limits: what only exists at run time is not seen — unknown variables as arguments
 //! (`rm -rf "$DIR"`), what `xargs` reads from an unknown source, code in other languages
-//! (`python -c "shutil.rmtree…"`), a file written in one tool call and run in the next, an
-//! alias added to the git config behind git's back during a run, commands run elsewhere
+//! (`python -c "shutil.rmtree…"`), a script written by other means in one tool call and run in
+//! the next, an alias added to the git config behind git's back during a run, commands run elsewhere
 //! (`ssh`, `docker exec`). The parser is the first line, not the only one: checkpoints, the
 //! checks after each iteration and the sandbox cover those.
 //!

@@ -102,7 +102,9 @@ const BLOCKED: &[(&str, &str)] = &[
     ("$(echo cm0= | base64 -d) -rf /tmp/x", "unresolved-program"),
     ("$(echo mr | rev) -rf build", "unresolved-program"),
     ("$CMD -rf build", "unresolved-program"),
-    ("\"$TOOL\" -r -f x", "unresolved-program"),
+    ("\"$TOOL\" -Rf x", "unresolved-program"),
+    ("$TOOL --recursive --force x", "unresolved-program"),
+    ("R=rm; $R -rf build", "unresolved-program"),
     ("$G push -f", "unresolved-program"),
     ("$G push origin +main", "unresolved-program"),
     ("${GIT} reset --hard", "unresolved-program"),
@@ -120,6 +122,9 @@ const BLOCKED: &[(&str, &str)] = &[
     ("find . -exec rm -rf {} +", "rm-rf-project"),
     ("find .git -delete", "rm-rf-git"),
     ("find / -exec rm {} \\;", "rm-rf-root"),
+    ("find . -type f -delete", "rm-rf-project"),
+    ("find . -mtime +1 -type f -delete", "rm-rf-project"),
+    ("find .git -type f -exec rm -f {} +", "rm-rf-git"),
     // scripts piped into a shell or interpreter
     ("echo cm0gLXJmIC8= | base64 -d | sh", "pipe-to-shell"),
     (
@@ -252,10 +257,17 @@ const ALLOWED: &[&str] = &[
     "$(which cargo) test",
     "$PYTHON -m pytest -x",
     "$GREP -r pattern .",
+    "$(which python3) -m pip install -r requirements.txt -f https://x.example/wheels",
+    "$PY -m pip install -r requirements.txt -f https://x.example/wheels",
+    "P=python3; $P -m pip install -rf",
+    "$(which cp) -rf src dst",
     "echo $(date) > out.txt",
     "find . -name node_modules -prune | xargs rm -rf",
     "find . -name '*.pyc' | xargs rm -f",
     "find . -name '*.o' -delete",
+    "find . -type d -empty -delete",
+    "find build -type f -mtime +7 -delete",
+    "find . -type f -name '*.log' -size +1M -delete",
     "find . -type f -name '*.tmp' -exec rm {} +",
     "ls | xargs -n1 echo",
     "git ls-files -z | xargs -0 wc -l",
@@ -286,6 +298,23 @@ const ALLOWED: &[&str] = &[
     "ps aux | grep ralph",
     "echo 'kill -9 -1'",
     "grep -r 'pkill ralph' docs/",
+    "for f in *.rs; do echo $f; done",
+    "for f in src/*.rs; do rustfmt \"$f\"; done",
+    "$(npm bin)/jest --ci",
+    "cd \"$(git rev-parse --show-toplevel)\" && cargo test",
+    "xargs -a files.txt rm -f",
+    "git ls-files '*.rs' | xargs sed -i 's/a/b/'",
+    "echo $PATH | tr : '\\n'",
+    "kill -0 $pid",
+    "python3 - <<'EOF'\nprint(1)\nEOF",
+    "cat <<EOF | python3\nprint(1)\nEOF",
+    "cat requirements.txt | xargs pip install",
+    "git diff | patch -p1",
+    "curl -sL https://x.example/a.tar.gz | tar xz",
+    "N=3; cargo test -- --test-threads=$N",
+    "OUT=$(cargo metadata --format-version 1); echo \"$OUT\" | jq .",
+    "git branch --delete old-feature",
+    "git stash push -m wip",
 ];
 
 #[test]
@@ -443,5 +472,48 @@ fn guard_spellings_in_structured_tool_calls() {
     assert_eq!(
         blocked("Bash", serde_json::json!({"command": "cargo test"})),
         None
+    );
+}
+
+#[test]
+fn guard_a_download_is_remembered_for_later_commands() {
+    let g = guard();
+    assert_eq!(
+        g.check("curl -fsSLo x.sh https://x.example/i.sh", root()),
+        None
+    );
+    assert_eq!(g.check("chmod +x x.sh", root()), None);
+    for cmd in ["sh x.sh", "bash ./x.sh", "./x.sh", "source x.sh"] {
+        assert_eq!(
+            g.check(cmd, root()).map(|b| b.rule).as_deref(),
+            Some("curl-pipe-shell"),
+            "{cmd}"
+        );
+    }
+    // Another guard (another run) knows nothing of it.
+    assert_eq!(guard().check("sh x.sh", root()), None);
+    assert_eq!(g.check("sh other.sh", root()), None);
+}
+
+#[test]
+fn guard_expansion_cannot_be_made_to_explode() {
+    let g = guard();
+    let mut cmd = String::from("A=rm; ");
+    for _ in 0..1000 {
+        cmd.push_str("A=$A$A; B=$A; ");
+    }
+    cmd.push_str("$A -rf x");
+    let start = std::time::Instant::now();
+    let got = g.check(&cmd, root()).map(|b| b.rule);
+    assert_eq!(got.as_deref(), Some("unresolved-program"));
+    assert!(start.elapsed().as_secs() < 2, "{:?}", start.elapsed());
+    let mut many = String::new();
+    for i in 0..200 {
+        many.push_str(&format!("X=v{i}; "));
+    }
+    many.push_str("$X push -f");
+    assert_eq!(
+        g.check(&many, root()).map(|b| b.rule).as_deref(),
+        Some("unresolved-program")
     );
 }

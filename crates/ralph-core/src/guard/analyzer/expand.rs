@@ -28,7 +28,13 @@ pub(in crate::guard) struct Known {
     vars: HashMap<String, Vec<Option<Word>>>,
     /// Files a download writes, as written (`./` stripped).
     pub(super) downloads: HashSet<String>,
+    /// Values looked up so far: past [`MAX_LOOKUPS`] every value is unknown, so a command
+    /// built to make the lookup explode (`A=$A$A` a thousand times) costs little.
+    lookups: usize,
 }
+
+/// How many variable values one check may look at.
+const MAX_LOOKUPS: usize = 4096;
 
 /// A command's words with the known values in place.
 pub(super) struct Expanded {
@@ -205,7 +211,15 @@ impl Analyzer<'_> {
     fn span_values(&self, w: &Word, kind: &ExpKind, depth: usize) -> Option<Vec<String>> {
         match kind {
             ExpKind::Var(name) => {
-                let values = self.known.borrow().vars.get(name).cloned()?;
+                let values = {
+                    let mut known = self.known.borrow_mut();
+                    let n = known.vars.get(name)?.len();
+                    known.lookups += n;
+                    if known.lookups > MAX_LOOKUPS || n > MAX_CANDIDATES {
+                        return None;
+                    }
+                    known.vars.get(name)?.clone()
+                };
                 let mut out = Vec::new();
                 for v in values {
                     let v = v?;

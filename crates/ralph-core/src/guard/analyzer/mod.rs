@@ -107,7 +107,14 @@ fn block(rule: &str, words: &[Word]) -> Blocked {
 impl Analyzer<'_> {
     pub(super) fn check_command(&self, command: &str) -> Option<Blocked> {
         let mut cwd = Cwd::Abs(self.root.clone());
-        self.check_source(command, &mut cwd, 0)
+        // Files downloaded by earlier commands of this guard (`curl -o x.sh …` in one tool
+        // call, `sh x.sh` in the next) are remembered across checks.
+        let remembered = self.guard.downloads();
+        self.known.borrow_mut().downloads.extend(remembered);
+        let found = self.check_source(command, &mut cwd, 0);
+        self.guard
+            .remember_downloads(&self.known.borrow().downloads);
+        found
     }
 
     fn nesting_limit(&self, text: &str) -> Blocked {
@@ -196,13 +203,31 @@ impl Analyzer<'_> {
             }
         }
         // A program computed when the command runs (`$(echo rm) -rf x`, `$R -rf x`) is judged
-        // by its arguments too, even where ralph could work out what it probably is.
+        // by its arguments too, even where ralph could work out what it probably is — unless
+        // every value it may have is a program those arguments are harmless for.
         if let Ok(Inv::Exec(words)) = self.unwrap(&cmd.words, false) {
-            if words.first().is_some_and(unknown_program) {
+            if words.first().is_some_and(unknown_program)
+                && expanded.iter().any(|alt| self.may_be_destructive(alt))
+            {
                 return self.unresolved(words, cwd, depth);
             }
         }
         None
+    }
+
+    /// Whether the program of one expansion is unknown, or one that deletes or rewrites
+    /// history.
+    fn may_be_destructive(&self, words: &[Word]) -> bool {
+        match self.unwrap(words, false) {
+            Ok(Inv::Exec(w)) => w.first().is_some_and(|first| {
+                unknown_program(first)
+                    || matches!(
+                        prog_name(first).as_str(),
+                        "rm" | "unlink" | "shred" | "find" | "git" | "rmdir"
+                    )
+            }),
+            _ => false,
+        }
     }
 
     /// Check a simple command's words (expanded): prefixes stripped, then by program.

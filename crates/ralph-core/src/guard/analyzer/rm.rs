@@ -7,8 +7,15 @@ use super::shells::Upstream;
 use super::targets::{Cwd, Danger};
 use super::{block, Analyzer};
 
-/// Options that make `rm` recursive and forced (`-rf`, `-r -f`, `--recursive --force`), before
-/// `--`.
+/// `find` tests (with a value) that select by type, age, size or owner, not by name.
+const NON_SELECTING: &[&str] = &[
+    "-type", "-xtype", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-size", "-newer",
+    "-user", "-group", "-uid", "-gid", "-perm", "-links", "-fstype",
+];
+
+/// `-rf` (one cluster with both: `-fr`, `-Rf`, `-rfv`) or `--recursive --force`, before `--`:
+/// what `rm` reads as a forced recursive delete. Separate `-r … -f` is left out: other
+/// programs take those (`pip install -r req.txt -f url`).
 pub(super) fn recursive_force(args: &[Word]) -> bool {
     let (mut r, mut f) = (false, false);
     for a in args {
@@ -20,8 +27,9 @@ pub(super) fn recursive_force(args: &[Word]) -> bool {
             r |= long == "recursive";
             f |= long == "force";
         } else if let Some(c) = t.strip_prefix('-') {
-            r |= c.contains(['r', 'R']);
-            f |= c.contains('f');
+            if c.contains(['r', 'R']) && c.contains('f') {
+                return true;
+            }
         }
     }
     r && f
@@ -138,6 +146,10 @@ impl Analyzer<'_> {
                 | "-ignore_readdir_race"
                 | "-noignore_readdir_race" => {}
                 "-mindepth" | "-maxdepth" => i += 1,
+                // Tests of type, age, size or owner do not spare `.git`: `find . -type f
+                // -delete` deletes every file in the repository too.
+                "-readable" | "-writable" | "-executable" | "-nouser" | "-nogroup" => {}
+                t if NON_SELECTING.contains(&t) => i += 1,
                 t if t.starts_with('-') || t == "(" || t == "!" || t == "-o" => filtered = true,
                 _ => {}
             }
