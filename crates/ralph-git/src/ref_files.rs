@@ -112,8 +112,42 @@ pub(crate) fn read_loose(
     dir: &Path,
     prefix: &str,
     cache: Option<&HashMap<String, (Stamp, Option<Value>)>>,
+    unchanged: &dyn Fn(&str) -> bool,
     out: &mut HashMap<String, (Stamp, Option<Value>)>,
 ) -> Result<(), GitError> {
+    // A directory the caller knows did not change (nothing added, removed or written in it
+    // since `cache` was read) is taken from the cache without a system call; its
+    // subdirectories are judged on their own.
+    if let Some(cache) = cache.filter(|_| unchanged(prefix)) {
+        let mut subdirs = std::collections::BTreeSet::new();
+        let start = prefix.len() + 1;
+        for (name, entry) in cache {
+            let Some(rest) = name.get(start..).filter(|_| name.starts_with(prefix)) else {
+                continue;
+            };
+            if name.as_bytes().get(prefix.len()) != Some(&b'/') {
+                continue;
+            }
+            match rest.split_once('/') {
+                None => {
+                    out.insert(name.clone(), entry.clone());
+                }
+                Some((sub, _)) => {
+                    subdirs.insert(sub.to_owned());
+                }
+            }
+        }
+        for sub in subdirs {
+            read_loose(
+                &dir.join(&sub),
+                &format!("{prefix}/{sub}"),
+                Some(cache),
+                unchanged,
+                out,
+            )?;
+        }
+        return Ok(());
+    }
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -133,7 +167,7 @@ pub(crate) fn read_loose(
         };
         let full = format!("{prefix}/{name}");
         if kind.is_dir() {
-            read_loose(&entry.path(), &full, cache, out)?;
+            read_loose(&entry.path(), &full, cache, unchanged, out)?;
             continue;
         }
         if name.ends_with(".lock") || !(kind.is_file() || kind.is_symlink()) {

@@ -168,6 +168,17 @@ impl Git {
         &self,
         previous: Option<&RefSnapshot>,
     ) -> Result<RefSnapshot, GitError> {
+        self.snapshot_refs_watched(previous, &|_| false)
+    }
+
+    /// [`Git::snapshot_refs_since`], also taking from `previous` without a system call every
+    /// loose-ref directory `unchanged` vouches for (by its ref-name prefix, e.g. `refs/heads`):
+    /// the engine watches them (inotify), so 1,000 loose refs cost nothing when none changed.
+    pub fn snapshot_refs_watched(
+        &self,
+        previous: Option<&RefSnapshot>,
+        unchanged: &dyn Fn(&str) -> bool,
+    ) -> Result<RefSnapshot, GitError> {
         if self.common_dir.join("reftable").is_dir() {
             return self.snapshot_reftable();
         }
@@ -179,7 +190,13 @@ impl Git {
         };
         let mut loose = HashMap::new();
         let cache = previous.map(|p| &p.loose);
-        read_loose(&self.common_dir.join("refs"), "refs", cache, &mut loose)?;
+        read_loose(
+            &self.common_dir.join("refs"),
+            "refs",
+            cache,
+            unchanged,
+            &mut loose,
+        )?;
         let mut refs = packed_refs.clone();
         for (name, (_, value)) in &loose {
             if let Some(value) = value {
@@ -249,11 +266,21 @@ impl Git {
         before: &RefSnapshot,
         rules: &RefRules,
     ) -> Result<RefRestore, GitError> {
+        self.restore_refs_watched(before, rules, &|_| false)
+    }
+
+    /// [`Git::restore_refs`], its snapshot taken as in [`Git::snapshot_refs_watched`].
+    pub fn restore_refs_watched(
+        &self,
+        before: &RefSnapshot,
+        rules: &RefRules,
+        unchanged: &dyn Fn(&str) -> bool,
+    ) -> Result<RefRestore, GitError> {
         let mut report = RefRestore::default();
         if !before.reftable {
             self.repair_files(before, rules, &mut report)?;
         }
-        let now = self.snapshot_refs_since(Some(before))?;
+        let now = self.snapshot_refs_watched(Some(before), unchanged)?;
         if now.refs != before.refs || now.stash_log != before.stash_log {
             self.restore_changed(before, &now, rules, &mut report)?;
         }

@@ -31,7 +31,13 @@ impl Engine {
     /// read: then nothing is compared, and ralph says so).
     pub(super) fn snapshot_refs(&mut self) -> Option<RefSnapshot> {
         let git = self.git.as_ref()?;
-        match git.snapshot_refs_since(self.guards.last_refs.as_ref()) {
+        let unchanged = self
+            .guards
+            .refs_watch
+            .before_snapshot(&git.common_dir.join("refs"), true);
+        let taken =
+            git.snapshot_refs_watched(self.guards.last_refs.as_ref(), &|p| unchanged.vouches(p));
+        match taken {
             Ok(snapshot) => {
                 self.guards.last_refs = Some(snapshot.clone());
                 Some(snapshot)
@@ -80,7 +86,13 @@ impl Engine {
             }
         }
         if let Some(refs) = &before.refs {
-            match git.restore_refs(refs, &self.settings.ref_rules) {
+            let unchanged = self
+                .guards
+                .refs_watch
+                .before_snapshot(&git.common_dir.join("refs"), false);
+            let restored =
+                git.restore_refs_watched(refs, &self.settings.ref_rules, &|p| unchanged.vouches(p));
+            match restored {
                 Ok(report) if report.is_empty() => {}
                 Ok(report) => {
                     self.audit_refs(n, &report);

@@ -23,6 +23,8 @@ pub(super) struct GuardState {
     pub uncaptured: Vec<String>,
     /// The last ref snapshot: the next one reuses what it read from unchanged files.
     pub last_refs: Option<ralph_git::RefSnapshot>,
+    /// The loose refs' directories, watched so a snapshot reads only what changed.
+    pub refs_watch: super::refs_watch::RefsWatch,
 }
 
 impl GuardState {
@@ -34,6 +36,7 @@ impl GuardState {
             over_limit: 0,
             uncaptured: Vec::new(),
             last_refs: None,
+            refs_watch: Default::default(),
         }
     }
 }

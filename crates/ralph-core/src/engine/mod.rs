@@ -38,6 +38,7 @@ mod limits;
 mod outcome;
 mod prompt;
 mod recover;
+mod refs_watch;
 mod reserve;
 mod retry;
 mod state_guard;

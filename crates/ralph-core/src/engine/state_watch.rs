@@ -6,7 +6,7 @@
 //!
 //! Where inotify is not available, `state_guard.rs` compares two listings instead.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -40,6 +40,8 @@ pub(super) struct Watch {
     root: PathBuf,
     /// Watch descriptor → directory, relative to the root ("" for the root).
     dirs: HashMap<i32, PathBuf>,
+    /// The same directories, to look up.
+    watched: HashSet<PathBuf>,
 }
 
 /// The window's net changes, or `None` when the kernel's queue overflowed (too many to know).
@@ -59,6 +61,7 @@ impl Watch {
             fd,
             root: root.to_path_buf(),
             dirs: HashMap::new(),
+            watched: HashSet::new(),
         };
         w.add(Path::new(""))?;
         w.add_tree(Path::new(""), skip);
@@ -67,7 +70,7 @@ impl Watch {
 
     /// Watch `rel` (a directory) if it is not watched yet; `None` if the kernel refused.
     pub fn add(&mut self, rel: &Path) -> Option<()> {
-        if self.dirs.values().any(|d| d == rel) {
+        if self.watched.contains(rel) {
             return Some(());
         }
         if self.dirs.len() >= MAX_WATCHES {
@@ -79,7 +82,11 @@ impl Watch {
         if wd < 0 {
             return None;
         }
-        self.dirs.insert(wd, rel.to_path_buf());
+        // The kernel gives an existing watch's descriptor again for the same directory.
+        if let Some(old) = self.dirs.insert(wd, rel.to_path_buf()) {
+            self.watched.remove(&old);
+        }
+        self.watched.insert(rel.to_path_buf());
         Some(())
     }
 
@@ -113,7 +120,10 @@ impl Watch {
     pub fn close_window(&mut self) -> Changes {
         let events = self.read()?;
         let mut first: BTreeMap<PathBuf, Change> = BTreeMap::new();
-        for (rel, mask) in events {
+        for (rel, mask) in events
+            .into_iter()
+            .filter(|(r, _)| !r.as_os_str().is_empty())
+        {
             let change = if mask & (libc::IN_CREATE | libc::IN_MOVED_TO) != 0 {
                 Change::Added
             } else if mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0 {
@@ -137,6 +147,25 @@ impl Watch {
             net.insert(rel, change);
         }
         Some(net)
+    }
+
+    /// Directories (relative to the root) something happened in since the last call, with
+    /// every directory created or removed there; `None` on a queue overflow (anything may have
+    /// changed).
+    pub fn changed_dirs(&mut self) -> Option<HashSet<PathBuf>> {
+        let mut dirs = HashSet::new();
+        for (rel, mask) in self.read()? {
+            dirs.insert(rel.parent().map(Path::to_path_buf).unwrap_or_default());
+            if mask & libc::IN_ISDIR != 0 {
+                dirs.insert(rel);
+            }
+        }
+        Some(dirs)
+    }
+
+    /// Every directory with a live watch (relative to the root).
+    pub fn watched_dirs(&self) -> impl Iterator<Item = &PathBuf> {
+        self.dirs.values()
     }
 
     /// Every queued event as (path relative to the root, mask); `None` on a queue overflow.
@@ -168,7 +197,9 @@ impl Watch {
                     continue;
                 }
                 if ev.mask & libc::IN_IGNORED != 0 {
-                    self.dirs.remove(&ev.wd);
+                    if let Some(gone) = self.dirs.remove(&ev.wd) {
+                        self.watched.remove(&gone);
+                    }
                     continue;
                 }
                 let Some(dir) = self.dirs.get(&ev.wd) else {
@@ -179,9 +210,7 @@ impl Watch {
                 } else {
                     dir.join(OsStr::from_bytes(name))
                 };
-                if !rel.as_os_str().is_empty() {
-                    out.push((rel, ev.mask));
-                }
+                out.push((rel, ev.mask));
             }
         }
         (!overflow).then_some(out)
