@@ -225,10 +225,13 @@ fn dry_run(
     } else {
         ""
     };
+    // The terminal is a sink like any other: a secret in the prompt, in `agent.args` or in
+    // `[agent.env]` is shown redacted (the byte count is the real prompt's).
+    let redact = |s: &str| settings.redactor.redact(s).into_owned();
     outln!("--- prompt for iteration {n} ({} bytes) ---", text.len());
-    out!("{text}");
+    out!("{}", redact(&text));
     outln!("--- agent command ({}) ---", settings.agent.backend);
-    outln!("{}{stdin_note}", spec.display());
+    outln!("{}{stdin_note}", redact(&spec.display()));
     Ok(exit_codes::SUCCESS)
 }
 

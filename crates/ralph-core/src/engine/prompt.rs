@@ -1,6 +1,9 @@
 //! The iteration's prompt: the user's prompt (re-read every iteration, so edits apply), ralph's
 //! fixed instructions, then the volatile part (iteration number, notes, feedback); archived as
-//! `prompt.md` before the agent sees it, with the facts `ralph prompt` reports.
+//! `prompt.md` before the agent sees it, with the facts `ralph prompt` reports. Once the call
+//! is over the archive is rewritten with secrets redacted (a prompt may quote one, `-p "use
+//! $TOKEN"` expanded by the shell); until then it is the agent's input (`prompt_via = "file"`,
+//! `RALPH_PROMPT_FILE`) and must be what was sent.
 
 use std::fs;
 use std::path::PathBuf;
@@ -79,6 +82,22 @@ impl Engine {
         self.handles.store.post(write);
         self.emit(&[ev]);
     }
+}
+
+/// Rewrites the archived prompt at `path` with secrets redacted, when it has any.
+pub(super) fn redact_archive(
+    path: &std::path::Path,
+    redactor: &crate::redact::Redactor,
+) -> Result<(), EngineError> {
+    let text = match fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("read", path)(e)),
+    };
+    if let std::borrow::Cow::Owned(redacted) = redactor.redact_bytes(&text) {
+        fs::write(path, redacted).map_err(io_err("write", path))?;
+    }
+    Ok(())
 }
 
 fn sha256_hex(data: &[u8]) -> String {
