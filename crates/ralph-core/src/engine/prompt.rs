@@ -32,11 +32,19 @@ impl Engine {
         let started_at = self.now();
         let user_prompt = match &self.settings.prompt {
             PromptSource::Text(t) => t.clone(),
+            // Re-read every iteration, bounded like the first read (a file swapped for a FIFO
+            // or a link to /dev/zero mid-run stops the run instead of hanging it).
             PromptSource::File(p) => {
-                fs::read_to_string(p).map_err(|source| EngineError::Prompt {
-                    path: p.clone(),
-                    source,
-                })?
+                crate::bounded::read_bounded(p, crate::bounded::PROMPT_MAX_BYTES)
+                    .and_then(|b| {
+                        String::from_utf8(b).map_err(|e| {
+                            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+                        })
+                    })
+                    .map_err(|source| EngineError::Prompt {
+                        path: p.clone(),
+                        source,
+                    })?
             }
         };
         let notes = notes::for_prompt(
