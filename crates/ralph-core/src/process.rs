@@ -21,6 +21,8 @@ pub enum Control {
     Interrupt,
     /// SIGTERM: like Interrupt, exit 143.
     Terminate,
+    /// SIGHUP (the terminal went away): like Terminate, exit 143, named as what it was.
+    Hangup,
     /// `ralph stop --now`: kill the agent, exit 9.
     StopNow,
     /// Second Ctrl-C: kill everything now.

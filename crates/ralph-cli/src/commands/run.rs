@@ -136,7 +136,8 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
     })
 }
 
-/// SIGINT: first a graceful stop, then an immediate one. SIGTERM and SIGHUP: graceful.
+/// SIGINT: first a graceful stop, then an immediate one. SIGTERM and SIGHUP: graceful (each
+/// named in the summary).
 /// SIGUSR1: `ralph stop --now`.
 fn spawn_signal_forwarders(cancel: Cancel) -> Result<(), CliError> {
     let sig = |kind: SignalKind| {
@@ -166,7 +167,7 @@ fn spawn_signal_forwarders(cancel: Cancel) -> Result<(), CliError> {
                     }
                 }
                 _ = term.recv() => Control::Terminate,
-                _ = hup.recv() => Control::Terminate,
+                _ = hup.recv() => Control::Hangup,
                 _ = usr1.recv() => Control::StopNow,
             };
             cancel.request(c);

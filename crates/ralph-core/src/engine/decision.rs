@@ -188,6 +188,10 @@ pub(super) fn control_stop(c: Control) -> Stop {
             StopReason::Terminated,
             "terminated by SIGTERM; `ralph run` resumes this run",
         ),
+        Control::Hangup => Stop::new(
+            StopReason::Terminated,
+            "terminated by SIGHUP (the terminal went away); `ralph run` resumes this run",
+        ),
         Control::StopNow => Stop::new(
             StopReason::StopRequested,
             "stopped on request (ralph stop --now); `ralph run` resumes this run",

@@ -119,6 +119,21 @@ fn sigterm_stops_gracefully_exit_143() {
     assert_all_gone(&[agent, gc]);
 }
 
+/// A run stopped by SIGHUP (the terminal closed) says SIGHUP, not SIGTERM.
+#[test]
+fn sighup_is_named_sighup() {
+    let p = Project::new();
+    p.configure_text(&hanging(&p, false), "");
+    let child = p.spawn(&["run"]);
+    let (agent, gc) = pids(&p);
+    kill(child.id() as i32, libc::SIGHUP).unwrap();
+    let out = wait_child(child, T);
+    assert_eq!(out.code, 143, "{}", out.stderr);
+    assert!(out.stderr.contains("SIGHUP"), "{}", out.stderr);
+    assert!(!out.stderr.contains("SIGTERM"), "{}", out.stderr);
+    assert_all_gone(&[agent, gc]);
+}
+
 #[test]
 fn the_iteration_timeout_kills_the_whole_group() {
     let p = Project::new();
