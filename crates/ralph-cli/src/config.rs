@@ -290,6 +290,14 @@ pub fn parse(src: &str, file: &Path) -> Result<ConfigFile, ConfigError> {
     validate::parse(src, file)
 }
 
+/// The prompt file's text: bounded ([`ralph_core::bounded::PROMPT_MAX_BYTES`]), a regular file,
+/// UTF-8.
+pub fn read_prompt_file(path: &Path) -> std::io::Result<String> {
+    let bytes = ralph_core::bounded::read_bounded(path, ralph_core::bounded::PROMPT_MAX_BYTES)?;
+    String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
 /// Read and parse a config file. Read failures are `ConfigError`s too (without a location).
 #[expect(
     clippy::result_large_err,
@@ -310,20 +318,25 @@ pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
             "pass the path of the file itself, e.g. -c path/to/ralph.toml",
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => file_error(
-            "cannot read the config file: it does not exist".into(),
-            "run `ralph init` to create ralph.toml, or pass an existing file with -c PATH",
-        ),
-        std::io::ErrorKind::PermissionDenied => file_error(
-            "cannot read the config file: permission denied".into(),
-            "check the file's permissions (it needs to be readable by you)",
-        ),
-        _ => file_error(
-            format!("cannot read the config file: {e}"),
-            "check that the path is a readable file",
-        ),
-    })?;
+    let bytes = ralph_core::bounded::read_bounded(path, ralph_core::bounded::CONFIG_MAX_BYTES)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidInput => file_error(
+                format!("cannot read the config file: {e}"),
+                "pass the path of a regular ralph.toml (at most 1 MiB); `ralph init` writes one",
+            ),
+            std::io::ErrorKind::NotFound => file_error(
+                "cannot read the config file: it does not exist".into(),
+                "run `ralph init` to create ralph.toml, or pass an existing file with -c PATH",
+            ),
+            std::io::ErrorKind::PermissionDenied => file_error(
+                "cannot read the config file: permission denied".into(),
+                "check the file's permissions (it needs to be readable by you)",
+            ),
+            _ => file_error(
+                format!("cannot read the config file: {e}"),
+                "check that the path is a readable file",
+            ),
+        })?;
     match String::from_utf8(bytes) {
         Ok(src) => parse(&src, path),
         Err(e) => {

@@ -2,7 +2,6 @@
 //! ralph.toml < flags) resolved once into a [`ralph_core::Settings`] and the agents to run;
 //! `run` and `doctor` both start from here.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use ralph_agents::{builtin_backend, BackendConfig, PermissionMode};
@@ -311,9 +310,17 @@ fn make_agent(
 pub fn read_prompt(source: &PromptSource, cwd: &Path) -> Result<String, CliError> {
     match source {
         PromptSource::Text(t) => Ok(t.clone()),
-        PromptSource::File(p) => fs::read_to_string(p).map_err(|e| {
+        PromptSource::File(p) => crate::config::read_prompt_file(p).map_err(|e| {
             let shown = p.strip_prefix(cwd).unwrap_or(p).display().to_string();
-            if e.kind() == std::io::ErrorKind::NotFound {
+            if e.kind() == std::io::ErrorKind::InvalidInput {
+                CliError::usage(
+                    format!("cannot read the prompt file {shown}: {e}"),
+                    Some(format!(
+                        "point --prompt-file (or loop.prompt_file) at a regular text file of at                          most {} MiB",
+                        ralph_core::bounded::PROMPT_MAX_BYTES / (1024 * 1024)
+                    )),
+                )
+            } else if e.kind() == std::io::ErrorKind::NotFound {
                 CliError::usage(
                     format!("prompt file {shown} does not exist"),
                     Some("write your task into it (`ralph init` creates a template), or pass --prompt TEXT / --prompt-file PATH".into()),

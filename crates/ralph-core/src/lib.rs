@@ -3,6 +3,7 @@
 //! [`Settings`] and goes out as [`RunEvent`]s. Many engines can run in one process, each on its
 //! own work root, sharing the [`Handles`] (store, ledger, budgets, backend limits).
 
+pub mod bounded;
 pub mod budget;
 pub mod cancel;
 pub mod clock;

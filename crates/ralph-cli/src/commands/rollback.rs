@@ -46,11 +46,15 @@ pub fn cmd_rollback(args: RollbackArgs) -> Result<i32, CliError> {
         }
     };
     let outcome = rollback(&root, &run, &args.target, args.dry_run)?;
+    let mut text = Vec::new();
     if args.json {
-        outln!("{}", outcome_json(&outcome));
+        let _ = writeln!(text, "{}", outcome_json(&outcome));
     } else {
-        print_outcome(&outcome);
+        print_outcome(&outcome, &mut text);
     }
+    // File names come from the agent's work: one may be named like a secret.
+    let redactor = ralph_core::redact::Redactor::new(std::env::vars());
+    let _ = std::io::stdout().write_all(&redactor.redact_bytes(&text));
     Ok(exit_codes::SUCCESS)
 }
 
@@ -281,9 +285,8 @@ fn outcome_json(rolled: &Rolled) -> Value {
     })
 }
 
-fn print_outcome(rolled: &Rolled) {
+fn print_outcome(rolled: &Rolled, out: &mut Vec<u8>) {
     let o = &rolled.outcome;
-    let mut out = std::io::stdout().lock();
     let r = &o.report;
     let what = format!(
         "{} of run {} ({})",

@@ -147,7 +147,8 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
     })
 }
 
-/// SIGINT: first a graceful stop, then an immediate one. SIGTERM and SIGHUP: graceful.
+/// SIGINT: first a graceful stop, then an immediate one. SIGTERM and SIGHUP: graceful (each
+/// named in the summary).
 /// SIGUSR1: `ralph stop --now`.
 fn spawn_signal_forwarders(cancel: Cancel) -> Result<(), CliError> {
     let sig = |kind: SignalKind| {
@@ -241,10 +242,13 @@ fn dry_run(
     } else {
         ""
     };
+    // The terminal is a sink like any other: a secret in the prompt, in `agent.args` or in
+    // `[agent.env]` is shown redacted (the byte count is the real prompt's).
+    let redact = |s: &str| settings.redactor.redact(s).into_owned();
     outln!("--- prompt for iteration {n} ({} bytes) ---", text.len());
-    out!("{text}");
+    out!("{}", redact(&text));
     outln!("--- agent command ({}) ---", settings.agent.backend);
-    outln!("{}{stdin_note}", spec.display());
+    outln!("{}{stdin_note}", redact(&spec.display()));
     Ok(exit_codes::SUCCESS)
 }
 

@@ -270,6 +270,7 @@ impl Engine {
             &self.cancel,
         )
         .await;
+        super::prompt::redact_archive(&prompt_path, &redactor)?;
         let finished = match ran {
             Ok(f) => f,
             Err(e @ (SpawnError::NotFound { .. } | SpawnError::NotExecutable { .. })) => {

@@ -1,6 +1,9 @@
 //! The iteration's prompt: the user's prompt (re-read every iteration, so edits apply), ralph's
 //! fixed instructions, then the volatile part (iteration number, notes, feedback); archived as
-//! `prompt.md` before the agent sees it, with the facts `ralph prompt` reports.
+//! `prompt.md` before the agent sees it, with the facts `ralph prompt` reports. Once the call
+//! is over the archive is rewritten with secrets redacted (a prompt may quote one, `-p "use
+//! $TOKEN"` expanded by the shell); until then it is the agent's input (`prompt_via = "file"`,
+//! `RALPH_PROMPT_FILE`) and must be what was sent.
 
 use std::fs;
 use std::path::PathBuf;
@@ -29,11 +32,19 @@ impl Engine {
         let started_at = self.now();
         let user_prompt = match &self.settings.prompt {
             PromptSource::Text(t) => t.clone(),
+            // Re-read every iteration, bounded like the first read (a file swapped for a FIFO
+            // or a link to /dev/zero mid-run stops the run instead of hanging it).
             PromptSource::File(p) => {
-                fs::read_to_string(p).map_err(|source| EngineError::Prompt {
-                    path: p.clone(),
-                    source,
-                })?
+                crate::bounded::read_bounded(p, crate::bounded::PROMPT_MAX_BYTES)
+                    .and_then(|b| {
+                        String::from_utf8(b).map_err(|e| {
+                            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+                        })
+                    })
+                    .map_err(|source| EngineError::Prompt {
+                        path: p.clone(),
+                        source,
+                    })?
             }
         };
         let notes = notes::for_prompt(
@@ -79,6 +90,22 @@ impl Engine {
         self.handles.store.post(write);
         self.emit(&[ev]);
     }
+}
+
+/// Rewrites the archived prompt at `path` with secrets redacted, when it has any.
+pub(super) fn redact_archive(
+    path: &std::path::Path,
+    redactor: &crate::redact::Redactor,
+) -> Result<(), EngineError> {
+    let text = match fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("read", path)(e)),
+    };
+    if let std::borrow::Cow::Owned(redacted) = redactor.redact_bytes(&text) {
+        fs::write(path, redacted).map_err(io_err("write", path))?;
+    }
+    Ok(())
 }
 
 fn sha256_hex(data: &[u8]) -> String {

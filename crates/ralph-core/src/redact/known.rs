@@ -22,10 +22,17 @@ const NAME_WORDS: &[&str] = &[
     "PASSWD",
     "PASSPHRASE",
     "CREDENTIAL",
+    "BEARER",
+    "COOKIE",
+    "SIGNING",
+    "WEBHOOK",
+    "PRIVATE",
 ];
 
-/// Upper-case name segments (between `_`, `-` or `.`) that make a variable's value a secret.
-const NAME_SEGMENTS: &[&str] = &["PASS", "PWD", "PW"];
+/// Upper-case name segments (between `_`, `-` or `.`) that make a variable's value a secret:
+/// segments only, so that `PAT` (a personal access token: `GITHUB_PAT`, `MY_PAT_TOKEN`) does not
+/// catch `PATH` or `PATCH`.
+const NAME_SEGMENTS: &[&str] = &["PASS", "PWD", "PW", "PAT"];
 
 /// Last name segments of variables that name *about* a secret, not the secret itself
 /// (`GITHUB_TOKEN_FILE`, `SSH_AUTH_SOCK`, `AWS_ACCESS_KEY_ID`, `OAUTH_TOKEN_URL` …).
@@ -39,12 +46,14 @@ const NOT_SECRET_LAST_SEGMENTS: &[&str] = &[
 /// Whether the value of the environment variable `name` is treated as a secret.
 ///
 /// Case-insensitive. Yes when the name contains `KEY`, `TOKEN`, `SECRET`, `PASSWORD`, `PASSWD`,
-/// `PASSPHRASE`, `CREDENTIAL` or `AUTH` (but not `AUTHOR`: `GIT_AUTHOR_NAME` is not a secret),
-/// or has a segment `PASS`, `PWD` or `PW` (`DB_PASS`, `MYSQL_PWD`; not `PWD`/`OLDPWD`, the
-/// working directory, nor `GIT_ASKPASS`); no when its last segment says it names something
-/// *about* a secret: `_FILE`, `_PATH`, `_DIR`, `_SOCK`, `_URL`, `_ID`, `_HOST`, `_USER`,
-/// `_TYPE`, `_TIMEOUT` … (`GITHUB_TOKEN_FILE`, `SSH_AUTH_SOCK`, `AWS_ACCESS_KEY_ID`, whose value
-/// the `AKIA…` pattern covers anyway).
+/// `PASSPHRASE`, `CREDENTIAL`, `BEARER`, `COOKIE`, `SIGNING`, `WEBHOOK`, `PRIVATE` or `AUTH`
+/// (but not `AUTHOR`: `GIT_AUTHOR_NAME` is not a secret), or has a segment `PASS`, `PWD`, `PW`
+/// or `PAT` (`DB_PASS`, `MYSQL_PWD`, `GITHUB_PAT`; not `PWD`/`OLDPWD`, the working directory,
+/// nor `GIT_ASKPASS`, nor `PATH`); no when its last segment says it names something *about* a
+/// secret: `_FILE`, `_PATH`, `_DIR`, `_SOCK`, `_URL`, `_ID`, `_HOST`, `_USER`, `_TYPE`,
+/// `_TIMEOUT` … (`GITHUB_TOKEN_FILE`, `SSH_AUTH_SOCK`, `AWS_ACCESS_KEY_ID`, whose value the
+/// `AKIA…` pattern covers anyway) — except that a webhook's URL is its secret
+/// (`SLACK_WEBHOOK_URL`).
 pub fn is_secret_name(name: &str) -> bool {
     let up = name.to_ascii_uppercase();
     if up == "PWD" || up == "OLDPWD" {
@@ -56,7 +65,8 @@ pub fn is_secret_name(name: &str) -> bool {
         .collect();
     if segments.len() > 1 {
         if let Some(last) = segments.last() {
-            if NOT_SECRET_LAST_SEGMENTS.contains(last) {
+            let webhook_url = up.contains("WEBHOOK") && matches!(*last, "URL" | "ENDPOINT");
+            if NOT_SECRET_LAST_SEGMENTS.contains(last) && !webhook_url {
                 return false;
             }
         }
@@ -136,6 +146,43 @@ fn json_escape(raw: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Values at most this long are also matched split in two by one space, at every position
+/// (one needle per position: longer values would cost too much memory; a split of a longer
+/// value leaves halves the fragment rule does not see).
+pub(super) const MAX_SPLIT_LEN: usize = 64;
+
+/// The other spellings of a value an agent can print with a shell one-liner (`xxd -p`,
+/// `od`, `sed 's/./& /g'`, a value broken by one space): hex in lower and upper case, hex with
+/// a space between bytes, the characters with a space between each, and the value split in two
+/// by one space.
+fn spelled_forms(raw: &[u8]) -> Vec<Vec<u8>> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hex: Vec<u8> = raw
+        .iter()
+        .flat_map(|&b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
+        .collect();
+    let mut forms = vec![hex.to_ascii_uppercase()];
+    let hex_spaced: Vec<u8> = hex
+        .chunks(2)
+        .flat_map(|pair| [b' ', pair[0], pair[1]])
+        .skip(1)
+        .collect();
+    forms.push(hex);
+    forms.push(hex_spaced);
+    let spaced: Vec<u8> = raw.iter().flat_map(|&b| [b' ', b]).skip(1).collect();
+    forms.push(spaced);
+    if raw.len() <= MAX_SPLIT_LEN && !raw.contains(&b' ') {
+        for at in 1..raw.len() {
+            let mut split = Vec::with_capacity(raw.len() + 1);
+            split.extend_from_slice(&raw[..at]);
+            split.push(b' ');
+            split.extend_from_slice(&raw[at..]);
+            forms.push(split);
+        }
+    }
+    forms
 }
 
 fn is_b64_byte(b: u8) -> bool {
@@ -256,6 +303,9 @@ impl Redactor {
                 add(plus, false, false, false);
             }
             add(raw.clone(), false, false, false);
+            for form in spelled_forms(&raw) {
+                add(form, false, false, false);
+            }
             for alphabet in [B64_STD, B64_URL] {
                 for offset in 0..3 {
                     let (core, lead, trail) = base64_core(&raw, offset, alphabet);
@@ -483,6 +533,18 @@ mod tests {
             "NPM_AUTH",
             "HTTP_AUTHORIZATION",
             "SSH_PASSPHRASE",
+            "GITHUB_PAT",
+            "MY_PAT_TOKEN",
+            "AZURE_DEVOPS_PAT",
+            "PAT",
+            "API_BEARER",
+            "SESSION_COOKIE",
+            "APP_SIGNING_SALT",
+            "SLACK_WEBHOOK",
+            "SLACK_WEBHOOK_URL",
+            "DEPLOY_AUTH",
+            "SOME_CREDENTIAL",
+            "DEPLOY_PRIVATE",
         ] {
             assert!(is_secret_name(n), "{n}");
         }
@@ -500,6 +562,11 @@ mod tests {
             "OAUTH_TOKEN_URL",
             "PASSWORD_STORE_DIR",
             "LANG",
+            "LD_LIBRARY_PATH",
+            "PATCH_LEVEL",
+            "DISPATCH_MODE",
+            "COOKIE_DOMAIN",
+            "PRIVATE_KEY_PATH",
         ] {
             assert!(!is_secret_name(n), "{n}");
         }

@@ -16,6 +16,11 @@
 //!   - split across lines: the view also drops line breaks (`\n`, `\r`, and the JSON escapes
 //!     `\n`/`\r`, including doubly-escaped `\\n`), so a value broken at any position, or its base64
 //!     wrapped at 76 columns, still matches whole;
+//!   - hex (lower and upper case, and with a space between bytes), the characters with a
+//!     space between each, and (values up to 64 (`known::MAX_SPLIT_LEN`) bytes) the value split
+//!     in two by one space at any position: one needle each;
+//!   - the password of a URL with credentials in *any* variable's value (`DATABASE_URL`), as a
+//!     known value under that variable's name;
 //!   - fragments: where only part of a value is visible (one line handed to
 //!     [`Redactor::redact_line`], or a stream whose other half was written earlier), a prefix of
 //!     a value (or of one of its base64 forms) that ends a line, or a suffix that starts a line, is
@@ -31,7 +36,8 @@
 //!   or `=>` and a value of at least 12 characters whose Shannon entropy is at least 3.5
 //!   bits/char (`log2(len) - 0.5` for values under 16 characters, which cannot reach 3.5). The
 //!   key is kept, only the value is replaced. Bearer tokens, `Authorization: Basic …` and the
-//!   password of a URL (`scheme://user:pass@host`) count as assignments too. To keep false
+//!   password of a URL (`scheme://user:pass@host`, whatever it looks like but a template or
+//!   `***`) count as assignments too. To keep false
 //!   positives low an assignment value is *not* redacted when it is hex only (git SHAs,
 //!   checksums, UUIDs), has no digit and only letters, `_`, `.` and `-` (identifiers, words),
 //!   looks like code (brackets, `::`, `->`), a path, a URL, a template (`$X`, `${X}`, `{{x}}`,
@@ -62,6 +68,7 @@ mod assignment;
 mod known;
 mod patterns;
 mod stream;
+mod url;
 mod view;
 
 pub use assignment::shannon_entropy;
@@ -140,11 +147,20 @@ impl Redactor {
     /// Builds a redactor from `(name, value)` pairs, typically the process environment; pairs
     /// whose name [`is_secret_name`] rejects or whose value is shorter than [`MIN_KNOWN_LEN`]
     /// bytes are ignored. A value under several names is labelled with the smallest name.
+    ///
+    /// The password of a URL in any variable's value (`DATABASE_URL=postgres://app:pw@db/x`) is
+    /// a known value too, under that variable's name, so it is found even printed on its own.
     pub fn new(known: impl IntoIterator<Item = (String, String)>) -> Redactor {
-        let mut pairs: Vec<(String, String)> = known
-            .into_iter()
-            .filter(|(name, value)| is_secret_name(name) && value.len() >= MIN_KNOWN_LEN)
-            .collect();
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (name, value) in known {
+            for password in url::passwords(&value) {
+                pairs.push((name.clone(), password.to_string()));
+            }
+            if is_secret_name(&name) {
+                pairs.push((name, value));
+            }
+        }
+        pairs.retain(|(_, value)| value.len() >= MIN_KNOWN_LEN);
         pairs.sort();
         Redactor::from_secrets(pairs)
     }

@@ -257,7 +257,7 @@ static RULE_SPECS: LazyLock<Vec<RuleSpec>> = LazyLock::new(|| {
         RuleSpec {
             rule: Rule::UrlPassword,
             kind: PatternKind::SecretAssignment,
-            pattern: r"(?-u)\A://[^\x00-\x20:/@\x22'\\]{1,128}:([^\x00-\x20/@\x22'\\]{3,128})@",
+            pattern: r"(?-u)\A://[^\x00-\x20:/@\x22'\\]{0,128}:([^\x00-\x20/?#\x22'\\]{1,256})@",
             group: 1,
             left_boundary: false,
             cont: Cont::Value,
@@ -464,26 +464,15 @@ fn accept(rule: Rule, hay: &[u8], s: usize, e: usize) -> Option<(usize, usize)> 
             (v.iter().any(u8::is_ascii_digit) && !v.starts_with(b"[REDACTED")).then_some((s, e))
         }
         Rule::UrlPassword => {
+            // A URL's password is a credential whatever it looks like (`pass`, `hunter2`, all
+            // digits); only templates and obvious placeholders are left alone.
             let v = value;
-            const WORDS: &[&[u8]] = &[
-                b"password",
-                b"passwd",
-                b"pass",
-                b"pwd",
-                b"pw",
-                b"secret",
-                b"changeme",
-                b"example",
-                b"test",
-            ];
-            let lower = v.to_ascii_lowercase();
             let placeholder = v.starts_with(b"$")
                 || v.starts_with(b"{")
                 || v.starts_with(b"<")
+                || v.starts_with(b"%s")
                 || v.starts_with(b"[REDACTED")
-                || v.iter().all(|&b| b == b'*' || b == b'x' || b == b'X')
-                || v.iter().all(u8::is_ascii_digit)
-                || WORDS.contains(&lower.as_slice());
+                || v.iter().all(|&b| b == b'*');
             (!placeholder).then_some((s, e))
         }
         _ => Some((s, e)),

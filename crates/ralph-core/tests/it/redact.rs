@@ -638,7 +638,7 @@ fn non_secret_text_survives() {
         "Token(mark, TokenType::BlockEnd) => {\nuse crate::token::{self, Token};",
         "pub const DOT11_WPS_PASSWORD_ID_DEFAULT: DOT11_WPS_PASSWORD_ID = 0i32;",
         "#password_encryption = scram-sha-256\nlet tokens = quote_spanned! {span=>",
-        "https://user:password@example.com/ and postgres://app:${DB_PASS}@db/x",
+        "https://user:${PASSWORD}@example.com/ and postgres://app:${DB_PASS}@db/x",
     ];
     for t in texts {
         let out = r.redact(t);
@@ -840,4 +840,80 @@ fn property_random_text_random_chunks() {
         let out = stream(&r, &chunks);
         assert_clean(&out, &canaries);
     }
+}
+
+#[test]
+fn more_secret_names_hex_spaced_and_split_values() {
+    let v = "Zx81kQ2mVb7Tq4Lp";
+    for name in [
+        "GITHUB_PAT",
+        "MY_PAT_TOKEN",
+        "API_BEARER",
+        "SESSION_COOKIE",
+        "RELEASE_SIGNING",
+        "SLACK_WEBHOOK_URL",
+        "NPM_AUTH",
+        "SOME_CREDENTIAL",
+        "DEPLOY_PRIVATE",
+    ] {
+        let r = Redactor::new([(name.to_string(), v.to_string())]);
+        assert_eq!(
+            r.redact(&format!("x {v} y")),
+            format!("x [REDACTED:{name}] y")
+        );
+    }
+    let r = Redactor::new([("PATH".to_string(), v.to_string())]);
+    assert!(r.names().is_empty());
+
+    let r = Redactor::new([("GITHUB_PAT".to_string(), v.to_string())]);
+    let hex: String = v.bytes().map(|b| format!("{b:02x}")).collect();
+    let hex_spaced: Vec<String> = v.bytes().map(|b| format!("{b:02x}")).collect();
+    let spaced: Vec<String> = v.chars().map(String::from).collect();
+    let mut forms = vec![
+        hex.clone(),
+        hex.to_ascii_uppercase(),
+        hex_spaced.join(" "),
+        spaced.join(" "),
+    ];
+    for at in 1..v.len() {
+        forms.push(format!("{} {}", &v[..at], &v[at..]));
+    }
+    for form in forms {
+        let out = r.redact(&format!("leak: {form} end")).into_owned();
+        assert_eq!(out, "leak: [REDACTED:GITHUB_PAT] end", "{form}");
+    }
+}
+
+#[test]
+fn url_credentials_are_redacted_in_text_and_from_any_variable() {
+    let r = Redactor::default();
+    for (text, want) in [
+        (
+            "git clone https://user:pass@host/x",
+            "git clone https://user:[REDACTED:secret_assignment]@host/x",
+        ),
+        (
+            "postgres://app:12345678@db:5432/x",
+            "postgres://app:[REDACTED:secret_assignment]@db:5432/x",
+        ),
+        (
+            "https://u:p@ss@host/",
+            "https://u:[REDACTED:secret_assignment]@host/",
+        ),
+        (
+            "https://:hunter2@host",
+            "https://:[REDACTED:secret_assignment]@host",
+        ),
+    ] {
+        assert_eq!(r.redact(text), want);
+    }
+    // A variable not named like a secret: its URL's password is still known, and found alone.
+    let r = Redactor::new([(
+        "DATABASE_URL".to_string(),
+        "postgres://app:Pg-pw-7781x@db/x".to_string(),
+    )]);
+    assert_eq!(
+        r.redact("pw is Pg-pw-7781x"),
+        "pw is [REDACTED:DATABASE_URL]"
+    );
 }

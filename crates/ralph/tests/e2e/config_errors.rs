@@ -190,3 +190,64 @@ fn prompt_via_file_without_its_placeholder_is_a_located_error() {
     let ok = p.run(&["run", "--dry-run"]);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
 }
+
+/// `ralph.toml` and the prompt file are read bounded and only when regular: a link to
+/// `/dev/zero` errors at once (it grew ralph to 4.2 GB), a FIFO does not block, a huge prompt is
+/// refused; each exits 2 with what, where and what to do.
+#[test]
+fn config_and_prompt_reads_are_bounded_and_regular_files_only() {
+    use std::time::Duration;
+    let run = |p: &Project, args: &[&str]| {
+        let child = p
+            .ralph()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_child(child, Duration::from_secs(20))
+    };
+    let p = Project::new();
+    std::os::unix::fs::symlink("/dev/zero", p.path("ralph.toml")).unwrap();
+    let out = run(&p, &["run", "--dry-run"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("ralph.toml") && out.stderr.contains("character device"),
+        "{}",
+        out.stderr
+    );
+
+    let script = ralph_testkit::script::Script::new();
+    for (name, make) in [("zero", 0), ("fifo", 1), ("huge", 2)] {
+        let p = Project::new();
+        p.configure_text(&script, "max_iterations = 1");
+        let prompt = p.path("PROMPT.md");
+        std::fs::remove_file(&prompt).unwrap();
+        let want = match make {
+            0 => {
+                std::os::unix::fs::symlink("/dev/zero", &prompt).unwrap();
+                "character device"
+            }
+            1 => {
+                let c = std::ffi::CString::new(prompt.to_str().unwrap()).unwrap();
+                // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+                "named pipe"
+            }
+            _ => {
+                std::fs::write(&prompt, vec![b'a'; 10 * 1024 * 1024 + 1]).unwrap();
+                "larger than 10 MiB"
+            }
+        };
+        for args in [&["run", "--dry-run"][..], &["run"]] {
+            let out = run(&p, args);
+            assert_eq!(out.code, 2, "{name} {args:?}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("PROMPT.md") && out.stderr.contains(want),
+                "{name}: {}",
+                out.stderr
+            );
+            assert!(out.stderr.contains("regular text file"), "{}", out.stderr);
+        }
+    }
+}

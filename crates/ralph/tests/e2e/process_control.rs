@@ -119,6 +119,21 @@ fn sigterm_stops_gracefully_exit_143() {
     assert_all_gone(&[agent, gc]);
 }
 
+/// A run stopped by SIGHUP (the terminal closed) says SIGHUP, not SIGTERM.
+#[test]
+fn sighup_is_named_sighup() {
+    let p = Project::new();
+    p.configure_text(&hanging(&p, false), "");
+    let child = p.spawn(&["run"]);
+    let (agent, gc) = pids(&p);
+    kill(child.id() as i32, libc::SIGHUP).unwrap();
+    let out = wait_child(child, T);
+    assert_eq!(out.code, 143, "{}", out.stderr);
+    assert!(out.stderr.contains("SIGHUP"), "{}", out.stderr);
+    assert!(!out.stderr.contains("SIGTERM"), "{}", out.stderr);
+    assert_all_gone(&[agent, gc]);
+}
+
 #[test]
 fn the_iteration_timeout_kills_the_whole_group() {
     let p = Project::new();
@@ -351,19 +366,4 @@ fn a_setsid_descendant_dies_when_ralph_is_killed() {
     kill(ralph, libc::SIGKILL).unwrap();
     let _ = wait_child(child, T);
     assert_all_gone(&[agent, daemon]);
-}
-
-/// Issue 9, item 15: a hang-up was reported as "terminated by SIGTERM".
-#[test]
-fn sighup_is_named_sighup() {
-    let p = Project::new();
-    p.configure_text(&hanging(&p, false), "");
-    let child = p.spawn(&["run"]);
-    let (agent, gc) = pids(&p);
-    kill(child.id() as i32, libc::SIGHUP).unwrap();
-    let out = wait_child(child, T);
-    assert_eq!(out.code, 143, "{}", out.stderr);
-    assert!(out.summary().contains("SIGHUP"), "{}", out.stderr);
-    assert!(!out.summary().contains("SIGTERM"), "{}", out.stderr);
-    assert_all_gone(&[agent, gc]);
 }

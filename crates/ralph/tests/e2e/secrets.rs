@@ -168,3 +168,90 @@ fn canary_secrets_never_reach_any_sink() {
         hits.join("\n")
     );
 }
+
+/// A value whose variable is named like a personal access token (`*_PAT`, not `PATH`).
+const PAT: &str = "pAt9Xq2Lm7Wd4Rk8Hs3B";
+
+/// Every file under `.ralph/`, ralph's stdout and stderr, and the name of each hit of `secret`.
+fn leaks_of(p: &Project, outs: &[&Out], secret: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    all_files(&p.path(".ralph"), &mut files);
+    for (i, out) in outs.iter().enumerate() {
+        files.push((format!("stdout {i}"), out.stdout.clone().into_bytes()));
+        files.push((format!("stderr {i}"), out.stderr.clone().into_bytes()));
+    }
+    files
+        .iter()
+        .filter(|(_, bytes)| String::from_utf8_lossy(bytes).contains(secret))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// The sinks that printed secrets: `run --dry-run` (the prompt and the agent's arguments), the
+/// prompt archive of a `-p` prompt, `rollback --dry-run` (a file named like a secret); and the
+/// spellings that got past: hex, a space between the characters, a space inside, a URL's
+/// password.
+#[test]
+fn secrets_in_prompts_arguments_file_names_and_spellings_are_redacted() {
+    let p = Project::git();
+    let hex: String = PAT.bytes().map(|b| format!("{b:02x}")).collect();
+    let spaced: Vec<String> = PAT.chars().map(String::from).collect();
+    let spaced = spaced.join(" ");
+    let split = format!("{} {}", &PAT[..7], &PAT[7..]);
+    let url = "https://deploy:hunter2@git.example.invalid/x";
+    let printed = format!("hex {hex}\nspaced {spaced}\nsplit {split}\nclone {url}\n");
+    let script = Script::new().default_steps(vec![
+        Step::write(p.aux_path("control.txt"), printed.clone()),
+        Step::write(p.path(&format!("{PAT}.txt")), "named like the secret\n"),
+        Step::print(printed),
+        Step::exit(0),
+    ]);
+    p.configure_text(&script, "max_iterations = 1");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "config"]);
+    let prompt = format!("Deploy with the token {PAT}.");
+    let ralph = |args: &[&str]| {
+        Out::from(
+            p.ralph()
+                .args(args)
+                .env("GITHUB_PAT", PAT)
+                .output()
+                .unwrap(),
+        )
+    };
+    let dry = ralph(&["run", "--dry-run", "-p", &prompt, "--", "--token", PAT]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains("[REDACTED:GITHUB_PAT]"),
+        "{}",
+        dry.stdout
+    );
+    let run = ralph(&["run", "-p", &prompt]);
+    let control = std::fs::read_to_string(p.aux_path("control.txt")).unwrap();
+    assert!(
+        control.contains(&hex) && control.contains("hunter2"),
+        "{control}"
+    );
+    assert!(p.exists(&format!("{PAT}.txt")), "{}", run.stderr);
+    let rollback = ralph(&["rollback", "0", "--dry-run"]);
+    assert_eq!(rollback.code, 0, "{}", rollback.stderr);
+    assert!(
+        rollback.stdout.contains("[REDACTED:GITHUB_PAT].txt"),
+        "{}",
+        rollback.stdout
+    );
+    let rollback_json = ralph(&["rollback", "0", "--dry-run", "--json"]);
+    let outs = [&dry, &run, &rollback, &rollback_json];
+    for secret in [
+        PAT,
+        hex.as_str(),
+        spaced.as_str(),
+        split.as_str(),
+        "hunter2",
+    ] {
+        let hits = leaks_of(&p, &outs, secret);
+        assert!(hits.is_empty(), "{secret:?} leaked into {hits:?}");
+    }
+    let archived = p.artifact(1, "prompt.md");
+    assert!(archived.contains("[REDACTED:GITHUB_PAT]"), "{archived}");
+}
