@@ -112,6 +112,9 @@ pub struct DbMark {
     data_version: i64,
     generation: u64,
     main: Option<FileSig>,
+    /// ralph's own checkpoints so far: one during the window (another loop's mark) wrote the
+    /// main file, so its change then is ralph's.
+    checkpoints: u64,
 }
 
 /// The identities of the database's files, taken when ralph opened (or restored) them.
@@ -123,6 +126,8 @@ pub(crate) struct DbFiles {
     pub shm: Option<FileSig>,
     /// Bumped by every restore: a mark from before it compares nothing.
     pub generation: u64,
+    /// Checkpoints of the write-ahead log ralph ran (each writes the main file).
+    pub checkpoints: u64,
 }
 
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {
@@ -139,6 +144,7 @@ impl DbFiles {
             wal: FileSig::of(&suffixed(path, "-wal")),
             shm: FileSig::of(&suffixed(path, "-shm")),
             generation,
+            checkpoints: 0,
         }
     }
 }
@@ -152,20 +158,27 @@ impl Store {
                 data_version: 0,
                 generation: 0,
                 main: None,
+                checkpoints: 0,
             });
         };
         let wal_len = FileSig::of(&suffixed(&files.path, "-wal")).map_or(0, |s| s.len);
-        if wal_len > CHECKPOINT_WAL_BYTES {
+        let checkpoint = wal_len > CHECKPOINT_WAL_BYTES;
+        if checkpoint {
             self.conn
                 .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                 .map_err(sql("checkpoint the write-ahead log"))?;
         }
         let generation = files.generation;
-        let main = FileSig::of(&files.path);
+        let path = files.path.clone();
+        let checkpoints = files.checkpoints + u64::from(checkpoint);
+        if let Some(f) = &mut self.files {
+            f.checkpoints = checkpoints;
+        }
         Ok(DbMark {
             data_version: self.data_version()?,
             generation,
-            main,
+            main: FileSig::of(&path),
+            checkpoints,
         })
     }
 
@@ -222,7 +235,7 @@ impl Store {
             return Ok(findings);
         }
         let main_now = FileSig::of(&files.path);
-        if mark.main.is_some() && main_now != mark.main {
+        if mark.main.is_some() && main_now != mark.main && files.checkpoints == mark.checkpoints {
             findings.push(Finding {
                 file: name(&files.path),
                 damage: Damage::Modified,
