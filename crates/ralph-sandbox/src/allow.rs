@@ -1,0 +1,1 @@
+//! Host allow-list (stub; being written).

@@ -1,0 +1,1 @@
+//! The proxy (stub; being written).

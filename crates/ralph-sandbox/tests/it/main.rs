@@ -1,0 +1,1 @@
+//! ralph-sandbox's integration tests: each one spawns real processes under the sandbox.
