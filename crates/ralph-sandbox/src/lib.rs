@@ -21,9 +21,11 @@ pub mod allow;
 pub mod config;
 pub mod probe;
 pub mod proxy;
+pub mod resolve;
 pub mod seccomp;
 
 pub(crate) mod child;
 
 pub use config::{Config, Mode, Network};
 pub use probe::{probe, ProbeOverrides, Support};
+pub use resolve::{resolve, Enforced, Resolution};
