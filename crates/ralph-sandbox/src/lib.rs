@@ -24,8 +24,14 @@ pub mod proxy;
 pub mod resolve;
 pub mod seccomp;
 
-pub(crate) mod child;
+pub mod child;
+mod landlock_rules;
+pub mod policy;
+mod prepare;
 
 pub use config::{Config, Mode, Network};
 pub use probe::{probe, ProbeOverrides, Support};
 pub use resolve::{resolve, Enforced, Resolution};
+pub use policy::Policy;
+pub use prepare::{prepare, Active, Prepared, SandboxError};
+pub use proxy::Denied;
