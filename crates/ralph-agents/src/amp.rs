@@ -31,6 +31,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     api_hosts: &["ampcode.com"],
     api_host_setting: Some("AMP_URL"),
     home_state: &[".config/amp", ".local/share/amp"],
+    state_env: &[],
     prompt: PromptVia::Stdin,
     auto: true,
     output: None,

@@ -43,6 +43,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     api_hosts: &["api.anthropic.com"],
     api_host_setting: Some("ANTHROPIC_BASE_URL"),
     home_state: &[".claude", ".claude.json"],
+    state_env: &["CLAUDE_CONFIG_DIR"],
     prompt: PromptVia::Stdin,
     auto: true,
     output: Some(OutputFormat::ClaudeStreamJson),

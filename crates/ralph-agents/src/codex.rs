@@ -70,6 +70,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     api_hosts: &["api.openai.com", "chatgpt.com"],
     api_host_setting: Some("model_providers.<id>.base_url in $CODEX_HOME/config.toml (or -c)"),
     home_state: &[".codex"],
+    state_env: &["CODEX_HOME"],
     prompt: PromptVia::Stdin,
     auto: true,
     output: Some(OutputFormat::CodexJson),

@@ -38,6 +38,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     api_hosts: &["*.cursor.sh"],
     api_host_setting: None,
     home_state: &[".cursor", ".local/share/cursor-agent"],
+    state_env: &[],
     prompt: PromptVia::Arg,
     auto: true,
     output: Some(OutputFormat::CursorStreamJson),

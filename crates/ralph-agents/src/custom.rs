@@ -19,6 +19,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     api_hosts: &[],
     api_host_setting: None,
     home_state: &[],
+    state_env: &[],
     prompt: PromptVia::Stdin,
     auto: false,
     output: None,

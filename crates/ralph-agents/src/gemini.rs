@@ -47,6 +47,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     ],
     api_host_setting: Some("GOOGLE_GEMINI_BASE_URL"),
     home_state: &[".gemini"],
+    state_env: &[],
     prompt: PromptVia::Stdin,
     auto: true,
     output: Some(OutputFormat::GeminiStreamJson),

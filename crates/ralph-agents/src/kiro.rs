@@ -30,6 +30,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
     api_hosts: &[],
     api_host_setting: None,
     home_state: &[".kiro"],
+    state_env: &[],
     prompt: PromptVia::Stdin,
     auto: true,
     output: None,

@@ -65,6 +65,7 @@ pub(crate) static DESCRIPTOR: BackendDescriptor = BackendDescriptor {
         ".cache/opencode",
         ".local/state/opencode",
     ],
+    state_env: &[],
     prompt: PromptVia::Stdin,
     auto: true,
     output: Some(OutputFormat::OpencodeJson),

@@ -90,6 +90,9 @@ pub struct BackendDescriptor {
     pub api_host_setting: Option<&'static str>,
     /// Directories and files the CLI writes, relative to HOME (for a sandbox).
     pub home_state: &'static [&'static str],
+    /// Variables that move the CLI's state directory away from HOME (`CODEX_HOME`); the
+    /// sandbox makes the directory they name writable too.
+    pub state_env: &'static [&'static str],
     /// How the backend passes the prompt (`custom`: `agent.prompt_via`, stdin by default).
     pub prompt: PromptVia,
     /// Whether `backend = "auto"` tries it (every CLI but `custom`).

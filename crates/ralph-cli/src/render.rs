@@ -86,23 +86,50 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
             max_iterations,
             iteration,
             resumed,
+            sandbox,
+            sandbox_gaps,
             ..
         } => {
             let model = model
                 .as_deref()
                 .map(|m| format!(" ({m})"))
                 .unwrap_or_default();
-            if *resumed {
+            // Said once, at the start: what the agent can and cannot reach.
+            let sandbox = if sandbox == "off" {
+                String::new()
+            } else {
+                format!(" · sandbox: {sandbox}")
+            };
+            let mut line = if *resumed {
                 format!(
-                    "ralph: resuming run {} after iteration {iteration} of {max_iterations} · {backend}{model}",
+                    "ralph: resuming run {} after iteration {iteration} of {max_iterations} · {backend}{model}{sandbox}",
                     event.run_id
                 )
             } else {
                 format!(
-                    "ralph: run {} · {backend}{model} · up to {max_iterations} iterations",
+                    "ralph: run {} · {backend}{model} · up to {max_iterations} iterations{sandbox}",
                     event.run_id
                 )
+            };
+            for gap in sandbox_gaps {
+                line.push_str(&format!("\nralph: warning: sandbox: {gap}"));
             }
+            line
+        }
+        EventBody::SandboxDenied {
+            iteration,
+            call,
+            kind,
+            what,
+            port,
+            reason,
+        } => {
+            let what = match port {
+                Some(p) => format!("{what}:{p}"),
+                None if what.is_empty() => "(unnamed)".to_string(),
+                None => what.clone(),
+            };
+            format!("  sandbox refused {kind} access to {what} ({reason}) · iteration {iteration}, {call}")
         }
         EventBody::IterationStarted { .. } => return None,
         EventBody::IterationFinished {

@@ -244,6 +244,7 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         ref_rules: cfg.git.ref_rules.clone(),
         // The values of KEY/TOKEN/SECRET/PASSWORD variables, plus credential patterns.
         redactor: ralph_core::redact::Redactor::new(std::env::vars()),
+        sandbox: ralph_core::sandbox::SandboxSettings::default(),
     };
     Ok(Resolved { settings, agents })
 }

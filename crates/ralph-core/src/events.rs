@@ -94,6 +94,11 @@ pub enum EventBody {
         iteration: u32,
         resumed: bool,
         checkpoints: bool,
+        /// The OS sandbox enforced on the agent (`workspace`, `strict, network allowlist`,
+        /// `off`), and what of `[sandbox]` the kernel could not enforce.
+        sandbox: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sandbox_gaps: Vec<String>,
     },
     #[serde(rename = "iteration.started")]
     IterationStarted { iteration: u32, backend: String },
@@ -121,6 +126,23 @@ pub enum EventBody {
         /// iteration deleted or changed: no rollback can bring them back.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         unrestorable: Vec<String>,
+        /// The OS sandbox the agent ran in.
+        sandbox: String,
+    },
+    /// The sandbox refused something: a connection (from the proxy, exact) or a write the
+    /// agent reported failing (from its output).
+    #[serde(rename = "sandbox.denied")]
+    SandboxDenied {
+        iteration: u32,
+        /// `agent`, or `gate:<name>`.
+        call: String,
+        /// `network` or `file`.
+        kind: String,
+        /// The host, or the path (empty when the agent's message named none).
+        what: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        port: Option<u16>,
+        reason: String,
     },
     /// The notes on earlier iterations grew past `context.notes_max_tokens` and were
     /// summarised by the agent (`accepted`: the summary was shorter and replaced them; else the
@@ -206,6 +228,7 @@ impl EventBody {
             EventBody::BudgetAlert { .. } => "budget.alert",
             EventBody::NotesSummarised { .. } => "notes.summarised",
             EventBody::RunFinished { .. } => "run.finished",
+            EventBody::SandboxDenied { .. } => "sandbox.denied",
         }
     }
 
@@ -217,7 +240,8 @@ impl EventBody {
             | EventBody::CheckpointCreated { iteration, .. }
             | EventBody::RetryScheduled { iteration, .. }
             | EventBody::AgentSwitched { iteration, .. }
-            | EventBody::NotesSummarised { iteration, .. } => Some(*iteration),
+            | EventBody::NotesSummarised { iteration, .. }
+            | EventBody::SandboxDenied { iteration, .. } => Some(*iteration),
             _ => None,
         }
     }

@@ -19,6 +19,7 @@ pub mod prompt;
 pub mod reaper;
 pub mod redact;
 pub mod safety;
+pub mod sandbox;
 pub mod settings;
 pub mod shared;
 

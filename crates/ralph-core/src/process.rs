@@ -97,6 +97,9 @@ pub struct Spec<'a> {
     /// its descendants die with ralph even when ralph is SIGKILLed. Without it only the direct
     /// child gets a parent-death signal.
     pub supervised: bool,
+    /// The OS sandbox to start it in (installed last, after the guardian's hook); taken by
+    /// [`run`].
+    pub sandbox: Option<ralph_sandbox::Prepared>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +134,8 @@ pub struct Finished {
     pub tail: String,
     pub duration: Duration,
     pub bytes: u64,
+    /// Connections the sandbox's proxy refused.
+    pub denied: Vec<ralph_sandbox::Denied>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +154,9 @@ pub enum SpawnError {
     },
     #[error("failed to write the output artifact: {0}")]
     Artifact(std::io::Error),
+    /// The sandbox could not be set up; nothing ran outside it.
+    #[error("{0}")]
+    Sandbox(ralph_sandbox::SandboxError),
 }
 
 /// Where output goes: the artifact file and, line by line, a consumer.
@@ -304,7 +312,7 @@ type Spawned = (
     Option<String>,
 );
 
-fn spawn(spec: &Spec<'_>) -> Result<Spawned, SpawnError> {
+fn spawn(spec: &mut Spec<'_>) -> Result<Spawned, SpawnError> {
     let mut cmd = Command::new(spec.program);
     let marker = spec.supervised.then(crate::orphans::new_marker);
     cmd.args(spec.args)
@@ -346,7 +354,15 @@ fn spawn(spec: &Spec<'_>) -> Result<Spawned, SpawnError> {
     } else {
         crate::reaper::set_parent_death_signal(&mut cmd);
     }
-    let child = cmd.spawn().map_err(|source| match source.kind() {
+    if let Some(sandbox) = spec.sandbox.as_mut() {
+        cmd.envs(sandbox.env().iter().map(|(k, v)| (k, v)));
+        sandbox.install(&mut cmd);
+    }
+    let child = cmd.spawn();
+    if let (Err(_), Some(failure)) = (&child, spec.sandbox.as_ref().and_then(|s| s.failure())) {
+        return Err(SpawnError::Sandbox(failure));
+    }
+    let child = child.map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => SpawnError::NotFound {
             program: spec.program.into(),
         },
@@ -379,7 +395,7 @@ async fn read_opt<R: AsyncRead + Unpin>(
 /// line) and stderr into `err`. Returns when the process has exited and its pipes are closed
 /// (or abandoned after the group was killed).
 pub async fn run(
-    spec: &Spec<'_>,
+    spec: &mut Spec<'_>,
     deadlines: Deadlines,
     out: &mut (dyn Write + Send),
     mut err: Option<&mut (dyn Write + Send)>,
@@ -389,6 +405,16 @@ pub async fn run(
     let started = Instant::now();
     let (mut child, merged, marker) = spawn(spec)?;
     let pgid = child.id().unwrap_or(0);
+    let mut sandbox = match spec.sandbox.take().map(ralph_sandbox::Prepared::start) {
+        None => None,
+        Some(Ok(active)) => Some(active),
+        Some(Err(e)) => {
+            // The agent is in its namespace without the proxy it was promised: end it.
+            signal_group(pgid, libc::SIGKILL);
+            let _ = child.wait().await;
+            return Err(SpawnError::Sandbox(e));
+        }
+    };
 
     if let (Some(data), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
         let data = data.to_vec();
@@ -531,6 +557,10 @@ pub async fn run(
         tail,
         duration: started.elapsed(),
         bytes,
+        denied: sandbox
+            .as_mut()
+            .map(|s| s.take_denied())
+            .unwrap_or_default(),
     })
 }
 

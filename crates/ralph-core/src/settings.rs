@@ -36,6 +36,8 @@ pub struct Settings {
     pub ref_rules: ralph_git::RefRules,
     /// Applied on every sink: artifacts, database, events, terminal, audit log.
     pub redactor: crate::redact::Redactor,
+    /// What the OS sandbox enforces on agents and gates (`[sandbox]`).
+    pub sandbox: crate::sandbox::SandboxSettings,
 }
 
 /// Guardrails enforced by ralph (`[safety]`).
@@ -188,6 +190,7 @@ impl Settings {
             max_untracked_bytes: 10 * 1024 * 1024,
             ref_rules: ralph_git::RefRules::default(),
             redactor: crate::redact::Redactor::new(std::iter::empty::<(String, String)>()),
+            sandbox: crate::sandbox::SandboxSettings::default(),
         }
     }
 }

@@ -9,7 +9,9 @@ pub struct BadHost {
 }
 impl AllowList {
     pub fn new<S: AsRef<str>>(entries: &[S]) -> Result<AllowList, BadHost> {
-        Ok(AllowList(entries.iter().map(|s| s.as_ref().to_string()).collect()))
+        Ok(AllowList(
+            entries.iter().map(|s| s.as_ref().to_string()).collect(),
+        ))
     }
     pub fn allows(&self, host: &str, _port: u16) -> bool {
         self.0.iter().any(|h| h == host)

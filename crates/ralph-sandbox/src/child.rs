@@ -126,7 +126,9 @@ pub(crate) struct ChildPlan {
 type Res = Result<(), (Step, i32)>;
 
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn check(step: Step, r: libc::c_int) -> Res {
@@ -249,11 +251,7 @@ impl ChildPlan {
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
             (*c).cmsg_len = libc::CMSG_LEN(bytes as u32) as _;
-            std::ptr::copy_nonoverlapping(
-                fds.as_ptr().cast::<u8>(),
-                libc::CMSG_DATA(c),
-                bytes,
-            );
+            std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(c), bytes);
         }
         let r = libc::sendmsg(self.report.as_raw_fd(), &msg, libc::MSG_NOSIGNAL);
         for fd in fds.iter().take(n) {

@@ -79,7 +79,11 @@ pub fn build(policy: &Policy, abi: u8) -> Result<OwnedFd, RulesError> {
                 })
             }
         };
-        let access = if is_dir(path) { access } else { access & file_rw };
+        let access = if is_dir(path) {
+            access
+        } else {
+            access & file_rw
+        };
         (&mut created).add_rule(PathBeneath::new(fd, access))?;
     }
     Option::<OwnedFd>::from(created).ok_or(RulesError::NoFd)

@@ -30,8 +30,8 @@ pub mod policy;
 mod prepare;
 
 pub use config::{Config, Mode, Network};
-pub use probe::{probe, ProbeOverrides, Support};
-pub use resolve::{resolve, Enforced, Resolution};
 pub use policy::Policy;
 pub use prepare::{prepare, Active, Prepared, SandboxError};
+pub use probe::{probe, ProbeOverrides, Support};
 pub use proxy::Denied;
+pub use resolve::{resolve, Enforced, Resolution};

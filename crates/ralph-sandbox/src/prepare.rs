@@ -225,7 +225,10 @@ fn seqpacket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn recv_listeners(report: &OwnedFd, count: usize) -> Result<(Vec<bool>, Vec<OwnedFd>), SandboxError> {
+fn recv_listeners(
+    report: &OwnedFd,
+    count: usize,
+) -> Result<(Vec<bool>, Vec<OwnedFd>), SandboxError> {
     let mut payload = [0u8; 1 + child::MAX_LISTENERS];
     // SAFETY: CMSG_SPACE is arithmetic.
     let space = unsafe {
@@ -279,7 +282,10 @@ fn recv_listeners(report: &OwnedFd, count: usize) -> Result<(Vec<bool>, Vec<Owne
 /// and the variables that point the agent at the proxy.
 fn listeners(forwards: &[SocketAddr]) -> (Vec<Listener>, Vec<Kind>, Vec<(String, String)>) {
     let mut port = PROXY_PORT;
-    while forwards.iter().any(|f| f.port() == port && f.ip().is_loopback()) {
+    while forwards
+        .iter()
+        .any(|f| f.port() == port && f.ip().is_loopback())
+    {
         port += 1;
     }
     let proxy = SocketAddr::from((Ipv4Addr::LOCALHOST, port));

@@ -100,6 +100,11 @@ pub mod kinds {
     /// ralph's own files in `.ralph/` were changed during an iteration (and what was restored).
     pub const STATE_TAMPERED: &str = "state.tampered";
     pub const GATE_FINISHED: &str = "gate.finished";
+    /// The OS sandbox refused a connection or a write (the host or path).
+    pub const SANDBOX_DENIED: &str = "sandbox.denied";
+    /// `[sandbox]` asked for more than the kernel could enforce, and the run went on
+    /// (`required = false`): what was not enforced.
+    pub const SANDBOX_UNENFORCED: &str = "sandbox.unenforced";
     /// Written by [`super::AuditLog::open`] after it repaired a torn last line.
     pub const AUDIT_RECOVERED: &str = "audit.recovered";
 }

@@ -228,6 +228,7 @@ impl Engine {
                 total_tokens: self.run.tokens,
                 context_pct,
                 unrestorable: done.after.unrestorable.clone(),
+                sandbox: self.settings.sandbox.agents.label(),
             }),
         );
         if let (Some(pct), Some(window)) = (context_pct, record.context_window) {

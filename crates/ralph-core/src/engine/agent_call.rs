@@ -174,6 +174,25 @@ impl std::io::Write for LazyArtifact {
     }
 }
 
+/// A writer whose bytes are also scanned for the sandbox's refusals (the agent's stderr).
+struct Scanned<'a, W> {
+    inner: W,
+    scanner: Option<&'a mut crate::sandbox::DenialScanner>,
+}
+
+impl<W: std::io::Write> std::io::Write for Scanned<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(s) = &mut self.scanner {
+            s.scan(buf);
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// A guard that tripped on a tool use while the agent ran.
 #[derive(Debug, Clone)]
 pub(super) struct GuardTrip {
@@ -216,6 +235,19 @@ impl Engine {
         ));
         let reports_usage = backend.reports_usage();
         let backend_name = backend.name();
+        let who = crate::sandbox::Who::Agent(backend.descriptor());
+        let label = match call.kind {
+            CallKind::Iteration => "agent",
+            CallKind::Summary => "summary",
+        };
+        let mut sandbox = match self.call_sandbox(who, call.iteration, label, &spec.env, &spec.args)
+        {
+            Ok(s) => s,
+            Err(stop) => return Ok(Err(stop)),
+        };
+        let scanning = sandbox.is_some();
+        let mut scanner = crate::sandbox::DenialScanner::default();
+        let mut err_scanner = crate::sandbox::DenialScanner::default();
 
         let out_path = call.dir.join("output.log");
         let err_path = call.dir.join("stderr.log");
@@ -225,12 +257,18 @@ impl Engine {
             redactor.clone(),
             File::create(&out_path).map_err(io_err("create", &out_path))?,
         );
-        let mut err = LazyArtifact::new(err_path.clone(), redactor.clone());
+        let mut err = Scanned {
+            inner: LazyArtifact::new(err_path.clone(), redactor.clone()),
+            scanner: scanning.then_some(&mut err_scanner),
+        };
         let mut scratch = Vec::new();
         let guard = &self.guards.guard;
         let root = self.scope.work_root.clone();
         let mut trip: Option<GuardTrip> = None;
         let mut sink = |line: &[u8], truncated: bool| {
+            if scanning {
+                scanner.scan(line);
+            }
             scratch.clear();
             parser.line(line, truncated, &mut scratch);
             for ev in &scratch {
@@ -251,7 +289,7 @@ impl Engine {
             false
         };
         let deadlines = self.deadlines(self.settings.limits.iteration_timeout, true);
-        let pspec = Spec {
+        let mut pspec = Spec {
             program: &spec.program,
             args: &spec.args,
             env: &spec.env,
@@ -260,9 +298,10 @@ impl Engine {
             merge_stderr: false,
             max_output_bytes: Some(self.settings.safety.max_output_bytes),
             supervised: true,
+            sandbox: sandbox.as_mut().and_then(|s| s.prepared.take()),
         };
         let ran = process::run(
-            &pspec,
+            &mut pspec,
             deadlines,
             &mut out,
             Some(&mut err),
@@ -283,6 +322,9 @@ impl Engine {
                     ),
                 )));
             }
+            Err(SpawnError::Sandbox(e)) => {
+                return Ok(Err(super::sandboxed::sandbox_stop(&e.to_string())));
+            }
             Err(SpawnError::Artifact(source)) => {
                 return Err(EngineError::Io {
                     action: "write",
@@ -299,8 +341,13 @@ impl Engine {
             }
         };
         out.finish()
-            .and(err.finish())
+            .and(err.inner.finish())
             .map_err(io_err("write", &out_path))?;
+        drop(sandbox);
+        let mut reported = scanner.take();
+        reported.extend(err_scanner.take());
+        self.record_denials(call.iteration, label, &finished.denied, reported)
+            .await?;
         let mut agent = parser.finish(finished.exit, &finished.tail);
         // What the agent said travels on into the database, events, prompts and the terminal.
         agent.final_text = redactor.redact(&agent.final_text).into_owned();

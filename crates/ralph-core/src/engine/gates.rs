@@ -82,7 +82,15 @@ impl Engine {
             if let Some(story) = &self.scope.story {
                 env.push(("RALPH_STORY_ID".to_string(), story.clone()));
             }
-            let spec = Spec {
+            let call = format!("gate-{}", gate.name);
+            let sandbox = self.call_sandbox(crate::sandbox::Who::Gate, n, &call, &env, &args);
+            let mut sandbox = match sandbox {
+                Ok(s) => s,
+                Err(stop) => return Ok(Err(stop)),
+            };
+            let mut scanner = crate::sandbox::DenialScanner::default();
+            let scanning = sandbox.is_some();
+            let mut spec = Spec {
                 program: "sh",
                 args: &args,
                 env: &env,
@@ -91,10 +99,28 @@ impl Engine {
                 merge_stderr: true,
                 max_output_bytes: Some(self.settings.safety.max_output_bytes),
                 supervised: true,
+                sandbox: sandbox.as_mut().and_then(|s| s.prepared.take()),
             };
-            let mut nop = |_: &[u8], _: bool| false;
-            let res = process::run(&spec, deadlines, &mut log, None, &mut nop, &self.cancel)
-                .await
+            let mut scan = |line: &[u8], _: bool| {
+                if scanning {
+                    scanner.scan(line);
+                }
+                false
+            };
+            let ran = process::run(
+                &mut spec,
+                deadlines,
+                &mut log,
+                None,
+                &mut scan,
+                &self.cancel,
+            )
+            .await;
+            if let Err(SpawnError::Sandbox(e)) = &ran {
+                return Ok(Err(super::sandboxed::sandbox_stop(&e.to_string())));
+            }
+            drop(sandbox);
+            let res = ran
                 .and_then(|res| {
                     log.finish().map_err(SpawnError::Artifact)?;
                     Ok(res)
@@ -104,6 +130,9 @@ impl Engine {
                     path: path.clone(),
                     source: std::io::Error::other(e.to_string()),
                 })?;
+            let label = format!("gate:{}", gate.name);
+            self.record_denials(n, &label, &res.denied, scanner.take())
+                .await?;
             if let EndReason::Control(c) = res.reason {
                 return Ok(Err(super::decision::control_stop(c)));
             }

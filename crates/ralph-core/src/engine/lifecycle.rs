@@ -130,6 +130,8 @@ impl Engine {
             iteration: self.run.iteration,
             resumed,
             checkpoints: self.checkpoints().is_some(),
+            sandbox: self.settings.sandbox.agents.label(),
+            sandbox_gaps: self.settings.sandbox.agents.enforced.gaps.clone(),
         });
         // Not waited for (start-up latency): a failure surfaces at the next write waited for.
         self.handles.store.post(Write::SaveRun {
@@ -141,6 +143,9 @@ impl Engine {
             "backend": self.run.backend, "resumed": resumed, "iteration": self.run.iteration,
             "protected_paths": self.settings.safety.protected_paths,
             "story": self.scope.story,
+            "sandbox": self.settings.sandbox.agents.label(),
+            "sandbox_gates": self.settings.sandbox.gates.label(),
+            "sandbox_gaps": self.settings.sandbox.agents.enforced.gaps,
         }));
         self.emit(&[started]);
         self.warn_unenforced_caps();

@@ -41,6 +41,7 @@ mod recover;
 mod refs_watch;
 mod reserve;
 mod retry;
+mod sandboxed;
 mod state_guard;
 mod state_watch;
 mod summary;

@@ -66,7 +66,11 @@ pub fn run(policy: &Policy, cwd: &Path, script: &str) -> (i32, String) {
         cmd.arg("-c").arg(script).current_dir(cwd);
         cmd.envs(prepared.env().iter().map(|(k, v)| (k, v)));
         prepared.install(&mut cmd);
-        let child = match cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn() {
+        let child = match cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+        {
             Ok(c) => c,
             Err(e) => panic!("spawn: {e}; {:?}", prepared.failure()),
         };
@@ -96,11 +100,20 @@ fn workspace_writes_the_project_and_nothing_else() {
         out = d.outside.display()
     );
     let (_, text) = run(&p, &d.project, &script);
-    for ok in ["ok-inside", "ok-tmpdir", "ok-devnull", "ok-stdout", "ok-read"] {
+    for ok in [
+        "ok-inside",
+        "ok-tmpdir",
+        "ok-devnull",
+        "ok-stdout",
+        "ok-read",
+    ] {
         assert!(text.contains(ok), "{ok} missing:\n{text}");
     }
     assert!(!text.contains("ESCAPED"), "{text}");
     assert!(d.project.join("inside.txt").exists());
     assert!(!d.outside.join("escape.txt").exists());
-    assert_eq!(std::fs::read_to_string(d.project.join("ralph.toml")).unwrap(), "x");
+    assert_eq!(
+        std::fs::read_to_string(d.project.join("ralph.toml")).unwrap(),
+        "x"
+    );
 }

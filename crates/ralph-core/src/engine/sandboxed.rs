@@ -1,0 +1,79 @@
+//! The OS sandbox in the loop: each agent or gate call gets its own (`crate::sandbox`), a
+//! sandbox that cannot be set up stops the run before the call (never a retry without it), and
+//! what it refused is recorded as `sandbox.denied` events and audit records.
+
+use ralph_sandbox::Denied;
+
+use super::{Engine, EngineError, Stop};
+use crate::events::{EventBody, StopReason};
+use crate::sandbox::{CallPlace, CallSandbox, Denial, Who};
+
+impl Engine {
+    /// The sandbox of call `call` (`agent`, `gate-<name>`) of iteration `n`, or `None` when
+    /// off. `Err`: it could not be prepared; the call must not run.
+    pub(super) fn call_sandbox(
+        &self,
+        who: Who,
+        n: u32,
+        call: &str,
+        env: &[(String, String)],
+        args: &[String],
+    ) -> Result<Option<CallSandbox>, Stop> {
+        let tag = format!("{}-{n:04}-{call}", self.run.id);
+        let place = CallPlace {
+            root: &self.settings.root,
+            work_root: &self.scope.work_root,
+            tag: &tag,
+        };
+        crate::sandbox::for_call(&self.settings.sandbox, place, who, env, args)
+            .map_err(|e| sandbox_stop(&e.to_string()))
+    }
+
+    /// Record what the sandbox refused during one call.
+    pub(super) async fn record_denials(
+        &mut self,
+        n: u32,
+        call: &str,
+        denied: &[Denied],
+        reported: Vec<Denial>,
+    ) -> Result<(), EngineError> {
+        let network = denied
+            .iter()
+            .map(|d| ("network", d.host.clone(), Some(d.port), d.reason.clone()));
+        let files = reported
+            .into_iter()
+            .map(|d| ("file", d.what, None, d.error.to_string()));
+        let all: Vec<_> = network.chain(files).collect();
+        for (kind, what, port, reason) in all {
+            let what = self.settings.redactor.redact(&what).into_owned();
+            self.audit_record(
+                ralph_store::audit::kinds::SANDBOX_DENIED,
+                serde_json::json!({
+                    "iteration": n, "call": call, "kind": kind, "what": what,
+                    "port": port, "reason": reason,
+                }),
+            );
+            self.record(EventBody::SandboxDenied {
+                iteration: n,
+                call: call.to_string(),
+                kind: kind.to_string(),
+                what,
+                port,
+                reason,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The stop for a sandbox that could not be set up: exit 8, with what to do.
+pub(super) fn sandbox_stop(error: &str) -> Stop {
+    Stop::new(
+        StopReason::NeedsHuman,
+        format!(
+            "the sandbox could not be set up ({error}); ralph does not run the agent without \
+             it: fix the cause, or set [sandbox] mode = \"off\" in ralph.toml to run unsandboxed"
+        ),
+    )
+}
