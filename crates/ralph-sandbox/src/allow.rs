@@ -57,11 +57,14 @@ impl AllowList {
     /// (IPv6 with or without brackets); it is compared as text, never resolved.
     pub fn allows(&self, host: &str, port: u16) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let bare = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(&host);
-        let ip = bare.parse::<IpAddr>().ok().map(canonical_ip);
+        let ip = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            // Brackets hold an IPv6 address or nothing we allow: `[example.com]` is no name.
+            Some(inner) => match inner.parse::<Ipv6Addr>() {
+                Ok(v6) => Some(canonical_ip(IpAddr::V6(v6))),
+                Err(_) => return false,
+            },
+            None => host.parse::<IpAddr>().ok().map(canonical_ip),
+        };
         self.entries.iter().any(|entry| {
             entry.port.is_none_or(|p| p == port)
                 && match (&entry.pattern, ip) {
@@ -319,6 +322,8 @@ mod tests {
         // A name never matches an IP entry, nor an address a name entry.
         assert!(!list(&["localhost"]).allows("127.0.0.1", 80));
         assert!(!list(&["127.0.0.1"]).allows("localhost", 80));
+        assert!(!list(&["example.com"]).allows("[example.com]", 80));
+        assert!(!list(&["10.0.0.1"]).allows("[10.0.0.1]", 80));
         assert!(AllowList::new(&["*.0.1"]).is_err());
     }
 

@@ -141,6 +141,12 @@ where
     F: Fn(TcpStream) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    // Outside a runtime, tokio would panic below; a caller's mistake is an error instead.
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other(
+            "the proxy must be served inside a tokio runtime",
+        ));
+    }
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
     let task = tokio::spawn(accept_loop(listener, Arc::clone(&counters), handler));

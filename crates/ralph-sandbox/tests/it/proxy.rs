@@ -323,3 +323,11 @@ async fn dropping_the_handle_ends_tunnels_in_flight() {
     assert!(rest.is_empty());
     assert!(TcpStream::connect(p.addr).await.is_err(), "still accepting");
 }
+
+#[test]
+fn serving_outside_a_runtime_is_an_error_not_a_panic() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    let err = serve_forward(listener, target).unwrap_err();
+    assert!(err.to_string().contains("tokio runtime"), "{err}");
+}
