@@ -10,11 +10,13 @@
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::{JoinHandle, JoinSet};
@@ -45,7 +47,8 @@ pub struct Denied {
     pub reason: String,
 }
 
-/// Counts since the listener was served. Bytes are added when a tunnel ends.
+/// Counts since the listener was served. Bytes are those tunnelled (or forwarded) after the
+/// proxy's own request parsing, counted as they pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     pub accepted: u64,
@@ -317,7 +320,13 @@ where
         }
     };
     if sent.is_ok() {
-        tunnel(&mut client, &mut upstream, &shared.counters).await;
+        let first = match &req.forward {
+            None => buf.len() - head_len,
+            Some(head) => head.len() + buf.len() - head_len,
+        };
+        let counters = &shared.counters;
+        counters.bytes_up.fetch_add(first as u64, Ordering::Relaxed);
+        tunnel(&mut client, &mut upstream, counters).await;
     }
 }
 
@@ -357,10 +366,53 @@ where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,
     B: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
-    if let Ok((up, down)) = tokio::io::copy_bidirectional_with_sizes(a, b, COPY_BUF, COPY_BUF).await
-    {
-        counters.bytes_up.fetch_add(up, Ordering::Relaxed);
-        counters.bytes_down.fetch_add(down, Ordering::Relaxed);
+    let mut a = Counted { inner: a, counters };
+    // How it ended does not matter to anyone: both sides are closed either way.
+    let _ = tokio::io::copy_bidirectional_with_sizes(&mut a, b, COPY_BUF, COPY_BUF).await;
+}
+
+/// The agent's side of a tunnel, counting as it goes: a tunnel can live as long as the
+/// agent, so adding its totals at the end would leave `stats` blind until then.
+struct Counted<'a, S: ?Sized> {
+    inner: &'a mut S,
+    counters: &'a Counters,
+}
+
+impl<S: AsyncRead + Unpin + ?Sized> AsyncRead for Counted<'_, S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut *self.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.counters.bytes_up.fetch_add(read, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin + ?Sized> AsyncWrite for Counted<'_, S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut *self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.counters
+                .bytes_down
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.inner).poll_shutdown(cx)
     }
 }
 

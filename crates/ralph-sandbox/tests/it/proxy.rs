@@ -118,6 +118,8 @@ async fn connect_to_an_allowed_host_tunnels_both_ways() {
     assert!(rest.is_empty());
     let stats = p.handle.stats();
     assert_eq!((stats.accepted, stats.denied), (1, 0));
+    // "early" came with the request, " and late" through the tunnel; all 14 came back.
+    assert_eq!((stats.bytes_up, stats.bytes_down), (14, 14));
 }
 
 #[tokio::test]
