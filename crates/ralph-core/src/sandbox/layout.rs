@@ -101,7 +101,7 @@ pub(super) fn policy(
         readable,
         hidden: hidden(),
         allow_hosts,
-        forwards: ralph_sandbox::proxy::loopback_targets(&texts),
+        forwards: ralph_sandbox::allow::loopback_targets(&texts),
     }
 }
 

@@ -1,2 +1,4 @@
 //! ralph-sandbox's integration tests: each one spawns real processes under the sandbox.
+
 mod fs;
+mod proxy;
