@@ -6,7 +6,6 @@ use ralph_sandbox::{probe, Enforced, Mode, Network, Policy, ProbeOverrides};
 
 pub struct Dirs {
     pub _tmp: tempfile::TempDir,
-    pub root: PathBuf,
     pub project: PathBuf,
     pub private_tmp: PathBuf,
     pub outside: PathBuf,
@@ -14,7 +13,7 @@ pub struct Dirs {
 
 pub fn dirs() -> Dirs {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().to_path_buf();
+    let root = tmp.path();
     let project = root.join("proj");
     let private_tmp = root.join("ptmp");
     let outside = root.join("outside");
@@ -24,7 +23,6 @@ pub fn dirs() -> Dirs {
     std::fs::write(project.join("ralph.toml"), "x").unwrap();
     Dirs {
         _tmp: tmp,
-        root,
         project,
         private_tmp,
         outside,
@@ -55,6 +53,17 @@ pub fn policy(d: &Dirs, mode: Mode, network: Network) -> Policy {
 
 /// Run `script` with `sh -c` under `policy`; returns (exit code, stdout+stderr).
 pub fn run(policy: &Policy, cwd: &Path, script: &str) -> (i32, String) {
+    let (code, text, _) = run_program(policy, cwd, "/bin/sh", &["-c", script]);
+    (code, text)
+}
+
+/// Run `program` under `policy`; returns (exit code, stdout+stderr, refused connections).
+pub fn run_program(
+    policy: &Policy,
+    cwd: &Path,
+    program: &str,
+    args: &[&str],
+) -> (i32, String, Vec<ralph_sandbox::Denied>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,8 +71,8 @@ pub fn run(policy: &Policy, cwd: &Path, script: &str) -> (i32, String) {
     rt.block_on(async {
         let support = probe(ProbeOverrides::default());
         let mut prepared = ralph_sandbox::prepare(policy, &support).unwrap();
-        let mut cmd = tokio::process::Command::new("/bin/sh");
-        cmd.arg("-c").arg(script).current_dir(cwd);
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args).current_dir(cwd);
         cmd.envs(prepared.env().iter().map(|(k, v)| (k, v)));
         prepared.install(&mut cmd);
         let child = match cmd
@@ -74,11 +83,11 @@ pub fn run(policy: &Policy, cwd: &Path, script: &str) -> (i32, String) {
             Ok(c) => c,
             Err(e) => panic!("spawn: {e}; {:?}", prepared.failure()),
         };
-        let _active = prepared.start().unwrap();
+        let mut active = prepared.start().unwrap();
         let out = child.wait_with_output().await.unwrap();
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stderr));
-        (out.status.code().unwrap_or(-1), text)
+        (out.status.code().unwrap_or(-1), text, active.take_denied())
     })
 }
 
