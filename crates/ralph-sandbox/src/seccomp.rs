@@ -13,12 +13,22 @@
 //!    enters the i386 table, where the numbers mean other syscalls and this list would not
 //!    apply;
 //! 2. on x86_64, x32 numbers (bit 30 set) are refused, for the same reason;
-//! 3. each denied number returns `EPERM`;
+//! 3. a binary search over the syscall numbers named below (a few comparisons per syscall);
+//!    each denied number returns `EPERM`;
 //! 4. `clone3` returns `ENOSYS`: its flags are behind a pointer seccomp cannot read, and glibc
 //!    falls back to `clone` on `ENOSYS` (what Docker and Chromium do);
-//! 5. `clone` with a `CLONE_NEW*` bit, and `socket` for `AF_PACKET` or `SOCK_RAW`, return
-//!    `EPERM`;
+//! 5. `clone` with a `CLONE_NEW*` bit, and `socket` for `AF_PACKET`, for netlink's netfilter
+//!    protocol, or for `SOCK_RAW` outside netlink, return `EPERM`;
 //! 6. everything else is allowed.
+//!
+//! Netlink is looked at by protocol, not by type: a netlink socket is the same with `SOCK_RAW`
+//! or `SOCK_DGRAM`, so refusing `SOCK_RAW` there would protect nothing, and it would break
+//! `getifaddrs` and `if_nameindex` (rtnetlink with `SOCK_RAW`: Node's `os.networkInterfaces()`,
+//! glibc's `getaddrinfo` with `AI_ADDRCONFIG`). `NETLINK_NETFILTER` is refused instead: nf_tables
+//! reached from a user namespace is where many recent kernel escapes start.
+//!
+//! Left allowed on purpose: `name_to_handle_at` (a handle is harmless until
+//! `open_by_handle_at`, refused, opens it), `socketpair`.
 //!
 //! Every decision for an allowed syscall depends on its number alone, so the kernel's seccomp
 //! action cache (Linux 5.11+) learns them and skips the program for those syscalls entirely;
@@ -79,7 +89,7 @@ pub const CONDITIONAL: &[(&str, &str)] = &[
     ),
     (
         "socket",
-        "domain AF_PACKET, or type SOCK_RAW in any domain: EPERM",
+        "domain AF_PACKET, AF_NETLINK with NETLINK_NETFILTER, or SOCK_RAW outside AF_NETLINK: EPERM",
     ),
 ];
 
@@ -256,12 +266,76 @@ fn errno(e: i32) -> u32 {
     libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA)
 }
 
-/// `if nr == n { block }`: the block must end in a `ret`, since it may change the accumulator.
-fn if_nr(prog: &mut Vec<libc::sock_filter>, n: u32, block: &[libc::sock_filter]) {
-    // The blocks are the few fixed ones below, all shorter than 256 instructions.
-    let skip = u8::try_from(block.len()).unwrap_or(u8::MAX);
-    prog.push(jump(libc::BPF_JEQ, n, 0, skip));
-    prog.extend_from_slice(block);
+/// What the program does for one of the syscall numbers it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Deny,
+    NoSys,
+    /// EPERM when `clone`'s flags hold a namespace bit.
+    Clone,
+    /// EPERM for AF_PACKET, netlink's netfilter protocol, or SOCK_RAW outside netlink.
+    Socket,
+}
+
+/// The instructions run once the number matched; each block ends in a `ret`, since the
+/// argument tests overwrite the accumulator that held the number.
+fn block(action: Action) -> Vec<libc::sock_filter> {
+    let eperm = ret(errno(libc::EPERM));
+    let allow = ret(libc::SECCOMP_RET_ALLOW);
+    match action {
+        Action::Deny => vec![eperm],
+        Action::NoSys => vec![ret(errno(libc::ENOSYS))],
+        Action::Clone => vec![
+            load(arg_lo(0)),
+            jump(libc::BPF_JSET, CLONE_NS_BITS, 0, 1),
+            eperm,
+            allow,
+        ],
+        Action::Socket => vec![
+            load(arg_lo(0)),
+            jump(libc::BPF_JEQ, libc::AF_PACKET as u32, 6, 0),
+            jump(libc::BPF_JEQ, libc::AF_NETLINK as u32, 0, 2),
+            load(arg_lo(2)),
+            jump(libc::BPF_JEQ, libc::NETLINK_NETFILTER as u32, 3, 4),
+            load(arg_lo(1)),
+            stmt(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, SOCK_TYPE_MASK),
+            jump(libc::BPF_JEQ, libc::SOCK_RAW as u32, 0, 1),
+            eperm,
+            allow,
+        ],
+    }
+}
+
+/// A jump offset. The program is a few hundred instructions at most, so every offset fits;
+/// the unit tests run every syscall number through the program to hold that.
+fn skip(n: usize) -> u8 {
+    u8::try_from(n).unwrap_or(u8::MAX)
+}
+
+/// Numbers per leaf of the search tree: below this a linear scan is as short.
+const LEAF: usize = 4;
+
+/// A binary search over the sorted numbers, the accumulator holding the syscall number: a few
+/// comparisons per syscall rather than one per denied number. That matters twice: the kernel
+/// runs the program for every number when the filter is installed (to fill its action cache),
+/// and on every `clone` and `socket`, whose verdict depends on arguments and is never cached.
+fn tree(keys: &[(u32, Action)]) -> Vec<libc::sock_filter> {
+    if keys.len() <= LEAF {
+        let mut out = Vec::new();
+        for &(nr, action) in keys {
+            let body = block(action);
+            out.push(jump(libc::BPF_JEQ, nr, 0, skip(body.len())));
+            out.extend(body);
+        }
+        out.push(ret(libc::SECCOMP_RET_ALLOW));
+        return out;
+    }
+    let (left, right) = keys.split_at(keys.len() / 2);
+    let (l, r) = (tree(left), tree(right));
+    let mut out = vec![jump(libc::BPF_JGE, right[0].0, skip(l.len()), 0)];
+    out.extend(l);
+    out.extend(r);
+    out
 }
 
 fn build(
@@ -270,8 +344,6 @@ fn build(
     denied: &[libc::c_long],
     sp: Special,
 ) -> Vec<libc::sock_filter> {
-    let eperm = ret(errno(libc::EPERM));
-    let allow = ret(libc::SECCOMP_RET_ALLOW);
     let mut prog = vec![
         load(OFF_ARCH),
         jump(libc::BPF_JEQ, audit_arch, 1, 0),
@@ -280,37 +352,15 @@ fn build(
     ];
     if let Some(bit) = x32_bit {
         prog.push(jump(libc::BPF_JGE, bit, 0, 1));
-        prog.push(eperm);
+        prog.push(ret(errno(libc::EPERM)));
     }
-    for &n in denied {
-        // Syscall numbers are small and positive; the program compares the u32 `nr` field.
-        if_nr(&mut prog, n as u32, &[eperm]);
-    }
-    if_nr(&mut prog, sp.clone3, &[ret(errno(libc::ENOSYS))]);
-    if_nr(
-        &mut prog,
-        sp.clone,
-        &[
-            load(arg_lo(0)),
-            jump(libc::BPF_JSET, CLONE_NS_BITS, 0, 1),
-            eperm,
-            allow,
-        ],
-    );
-    if_nr(
-        &mut prog,
-        sp.socket,
-        &[
-            load(arg_lo(0)),
-            jump(libc::BPF_JEQ, libc::AF_PACKET as u32, 3, 0),
-            load(arg_lo(1)),
-            stmt(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, SOCK_TYPE_MASK),
-            jump(libc::BPF_JEQ, libc::SOCK_RAW as u32, 0, 1),
-            eperm,
-            allow,
-        ],
-    );
-    prog.push(allow);
+    // Syscall numbers are small and positive; the program compares the u32 `nr` field.
+    let mut keys: Vec<(u32, Action)> = denied.iter().map(|&n| (n as u32, Action::Deny)).collect();
+    keys.push((sp.clone3, Action::NoSys));
+    keys.push((sp.clone, Action::Clone));
+    keys.push((sp.socket, Action::Socket));
+    keys.sort_unstable_by_key(|&(nr, _)| nr);
+    prog.extend(tree(&keys));
     prog
 }
 
@@ -552,6 +602,69 @@ mod tests {
         }
     }
 
+    fn bad_socket(domain: u32, ty: u32, protocol: u32) -> bool {
+        let netlink = domain == libc::AF_NETLINK as u32;
+        domain == libc::AF_PACKET as u32
+            || (netlink && protocol == libc::NETLINK_NETFILTER as u32)
+            || (!netlink && ty & 0xf == libc::SOCK_RAW as u32)
+    }
+
+    /// What the filter should answer, written plainly, to check the search tree against.
+    fn reference(nr: u32, args: [u64; 6]) -> u32 {
+        let sp = arch::special();
+        let lo = |i: usize| args[i] as u32;
+        let deny = arch::X32_BIT.is_some_and(|bit| nr >= bit)
+            || arch::denied().contains(&(nr as i64))
+            || (nr == sp.clone && lo(0) & CLONE_NS_BITS != 0)
+            || (nr == sp.socket && bad_socket(lo(0), lo(1), lo(2)));
+        if nr == sp.clone3 {
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+        } else if deny {
+            EPERM
+        } else {
+            ALLOW
+        }
+    }
+
+    #[test]
+    fn every_syscall_number_gets_the_reference_answer() {
+        if !Filter::supported() {
+            return;
+        }
+        let prog = Filter::deny_escapes();
+        let arg_sets = [
+            [0; 6],
+            [u64::MAX; 6],
+            [
+                libc::CLONE_NEWUSER as u64,
+                libc::SOCK_RAW as u64,
+                0,
+                0,
+                0,
+                0,
+            ],
+            [libc::AF_PACKET as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0],
+            [libc::AF_INET as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0],
+            [libc::AF_NETLINK as u64, libc::SOCK_RAW as u64, 0, 0, 0, 0],
+            [
+                libc::AF_NETLINK as u64,
+                libc::SOCK_DGRAM as u64,
+                12,
+                0,
+                0,
+                0,
+            ],
+            [libc::AF_INET6 as u64, libc::SOCK_RAW as u64, 12, 0, 0, 0],
+        ];
+        let x32 = (0x4000_0000..0x4000_0400).chain([u32::MAX]);
+        for nr in (0..1024).chain(x32) {
+            for args in arg_sets {
+                let got = run(prog.instructions(), nr, arch::AUDIT_ARCH, args);
+                assert_eq!(got, reference(nr, args), "nr {nr} args {args:?}");
+            }
+        }
+    }
+
     #[test]
     fn clone_is_refused_with_a_namespace_bit_and_clone3_gets_enosys() {
         if !Filter::supported() {
@@ -607,7 +720,17 @@ mod tests {
         assert_eq!(s(libc::AF_INET, libc::SOCK_RAW), EPERM);
         let flagged = libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
         assert_eq!(s(libc::AF_INET6, flagged), EPERM);
-        assert_eq!(s(libc::AF_NETLINK, libc::SOCK_RAW), EPERM);
+        // rtnetlink, what getifaddrs opens; netfilter's netlink, refused whatever the type.
+        assert_eq!(s(libc::AF_NETLINK, libc::SOCK_RAW), ALLOW);
+        let nf = [
+            libc::AF_NETLINK as u64,
+            libc::SOCK_DGRAM as u64,
+            12,
+            0,
+            0,
+            0,
+        ];
+        assert_eq!(eval(libc::SYS_socket, nf), EPERM);
         assert_eq!(eval(libc::SYS_socketpair, [1, 1, 0, 0, 0, 0]), ALLOW);
     }
 }
