@@ -89,7 +89,7 @@ pub const CONDITIONAL: &[(&str, &str)] = &[
     ),
     (
         "socket",
-        "domain AF_PACKET, AF_NETLINK with NETLINK_NETFILTER, or SOCK_RAW outside AF_NETLINK: EPERM",
+        "domain AF_PACKET, netlink protocol NETLINK_NETFILTER, or SOCK_RAW outside netlink: EPERM",
     ),
 ];
 
