@@ -35,7 +35,10 @@ fn main() {
         tmpdir: private.clone(),
         read_only: vec![project.join(".ralph")],
         readable: Vec::new(),
-        hidden: ralph_sandbox::policy::DAEMON_SOCKETS.iter().map(PathBuf::from).collect(),
+        hidden: ralph_sandbox::policy::DAEMON_SOCKETS
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
         allow_hosts: vec!["example.com".into()],
         forwards: vec!["127.0.0.1:9".parse().unwrap_or_else(|e| panic!("{e}"))],
     };

@@ -29,6 +29,7 @@ pub enum Step {
     NoNewPrivs,
     Landlock,
     Seccomp,
+    Chdir,
 }
 
 impl Step {
@@ -50,6 +51,7 @@ impl Step {
             NoNewPrivs,
             Landlock,
             Seccomp,
+            Chdir,
         ]
         .into_iter()
         .find(|s| *s as u8 == b)
@@ -72,6 +74,7 @@ impl Step {
             Step::NoNewPrivs => "setting no_new_privs",
             Step::Landlock => "applying the Landlock ruleset",
             Step::Seccomp => "installing the seccomp filter",
+            Step::Chdir => "re-entering the working directory",
         }
     }
 }
@@ -88,6 +91,8 @@ pub(crate) struct MountOp {
     pub dst: CString,
     pub flags: libc::c_ulong,
     pub step: Step,
+    /// A failure is ignored (what it adds is also enforced another way).
+    pub optional: bool,
 }
 
 #[derive(Debug)]
@@ -108,6 +113,9 @@ pub(crate) struct NsPlan {
     pub mounts: Vec<MountOp>,
     /// With a network namespace: the listeners to open in it.
     pub listeners: Option<Vec<Listener>>,
+    /// Scratch space for the working directory, re-entered after the mounts: the directory
+    /// the child was started in is on the mount that is now read-only beneath the bind.
+    pub cwd: Vec<u8>,
 }
 
 /// Everything the child does, prepared by the parent.
@@ -164,7 +172,11 @@ impl ChildPlan {
     }
 
     unsafe fn steps(&mut self) -> Res {
-        if let Some(ns) = &self.ns {
+        if let Some(ns) = &mut self.ns {
+            let cwd = ns.cwd.as_mut_ptr().cast::<libc::c_char>();
+            if libc::getcwd(cwd, ns.cwd.len()).is_null() {
+                return Err((Step::Chdir, errno()));
+            }
             check(Step::Unshare, libc::unshare(ns.flags))?;
             write_file(Step::Setgroups, &ns.setgroups.0, ns.setgroups.1)?;
             write_file(Step::UidMap, &ns.uid_map.0, &ns.uid_map.1)?;
@@ -180,17 +192,18 @@ impl ChildPlan {
                 ),
             )?;
             for m in &ns.mounts {
-                check(
-                    m.step,
-                    libc::mount(
-                        m.src.as_ptr(),
-                        m.dst.as_ptr(),
-                        std::ptr::null(),
-                        m.flags,
-                        std::ptr::null(),
-                    ),
-                )?;
+                let r = libc::mount(
+                    m.src.as_ptr(),
+                    m.dst.as_ptr(),
+                    std::ptr::null(),
+                    m.flags,
+                    std::ptr::null(),
+                );
+                if !m.optional {
+                    check(m.step, r)?;
+                }
             }
+            check(Step::Chdir, libc::chdir(cwd))?;
         }
         if let Some(listeners) = self.ns.as_ref().and_then(|ns| ns.listeners.as_ref()) {
             loopback_up()?;

@@ -26,6 +26,7 @@ pub mod seccomp;
 
 pub mod child;
 mod landlock_rules;
+pub mod mounts;
 pub mod policy;
 mod prepare;
 

@@ -366,6 +366,35 @@ fn ns_plan(policy: &Policy, listeners: Option<Vec<Listener>>) -> Result<NsPlan, 
         .chain(&policy.writable)
         .collect();
     let mut mounts = Vec::new();
+    // Every writable root bound onto itself, then every user-data mount read-only: the binds
+    // are mounts of their own and stay writable.
+    let roots: Vec<&Path> = writable
+        .iter()
+        .map(|p| p.as_path())
+        .filter(|p| p.exists())
+        .collect();
+    for w in &roots {
+        let p = cstring(w)?;
+        mounts.push(MountOp {
+            src: p.clone(),
+            dst: p,
+            flags: libc::MS_BIND | libc::MS_REC,
+            step: Step::Bind,
+            optional: false,
+        });
+    }
+    for m in crate::mounts::user_data_mounts(&roots) {
+        let p = cstring(&m.point)?;
+        mounts.push(MountOp {
+            src: p.clone(),
+            dst: p,
+            flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | m.locked,
+            step: Step::RemountReadOnly,
+            // A mount this user may not remount (another user's FUSE mount) keeps Landlock's
+            // protection only; that is not a reason to refuse to run.
+            optional: true,
+        });
+    }
     for ro in &policy.read_only {
         let Ok(meta) = std::fs::symlink_metadata(ro) else {
             continue;
@@ -382,6 +411,7 @@ fn ns_plan(policy: &Policy, listeners: Option<Vec<Listener>>) -> Result<NsPlan, 
                     dst: p,
                     flags: libc::MS_BIND | libc::MS_REC,
                     step: Step::Bind,
+                    optional: false,
                 });
             }
         }
@@ -391,12 +421,14 @@ fn ns_plan(policy: &Policy, listeners: Option<Vec<Listener>>) -> Result<NsPlan, 
             dst: p.clone(),
             flags: libc::MS_BIND | libc::MS_REC,
             step: Step::Bind,
+            optional: false,
         });
         mounts.push(MountOp {
             src: p.clone(),
             dst: p,
             flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked_flags(ro),
             step: Step::RemountReadOnly,
+            optional: false,
         });
     }
     let null = CString::new("/dev/null").map_err(|_| SandboxError::Nul("/dev/null".into()))?;
@@ -412,6 +444,7 @@ fn ns_plan(policy: &Policy, listeners: Option<Vec<Listener>>) -> Result<NsPlan, 
             dst: cstring(h)?,
             flags: libc::MS_BIND,
             step: Step::Hide,
+            optional: true,
         });
     }
     Ok(NsPlan {
@@ -421,6 +454,7 @@ fn ns_plan(policy: &Policy, listeners: Option<Vec<Listener>>) -> Result<NsPlan, 
         gid_map: maps.gid,
         mounts,
         listeners,
+        cwd: vec![0u8; libc::PATH_MAX as usize + 1],
     })
 }
 

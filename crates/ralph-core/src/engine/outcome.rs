@@ -100,6 +100,7 @@ mod tests {
                 tail: String::new(),
                 duration: Duration::from_millis(5),
                 bytes: 0,
+                denied: Vec::new(),
             },
             agent: AgentOutcome {
                 final_text: text.to_string(),

@@ -83,11 +83,8 @@ fn path_near(text: &[u8], start: usize, end: usize) -> String {
     let before = &text[start.saturating_sub(WINDOW)..start];
     let before = String::from_utf8_lossy(before);
     let before_line = before.rsplit(['\n', '\r']).next().unwrap_or("");
-    tokens(before_line)
-        .filter(|t| is_path(t))
-        .last()
-        .map(str::to_string)
-        .unwrap_or_default()
+    let found = tokens(before_line).rev().find(|t| is_path(t));
+    found.map(str::to_string).unwrap_or_default()
 }
 
 fn tokens(s: &str) -> impl DoubleEndedIterator<Item = &str> {

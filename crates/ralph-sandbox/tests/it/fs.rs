@@ -126,3 +126,43 @@ fn workspace_writes_the_project_and_nothing_else() {
         "x"
     );
 }
+
+#[test]
+fn metadata_outside_is_read_only_too_with_namespaces() {
+    let d = dirs();
+    let keep = d.outside.join("keep.txt");
+    std::fs::write(&keep, "keep").unwrap();
+    let before = std::fs::metadata(&keep).unwrap();
+    let p = policy(&d, Mode::Workspace, Network::On);
+    let k = keep.display();
+    let script = format!(
+        "chmod 777 {k} && echo ESCAPED-chmod; touch -d 2001-01-01 {k} && echo ESCAPED-utime; \
+         chown 1234 {k} && echo ESCAPED-chown; touch inside && chmod 600 inside && echo ok-inside"
+    );
+    let (_, text) = run(&p, &d.project, &script);
+    assert!(text.contains("ok-inside"), "{text}");
+    assert!(!text.contains("ESCAPED"), "{text}");
+    let after = std::fs::metadata(&keep).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (before.mode(), before.mtime(), before.uid()),
+        (after.mode(), after.mtime(), after.uid())
+    );
+}
+
+#[test]
+fn landlock_alone_still_confines_writes() {
+    let d = dirs();
+    let mut p = policy(&d, Mode::Workspace, Network::On);
+    p.enforced.namespaces = false;
+    let script = format!(
+        "echo in > inside.txt && echo ok-inside; echo x > {out}/escape.txt && echo ESCAPED",
+        out = d.outside.display()
+    );
+    let (_, text) = run(&p, &d.project, &script);
+    assert!(
+        text.contains("ok-inside") && !text.contains("ESCAPED"),
+        "{text}"
+    );
+    assert!(!d.outside.join("escape.txt").exists());
+}

@@ -63,10 +63,19 @@ fn allowlist_reaches_forwarded_servers_and_listed_hosts_only() {
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (_, text, denied) = run_program(&p, &d.project, "python3", &args);
-    assert!(text.contains(&format!("direct {} hello", forwarded.port())), "{text}");
-    assert!(text.contains(&format!("direct {} refused", other.port())), "{text}");
+    assert!(
+        text.contains(&format!("direct {} hello", forwarded.port())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("direct {} refused", other.port())),
+        "{text}"
+    );
     assert!(text.contains("proxy 127.0.0.1 HTTP/1.1 200"), "{text}");
-    assert!(text.contains("proxy exfil.example.invalid HTTP/1.1 403"), "{text}");
+    assert!(
+        text.contains("proxy exfil.example.invalid HTTP/1.1 403"),
+        "{text}"
+    );
     assert_eq!(denied.len(), 1, "{denied:?}");
     assert_eq!(denied[0].host, "exfil.example.invalid");
     assert_eq!(denied[0].port, 443);
@@ -77,12 +86,25 @@ fn network_off_reaches_nothing() {
     let d = dirs();
     let server = hello_server();
     let p = policy(&d, Mode::Workspace, Network::Off);
-    let args = ["-c".to_string(), CLIENT.to_string(), format!("direct={}", server.port())];
+    let args = [
+        "-c".to_string(),
+        CLIENT.to_string(),
+        format!("direct={}", server.port()),
+    ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (_, text, _) = run_program(&p, &d.project, "python3", &args);
-    assert!(text.contains(&format!("direct {} refused", server.port())), "{text}");
+    assert!(
+        text.contains(&format!("direct {} refused", server.port())),
+        "{text}"
+    );
     // The control: the same client outside the sandbox reaches it.
-    let out = std::process::Command::new("python3").args(&args).output().unwrap();
+    let out = std::process::Command::new("python3")
+        .args(&args)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(&format!("direct {} hello", server.port())), "{text}");
+    assert!(
+        text.contains(&format!("direct {} hello", server.port())),
+        "{text}"
+    );
 }
