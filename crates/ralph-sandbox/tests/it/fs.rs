@@ -166,3 +166,4 @@ fn landlock_alone_still_confines_writes() {
     );
     assert!(!d.outside.join("escape.txt").exists());
 }
+
