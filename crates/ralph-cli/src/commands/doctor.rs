@@ -161,7 +161,11 @@ pub fn cmd_doctor(args: DoctorArgs) -> Result<i32, CliError> {
                 }
             }
             Err(e) => {
-                let _ = writeln!(out, "selected   {}", e.message);
+                // A sandbox problem is shown in the sandbox section, not as the agent's.
+                let sandbox_err = sandbox_settings(cfg, &RunArgs::default(), &cwd).err();
+                if sandbox_err.is_none_or(|s| s.message != e.message) {
+                    let _ = writeln!(out, "selected   {}", e.message);
+                }
                 if code == exit_codes::SUCCESS {
                     code = e.code;
                 }
