@@ -107,6 +107,13 @@ pub struct RunArgs {
     /// Checkpoint every N iterations (0 = off)
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = parse_every)]
     pub checkpoint_every: Option<u32>,
+    /// OS sandbox of agents and gates, instead of sandbox.mode (and sandbox.gates.mode)
+    #[arg(long, value_name = "MODE")]
+    pub sandbox: Option<SandboxFlag>,
+    /// Network of sandboxed agents and gates, instead of sandbox.network (and
+    /// sandbox.gates.network)
+    #[arg(long, value_name = "NET")]
+    pub network: Option<NetworkFlag>,
     /// Start a new run even if one is unfinished
     #[arg(long)]
     pub fresh: bool,
@@ -119,6 +126,28 @@ pub struct RunArgs {
     /// Extra arguments for the agent
     #[arg(last = true, value_name = "AGENT_ARGS")]
     pub agent_args: Vec<String>,
+}
+
+/// `--sandbox`: `ralph_sandbox::Mode` as clap parses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxFlag {
+    /// Writes only to the project (or story worktree), its temp dir and `writable`
+    Workspace,
+    /// Workspace, and reads limited to the project, toolchains and system directories
+    Strict,
+    /// No sandbox
+    Off,
+}
+
+/// `--network`: `ralph_sandbox::Network` as clap parses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkFlag {
+    /// As without a sandbox
+    On,
+    /// Only sandbox.allow_hosts, the backend's API hosts and local model servers
+    Allowlist,
+    /// Loopback only
+    Off,
 }
 
 #[derive(Debug, Args)]

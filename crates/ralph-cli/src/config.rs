@@ -26,6 +26,7 @@ pub use ralph_core::settings::{Gate, GateWhen, RetryStrategy};
 
 pub use duration::{format_duration, parse_duration};
 pub use template::{init_template, PROMPT_TEMPLATE};
+pub use validate::check_allow_host;
 
 /// Every name `agent.backend` accepts, in the order shown to users: `auto`, then every
 /// backend and alias the registry knows (`ralph_agents::all_names_with_aliases`).
@@ -81,6 +82,8 @@ pub struct ConfigFile {
     pub context: ContextConf,
     /// `[safety]`
     pub safety: SafetyConf,
+    /// `[sandbox]` and `[sandbox.gates]`
+    pub sandbox: SandboxConf,
     /// `[pricing."model"]`, by model name as written.
     pub pricing: BTreeMap<String, PriceConf>,
     /// `[[gates]]`, in file order, with `when` and `timeout` defaults already filled in
@@ -196,6 +199,29 @@ pub struct SafetyConf {
     pub blocked_commands: Option<Vec<String>>,
     pub no_progress_iterations: Option<u32>,
     pub max_output_mb: Option<u64>,
+}
+
+/// The keys of `[sandbox]`, and of `[sandbox.gates]` (where each unset key takes
+/// `[sandbox]`'s value). Paths are kept as written; the CLI resolves them (`~` is `$HOME`,
+/// relative is relative to the project root), because the HOME to use is the CLI's to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxKeys {
+    pub mode: Option<ralph_sandbox::Mode>,
+    pub required: Option<bool>,
+    /// Non-empty, without NUL, neither "/" nor "~" (HOME itself is checked once it is known).
+    pub writable: Option<Vec<PathBuf>>,
+    pub network: Option<ralph_sandbox::Network>,
+    /// Each a host pattern as [`crate::config::check_allow_host`] accepts.
+    pub allow_hosts: Option<Vec<String>>,
+}
+
+/// `[sandbox]`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxConf {
+    /// `[sandbox]`'s own keys: the agents' sandbox.
+    pub agents: SandboxKeys,
+    /// `[sandbox.gates]`, as written (not yet merged with `agents`).
+    pub gates: SandboxKeys,
 }
 
 /// `[retry]`

@@ -13,6 +13,10 @@ use crate::config::{self, ConfigFile};
 use crate::error::CliError;
 use crate::paths;
 
+mod sandbox;
+
+pub use sandbox::{sandbox_settings, SandboxSettings};
+
 /// Whether this version can run `name`. The config accepts every documented name, so a config
 /// naming a backend this build lacks fails with a clear message rather than a parse error.
 pub fn runnable(name: &str) -> bool {
@@ -47,6 +51,12 @@ pub struct Resolved {
     pub settings: Settings,
     /// The primary agent, then `agent.fallback` in order.
     pub agents: Vec<Agent>,
+    /// `[sandbox]` with `--sandbox`/`--network`: what every agent asks for.
+    pub sandbox: ralph_sandbox::Config,
+    /// `[sandbox.gates]` over `[sandbox]`, with the same flags: what every gate asks for.
+    pub sandbox_gates: ralph_sandbox::Config,
+    /// `RALPH_TEST_SANDBOX_LANDLOCK_ABI`, for `ralph_sandbox::probe`.
+    pub sandbox_probe: ralph_sandbox::ProbeOverrides,
 }
 
 pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved, CliError> {
@@ -246,7 +256,14 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         redactor: ralph_core::redact::Redactor::new(std::env::vars()),
         sandbox: ralph_core::sandbox::SandboxSettings::default(),
     };
-    Ok(Resolved { settings, agents })
+    let sb = sandbox_settings(cfg, args, cwd)?;
+    Ok(Resolved {
+        settings,
+        agents,
+        sandbox: sb.agents,
+        sandbox_gates: sb.gates,
+        sandbox_probe: sb.probe,
+    })
 }
 
 /// Where this run's machine-wide ledger is: [`paths::ledger_path`] from `budget.ledger` and the

@@ -22,7 +22,9 @@ use crate::{lock, paths};
 pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
     let cwd = paths::cwd()?;
     let cfg = load_config(args.config.as_deref(), &cwd)?;
-    let Resolved { settings, agents } = resolve(&cfg, &args, &cwd)?;
+    let Resolved {
+        settings, agents, ..
+    } = resolve(&cfg, &args, &cwd)?;
     let user_prompt = read_prompt(&settings.prompt, &cwd)?;
     if user_prompt.trim().is_empty() {
         return Err(CliError::usage(

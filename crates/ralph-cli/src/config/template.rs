@@ -169,6 +169,32 @@ backend = {backend}
 # Agent output kept per iteration (MiB); the rest is cut from the artifact, with a note.
 # max_output_mb = 100
 
+[sandbox]
+# The OS sandbox around every agent and gate (Linux: Landlock, seccomp, namespaces).
+# "workspace": the agent writes only to the project (or its story worktree), a private temp
+# dir, its backend's state dirs and `writable`, and reads everything; "strict": its reads are
+# limited to the project, the toolchains on PATH and system directories too; "off": no
+# sandbox. Unset: "workspace" where the kernel supports it, else none (with a warning).
+# `ralph doctor` shows what this kernel can enforce.
+# mode = "workspace"
+# Refuse to run (exit 8) when the kernel cannot enforce the mode, rather than warn and run.
+# required = false
+# More paths the agent may write: absolute, "~/..." or relative to the project.
+# writable = []
+# "on": as without a sandbox; "allowlist": only allow_hosts, the backend's API hosts and the
+# local model servers in its environment (through a proxy); "off": loopback only.
+# network = "on"
+# Hosts let through by network = "allowlist": "example.com", "*.example.com:443", "10.0.0.1".
+# allow_hosts = []
+
+# The gates' sandbox: the same keys; each one not set here takes [sandbox]'s value.
+# [sandbox.gates]
+# mode = "workspace"
+# required = false
+# writable = []
+# network = "on"
+# allow_hosts = []
+
 [retry]
 # Wait before retrying a failed iteration: "immediate", "linear" (base_delay times the
 # attempt) or "exponential" (base_delay, doubled at each attempt), never more than max_delay.
@@ -222,7 +248,7 @@ mod tests {
 
     use super::super::validate::{
         AGENT_KEYS, BUDGET_KEYS, CONTEXT_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, PRICE_KEYS,
-        RETRY_KEYS, SAFETY_KEYS,
+        RETRY_KEYS, SAFETY_KEYS, SANDBOX_GATE_KEYS,
     };
     use super::super::{backend_names, parse};
     use super::*;
@@ -241,7 +267,7 @@ mod tests {
                         || rest
                             .trim_matches(['[', ']'])
                             .chars()
-                            .all(|c| c.is_ascii_lowercase()));
+                            .all(|c| c.is_ascii_lowercase() || c == '.'));
                 is_assignment || is_header
             });
             out.push_str(uncommented.unwrap_or(line));
@@ -300,12 +326,19 @@ mod tests {
         assert_eq!(c.agent.priority, Some(priority));
         assert_eq!(c.gates.len(), 1);
         assert_eq!(c.gates[0].timeout, DEFAULT_GATE_TIMEOUT);
+        for keys in [&c.sandbox.agents, &c.sandbox.gates] {
+            assert_eq!(keys.mode, Some(ralph_sandbox::Mode::Workspace));
+            assert_eq!(keys.required, Some(false));
+            assert_eq!(keys.network, Some(ralph_sandbox::Config::default().network));
+            assert_eq!(keys.writable, Some(Vec::new()));
+            assert_eq!(keys.allow_hosts, Some(Vec::new()));
+        }
     }
 
     #[test]
     fn template_documents_every_supported_key() {
         let t = uncomment(&init_template("claude"));
-        let sections: [(&str, &[&str]); 9] = [
+        let sections: [(&str, &[&str]); 11] = [
             ("[agent]", AGENT_KEYS),
             ("[loop]", LOOP_KEYS),
             ("[budget]", BUDGET_KEYS),
@@ -313,6 +346,8 @@ mod tests {
             ("[retry]", RETRY_KEYS),
             ("[context]", CONTEXT_KEYS),
             ("[safety]", SAFETY_KEYS),
+            ("[sandbox]", SANDBOX_GATE_KEYS),
+            ("[sandbox.gates]", SANDBOX_GATE_KEYS),
             ("[[gates]]", GATE_KEYS),
             ("[pricing.\"claude-sonnet-4-5\"]", PRICE_KEYS),
         ];

@@ -151,6 +151,27 @@ cases! {
     gate_missing_name: "[[gates]]\nrun = \"cargo test\"\n";
     gate_empty_run: "[[gates]]\nname = \"tests\"\nrun = \" \"\n";
 
+    // Sandbox
+    sandbox_bad_mode: "[sandbox]\nmode = \"container\"\n";
+    sandbox_mode_typo: "[sandbox]\nmode = \"workspce\"\n";
+    sandbox_bad_network: "[sandbox]\nnetwork = \"none\"\n";
+    sandbox_network_as_bool: "[sandbox]\nnetwork = false\n";
+    sandbox_required_as_string: "[sandbox]\nrequired = \"yes\"\n";
+    sandbox_host_url: "[sandbox]\nallow_hosts = [\"example.com\", \"https://api.example.com/v1\"]\n";
+    sandbox_host_bad_port: "[sandbox]\nallow_hosts = [\"example.com:99999\"]\n";
+    sandbox_host_wildcard_inside: "[sandbox]\nallow_hosts = [\"api.*.example.com\"]\n";
+    sandbox_host_empty: "[sandbox]\nallow_hosts = [\"\"]\n";
+    sandbox_hosts_as_string: "[sandbox]\nallow_hosts = \"example.com\"\n";
+    sandbox_writable_root: "[sandbox]\nwritable = [\"target\", \"/\"]\n";
+    sandbox_writable_home: "[sandbox]\nwritable = [\"~/\"]\n";
+    sandbox_writable_nul: "[sandbox]\nwritable = [\"a\\u0000b\"]\n";
+    sandbox_unknown_key: "[sandbox]\nallowed_hosts = [\"example.com\"]\n";
+    sandbox_gates_unknown_key: "[sandbox.gates]\nnetwrk = \"off\"\n";
+    sandbox_gates_nested_gates: "[sandbox.gates]\ngates = {}\n";
+    sandbox_gates_not_a_table: "[sandbox]\ngates = \"off\"\n";
+    sandbox_gates_bad_mode: "[sandbox]\nmode = \"off\"\n\n[sandbox.gates]\nmode = \"Strict\"\n";
+    sandbox_key_in_wrong_section: "[safety]\nallow_hosts = []\n";
+
     // Completion marker
     marker_with_newline: "[loop]\ncompletion_marker = \"DONE\\nNOW\"\n";
     marker_empty: "[loop]\ncompletion_marker = \"\"\n";
@@ -209,4 +230,36 @@ fn file_name_is_shown_as_given() {
             .starts_with("error: conf/dev.toml:2:18: `loop.max_iterations`: "),
         "{e}"
     );
+}
+
+/// `[sandbox]` and `[sandbox.gates]` as written: paths untouched (the CLI resolves them), and
+/// the gates' unset keys left unset (they take `[sandbox]`'s values when settings resolve).
+#[test]
+fn sandbox_sections_parse_as_written() {
+    use ralph_sandbox::{Mode, Network};
+    let c = parse(
+        "[sandbox]\nmode = \"strict\"\nrequired = true\nwritable = [\"~/.cache\", \"out\"]\n\
+         network = \"allowlist\"\nallow_hosts = [\"*.example.com:443\", \"[::1]:8080\"]\n\n\
+         [sandbox.gates]\nnetwork = \"on\"\n",
+        Path::new("ralph.toml"),
+    )
+    .unwrap();
+    let a = &c.sandbox.agents;
+    assert_eq!(a.mode, Some(Mode::Strict));
+    assert_eq!(a.required, Some(true));
+    let written: Vec<std::path::PathBuf> = vec!["~/.cache".into(), "out".into()];
+    assert_eq!(a.writable, Some(written));
+    assert_eq!(a.network, Some(Network::Allowlist));
+    assert_eq!(a.allow_hosts.as_ref().map(Vec::len), Some(2));
+    let g = &c.sandbox.gates;
+    assert_eq!(g.network, Some(Network::On));
+    assert_eq!((g.mode, g.required, &g.writable), (None, None, &None));
+    assert_eq!(c.location("sandbox.writable[1]"), Some((4, 25)));
+    let c = parse(
+        "sandbox = { gates = { mode = \"off\" } }\n",
+        Path::new("ralph.toml"),
+    )
+    .unwrap();
+    assert_eq!(c.sandbox.gates.mode, Some(Mode::Off));
+    assert_eq!(c.sandbox.agents.mode, None);
 }

@@ -552,6 +552,53 @@ fn doctor_with_a_custom_agent_probes_every_other_backend_as_itself() {
     );
 }
 
+/// `ralph doctor`'s sandbox section, and the fail-closed path through the Landlock test hook:
+/// with `required = true` a kernel without Landlock is a refusal (exit 8), as `ralph run`'s.
+#[test]
+fn doctor_reports_the_sandbox_and_refuses_what_the_kernel_cannot_enforce() {
+    let p = Project::new();
+    p.write("PROMPT.md", "task\n");
+    p.write(
+        "ralph.toml",
+        "[agent]\nbackend = \"custom\"\ncommand = [\"/bin/true\"]\n\n[sandbox]\nrequired = true\n",
+    );
+    let doctor = |abi: &str| {
+        Out::from(
+            p.ralph()
+                .arg("doctor")
+                .env("RALPH_TEST_SANDBOX_LANDLOCK_ABI", abi)
+                .output()
+                .unwrap(),
+        )
+    };
+    let ok = doctor("7");
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
+    for line in [
+        "  landlock  ABI 7 (2 or later needed: ok)",
+        "  agents    mode workspace, network on",
+        "  gates     mode workspace, network on",
+    ] {
+        assert!(ok.stdout.contains(line), "{line:?} in {}", ok.stdout);
+    }
+    let refused = doctor("0");
+    assert_eq!(refused.code, 8, "{}", refused.stdout);
+    assert!(
+        refused
+            .stdout
+            .contains("  agents    REFUSED: [sandbox] mode = \"workspace\" cannot be enforced"),
+        "{}",
+        refused.stdout
+    );
+    assert!(refused.stdout.contains("fix: "), "{}", refused.stdout);
+    let bad = doctor("seven");
+    assert_eq!(bad.code, 2, "{}", bad.stdout);
+    assert!(
+        bad.stdout.contains("RALPH_TEST_SANDBOX_LANDLOCK_ABI=seven"),
+        "{}",
+        bad.stdout
+    );
+}
+
 /// Run `ralph args…` in the project on a real terminal (util-linux `script` gives it a pty).
 fn on_a_terminal(p: &Project, args: &str) -> Vec<u8> {
     let out = std::process::Command::new("script")

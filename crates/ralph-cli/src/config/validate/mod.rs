@@ -6,7 +6,8 @@
 //!
 //! This file holds the walk, the key tables and the errors about structure (unknown sections
 //! and keys); one file per section checks its keys (`agent.rs`, `loop_.rs` with `[context]`
-//! and `[retry]`, `budget.rs` with `[pricing]`, `safety.rs` with `[git]`, `gates.rs`), and
+//! and `[retry]`, `budget.rs` with `[pricing]`, `safety.rs` with `[git]`, `sandbox.rs` with
+//! `[sandbox.gates]`, `gates.rs`), and
 //! `values.rs` has the value checks they share.
 
 #![expect(
@@ -29,10 +30,13 @@ mod budget;
 mod gates;
 mod loop_;
 mod safety;
+mod sandbox;
 mod values;
 
+pub use sandbox::check_allow_host;
+
 pub(crate) const SECTIONS: &[&str] = &[
-    "agent", "loop", "budget", "git", "retry", "context", "safety", "gates", "pricing",
+    "agent", "loop", "budget", "git", "retry", "context", "safety", "sandbox", "gates", "pricing",
 ];
 pub(crate) const AGENT_KEYS: &[&str] = &[
     "backend",
@@ -79,6 +83,17 @@ pub(crate) const SAFETY_KEYS: &[&str] = &[
     "no_progress_iterations",
     "max_output_mb",
 ];
+pub(crate) const SANDBOX_KEYS: &[&str] = &[
+    "mode",
+    "required",
+    "writable",
+    "network",
+    "allow_hosts",
+    "gates",
+];
+/// `[sandbox.gates]`: `[sandbox]`'s keys but `gates`.
+pub(crate) const SANDBOX_GATE_KEYS: &[&str] =
+    &["mode", "required", "writable", "network", "allow_hosts"];
 pub(crate) const RETRY_KEYS: &[&str] = &["strategy", "base_delay", "max_delay"];
 pub(crate) const GATE_KEYS: &[&str] = &["name", "run", "when", "timeout"];
 pub(crate) const CONTEXT_KEYS: &[&str] = &["notes_max_tokens", "summary_model"];
@@ -105,6 +120,8 @@ fn section_keys(section: &str) -> &'static [&'static str] {
         "pricing" => PRICE_KEYS,
         "context" => CONTEXT_KEYS,
         "safety" => SAFETY_KEYS,
+        "sandbox" => SANDBOX_KEYS,
+        "sandbox.gates" => SANDBOX_GATE_KEYS,
         _ => &[],
     }
 }
@@ -147,6 +164,7 @@ pub(crate) fn parse(src: &str, file: &Path) -> Result<ConfigFile> {
             "pricing" => conf.pricing = w.pricing(w.section(&e)?)?,
             "context" => conf.context = w.context(w.section(&e)?)?,
             "safety" => conf.safety = w.safety(w.section(&e)?)?,
+            "sandbox" => conf.sandbox = w.sandbox(w.section(&e)?)?,
             _ => return Err(w.unknown_top_level(&e)),
         }
     }
@@ -360,10 +378,11 @@ fn synonym(section: &str, key: &str) -> Option<&'static str> {
 
 /// The section a key belongs to, for "belongs in [budget]" hints.
 fn home_section(key: &str) -> Option<&'static str> {
+    // `gates` is a table of [sandbox], not a key anyone would misplace.
     SECTIONS
         .iter()
         .copied()
-        .find(|s| *s != "gates" && section_keys(s).contains(&key))
+        .find(|s| *s != "gates" && key != "gates" && section_keys(s).contains(&key))
 }
 
 /// The raw text of a scalar value as written in the file.
