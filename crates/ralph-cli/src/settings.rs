@@ -257,6 +257,8 @@ pub fn resolve(cfg: &ConfigFile, args: &RunArgs, cwd: &Path) -> Result<Resolved,
         sandbox: ralph_core::sandbox::SandboxSettings::default(),
     };
     let sb = sandbox_settings(cfg, args, cwd)?;
+    let mut settings = settings;
+    settings.sandbox = sandbox::enforce(&sb)?;
     Ok(Resolved {
         settings,
         agents,

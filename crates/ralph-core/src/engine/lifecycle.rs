@@ -147,6 +147,14 @@ impl Engine {
             "sandbox_gates": self.settings.sandbox.gates.label(),
             "sandbox_gaps": self.settings.sandbox.agents.enforced.gaps,
         }));
+        let sb = &self.settings.sandbox;
+        if !resumed && !(sb.agents.enforced.gaps.is_empty() && sb.gates.enforced.gaps.is_empty()) {
+            let data = serde_json::json!({
+                "agents": sb.agents.label(), "gates": sb.gates.label(),
+                "agents_gaps": sb.agents.enforced.gaps, "gates_gaps": sb.gates.enforced.gaps,
+            });
+            self.audit_record(ralph_store::audit::kinds::SANDBOX_UNENFORCED, data);
+        }
         self.emit(&[started]);
         self.warn_unenforced_caps();
         self.recover_unaccounted_spend().await?;

@@ -164,6 +164,16 @@ fn check_writable(path: &str) -> std::result::Result<(), (String, String)> {
 ///
 /// One function on purpose: `ralph_sandbox::allow::AllowList::new` will replace it.
 pub fn check_allow_host(entry: &str) -> std::result::Result<(), String> {
+    syntax(entry)?;
+    // What the proxy will match against: the same parser, so a value accepted here is never
+    // refused at run time.
+    ralph_sandbox::allow::AllowList::new(&[entry])
+        .map(drop)
+        .map_err(|e| e.why.to_string())
+}
+
+/// The checks with the most precise messages, before the proxy's parser.
+fn syntax(entry: &str) -> std::result::Result<(), String> {
     if entry.trim().is_empty() {
         return Err("it is empty".into());
     }
