@@ -379,6 +379,7 @@ mod tests {
                 total_tokens: Tokens::default(),
                 context_pct: None,
                 unrestorable: Vec::new(),
+                sandbox: "off".into(),
             },
         }
     }

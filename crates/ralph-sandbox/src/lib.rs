@@ -32,7 +32,7 @@ mod prepare;
 
 pub use config::{Config, Mode, Network};
 pub use policy::Policy;
-pub use prepare::{prepare, Active, Prepared, SandboxError};
+pub use prepare::{env_for, prepare, Active, Prepared, SandboxError};
 pub use probe::{probe, ProbeOverrides, Support};
 pub use proxy::Denied;
 pub use resolve::{resolve, Enforced, Resolution};

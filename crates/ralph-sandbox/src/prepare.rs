@@ -73,15 +73,30 @@ impl Active {
     }
 }
 
+fn tmp_env(tmpdir: &Path) -> Vec<(String, String)> {
+    ["TMPDIR", "TMP", "TEMP"]
+        .map(|k| (k.to_string(), tmpdir.display().to_string()))
+        .to_vec()
+}
+
+/// The variables a process sandboxed under `policy` gets, without preparing anything (what
+/// `ralph run --dry-run` shows).
+pub fn env_for(policy: &Policy) -> Vec<(String, String)> {
+    if policy.enforced.mode == Mode::Off {
+        return Vec::new();
+    }
+    let mut env = tmp_env(&policy.tmpdir);
+    if policy.enforced.namespaces && policy.enforced.network == Network::Allowlist {
+        env.extend(listeners(&policy.forwards).2);
+    }
+    env
+}
+
 /// Lay out the sandbox for one spawn under `policy`. Nothing is applied yet.
 pub fn prepare(policy: &Policy, support: &Support) -> Result<Prepared, SandboxError> {
     let (parent, child_end) = seqpacket_pair()?;
     let allow = Arc::new(AllowList::new(&policy.allow_hosts)?);
-    let mut env = vec![
-        ("TMPDIR".to_string(), policy.tmpdir.display().to_string()),
-        ("TMP".to_string(), policy.tmpdir.display().to_string()),
-        ("TEMP".to_string(), policy.tmpdir.display().to_string()),
-    ];
+    let mut env = tmp_env(&policy.tmpdir);
     if policy.enforced.mode == Mode::Off {
         return Ok(Prepared {
             child: None,

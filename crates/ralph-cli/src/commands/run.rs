@@ -234,6 +234,17 @@ fn dry_run(
         agent.model.as_deref(),
         &call,
     );
+    // The sandbox's own variables (its private TMPDIR, the proxy), as the call will get them.
+    let tag = ralph_core::sandbox::call_tag(&run_id, n, "agent");
+    let place = ralph_core::sandbox::CallPlace {
+        root: &settings.root,
+        work_root: &settings.root,
+        tag: &tag,
+    };
+    let who = ralph_core::sandbox::Who::Agent(agent.backend.descriptor());
+    let sandbox_env =
+        ralph_core::sandbox::preview_env(&settings.sandbox, place, who, &spec.env, &spec.args);
+    spec.env.extend(sandbox_env);
     // Added at spawn, one value per call (`ralph_core::orphans`): shown, not invented.
     spec.env.push((
         ralph_core::orphans::MARKER_VAR.to_string(),

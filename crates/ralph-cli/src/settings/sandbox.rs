@@ -316,7 +316,12 @@ pub fn enforce(sb: &SandboxSettings) -> Result<ralph_core::sandbox::SandboxSetti
         gates: side(&sb.gates, "gates")?,
         support,
         env: std::env::vars_os()
-            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
             .collect(),
         tmp_root: std::env::temp_dir(),
     })

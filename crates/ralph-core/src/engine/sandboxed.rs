@@ -19,7 +19,7 @@ impl Engine {
         env: &[(String, String)],
         args: &[String],
     ) -> Result<Option<CallSandbox>, Stop> {
-        let tag = format!("{}-{n:04}-{call}", self.run.id);
+        let tag = crate::sandbox::call_tag(&self.run.id, n, call);
         let place = CallPlace {
             root: &self.settings.root,
             work_root: &self.scope.work_root,

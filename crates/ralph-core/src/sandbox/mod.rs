@@ -140,12 +140,55 @@ pub fn for_call(
     Ok(Some(sandbox))
 }
 
+/// The name of call `call` (`agent`, `gate-<name>`) of iteration `n`: its temp dir's name.
+pub fn call_tag(run_id: &str, n: u32, call: &str) -> String {
+    format!("{run_id}-{n:04}-{call}")
+}
+
+/// The variables the call would get from its sandbox, with nothing created (`--dry-run`).
+pub fn preview_env(
+    settings: &SandboxSettings,
+    place: CallPlace<'_>,
+    who: Who,
+    env: &[(String, String)],
+    args: &[String],
+) -> Vec<(String, String)> {
+    let side = match who {
+        Who::Agent(_) => &settings.agents,
+        Who::Gate => &settings.gates,
+    };
+    if side.enforced.mode == Mode::Off {
+        return Vec::new();
+    }
+    let lookup = layout::Env::new(env, &settings.env);
+    let policy = layout::policy(
+        side,
+        place,
+        who,
+        &lookup,
+        args,
+        tmpdir_path(&settings.tmp_root, place.tag),
+    );
+    ralph_sandbox::env_for(&policy)
+}
+
+fn tmpdir_path(root: &Path, tag: &str) -> PathBuf {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    root.join(format!("ralph-sandbox-{uid}")).join(tag)
+}
+
 /// `<tmp_root>/ralph-sandbox-<uid>/<tag>`, private to the user (0700 on the parent).
 fn make_tmpdir(root: &Path, tag: &str) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
-    let parent = root.join(format!("ralph-sandbox-{uid}"));
+    let dir = tmpdir_path(root, tag);
+    let Some(parent) = dir.parent().map(Path::to_path_buf) else {
+        return Err(std::io::Error::other(
+            "no parent for the sandbox's temp dir",
+        ));
+    };
     match std::fs::DirBuilder::new().mode(0o700).create(&parent) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -162,7 +205,6 @@ fn make_tmpdir(root: &Path, tag: &str) -> std::io::Result<PathBuf> {
         }
         Err(e) => return Err(e),
     }
-    let dir = parent.join(tag);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     Ok(dir)

@@ -166,4 +166,3 @@ fn landlock_alone_still_confines_writes() {
     );
     assert!(!d.outside.join("escape.txt").exists());
 }
-

@@ -88,7 +88,10 @@ fn dry_run_prints_exactly_the_argv_and_environment_the_agent_gets() {
     p.write("PROMPT.md", "Make the tests pass.\n");
     p.write(
         "ralph.toml",
-        "[agent]\nbackend = \"claude\"\nargs = [\"--extra\", \"two words\"]\n",
+        &format!(
+            "[agent]\nbackend = \"claude\"\nargs = [\"--extra\", \"two words\"]\n{}",
+            p.sandbox_section()
+        ),
     );
     let calls = p.aux_path("calls");
     let script = Script::new()
@@ -159,6 +162,14 @@ fn dry_run_prints_exactly_the_argv_and_environment_the_agent_gets() {
         .filter(|(k, _)| *k != "RALPH_HOME")
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    // And the sandbox's: the call's private temp dir, the same path the dry run named.
+    for k in ["TMPDIR", "TMP", "TEMP"] {
+        let v = got.env.get(k).cloned();
+        real_env.insert(
+            k.to_string(),
+            v.unwrap_or_else(|| panic!("the call has no {k}")),
+        );
+    }
     // The supervision marker is one value per call: the dry run names it, the call has one.
     let marker = real_env
         .remove("RALPH_SUPERVISED")

@@ -213,7 +213,8 @@ fn exit_8_when_authentication_fails() {
 
 #[test]
 fn exit_9_when_stop_is_requested() {
-    let p = Project::new();
+    // The agent writes .ralph/STOP, which the sandbox keeps read-only to agents.
+    let p = Project::new().without_sandbox();
     // The agent itself asks to stop during iteration 2: no race with the test.
     let script = Script::new()
         .default_steps(vec![Step::print("working")])

@@ -18,7 +18,8 @@ fn sh_agent(p: &Project, body: &str, extra: &str) {
         "ralph.toml",
         &format!(
             "[agent]\nbackend = \"custom\"\ncommand = [\"sh\", {:?}]\noutput = \"text\"\n\n\
-             [loop]\nmax_iterations = 1\n\n[retry]\nbase_delay = \"0s\"\n\n{extra}\n",
+             [loop]\nmax_iterations = 1\n\n[retry]\nbase_delay = \"0s\"\n\n{extra}\n\n\
+             [sandbox]\nmode = \"off\"\n",
             path_str(&p.aux_path("agent.sh"))
         ),
     );
@@ -30,7 +31,7 @@ fn sh_agent(p: &Project, body: &str, extra: &str) {
 
 /// A repository with history, a second branch, a tag and two stash entries.
 fn rich_repo() -> Project {
-    let p = Project::git();
+    let p = Project::git().without_sandbox();
     p.write("a.txt", "one\n");
     p.git_cmd(&["add", "-A"]);
     p.git_cmd(&["commit", "-q", "-m", "second"]);
@@ -193,7 +194,7 @@ fn allowed_ref_rewrites_are_left_alone() {
     assert_ne!(out.code, 6, "{}", out.stderr);
     assert!(!user_refs(&p).contains("refs/heads/feature"));
 
-    let bad = Project::git();
+    let bad = Project::git().without_sandbox();
     sh_agent(
         &bad,
         "true",
@@ -242,7 +243,7 @@ fn ralphs_git_never_runs_agent_configured_code() {
     ];
     let mut failures = Vec::new();
     for (what, body) in cases {
-        let p = Project::git();
+        let p = Project::git().without_sandbox();
         let marker = p.aux_path("marker");
         sh_agent(
             &p,
@@ -437,7 +438,7 @@ fn a_lost_file_too_large_for_checkpoints_is_said() {
         ("rm big.bin", "deleted"),
         ("echo more >> big.bin", "changed"),
     ] {
-        let p = Project::git();
+        let p = Project::git().without_sandbox();
         sh_agent(&p, command, "[git]\nmax_untracked_mb = 1\n");
         p.write("big.bin", &"x".repeat(2 * 1024 * 1024));
         let out = p.run(&["run"]);
@@ -465,7 +466,7 @@ fn a_lost_file_too_large_for_checkpoints_is_said() {
 /// and restored like any other: every git output ralph parses for paths is NUL-separated.
 #[test]
 fn paths_with_newlines_are_checkpointed_and_restored() {
-    let p = Project::git();
+    let p = Project::git().without_sandbox();
     let tracked = "tracked\nname.txt";
     p.write(tracked, "before\n");
     p.write("say \"hi\"\tnow.txt", "before\n");

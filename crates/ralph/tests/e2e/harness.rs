@@ -17,6 +17,9 @@ pub struct Project {
     /// project's checkpoints.
     pub aux: PathBuf,
     pub home: PathBuf,
+    /// `configure` writes `[sandbox] mode = "off"`: for tests of what ralph's after-the-fact
+    /// checks catch when nothing stopped the agent (no sandbox, or a kernel without one).
+    pub unsandboxed: bool,
 }
 
 impl Project {
@@ -34,7 +37,30 @@ impl Project {
             root,
             aux,
             home,
+            unsandboxed: false,
         }
+    }
+
+    /// `[sandbox]` keys every test config gets: the test's own directory beside the project,
+    /// where fake agents write pid files and recordings, is writable like a user's `writable`
+    /// entry (and the sandbox is off for [`Project::without_sandbox`] projects).
+    pub fn sandbox_keys(&self) -> String {
+        let mut keys = format!("writable = [{:?}]\n", self.aux.display().to_string());
+        if self.unsandboxed {
+            keys.push_str("mode = \"off\"\n");
+        }
+        keys
+    }
+
+    /// The `[sandbox]` section with [`Project::sandbox_keys`], for hand-written configs.
+    pub fn sandbox_section(&self) -> String {
+        format!("\n[sandbox]\n{}", self.sandbox_keys())
+    }
+
+    /// This project without the OS sandbox (see [`Project::unsandboxed`]).
+    pub fn without_sandbox(mut self) -> Project {
+        self.unsandboxed = true;
+        self
     }
 
     /// A git repository with one commit.
@@ -99,6 +125,11 @@ impl Project {
     /// other keys via `loop_extra`).
     pub fn configure(&self, script: &Script, output: &str, loop_extra: &str, extra: &str) {
         let sp = self.script(script);
+        let grant = self.sandbox_keys();
+        let extra = match extra.find("[sandbox]\n") {
+            Some(i) => format!("{}[sandbox]\n{grant}{}", &extra[..i], &extra[i + 10..]),
+            None => format!("{extra}\n[sandbox]\n{grant}"),
+        };
         let toml = format!(
             "[agent]\nbackend = \"custom\"\ncommand = [{:?}, {:?}]\noutput = \"{output}\"\n\n\
              [loop]\n{loop_extra}\n\n[retry]\nbase_delay = \"0s\"\n\n{extra}\n",
@@ -436,6 +467,8 @@ pub fn snapshot_filters() -> &'static [(regex::Regex, &'static str)] {
         std::sync::OnceLock::new();
     FILTERS.get_or_init(|| {
         [
+            // The sandbox's per-call temp dirs: under ralph's TMPDIR, named by the user's uid.
+            (r"[^\s'\x22]*/ralph-sandbox-\d+/", "[SANDBOX_TMP]/"),
             // Run ids: `20261202-054012-ab12`.
             (r"\b\d{8}-\d{6}-[0-9a-f]{4}\b", "[RUN_ID]"),
             // Rollback checkpoints are named after the time they were taken (with a `-N` suffix

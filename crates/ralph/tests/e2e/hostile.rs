@@ -23,7 +23,7 @@ use crate::harness::*;
 /// change, an untracked file, refs packed, a benign hook, and an outside directory the agent
 /// must not reach through the repository.
 fn user_repo() -> Project {
-    let p = Project::git();
+    let p = Project::git().without_sandbox();
     p.write("src/lib.rs", "pub fn answer() -> u32 { 42 }\n");
     p.write("notes.txt", "keep me\n");
     p.git_cmd(&["add", "-A"]);

@@ -200,7 +200,10 @@ fn a_usage_limit_switches_to_the_fallback_agent_and_prices_its_tokens() {
     std::fs::set_permissions(bin.join("claude"), std::fs::Permissions::from_mode(0o755)).unwrap();
     p.write(
         "ralph.toml",
-        "[agent]\nbackend = \"claude\"\nfallback = [\"codex:gpt-5.5\"]\n",
+        &format!(
+            "[agent]\nbackend = \"claude\"\nfallback = [\"codex:gpt-5.5\"]\n{}",
+            p.sandbox_section()
+        ),
     );
     let out = Out::from(
         p.ralph()

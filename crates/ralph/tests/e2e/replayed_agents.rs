@@ -39,7 +39,10 @@ fn replay(p: &Project, name: &str, first: (&str, &str, i32), second: (&str, &str
 
 fn run_with(p: &Project, path: &str, backend: &str) -> Out {
     p.write("PROMPT.md", "Write hello.txt.\n");
-    p.write("ralph.toml", "[retry]\nbase_delay = \"0s\"\n");
+    p.write(
+        "ralph.toml",
+        &format!("[retry]\nbase_delay = \"0s\"\n{}", p.sandbox_section()),
+    );
     Out::from(
         p.ralph()
             .args(["run", "--json", "--backend", backend])

@@ -219,7 +219,8 @@ fn resume_after_interrupt_carries_iteration_count_cost_and_time() {
 
 #[test]
 fn fresh_starts_a_new_run_and_finished_runs_are_not_resumed() {
-    let p = Project::new();
+    // The agent writes .ralph/STOP, which the sandbox keeps read-only to agents.
+    let p = Project::new().without_sandbox();
     let script = Script::new().default_steps(vec![Step::print("step")]);
     p.configure_text(&script, "max_iterations = 2");
     assert_eq!(p.run(&["run"]).code, 3);

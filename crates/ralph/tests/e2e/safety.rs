@@ -240,7 +240,8 @@ fn changes_to_protected_paths_are_restored_after_the_fact() {
             vec![Step::write(".git/hooks/pre-commit", "#!/bin/sh\nexit 0\n")],
         ),
     ] {
-        let p = repo();
+        // Without the sandbox, which would refuse these writes (e2e `sandbox`).
+        let p = repo().without_sandbox();
         p.configure_text(&Script::new().default_steps(steps), "max_iterations = 2");
         commit_all(&p);
         let config_before = p.read(".git/config");

@@ -303,6 +303,13 @@ fn init_then_run_works_with_the_claude_backend() {
     assert!(p.read("ralph.toml").contains("backend = \"claude\""));
     assert!(!p.read("PROMPT.md").contains("LOOP_COMPLETE"));
     ralph_snapshot!(p, ["init"]);
+    // The fake claude records its arguments beside the project.
+    let toml = p.read("ralph.toml").replacen(
+        "\n[sandbox]\n",
+        &format!("\n[sandbox]\n{}", p.sandbox_keys()),
+        1,
+    );
+    p.write("ralph.toml", &toml);
 
     let script = Script::new()
         .default_steps(vec![
@@ -377,7 +384,10 @@ fn allowlist_permissions_replace_skip_permissions() {
     p.write("PROMPT.md", "task\n");
     p.write(
         "ralph.toml",
-        "[agent]\nbackend = \"claude\"\npermissions = \"allowlist\"\nallowed_tools = [\"Read\", \"Edit\", \"Bash(git diff *)\"]\n",
+        &format!(
+            "[agent]\nbackend = \"claude\"\npermissions = \"allowlist\"\nallowed_tools = [\"Read\", \"Edit\", \"Bash(git diff *)\"]\n{}",
+            p.sandbox_section()
+        ),
     );
     let script = Script::new().default_steps(vec![Step::claude_result(ClaudeResult::success(
         "LOOP_COMPLETE",

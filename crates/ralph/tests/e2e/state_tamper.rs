@@ -10,7 +10,7 @@ use crate::harness::*;
 /// Iteration 1 is ordinary (so there is history to lose); iteration 2 runs `command` in the
 /// agent's shell and then claims completion.
 fn hostile(command: &str) -> (Project, Out) {
-    let p = Project::git();
+    let p = Project::git().without_sandbox();
     let script = Script::new()
         .on_call(
             1,
@@ -199,7 +199,7 @@ fn a_stop_request_from_the_agent_is_not_tampering() {
 
 #[test]
 fn an_ordinary_run_never_reports_tampering() {
-    let p = Project::git();
+    let p = Project::git().without_sandbox();
     let script = Script::new()
         .default_steps(vec![Step::write("a.txt", "x\n"), Step::print("working")])
         .on_call(5, vec![Step::print("LOOP_COMPLETE")]);
