@@ -148,7 +148,8 @@ impl Engine {
             "sandbox_gaps": self.settings.sandbox.agents.enforced.gaps,
         }));
         let sb = &self.settings.sandbox;
-        if !resumed && !(sb.agents.enforced.gaps.is_empty() && sb.gates.enforced.gaps.is_empty()) {
+        let gaps = !(sb.agents.enforced.gaps.is_empty() && sb.gates.enforced.gaps.is_empty());
+        if gaps && !resumed {
             let data = serde_json::json!({
                 "agents": sb.agents.label(), "gates": sb.gates.label(),
                 "agents_gaps": sb.agents.enforced.gaps, "gates_gaps": sb.gates.enforced.gaps,
