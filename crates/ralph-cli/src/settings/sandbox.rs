@@ -175,6 +175,38 @@ fn lexical(p: &Path) -> PathBuf {
     out
 }
 
+/// What the engine enforces: both configs checked against the kernel. `required = true` and a
+/// kernel that cannot enforce it is exit 8 with the reason and the fix, before anything runs.
+pub fn enforce(sb: &SandboxSettings) -> Result<ralph_core::sandbox::SandboxSettings, CliError> {
+    let support = ralph_sandbox::probe(sb.probe);
+    let side = |config: &Config, who: &str| match ralph_sandbox::resolve(config, &support) {
+        ralph_sandbox::Resolution::Enforced(enforced) => Ok(ralph_core::sandbox::SandboxSide {
+            enforced,
+            writable: config.writable.clone(),
+            allow_hosts: config.allow_hosts.clone(),
+        }),
+        ralph_sandbox::Resolution::Refused { reason, fix } => Err(CliError::new(
+            exit_codes::NEEDS_HUMAN,
+            format!("{reason} (for {who}); nothing was run"),
+            Some(fix),
+        )),
+    };
+    Ok(ralph_core::sandbox::SandboxSettings {
+        agents: side(&sb.agents, "agents")?,
+        gates: side(&sb.gates, "gates")?,
+        support,
+        env: std::env::vars_os()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect(),
+        tmp_root: std::env::temp_dir(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,36 +325,4 @@ mod tests {
             assert!(e.message.contains(LANDLOCK_ABI_ENV), "{}", e.message);
         }
     }
-}
-
-/// What the engine enforces: both configs checked against the kernel. `required = true` and a
-/// kernel that cannot enforce it is exit 8 with the reason and the fix, before anything runs.
-pub fn enforce(sb: &SandboxSettings) -> Result<ralph_core::sandbox::SandboxSettings, CliError> {
-    let support = ralph_sandbox::probe(sb.probe);
-    let side = |config: &Config, who: &str| match ralph_sandbox::resolve(config, &support) {
-        ralph_sandbox::Resolution::Enforced(enforced) => Ok(ralph_core::sandbox::SandboxSide {
-            enforced,
-            writable: config.writable.clone(),
-            allow_hosts: config.allow_hosts.clone(),
-        }),
-        ralph_sandbox::Resolution::Refused { reason, fix } => Err(CliError::new(
-            exit_codes::NEEDS_HUMAN,
-            format!("{reason} (for {who}); nothing was run"),
-            Some(fix),
-        )),
-    };
-    Ok(ralph_core::sandbox::SandboxSettings {
-        agents: side(&sb.agents, "agents")?,
-        gates: side(&sb.gates, "gates")?,
-        support,
-        env: std::env::vars_os()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
-            .collect(),
-        tmp_root: std::env::temp_dir(),
-    })
 }
