@@ -359,8 +359,11 @@ fn spawn(spec: &mut Spec<'_>) -> Result<Spawned, SpawnError> {
         sandbox.install(&mut cmd);
     }
     let child = cmd.spawn();
-    if let (Err(_), Some(failure)) = (&child, spec.sandbox.as_ref().and_then(|s| s.failure())) {
-        return Err(SpawnError::Sandbox(failure));
+    if child.is_err() {
+        // Only after a failure: on success the socket holds the namespace's ports instead.
+        if let Some(failure) = spec.sandbox.as_ref().and_then(|s| s.failure()) {
+            return Err(SpawnError::Sandbox(failure));
+        }
     }
     let child = child.map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => SpawnError::NotFound {

@@ -169,7 +169,8 @@ impl Prepared {
         }
     }
 
-    /// After a failed spawn: the sandbox step that failed, if it was the sandbox.
+    /// After a failed spawn (only then: it reads the report socket, where a successful child
+    /// left its listeners): the sandbox step that failed, if it was the sandbox.
     pub fn failure(&self) -> Option<SandboxError> {
         let mut buf = [0u8; 64];
         // SAFETY: a non-blocking recv into a buffer we own.

@@ -174,16 +174,33 @@ impl std::io::Write for LazyArtifact {
     }
 }
 
-/// A writer whose bytes are also scanned for the sandbox's refusals (the agent's stderr).
+/// A writer whose bytes are also scanned for the sandbox's refusals (the agent's stderr), a
+/// line at a time: a read can end mid-line, between a path and its error.
 struct Scanned<'a, W> {
     inner: W,
     scanner: Option<&'a mut crate::sandbox::DenialScanner>,
+    partial: Vec<u8>,
 }
+
+/// The longest partial line kept for the scanner.
+const SCAN_LINE_MAX: usize = 8 * 1024;
 
 impl<W: std::io::Write> std::io::Write for Scanned<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if let Some(s) = &mut self.scanner {
-            s.scan(buf);
+            match memchr::memrchr(b'\n', buf) {
+                Some(end) => {
+                    self.partial.extend_from_slice(&buf[..=end]);
+                    s.scan(&self.partial);
+                    self.partial.clear();
+                    self.partial.extend_from_slice(&buf[end + 1..]);
+                }
+                None => self.partial.extend_from_slice(buf),
+            }
+            if self.partial.len() > SCAN_LINE_MAX {
+                s.scan(&self.partial);
+                self.partial.clear();
+            }
         }
         self.inner.write(buf)
     }
@@ -260,6 +277,7 @@ impl Engine {
         let mut err = Scanned {
             inner: LazyArtifact::new(err_path.clone(), redactor.clone()),
             scanner: scanning.then_some(&mut err_scanner),
+            partial: Vec::new(),
         };
         let mut scratch = Vec::new();
         let guard = &self.guards.guard;
@@ -340,6 +358,9 @@ impl Engine {
                 })
             }
         };
+        if let Some(s) = err.scanner.take() {
+            s.scan(&err.partial);
+        }
         out.finish()
             .and(err.inner.finish())
             .map_err(io_err("write", &out_path))?;

@@ -26,6 +26,10 @@ const PHRASES: &[(&str, &str)] = &[
         "cross-directory link or rename refused",
     ),
     ("device or resource busy", "protected path (mount point)"),
+    (
+        "temporary failure in name resolution",
+        "name resolution failed (no network)",
+    ),
 ];
 
 /// At most this many denials are kept per call: a looping agent must not fill the database.
@@ -83,13 +87,39 @@ fn path_near(text: &[u8], start: usize, end: usize) -> String {
     let before = &text[start.saturating_sub(WINDOW)..start];
     let before = String::from_utf8_lossy(before);
     let before_line = before.rsplit(['\n', '\r']).next().unwrap_or("");
-    let found = tokens(before_line).rev().find(|t| is_path(t));
-    found.map(str::to_string).unwrap_or_default()
+    if let Some(found) = tokens(before_line).rev().find(|t| is_path(t)) {
+        return found.to_string();
+    }
+    // A bare name in the working directory: `sh: 1: cannot create notes.txt: Read-only…`,
+    // `mv: cannot move 'a' to 'ralph.toml': …` (the last name the tool quoted or named).
+    named_by_tool(before_line).unwrap_or_default()
 }
+
+/// The operand a coreutils-style message names last before the error: after `cannot <verb>`
+/// (or `to` for a move), quoted or up to the colon.
+fn named_by_tool(line: &str) -> Option<String> {
+    let (_, rest) = line.rsplit_once("cannot ")?;
+    let operand = match rest.rsplit_once(" to ") {
+        Some((_, to)) => to,
+        // Past the verb.
+        None => rest.split_once(' ').map_or(rest, |(_, o)| o),
+    };
+    let operand = operand.trim().trim_end_matches(':').trim_matches(QUOTES);
+    let operand = operand
+        .rsplit(' ')
+        .next()
+        .unwrap_or(operand)
+        .trim_matches(QUOTES);
+    (!operand.is_empty()).then(|| operand.to_string())
+}
+
+const QUOTES: &[char] = &[
+    '\'', '"', '`', '\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}',
+];
 
 fn tokens(s: &str) -> impl DoubleEndedIterator<Item = &str> {
     s.split(|c: char| {
-        c.is_whitespace() || matches!(c, '\'' | '"' | '`' | ',' | '(' | ')' | '[' | ']')
+        c.is_whitespace() || QUOTES.contains(&c) || matches!(c, ',' | '(' | ')' | '[' | ']')
     })
     .map(|t| t.trim_end_matches([':', ';', '.']).trim_start_matches(':'))
     .filter(|t| !t.is_empty())
@@ -130,6 +160,12 @@ mod tests {
         assert_eq!(d.what, "/home/u/.ssh/authorized_keys");
         let d = one("unshare: unshare failed: Operation not permitted");
         assert_eq!(d.what, "");
+        let d = one("sh: 1: cannot create flink: Read-only file system");
+        assert_eq!(d.what, "flink");
+        let d = one("mv: cannot move 't.toml' to 'ralph.toml': Device or resource busy");
+        assert_eq!(d.what, "ralph.toml");
+        let d = one("mkdir: cannot create directory \u{2018}/etc/x\u{2019}: Read-only file system");
+        assert_eq!(d.what, "/etc/x");
     }
 
     #[test]

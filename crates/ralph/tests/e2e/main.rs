@@ -25,6 +25,7 @@ mod replayed_agents;
 mod resume;
 mod rollback;
 mod safety;
+mod sandbox;
 mod secrets;
 mod spend;
 mod state;
