@@ -259,6 +259,44 @@ impl Store {
             .map_err(sql("read events"))
     }
 
+    /// The latest event of `kind` in a run, and how many there are (status reads the sandbox
+    /// from `run.started` and counts `sandbox.denied`).
+    pub fn last_event(
+        &self,
+        run_id: &str,
+        kind: &str,
+    ) -> Result<(Option<EventRecord>, u64), StoreError> {
+        let count: u64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM events WHERE run_id = ?1 AND kind = ?2",
+                params![run_id, kind],
+                |r| r.get(0),
+            )
+            .map_err(sql("count events"))?;
+        if count == 0 {
+            return Ok((None, 0));
+        }
+        let last = self
+            .conn
+            .query_row(
+                "SELECT run_id, iteration, ts, kind, payload FROM events \
+                 WHERE run_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
+                params![run_id, kind],
+                |row| {
+                    Ok(EventRecord {
+                        run_id: row.get(0)?,
+                        iteration: row.get(1)?,
+                        ts: row.get(2)?,
+                        kind: row.get(3)?,
+                        payload: row.get(4)?,
+                    })
+                },
+            )
+            .map_err(sql("read an event"))?;
+        Ok((Some(last), count))
+    }
+
     /// Record an agent call that is not an iteration (e.g. summarising notes) and the run's
     /// new totals, durably. Idempotent per (run, after_iteration, kind).
     pub fn commit_side_call(

@@ -242,8 +242,14 @@ fn dry_run(
         tag: &tag,
     };
     let who = ralph_core::sandbox::Who::Agent(agent.backend.descriptor());
-    let sandbox_env =
-        ralph_core::sandbox::preview_env(&settings.sandbox, place, who, &spec.env, &spec.args);
+    let sandbox_env = ralph_core::sandbox::preview_env(
+        &settings.sandbox,
+        place,
+        who,
+        &spec.program,
+        &spec.env,
+        &spec.args,
+    );
     spec.env.extend(sandbox_env);
     // Added at spawn, one value per call (`ralph_core::orphans`): shown, not invented.
     spec.env.push((

@@ -51,6 +51,10 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
         None => 0,
     };
     let all_unknown = run.iteration > 0 && unknown >= run.iteration;
+    let sandbox = match &store {
+        Some(store) => sandbox_of(store, &run.id)?,
+        None => Sandbox::default(),
+    };
     let elapsed = run.elapsed_s
         + if live {
             seconds_since(&run.updated_at)
@@ -80,6 +84,10 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
             "budget_usd": run.budget_usd,
             "tokens": {"input": t.input, "output": t.output, "cache_read": t.cache_read, "cache_write": t.cache_write},
             "pid": if live { run.pid } else { None },
+            // What the agent ran in, what of `[sandbox]` was not enforced, what it refused.
+            "sandbox": sandbox.label,
+            "sandbox_gaps": sandbox.gaps,
+            "sandbox_denied": sandbox.denied,
             "last_iteration": last.as_ref().map(|it| serde_json::json!({
                 "iteration": it.n,
                 "backend": it.backend,
@@ -121,6 +129,17 @@ pub fn cmd_status(args: StatusArgs) -> Result<i32, CliError> {
         run.iteration, run.max_iterations
     );
     let _ = writeln!(out, "elapsed    {}", fmt_secs(elapsed));
+    if let Some(label) = &sandbox.label {
+        let refused = match sandbox.denied {
+            0 => String::new(),
+            1 => " (1 refusal: `ralph logs` names it)".to_string(),
+            n => format!(" ({n} refusals: `ralph logs` names them)"),
+        };
+        let _ = writeln!(out, "sandbox    {label}{refused}");
+        for gap in &sandbox.gaps {
+            let _ = writeln!(out, "           not enforced: {gap}");
+        }
+    }
     let budget = run
         .budget_usd
         .map(|b| format!(" of {}", fmt_usd(b)))
@@ -169,4 +188,33 @@ fn seconds_since(rfc3339: &str) -> f64 {
                 / 1000.0
         })
         .unwrap_or(0.0)
+}
+
+/// The run's sandbox as its `run.started` event recorded it (runs from before the sandbox have
+/// none).
+#[derive(Debug, Default)]
+struct Sandbox {
+    label: Option<String>,
+    gaps: Vec<String>,
+    denied: u64,
+}
+
+fn sandbox_of(store: &ralph_store::Store, run_id: &str) -> Result<Sandbox, CliError> {
+    let (started, _) = store.last_event(run_id, "run.started")?;
+    let (_, denied) = store.last_event(run_id, "sandbox.denied")?;
+    let payload: serde_json::Value = started
+        .and_then(|e| serde_json::from_str(&e.payload).ok())
+        .unwrap_or_default();
+    Ok(Sandbox {
+        label: payload["sandbox"].as_str().map(str::to_string),
+        gaps: payload["sandbox_gaps"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        denied,
+    })
 }

@@ -257,8 +257,14 @@ impl Engine {
             CallKind::Iteration => "agent",
             CallKind::Summary => "summary",
         };
-        let mut sandbox = match self.call_sandbox(who, call.iteration, label, &spec.env, &spec.args)
-        {
+        let mut sandbox = match self.call_sandbox(
+            who,
+            call.iteration,
+            label,
+            &spec.program,
+            &spec.env,
+            &spec.args,
+        ) {
             Ok(s) => s,
             Err(stop) => return Ok(Err(stop)),
         };

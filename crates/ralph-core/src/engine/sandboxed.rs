@@ -16,6 +16,7 @@ impl Engine {
         who: Who,
         n: u32,
         call: &str,
+        program: &str,
         env: &[(String, String)],
         args: &[String],
     ) -> Result<Option<CallSandbox>, Stop> {
@@ -25,7 +26,7 @@ impl Engine {
             work_root: &self.scope.work_root,
             tag: &tag,
         };
-        crate::sandbox::for_call(&self.settings.sandbox, place, who, env, args)
+        crate::sandbox::for_call(&self.settings.sandbox, place, who, program, env, args)
             .map_err(|e| sandbox_stop(&e.to_string()))
     }
 

@@ -42,7 +42,7 @@ pub(super) fn policy(
     place: CallPlace<'_>,
     who: Who,
     env: &Env<'_>,
-    args: &[String],
+    (program, args): (&str, &[String]),
     tmpdir: PathBuf,
 ) -> Policy {
     let strict = side.enforced.mode == Mode::Strict;
@@ -87,7 +87,9 @@ pub(super) fn policy(
         _ => {}
     }
     let readable = if strict {
-        readable(env, home.as_deref(), &writable)
+        let mut r = readable(env, home.as_deref(), &writable);
+        r.extend(command_files(env, program, args));
+        r
     } else {
         Vec::new()
     };
@@ -103,6 +105,40 @@ pub(super) fn policy(
         allow_hosts,
         forwards: ralph_sandbox::allow::loopback_targets(&texts),
     }
+}
+
+/// What the command itself needs to read in strict mode: the program (found on PATH when it
+/// has no slash) with the prefix it is installed under, and the existing files its arguments
+/// name by absolute path (a wrapper's script, the fake agent's).
+fn command_files(env: &Env<'_>, program: &str, args: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let found = if program.contains('/') {
+        Some(PathBuf::from(program))
+    } else {
+        env.get("PATH")
+            .unwrap_or("")
+            .split(':')
+            .map(|d| Path::new(d).join(program))
+            .find(|p| p.is_file())
+    };
+    if let Some(path) = found {
+        for p in [path.clone(), std::fs::canonicalize(&path).unwrap_or(path)] {
+            if let Some(prefix) = p
+                .parent()
+                .and_then(Path::parent)
+                .filter(|q| q.parent().is_some())
+            {
+                out.push(prefix.to_path_buf());
+            }
+            out.extend(p.parent().map(Path::to_path_buf));
+        }
+    }
+    out.extend(
+        args.iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute() && p.is_file()),
+    );
+    out
 }
 
 /// A home-state entry that names a file (`~/.claude.json`), which is not created.

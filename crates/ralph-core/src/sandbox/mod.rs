@@ -114,11 +114,13 @@ impl Drop for CallSandbox {
 }
 
 /// The sandbox for one call, or `None` when its side is off. `env` and `args` are the call's
-/// own (they override the inherited environment and may hold a local server's URL).
+/// own (they override the inherited environment and may hold a local server's URL); `program`
+/// and the files `args` name are readable in strict mode.
 pub fn for_call(
     settings: &SandboxSettings,
     place: CallPlace<'_>,
     who: Who,
+    program: &str,
     env: &[(String, String)],
     args: &[String],
 ) -> Result<Option<CallSandbox>, SandboxError> {
@@ -135,7 +137,7 @@ pub fn for_call(
         prepared: None,
         tmpdir: tmpdir.clone(),
     };
-    let policy = layout::policy(side, place, who, &lookup, args, tmpdir);
+    let policy = layout::policy(side, place, who, &lookup, (program, args), tmpdir);
     sandbox.prepared = Some(ralph_sandbox::prepare(&policy, &settings.support)?);
     Ok(Some(sandbox))
 }
@@ -150,6 +152,7 @@ pub fn preview_env(
     settings: &SandboxSettings,
     place: CallPlace<'_>,
     who: Who,
+    program: &str,
     env: &[(String, String)],
     args: &[String],
 ) -> Vec<(String, String)> {
@@ -166,7 +169,7 @@ pub fn preview_env(
         place,
         who,
         &lookup,
-        args,
+        (program, args),
         tmpdir_path(&settings.tmp_root, place.tag),
     );
     ralph_sandbox::env_for(&policy)
