@@ -370,7 +370,7 @@ struct CapData {
 
 /// Whether a user namespace with a mount namespace, and a network namespace in it, can be
 /// created (tried in a forked child, which exits at once).
-pub(crate) fn probe_namespaces() -> (bool, bool) {
+pub(crate) fn probe_namespaces(network: bool) -> (bool, bool) {
     let Ok(maps) = id_maps() else {
         return (false, false);
     };
@@ -381,7 +381,7 @@ pub(crate) fn probe_namespaces() -> (bool, bool) {
             return (false, false);
         }
         if pid == 0 {
-            let code = probe_child(&maps);
+            let code = probe_child(&maps, network);
             libc::_exit(code);
         }
         let mut status = 0;
@@ -397,7 +397,7 @@ pub(crate) fn probe_namespaces() -> (bool, bool) {
 }
 
 /// 0: both; 2: user and mount only; 1: neither.
-unsafe fn probe_child(maps: &IdMaps) -> i32 {
+unsafe fn probe_child(maps: &IdMaps, network: bool) -> i32 {
     if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) < 0
         || write_file(Step::Setgroups, &maps.setgroups.0, maps.setgroups.1).is_err()
         || write_file(Step::UidMap, &maps.uid.0, &maps.uid.1).is_err()
@@ -412,7 +412,7 @@ unsafe fn probe_child(maps: &IdMaps) -> i32 {
     {
         return 1;
     }
-    if libc::unshare(libc::CLONE_NEWNET) < 0 || loopback_up().is_err() {
+    if network && (libc::unshare(libc::CLONE_NEWNET) < 0 || loopback_up().is_err()) {
         return 2;
     }
     0

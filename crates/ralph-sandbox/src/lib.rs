@@ -33,6 +33,6 @@ mod prepare;
 pub use config::{Config, Mode, Network};
 pub use policy::Policy;
 pub use prepare::{env_for, prepare, Active, Prepared, SandboxError};
-pub use probe::{probe, ProbeOverrides, Support};
+pub use probe::{probe, probe_for, ProbeOverrides, Support};
 pub use proxy::Denied;
 pub use resolve::{resolve, Enforced, Resolution};

@@ -40,21 +40,39 @@ pub struct ProbeOverrides {
 
 /// The kernel's support, probed on first use and cached, with `overrides` applied.
 pub fn probe(overrides: ProbeOverrides) -> Support {
+    probe_for(overrides, true)
+}
+
+/// [`probe`], trying a network namespace only when `network` is needed: creating one costs a
+/// few milliseconds of start-up, and with `network = "on"` nothing uses the answer (it is then
+/// reported as the user namespaces' answer, which it follows on every kernel ralph knows).
+pub fn probe_for(overrides: ProbeOverrides, network: bool) -> Support {
     static REAL: OnceLock<Support> = OnceLock::new();
-    let mut s = *REAL.get_or_init(probe_kernel);
+    static WITHOUT_NET: OnceLock<Support> = OnceLock::new();
+    let mut s = if network {
+        *REAL.get_or_init(|| probe_kernel(true))
+    } else {
+        *REAL
+            .get()
+            .unwrap_or_else(|| WITHOUT_NET.get_or_init(|| probe_kernel(false)))
+    };
     if let Some(abi) = overrides.landlock_abi {
         s.landlock_abi = abi;
     }
     s
 }
 
-fn probe_kernel() -> Support {
-    let (user_namespaces, network_namespaces) = crate::child::probe_namespaces();
+fn probe_kernel(network: bool) -> Support {
+    let (user_namespaces, network_namespaces) = crate::child::probe_namespaces(network);
     Support {
         landlock_abi: landlock_abi(),
         seccomp: seccomp_available(),
         user_namespaces,
-        network_namespaces,
+        network_namespaces: if network {
+            network_namespaces
+        } else {
+            user_namespaces
+        },
     }
 }
 

@@ -48,9 +48,12 @@ fn project(git: bool, script: &Script, extra_loop: &str) -> Proj {
     std::fs::write(
         root.join("ralph.toml"),
         format!(
-            "[agent]\nbackend = \"custom\"\ncommand = [{:?}, {:?}]\n\n[loop]\n{extra_loop}\n",
+            "[agent]\nbackend = \"custom\"\ncommand = [{:?}, {:?}]\n\n[loop]\n{extra_loop}\n\n\
+             [sandbox]\nwritable = [{:?}]\n",
             ralph_testkit::fake_agent_path().display().to_string(),
-            sp.display().to_string()
+            sp.display().to_string(),
+            // The agent's timestamps go beside the project.
+            aux.display().to_string()
         ),
     )
     .unwrap();
@@ -111,7 +114,7 @@ fn agent_alone(p: &Proj, n: u32) -> Duration {
     start.elapsed() / n
 }
 
-fn loop_overhead(git: bool, n: u32) -> (f64, f64) {
+fn loop_overhead(git: bool, n: u32, sandbox: &str) -> (f64, f64) {
     // A real step of work each time: an agent that changes nothing would (rightly) be stopped
     // by the stuck detector long before the iteration limit.
     let script = Script::new().default_steps(vec![
@@ -131,6 +134,8 @@ fn loop_overhead(git: bool, n: u32) -> (f64, f64) {
             "--fresh",
             "--checkpoint-every",
             &checkpoint.to_string(),
+            "--sandbox",
+            sandbox,
         ],
     )
     .status()
@@ -147,12 +152,13 @@ fn loop_overhead(git: bool, n: u32) -> (f64, f64) {
 fn first_spawn(git: bool, warm: bool, runs: u32) -> f64 {
     let mut samples = Vec::new();
     for _ in 0..runs {
-        let ts = tempfile::NamedTempFile::new().unwrap();
+        let p = project(git, &Script::new(), "");
+        let ts = tempfile::NamedTempFile::new_in(&p.aux).unwrap();
         let script = Script::new().default_steps(vec![
             Step::timestamp(ts.path()),
             Step::print("LOOP_COMPLETE"),
         ]);
-        let p = project(git, &script, "");
+        script.write_to(p.aux.join("script.json")).unwrap();
         // The agent's own exec-to-first-step time, measured the same way.
         let t0 = now_nanos();
         Command::new(ralph_testkit::fake_agent_path())
@@ -228,9 +234,14 @@ fn main() {
         if quick { "quick" } else { "full" }
     );
 
-    let (per_iter, overhead) = loop_overhead(false, n);
+    let (per_iter, overhead) = loop_overhead(false, n, "workspace");
     println!("  no git:     {per_iter:7.2} ms per iteration, ralph overhead {overhead:6.2} ms (goal <= 10 ms)");
-    let (per_iter_git, overhead_git) = loop_overhead(true, n);
+    let (_, overhead_off) = loop_overhead(false, n, "off");
+    println!(
+        "  no git, --sandbox off: ralph overhead {overhead_off:6.2} ms: the sandbox costs {:.2} ms per iteration",
+        overhead - overhead_off
+    );
+    let (per_iter_git, overhead_git) = loop_overhead(true, n, "workspace");
     println!("  checkpoint: {per_iter_git:7.2} ms per iteration, ralph overhead {overhead_git:6.2} ms (incl. a git checkpoint each)");
 
     let runs = if quick { 3 } else { 15 };

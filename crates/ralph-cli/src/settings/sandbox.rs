@@ -178,7 +178,10 @@ fn lexical(p: &Path) -> PathBuf {
 /// What the engine enforces: both configs checked against the kernel. `required = true` and a
 /// kernel that cannot enforce it is exit 8 with the reason and the fix, before anything runs.
 pub fn enforce(sb: &SandboxSettings) -> Result<ralph_core::sandbox::SandboxSettings, CliError> {
-    let support = ralph_sandbox::probe(sb.probe);
+    let network = [&sb.agents, &sb.gates]
+        .iter()
+        .any(|c| c.network != ralph_sandbox::Network::On && c.mode != Some(Mode::Off));
+    let support = ralph_sandbox::probe_for(sb.probe, network);
     let side = |config: &Config, who: &str| match ralph_sandbox::resolve(config, &support) {
         ralph_sandbox::Resolution::Enforced(enforced) => Ok(ralph_core::sandbox::SandboxSide {
             enforced,
