@@ -44,10 +44,13 @@ struct World {
     out: PathBuf,
     tag: String,
     /// The state of every `Same` file before the run.
-    before: Vec<(PathBuf, (Vec<u8>, u32, i64, u32))>,
+    before: Vec<(PathBuf, FileState)>,
 }
 
-fn meta(path: &Path) -> (Vec<u8>, u32, i64, u32) {
+/// Content, mode, mtime and owner.
+type FileState = (Vec<u8>, u32, i64, u32);
+
+fn meta(path: &Path) -> FileState {
     let m = std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (
         std::fs::read(path).unwrap_or_default(),
