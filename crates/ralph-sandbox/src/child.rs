@@ -33,28 +33,28 @@ pub enum Step {
 }
 
 impl Step {
+    const ALL: [Step; 16] = [
+        Step::Unshare,
+        Step::Setgroups,
+        Step::UidMap,
+        Step::GidMap,
+        Step::MountPrivate,
+        Step::Bind,
+        Step::RemountReadOnly,
+        Step::Hide,
+        Step::Loopback,
+        Step::Listen,
+        Step::SendListeners,
+        Step::Capabilities,
+        Step::NoNewPrivs,
+        Step::Landlock,
+        Step::Seccomp,
+        Step::Chdir,
+    ];
+
+    /// The step a failure report names (its byte on the report socket).
     pub fn from_u8(b: u8) -> Option<Step> {
-        use Step::*;
-        [
-            Unshare,
-            Setgroups,
-            UidMap,
-            GidMap,
-            MountPrivate,
-            Bind,
-            RemountReadOnly,
-            Hide,
-            Loopback,
-            Listen,
-            SendListeners,
-            Capabilities,
-            NoNewPrivs,
-            Landlock,
-            Seccomp,
-            Chdir,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == b)
+        Step::ALL.into_iter().find(|s| *s as u8 == b)
     }
 
     pub fn describe(self) -> &'static str {
@@ -440,4 +440,19 @@ pub(crate) fn id_maps() -> Result<IdMaps, std::ffi::NulError> {
             format!("{gid} {gid} 1\n").into_bytes(),
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Step;
+
+    #[test]
+    fn every_step_round_trips_through_its_byte() {
+        for (i, s) in Step::ALL.iter().enumerate() {
+            assert_eq!(*s as u8, i as u8 + 1);
+            assert_eq!(Step::from_u8(*s as u8), Some(*s));
+        }
+        assert_eq!(Step::from_u8(0), None);
+        assert_eq!(Step::from_u8(Step::ALL.len() as u8 + 1), None);
+    }
 }

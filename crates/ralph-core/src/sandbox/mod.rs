@@ -124,22 +124,44 @@ pub fn for_call(
     env: &[(String, String)],
     args: &[String],
 ) -> Result<Option<CallSandbox>, SandboxError> {
+    let Some(policy) = call_policy(settings, place, who, program, env, args) else {
+        return Ok(None);
+    };
+    // Made before the sandbox is prepared, so that a failure still removes it (on drop).
+    let mut sandbox = CallSandbox {
+        prepared: None,
+        tmpdir: make_tmpdir(&settings.tmp_root, place.tag)?,
+    };
+    sandbox.prepared = Some(ralph_sandbox::prepare(&policy, &settings.support)?);
+    Ok(Some(sandbox))
+}
+
+/// The policy of one call (its temp dir named, not created), or `None` when its side is off.
+fn call_policy(
+    settings: &SandboxSettings,
+    place: CallPlace<'_>,
+    who: Who,
+    program: &str,
+    env: &[(String, String)],
+    args: &[String],
+) -> Option<ralph_sandbox::Policy> {
     let side = match who {
         Who::Agent(_) => &settings.agents,
         Who::Gate => &settings.gates,
     };
     if side.enforced.mode == Mode::Off {
-        return Ok(None);
+        return None;
     }
     let lookup = layout::Env::new(env, &settings.env);
-    let tmpdir = make_tmpdir(&settings.tmp_root, place.tag)?;
-    let mut sandbox = CallSandbox {
-        prepared: None,
-        tmpdir: tmpdir.clone(),
-    };
-    let policy = layout::policy(side, place, who, &lookup, (program, args), tmpdir);
-    sandbox.prepared = Some(ralph_sandbox::prepare(&policy, &settings.support)?);
-    Ok(Some(sandbox))
+    let tmpdir = tmpdir_path(&settings.tmp_root, place.tag);
+    Some(layout::policy(
+        side,
+        place,
+        who,
+        &lookup,
+        (program, args),
+        tmpdir,
+    ))
 }
 
 /// The name of call `call` (`agent`, `gate-<name>`) of iteration `n`: its temp dir's name.
@@ -156,23 +178,9 @@ pub fn preview_env(
     env: &[(String, String)],
     args: &[String],
 ) -> Vec<(String, String)> {
-    let side = match who {
-        Who::Agent(_) => &settings.agents,
-        Who::Gate => &settings.gates,
-    };
-    if side.enforced.mode == Mode::Off {
-        return Vec::new();
-    }
-    let lookup = layout::Env::new(env, &settings.env);
-    let policy = layout::policy(
-        side,
-        place,
-        who,
-        &lookup,
-        (program, args),
-        tmpdir_path(&settings.tmp_root, place.tag),
-    );
-    ralph_sandbox::env_for(&policy)
+    call_policy(settings, place, who, program, env, args)
+        .map(|policy| ralph_sandbox::env_for(&policy))
+        .unwrap_or_default()
 }
 
 fn tmpdir_path(root: &Path, tag: &str) -> PathBuf {
