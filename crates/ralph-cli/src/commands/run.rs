@@ -240,6 +240,7 @@ fn dry_run(
         root: &settings.root,
         work_root: &settings.root,
         tag: &tag,
+        scratch: Some(&dir),
     };
     let who = ralph_core::sandbox::Who::Agent(agent.backend.descriptor());
     let sandbox_env = ralph_core::sandbox::preview_env(

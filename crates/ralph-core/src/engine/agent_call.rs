@@ -264,6 +264,7 @@ impl Engine {
             &spec.program,
             &spec.env,
             &spec.args,
+            Some(call.dir),
         ) {
             Ok(s) => s,
             Err(stop) => return Ok(Err(stop)),

@@ -19,12 +19,14 @@ impl Engine {
         program: &str,
         env: &[(String, String)],
         args: &[String],
+        scratch: Option<&std::path::Path>,
     ) -> Result<Option<CallSandbox>, Stop> {
         let tag = crate::sandbox::call_tag(&self.run.id, n, call);
         let place = CallPlace {
             root: &self.settings.root,
             work_root: &self.scope.work_root,
             tag: &tag,
+            scratch,
         };
         crate::sandbox::for_call(&self.settings.sandbox, place, who, program, env, args)
             .map_err(|e| sandbox_stop(&e.to_string()))

@@ -128,7 +128,9 @@ fn tokens(s: &str) -> impl DoubleEndedIterator<Item = &str> {
 fn is_path(t: &str) -> bool {
     (t.contains('/') || t.starts_with('~'))
         && !t.contains("://")
-        && !t.starts_with("\\u")
+        // Not text from a JSON string or markup around a path (`\n`, `</tag>`), nor "I/O".
+        && !t.contains(['\\', '<', '>'])
+        && !t.eq_ignore_ascii_case("i/o")
         && t.len() <= 4096
 }
 
@@ -159,6 +161,10 @@ mod tests {
             one(r#"{"error":"EACCES: permission denied, open '/home/u/.ssh/authorized_keys'"}"#);
         assert_eq!(d.what, "/home/u/.ssh/authorized_keys");
         let d = one("unshare: unshare failed: Operation not permitted");
+        assert_eq!(d.what, "");
+        let d = one("Error: Persistence error: I/O error: Read-only file system (os error 30)");
+        assert_eq!(d.what, "");
+        let d = one(r#"{"text":"<now>2026</now>\n\nCreate it: Read-only file system"}"#);
         assert_eq!(d.what, "");
         let d = one("sh: 1: cannot create flink: Read-only file system");
         assert_eq!(d.what, "flink");

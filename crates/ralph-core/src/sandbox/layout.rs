@@ -48,6 +48,7 @@ pub(super) fn policy(
     let strict = side.enforced.mode == Mode::Strict;
     let home = env.get("HOME").map(PathBuf::from);
     let mut writable = side.writable.clone();
+    writable.extend(place.scratch.map(Path::to_path_buf));
     let mut allow_hosts = side.allow_hosts.clone();
     let mut texts: Vec<String> = env.values().map(str::to_string).collect();
     texts.extend(args.iter().cloned());

@@ -96,6 +96,9 @@ pub struct CallPlace<'a> {
     pub work_root: &'a Path,
     /// `<run-id>-<iteration>-<call>`: names the private temp dir.
     pub tag: &'a str,
+    /// The call's artifact directory, where a backend may be asked to write a file for ralph
+    /// (Copilot's usage stats): writable to the agent, as it is without a sandbox.
+    pub scratch: Option<&'a Path>,
 }
 
 /// One call's sandbox: what to install in the command, and its temp dir, removed on drop.
