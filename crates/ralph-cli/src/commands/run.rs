@@ -247,9 +247,11 @@ fn dry_run(
         &settings.sandbox,
         place,
         who,
-        &spec.program,
-        &spec.env,
-        &spec.args,
+        ralph_core::sandbox::CallCommand {
+            program: &spec.program,
+            args: &spec.args,
+            env: &spec.env,
+        },
     );
     spec.env.extend(sandbox_env);
     // Added at spawn, one value per call (`ralph_core::orphans`): shown, not invented.

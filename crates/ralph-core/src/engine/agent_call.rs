@@ -261,9 +261,11 @@ impl Engine {
             who,
             call.iteration,
             label,
-            &spec.program,
-            &spec.env,
-            &spec.args,
+            crate::sandbox::CallCommand {
+                program: &spec.program,
+                args: &spec.args,
+                env: &spec.env,
+            },
             Some(call.dir),
         ) {
             Ok(s) => s,

@@ -83,8 +83,17 @@ impl Engine {
                 env.push(("RALPH_STORY_ID".to_string(), story.clone()));
             }
             let call = format!("gate-{}", gate.name);
-            let sandbox =
-                self.call_sandbox(crate::sandbox::Who::Gate, n, &call, "sh", &env, &args, None);
+            let sandbox = self.call_sandbox(
+                crate::sandbox::Who::Gate,
+                n,
+                &call,
+                crate::sandbox::CallCommand {
+                    program: "sh",
+                    args: &args,
+                    env: &env,
+                },
+                None,
+            );
             let mut sandbox = match sandbox {
                 Ok(s) => s,
                 Err(stop) => return Ok(Err(stop)),

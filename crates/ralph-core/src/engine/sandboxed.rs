@@ -6,7 +6,7 @@ use ralph_sandbox::Denied;
 
 use super::{Engine, EngineError, Stop};
 use crate::events::{EventBody, StopReason};
-use crate::sandbox::{CallPlace, CallSandbox, Denial, Who};
+use crate::sandbox::{CallCommand, CallPlace, CallSandbox, Denial, Who};
 
 impl Engine {
     /// The sandbox of call `call` (`agent`, `gate-<name>`) of iteration `n`, or `None` when
@@ -16,9 +16,7 @@ impl Engine {
         who: Who,
         n: u32,
         call: &str,
-        program: &str,
-        env: &[(String, String)],
-        args: &[String],
+        cmd: CallCommand<'_>,
         scratch: Option<&std::path::Path>,
     ) -> Result<Option<CallSandbox>, Stop> {
         let tag = crate::sandbox::call_tag(&self.run.id, n, call);
@@ -28,7 +26,7 @@ impl Engine {
             tag: &tag,
             scratch,
         };
-        crate::sandbox::for_call(&self.settings.sandbox, place, who, program, env, args)
+        crate::sandbox::for_call(&self.settings.sandbox, place, who, cmd)
             .map_err(|e| sandbox_stop(&e.to_string()))
     }
 

@@ -101,6 +101,16 @@ pub struct CallPlace<'a> {
     pub scratch: Option<&'a Path>,
 }
 
+/// The command a call runs, as its sandbox needs it: its own variables override the inherited
+/// ones and may hold a local server's URL; in strict mode the program and the files its
+/// arguments name are readable.
+#[derive(Debug, Clone, Copy)]
+pub struct CallCommand<'a> {
+    pub program: &'a str,
+    pub args: &'a [String],
+    pub env: &'a [(String, String)],
+}
+
 /// One call's sandbox: what to install in the command, and its temp dir, removed on drop.
 #[derive(Debug)]
 pub struct CallSandbox {
@@ -116,18 +126,14 @@ impl Drop for CallSandbox {
     }
 }
 
-/// The sandbox for one call, or `None` when its side is off. `env` and `args` are the call's
-/// own (they override the inherited environment and may hold a local server's URL); `program`
-/// and the files `args` name are readable in strict mode.
+/// The sandbox for one call running `cmd`, or `None` when its side is off.
 pub fn for_call(
     settings: &SandboxSettings,
     place: CallPlace<'_>,
     who: Who,
-    program: &str,
-    env: &[(String, String)],
-    args: &[String],
+    cmd: CallCommand<'_>,
 ) -> Result<Option<CallSandbox>, SandboxError> {
-    let Some(policy) = call_policy(settings, place, who, program, env, args) else {
+    let Some(policy) = call_policy(settings, place, who, cmd) else {
         return Ok(None);
     };
     // Made before the sandbox is prepared, so that a failure still removes it (on drop).
@@ -144,9 +150,7 @@ fn call_policy(
     settings: &SandboxSettings,
     place: CallPlace<'_>,
     who: Who,
-    program: &str,
-    env: &[(String, String)],
-    args: &[String],
+    cmd: CallCommand<'_>,
 ) -> Option<ralph_sandbox::Policy> {
     let side = match who {
         Who::Agent(_) => &settings.agents,
@@ -155,14 +159,14 @@ fn call_policy(
     if side.enforced.mode == Mode::Off {
         return None;
     }
-    let lookup = layout::Env::new(env, &settings.env);
+    let lookup = layout::Env::new(cmd.env, &settings.env);
     let tmpdir = tmpdir_path(&settings.tmp_root, place.tag);
     Some(layout::policy(
         side,
         place,
         who,
         &lookup,
-        (program, args),
+        (cmd.program, cmd.args),
         tmpdir,
     ))
 }
@@ -177,11 +181,9 @@ pub fn preview_env(
     settings: &SandboxSettings,
     place: CallPlace<'_>,
     who: Who,
-    program: &str,
-    env: &[(String, String)],
-    args: &[String],
+    cmd: CallCommand<'_>,
 ) -> Vec<(String, String)> {
-    call_policy(settings, place, who, program, env, args)
+    call_policy(settings, place, who, cmd)
         .map(|policy| ralph_sandbox::env_for(&policy))
         .unwrap_or_default()
 }
