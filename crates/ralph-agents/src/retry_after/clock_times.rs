@@ -1,5 +1,6 @@
-//! Times of day: "resets 4pm (Europe/Paris)", "try again at 11:37 AM", "resets Oct 9 at 10am":
-//! the next such moment after now, in the named zone or the local one.
+//! Times of day: "resets 4pm (Europe/Paris)", "try again at 11:37 AM", "resets Oct 9 at 10am",
+//! "try again at Dec 3rd, 2026 12:19 AM" (Codex, when the reset is not today): the next such
+//! moment after now, in the named zone or the local one.
 
 use jiff::civil::Date;
 use jiff::Timestamp;
@@ -44,18 +45,20 @@ impl Scan<'_> {
             i = skip_ws(b, i + 3);
         }
         let month_day = self.month_day(i);
-        if let Some((_, _, end)) = month_day {
-            i = end;
+        if let Some(md) = month_day {
+            i = md.end;
         }
         let (time, end) = clock_time(b, i)?;
         let zone = self.zone_after(end);
         let tz = self.tz(zone.as_deref());
         let now = Timestamp::from_second(self.now).ok()?.to_zoned(tz.clone());
         match month_day {
-            Some((month, day, _)) => {
-                let mut year = now.year();
-                for _ in 0..2 {
-                    let date = Date::new(year, month, day).ok()?;
+            Some(md) => {
+                // A stated year is taken as said (a reset in the past is no reset time);
+                // without one, the next such date.
+                let (mut year, tries) = md.year.map_or((now.year(), 2), |y| (y, 1));
+                for _ in 0..tries {
+                    let date = Date::new(year, md.month, md.day).ok()?;
                     let at = date
                         .at(time.hour, time.minute, time.second, 0)
                         .to_zoned(tz.clone())
@@ -88,8 +91,8 @@ impl Scan<'_> {
         }
     }
 
-    /// "Oct 9 at ", "October 9, ", "oct. 9th ": (month, day, end of the phrase).
-    fn month_day(&self, i: usize) -> Option<(i8, i8, usize)> {
+    /// "Oct 9 at ", "October 9, ", "oct. 9th ", "Dec 3rd, 2026 ".
+    fn month_day(&self, i: usize) -> Option<MonthDay> {
         let b = self.b;
         let word_end = (i..b.len())
             .find(|&j| !b[j].is_ascii_alphabetic())
@@ -120,11 +123,34 @@ impl Scan<'_> {
             k += 1;
         }
         k = skip_ws(b, k);
+        let mut year = None;
+        if let Some((y, e)) = digits(b, k) {
+            // Four digits and then a space: a year ("2026 12:19 AM"), not an hour ("12:19").
+            if e - k == 4 && b.get(e).is_some_and(u8::is_ascii_whitespace) {
+                year = Some(i16::try_from(y).ok()?);
+                k = skip_ws(b, e);
+            }
+        }
         if self.lower[k..].starts_with("at ") {
             k = skip_ws(b, k + 3);
         }
-        Some((i8::try_from(month + 1).ok()?, i8::try_from(day).ok()?, k))
+        Some(MonthDay {
+            month: i8::try_from(month + 1).ok()?,
+            day: i8::try_from(day).ok()?,
+            year,
+            end: k,
+        })
     }
+}
+
+/// A date without its time: the year only when the text gives one.
+#[derive(Clone, Copy)]
+struct MonthDay {
+    month: i8,
+    day: i8,
+    year: Option<i16>,
+    /// Where the time of day should start.
+    end: usize,
 }
 
 fn full_month(word: &str) -> bool {

@@ -98,6 +98,17 @@ fn clock_times_with_a_date() {
         parse("resets Dec. 1st at 3:15pm", "UTC"),
         Some(At(at("2026-12-01T15:15:00Z")))
     );
+    // Codex names the date when the reset is not today (its CI failed on this at 23:19 UTC).
+    assert_eq!(
+        parse("or try again at Nov 22nd, 2026 12:19 AM.", "UTC"),
+        Some(At(at("2026-11-22T00:19:00Z")))
+    );
+    assert_eq!(
+        parse("try again at Jan 2nd, 2027 9:05 PM", "Europe/Paris"),
+        Some(At(at("2027-01-02T20:05:00Z")))
+    );
+    // A stated year in the past is no reset time, not next year's.
+    assert_eq!(parse("try again at Nov 1st, 2026 12:19 AM.", "UTC"), None);
 }
 
 #[test]
