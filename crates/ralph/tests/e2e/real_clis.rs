@@ -311,3 +311,64 @@ fn a_usage_limit_falls_back_to_another_real_agent() {
     assert_eq!(switched[0]["reason"], "usage_limit");
     assert_eq!(p.read("hello.txt"), HELLO_CONTENT, "Codex did the work");
 }
+
+/// The CLIs that run agents headless with every permission, inside the strictest sandbox a
+/// user would put them in for real work: writes to the project only (required: a kernel that
+/// cannot enforce it stops the run), the network only to the model server. Each must still do
+/// its job, and nothing it needed may show up as a denial.
+fn works_inside_the_sandbox(cli: Cli) {
+    let server = MockServer::start();
+    let p = project();
+    let toml = p.read("ralph.toml");
+    p.write(
+        "ralph.toml",
+        &format!(
+            "{toml}\n[sandbox]\nmode = \"workspace\"\nrequired = true\nnetwork = \"allowlist\"\n"
+        ),
+    );
+    let out = ralph_run(&p, cli, &server.base_url(), &[]);
+    assert_eq!(
+        out.code,
+        0,
+        "{}: {}\n{}",
+        cli.name(),
+        out.stderr,
+        out.stdout
+    );
+    assert_eq!(p.read("hello.txt"), HELLO_CONTENT, "{}", cli.name());
+    let events = out.events();
+    let started: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "run.started")
+        .collect();
+    assert_eq!(started.len(), 1, "{}", out.stdout);
+    assert_eq!(
+        started[0]["sandbox"],
+        "workspace, network allowlist",
+        "{}: {}",
+        cli.name(),
+        started[0]
+    );
+    let denied: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "sandbox.denied")
+        .collect();
+    assert!(denied.is_empty(), "{}: {denied:?}", cli.name());
+    // The model server was reached through the sandbox's forwarded listener.
+    assert!(!server.requests().is_empty(), "{}", cli.name());
+}
+
+#[test]
+fn claude_works_inside_a_required_allowlist_sandbox() {
+    works_inside_the_sandbox(Cli::Claude);
+}
+
+#[test]
+fn codex_works_inside_a_required_allowlist_sandbox() {
+    works_inside_the_sandbox(Cli::Codex);
+}
+
+#[test]
+fn gemini_works_inside_a_required_allowlist_sandbox() {
+    works_inside_the_sandbox(Cli::Gemini);
+}

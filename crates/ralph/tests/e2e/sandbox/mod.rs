@@ -7,3 +7,4 @@
 
 mod corpus;
 mod policy;
+mod work;
