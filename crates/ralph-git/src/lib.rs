@@ -13,14 +13,19 @@
 mod aliases;
 mod command;
 mod kept_index;
+mod merge;
 mod meta;
 mod parse;
 mod ref_files;
 pub mod refs;
 mod refsnap;
+mod repo_lock;
 mod restore;
+mod revs;
 mod rollback;
+mod story_commit;
 mod temp_index;
+mod worktree;
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
@@ -31,10 +36,14 @@ use command::{Invocation, Output};
 use temp_index::TempIndex;
 
 pub use kept_index::KeptIndex;
+pub use merge::{check_stories_git, MergeOutcome, MergeTreeOutcome, STORIES_MIN_GIT_VERSION};
 pub use meta::{RepoMeta, HOOK_NAMES};
 pub use refsnap::{check_ref_pattern, RefFix, RefRestore, RefRules, RefSnapshot};
+pub use repo_lock::RepoLockGuard;
 pub use restore::RestoreReport;
+pub use revs::CasOutcome;
 pub use rollback::{RollbackError, RollbackOptions, RollbackOutcome, RunCheckpoint};
+pub use worktree::WorktreeInfo;
 
 /// Oldest git ralph supports: 2.25 (January 2020, Ubuntu 20.04's git) has everything used
 /// here (`rev-parse --git-path`, linked worktrees with per-worktree indexes, `-z` numstat with
@@ -100,6 +109,24 @@ pub enum GitError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("failed to take the repository lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("failed to create branch {branch}: it already exists at {at}, not at {wanted}")]
+    BranchExists {
+        branch: String,
+        at: String,
+        wanted: String,
+    },
+    #[error(
+        "failed to remove worktree {path}: it has uncommitted or untracked files ({})",
+        entries.join(", ")
+    )]
+    WorktreeDirty { path: PathBuf, entries: Vec<String> },
+    #[error("failed to use {0}: it is not the top of a linked worktree of this repository")]
+    NotOurWorktree(PathBuf),
 }
 
 /// A repository ralph can checkpoint.
@@ -335,7 +362,7 @@ impl Git {
     ) -> Result<Checkpoint, GitError> {
         check_ralph_ref(refname)?;
         let snapshot = self.snapshot_with(scratch_dir, options)?;
-        let commit = self.commit_tree(&snapshot.tree, message)?;
+        let commit = self.ghost_commit_tree(&snapshot.tree, message)?;
         self.run(&Invocation::new(&["update-ref", refname, &commit]))?;
         Ok(Checkpoint {
             commit,
@@ -443,7 +470,7 @@ impl Git {
     /// the same process (`-p HEAD`) rather than by us beforehand: it saves a spawn on every
     /// checkpoint and cannot go stale if the agent committed since the last one. Only an
     /// unborn HEAD makes this fail, and only then do we look at HEAD and retry.
-    fn commit_tree(&self, tree: &str, message: &str) -> Result<String, GitError> {
+    fn ghost_commit_tree(&self, tree: &str, message: &str) -> Result<String, GitError> {
         let date = OsString::from(format!(
             "@{} +0000",
             SystemTime::now()

@@ -318,7 +318,7 @@ impl Git {
             let what = match new {
                 None | Some(Value::Broken) => "deleted",
                 Some(Value::Oid(n)) => match old {
-                    Value::Oid(o) if may_advance(name) && self.is_ancestor(o, n)? => continue,
+                    Value::Oid(o) if may_advance(name) && self.fast_forwards(o, n)? => continue,
                     _ if name.starts_with("refs/heads/") || name.starts_with("refs/remotes/") => {
                         "rewritten"
                     }
@@ -390,7 +390,7 @@ impl Git {
                 return Ok(());
             }
             (Head::Branch(b), Head::Branch(n)) if b == n => return Ok(()),
-            (Head::Detached(o), Head::Detached(n)) if self.is_ancestor(o, n)? => return Ok(()),
+            (Head::Detached(o), Head::Detached(n)) if self.fast_forwards(o, n)? => return Ok(()),
             _ => "switched",
         };
         let fix = RefFix {
@@ -634,7 +634,7 @@ impl Git {
 
     /// `git merge-base --is-ancestor`: whether `new` contains `old` (a fast-forward). A missing
     /// object is "no".
-    fn is_ancestor(&self, old: &str, new: &str) -> Result<bool, GitError> {
+    fn fast_forwards(&self, old: &str, new: &str) -> Result<bool, GitError> {
         crate::check_revision(old)?;
         crate::check_revision(new)?;
         let out = self.run_raw(&Invocation::new(&["merge-base", "--is-ancestor", old, new]))?;

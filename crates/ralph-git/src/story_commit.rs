@@ -1,0 +1,223 @@
+//! Real commits for stories mode (STORIES.md rule 2, "ralph commits, agents don't"): what an
+//! iteration left in a story's worktree becomes a commit on its branch, with the user's
+//! identity and a `Ralph-Story:` trailer. Unlike checkpoints these are ordinary history that
+//! lands on the integration branch, so they carry the author from git config, falling back to
+//! ralph's own identity only when none is configured (a fresh CI machine must not stop a plan).
+//!
+//! Built from plumbing (`add`, `write-tree`, `commit-tree`, `update-ref` with the old value)
+//! rather than `git commit`: no `commit.gpgSign` prompt, no template or cleanup mode from the
+//! user's config, and the branch moves only if nobody moved it in between. The agent's own
+//! commits are the parent chain, never rewritten.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use crate::command::Invocation;
+use crate::{parse, unexpected, Git, GitError, EXCLUDE_STATE_DIR, IDENT_EMAIL, IDENT_NAME};
+
+/// Who a commit is by: set only for the parts git config leaves empty.
+#[derive(Debug, Default)]
+pub(crate) struct IdentityEnv {
+    vars: Vec<(&'static str, OsString)>,
+}
+
+impl IdentityEnv {
+    pub(crate) fn as_env(&self) -> Vec<(&str, &std::ffi::OsStr)> {
+        self.vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect()
+    }
+}
+
+impl Git {
+    /// Stages everything in the linked worktree `worktree` (tracked changes, deletions and
+    /// untracked files that are not ignored; `.ralph/` never) in that worktree's own index
+    /// and commits it on its HEAD with `message` and `trailers` (`("Ralph-Story", "S-3")`)
+    /// appended as a trailer block. `None` when nothing changed since HEAD (an agent that
+    /// committed everything itself leaves ralph nothing to add).
+    pub fn commit_all(
+        &self,
+        worktree: &Path,
+        message: &str,
+        trailers: &[(&str, &str)],
+    ) -> Result<Option<String>, GitError> {
+        let root = self.linked_worktree(worktree)?;
+        self.run_in(
+            &root,
+            &Invocation {
+                args: &["add", "-A", "--", ".", EXCLUDE_STATE_DIR],
+                config: &[
+                    "core.safecrlf=false",
+                    "core.splitIndex=false",
+                    "advice.addEmbeddedRepo=false",
+                ],
+                env: &[],
+            },
+        )?;
+        let args = &["write-tree"];
+        let stdout = self.run_in(&root, &Invocation::new(args))?;
+        let tree = parse::object_id(&stdout).ok_or_else(|| unexpected(args, &stdout))?;
+        let args = &["rev-parse", "--verify", "HEAD", "HEAD^{tree}"];
+        let stdout = self.run_in(&root, &Invocation::new(args))?;
+        let text = String::from_utf8_lossy(&stdout);
+        let mut ids = text.lines();
+        let (Some(head), Some(head_tree)) = (ids.next(), ids.next()) else {
+            return Err(unexpected(args, &stdout));
+        };
+        if head_tree == tree {
+            return Ok(None);
+        }
+        let full = with_trailers(message, trailers);
+        let commit = self.commit_tree_in(&root, &tree, &[head], &full)?;
+        let args = [
+            "update-ref",
+            "-m",
+            "ralph: commit_all",
+            "HEAD",
+            commit.as_str(),
+            head,
+        ];
+        self.run_in(&root, &Invocation::new(&args))?;
+        Ok(Some(commit))
+    }
+
+    /// A commit of `tree` with `parents` (in order: the first is "ours") and `message`, by the
+    /// identity in git config (ralph's when none is set). No ref moves.
+    pub fn commit_tree(
+        &self,
+        tree: &str,
+        parents: &[&str],
+        message: &str,
+    ) -> Result<String, GitError> {
+        self.commit_tree_in(&self.root, tree, parents, message)
+    }
+
+    fn commit_tree_in(
+        &self,
+        dir: &Path,
+        tree: &str,
+        parents: &[&str],
+        message: &str,
+    ) -> Result<String, GitError> {
+        crate::check_revision(tree)?;
+        let mut args = vec!["commit-tree", "--no-gpg-sign"];
+        for parent in parents {
+            crate::check_revision(parent)?;
+            args.extend_from_slice(&["-p", parent]);
+        }
+        // The message on stdin: no argument-length limit, and it is not shown in errors.
+        args.extend_from_slice(&["-F", "-", tree]);
+        let identity = self.identity_env(dir)?;
+        let env = identity.as_env();
+        let stdout = crate::command::run_with_input(
+            dir,
+            Some(self.empty_tree),
+            &Invocation {
+                args: &args,
+                config: &[],
+                env: &env,
+            },
+            message.as_bytes().to_vec(),
+        )?;
+        parse::object_id(&stdout).ok_or_else(|| unexpected(&args, &stdout))
+    }
+
+    /// The environment that completes the identity git config gives (`author.*` and
+    /// `committer.*` over `user.*`, as git reads them) with ralph's. `GIT_AUTHOR_*` from ralph's
+    /// own environment never reach git (see `command::STRIPPED`), so config is the only source.
+    pub(crate) fn identity_env(&self, dir: &Path) -> Result<IdentityEnv, GitError> {
+        let args = &[
+            "config",
+            "-z",
+            "--get-regexp",
+            r"^(user|author|committer)\.(name|email)$",
+        ];
+        let out = self.run_raw_in(dir, &Invocation::new(args))?;
+        // Exit 1: no such setting at all.
+        let none_set = out.code == Some(1) && out.stdout.is_empty();
+        if !out.success() && !none_set {
+            return Err(crate::command::failed(args, &out));
+        }
+        let mut found: Vec<(String, bool)> = Vec::new();
+        for record in out.stdout.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+            let text = String::from_utf8_lossy(record);
+            let (key, value) = text.split_once('\n').unwrap_or((&text, ""));
+            found.push((key.to_ascii_lowercase(), !value.trim().is_empty()));
+        }
+        let has = |key: &str| found.iter().any(|(k, set)| k == key && *set);
+        let mut env = IdentityEnv::default();
+        for (role, var_name, var_email) in [
+            ("author", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL"),
+            ("committer", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"),
+        ] {
+            if !has(&format!("{role}.name")) && !has("user.name") {
+                env.vars.push((var_name, OsString::from(IDENT_NAME)));
+            }
+            if !has(&format!("{role}.email")) && !has("user.email") {
+                env.vars.push((var_email, OsString::from(IDENT_EMAIL)));
+            }
+        }
+        Ok(env)
+    }
+}
+
+/// `message` with `trailers` as its last paragraph, as `git interpret-trailers` would put
+/// them: appended to an existing trailer block, else after a blank line. Values are put on
+/// one line (a newline in a value would end the trailer and start text).
+pub(crate) fn with_trailers(message: &str, trailers: &[(&str, &str)]) -> String {
+    let body = message.trim_end();
+    let mut out = body.to_owned();
+    if trailers.is_empty() {
+        out.push('\n');
+        return out;
+    }
+    let last_paragraph = body.rsplit("\n\n").next().unwrap_or("");
+    let ends_in_trailers = body.contains("\n\n")
+        && !last_paragraph.is_empty()
+        && last_paragraph.lines().all(is_trailer_line);
+    out.push_str(if ends_in_trailers { "\n" } else { "\n\n" });
+    if body.is_empty() {
+        out.clear();
+    }
+    for (key, value) in trailers {
+        let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        out.push_str(&format!("{key}: {value}\n"));
+    }
+    out
+}
+
+fn is_trailer_line(line: &str) -> bool {
+    match line.split_once(": ") {
+        Some((key, _)) => {
+            !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailers_start_a_paragraph_or_join_one() {
+        let t = [("Ralph-Story", "STORY-003")];
+        assert_eq!(
+            with_trailers("Add parser\n", &t),
+            "Add parser\n\nRalph-Story: STORY-003\n"
+        );
+        assert_eq!(
+            with_trailers("Add parser\n\nBody text.\n\nSigned-off-by: A <a@b>\n", &t),
+            "Add parser\n\nBody text.\n\nSigned-off-by: A <a@b>\nRalph-Story: STORY-003\n"
+        );
+        // A subject that looks like a trailer is still a subject.
+        assert_eq!(
+            with_trailers("Fix: crash", &t),
+            "Fix: crash\n\nRalph-Story: STORY-003\n"
+        );
+        assert_eq!(with_trailers("", &t), "Ralph-Story: STORY-003\n");
+        assert_eq!(with_trailers("x\n\n", &[]), "x\n");
+        assert_eq!(
+            with_trailers("x", &[("Ralph-Story", "a\nb")]),
+            "x\n\nRalph-Story: a b\n"
+        );
+    }
+}
