@@ -84,6 +84,7 @@ impl Git {
             "--no-verify",
             "--no-stat",
             "--no-autostash",
+            "--no-gpg-sign",
             "-q",
             "-m",
             message,

@@ -55,7 +55,7 @@ impl Git {
         let args = &["write-tree"];
         let stdout = self.run_in(&root, &Invocation::new(args))?;
         let tree = parse::object_id(&stdout).ok_or_else(|| unexpected(args, &stdout))?;
-        let args = &["rev-parse", "--verify", "HEAD", "HEAD^{tree}"];
+        let args = &["rev-parse", "HEAD", "HEAD^{tree}"];
         let stdout = self.run_in(&root, &Invocation::new(args))?;
         let text = String::from_utf8_lossy(&stdout);
         let mut ids = text.lines();

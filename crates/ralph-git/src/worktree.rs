@@ -51,7 +51,7 @@ impl Git {
                 wanted,
             }),
             Some(_) => self.worktree_attach(path, branch),
-            None => self.worktree_add_args(path, &["-b", branch], &wanted),
+            None => self.worktree_add_args(path, &["--no-track", "-b", branch], &wanted),
         }
     }
 
@@ -83,7 +83,7 @@ impl Git {
 
     fn worktree_add_args(&self, path: &Path, opts: &[&str], what: &str) -> Result<(), GitError> {
         let path = path_str(path)?;
-        let mut args = vec!["worktree", "add", "-q", "--no-track"];
+        let mut args = vec!["worktree", "add", "-q"];
         args.extend_from_slice(opts);
         args.extend_from_slice(&["--", path, what]);
         // The checkout is the expensive part: a split index would leave `sharedindex.*`
