@@ -222,3 +222,40 @@ fn only_linked_worktrees_of_this_repository_are_written() {
         "reading the main worktree is allowed"
     );
 }
+
+#[test]
+fn a_clean_worktree_is_reused_for_the_next_story() {
+    let repo = Repo::with_commit(&[("a.txt", "a\n")]);
+    let git = repo.discover();
+    let path = wt_path(&repo, "slot-0");
+    git.worktree_add(&path, "story/1", "HEAD").unwrap();
+    std::fs::write(path.join("one.txt"), "1\n").unwrap();
+    // Dirty: refused, nothing switched.
+    let err = git.worktree_reuse(&path, "story/2", "main").unwrap_err();
+    assert!(matches!(err, GitError::WorktreeDirty { .. }), "{err:?}");
+    let first = git.commit_all(&path, "story 1", &[]).unwrap().unwrap();
+
+    git.worktree_reuse(&path, "story/2", "main").unwrap();
+    let entry = entry_for(&git, &path).unwrap();
+    assert_eq!(entry.branch.as_deref(), Some("refs/heads/story/2"));
+    assert!(!path.join("one.txt").exists(), "story 2 starts from main");
+    assert_eq!(
+        git.rev_parse("refs/heads/story/1").unwrap(),
+        Some(first.clone())
+    );
+    // An existing branch elsewhere: never moved.
+    let err = git.worktree_reuse(&path, "story/1", "main").unwrap_err();
+    assert!(matches!(err, GitError::BranchExists { .. }), "{err:?}");
+    // At the same commit: taken as it is (a resume).
+    git.worktree_reuse(&path, "story/1", &first).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(path.join("one.txt")).unwrap(),
+        "1\n"
+    );
+
+    git.worktree_checkout_detached(&path, "main").unwrap();
+    let entry = entry_for(&git, &path).unwrap();
+    assert_eq!(entry.branch, None);
+    assert_eq!(entry.head, git.rev_parse("main").unwrap());
+    assert!(git.is_clean(&path).unwrap());
+}
