@@ -9,6 +9,10 @@
 //! the user's global config, and ralph's git must never run what it put there. Checkpoints
 //! therefore hold the work tree's bytes exactly, unfiltered (an LFS file's content, not its
 //! pointer), and restores write them back as they were.
+//!
+//! Stories mode adds real commits and worktrees: [`Git::repo_lock`] serialises what all
+//! worktrees share, `worktree_*` manage a story's worktree, [`Git::commit_all`] and
+//! [`Git::merge_tree`] build story commits and candidates, [`Git::update_ref_cas`] lands them.
 
 mod aliases;
 mod command;
@@ -39,7 +43,7 @@ pub use kept_index::KeptIndex;
 pub use merge::{check_stories_git, MergeOutcome, MergeTreeOutcome, STORIES_MIN_GIT_VERSION};
 pub use meta::{RepoMeta, HOOK_NAMES};
 pub use refsnap::{check_ref_pattern, RefFix, RefRestore, RefRules, RefSnapshot};
-pub use repo_lock::RepoLockGuard;
+pub use repo_lock::{RepoLockGuard, REPO_LOCK_FILE};
 pub use restore::RestoreReport;
 pub use revs::CasOutcome;
 pub use rollback::{RollbackError, RollbackOptions, RollbackOutcome, RunCheckpoint};
@@ -121,7 +125,7 @@ pub enum GitError {
         wanted: String,
     },
     #[error(
-        "failed to remove worktree {path}: it has uncommitted or untracked files ({})",
+        "failed to use worktree {path}: it has uncommitted or untracked files ({})",
         entries.join(", ")
     )]
     WorktreeDirty { path: PathBuf, entries: Vec<String> },

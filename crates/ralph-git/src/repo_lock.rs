@@ -29,7 +29,7 @@ use std::thread::ThreadId;
 use crate::{Git, GitError};
 
 /// The lock file's name in the repository's common git dir.
-pub const LOCK_FILE: &str = "ralph-repo.lock";
+pub const REPO_LOCK_FILE: &str = "ralph-repo.lock";
 
 struct Holder {
     thread: ThreadId,
@@ -65,7 +65,7 @@ pub struct RepoLockGuard {
 impl RepoLockGuard {
     /// The lock file (in the common git dir).
     pub fn path(&self) -> PathBuf {
-        self.key.join(LOCK_FILE)
+        self.key.join(REPO_LOCK_FILE)
     }
 }
 
@@ -124,7 +124,7 @@ impl Git {
         );
         drop(map);
         // From here on, dropping `guard` (on an error too) gives the slot back.
-        let file = lock_file(&key.join(LOCK_FILE))?;
+        let file = lock_file(&key.join(REPO_LOCK_FILE))?;
         if let Some(holder) = lock_table().get_mut(&key) {
             holder.file = Some(file);
         }
