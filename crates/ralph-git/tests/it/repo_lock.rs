@@ -54,6 +54,39 @@ fn the_lock_excludes_other_processes_and_is_reentrant_on_its_thread() {
 }
 
 #[test]
+fn the_lock_waits_for_another_process_to_let_go() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let repo = Repo::with_commit(&[("a.txt", "a\n")]);
+    let git = repo.discover();
+    let path = git.common_dir.join(ralph_git::REPO_LOCK_FILE);
+    // Another process holds the lock until we write a line to it.
+    let mut child = Command::new("flock")
+        .arg(&path)
+        .args(["-c", "echo locked; read line"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "locked\n");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _guard = git.repo_lock().unwrap();
+            tx.send(()).unwrap();
+        });
+        // Nothing to wait for but time: the lock must not be granted while the child has it.
+        let early = rx.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(early.is_err(), "granted while another process held it");
+        writeln!(child.stdin.take().unwrap()).unwrap();
+        rx.recv().unwrap();
+    });
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn the_lock_excludes_other_threads() {
     let repo = Repo::with_commit(&[("a.txt", "a\n")]);
     let git = repo.discover();
