@@ -12,6 +12,9 @@ mod report;
 pub mod reserve;
 mod schema;
 mod shared;
+mod stories;
+mod story_records;
+mod story_report;
 pub mod tamper;
 mod writer;
 
@@ -25,7 +28,13 @@ pub use ledger::{Ledger, LedgerEntry};
 pub use records::{EventRecord, IterationRecord, RunRecord, RunState, SideCall, Tokens};
 pub use report::{CostGroup, CostReport, CostRow};
 pub use reserve::{LedgerCap, Refusal, Reservation, ReservationRequest};
+pub use schema::{migration_sql, SCHEMA_VERSION};
 pub use shared::{Shared, SharedAudit};
+pub use stories::STORY_STATE_EVENT;
+pub use story_records::{
+    AttemptRecord, GateResult, PlanRunRecord, QueueEntry, QueueState, StoryRecord, StoryState,
+};
+pub use story_report::StoryReportRow;
 pub use writer::{Write, Writer};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +62,10 @@ pub enum StoreError {
     /// A write through the process's writer thread could not be committed.
     #[error("failed to commit: {0}")]
     Writer(String),
+    /// A write that would break the state's rules (a story state change without its event, a
+    /// landing that does not merge exactly its entry's stories); nothing of it is written.
+    #[error("refused to write: {0}")]
+    Invalid(String),
 }
 
 fn sql(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {

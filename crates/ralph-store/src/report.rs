@@ -83,7 +83,7 @@ pub(crate) enum Source {
 impl Source {
     /// Every agent call as (ts, project, run_id, backend, model, cost_usd, the four token
     /// columns, is_iteration).
-    fn calls(self) -> String {
+    pub(crate) fn calls(self) -> String {
         // Rows written before ralph judged the figures may hold any: they are read as invalid
         // (unknown cost, no tokens), like the rows written since.
         let cost_ok = format!("cost_usd BETWEEN 0 AND {MAX_CALL_COST_USD:.1}");
