@@ -188,6 +188,9 @@ CREATE TABLE gate_cache (
 "#,
 ];
 
+/// The version that added the stories mode's tables and `runs.plan_run_id`.
+pub(crate) const STORIES_VERSION: i64 = 5;
+
 /// The schema version this ralph writes (tests build databases at older versions).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -18,7 +18,18 @@ use crate::{sql, Store, StoreError};
 pub const STORY_STATE_EVENT: &str = "story.state";
 
 impl Store {
+    /// Whether the database has the stories mode's tables: one of an older ralph opened
+    /// read-only (`ralph stories status` next to an old database) has no plan runs.
+    /// Whether the database has the stories mode's tables (v5): one of an older ralph opened
+    /// read-only (`ralph stories status` next to an old database) has no plan runs.
+    fn has_stories(&self) -> bool {
+        self.version >= crate::schema::STORIES_VERSION
+    }
+
     pub fn plan_run(&self, id: &str) -> Result<Option<PlanRunRecord>, StoreError> {
+        if !self.has_stories() {
+            return Ok(None);
+        }
         let q = format!(
             "SELECT {} FROM plan_runs WHERE id = ?1",
             PlanRunRecord::COLUMNS
@@ -35,6 +46,9 @@ impl Store {
         &self,
         plan_name: &str,
     ) -> Result<Option<PlanRunRecord>, StoreError> {
+        if !self.has_stories() {
+            return Ok(None);
+        }
         let q = format!(
             "SELECT {} FROM plan_runs WHERE plan_name = ?1 AND finished_at IS NULL \
              ORDER BY rowid DESC LIMIT 1",
@@ -51,6 +65,9 @@ impl Store {
         &self,
         plan_name: Option<&str>,
     ) -> Result<Option<PlanRunRecord>, StoreError> {
+        if !self.has_stories() {
+            return Ok(None);
+        }
         let q = format!(
             "SELECT {} FROM plan_runs WHERE ?1 IS NULL OR plan_name = ?1 \
              ORDER BY rowid DESC LIMIT 1",
@@ -130,6 +147,9 @@ impl Store {
         gate: &str,
         command_hash: &str,
     ) -> Result<Option<GateResult>, StoreError> {
+        if !self.has_stories() {
+            return Ok(None);
+        }
         let q = format!(
             "SELECT {} FROM gate_cache WHERE tree = ?1 AND gate = ?2 AND command_hash = ?3",
             GateResult::COLUMNS
@@ -148,6 +168,9 @@ impl Store {
         plan_run_id: &str,
         story_id: &str,
     ) -> Result<Option<RunRecord>, StoreError> {
+        if !self.has_stories() {
+            return Ok(None);
+        }
         let q = format!(
             "SELECT {} FROM runs WHERE plan_run_id = ?1 AND scope = ?2 AND \
              (state IN ('running', 'interrupted') \

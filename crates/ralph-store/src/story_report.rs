@@ -29,7 +29,11 @@ pub struct StoryReportRow {
 /// Calls (iterations and side calls) of the plan run's loop runs, per run scope, as
 /// (scope, calls, iterations, calls of known cost, sum of the known costs).
 fn per_scope_sql() -> String {
-    let calls = Source::Project { side_calls: true }.calls();
+    let calls = Source::Project {
+        side_calls: true,
+        scopes: true,
+    }
+    .calls();
     format!(
         "SELECT r.scope AS scope, COUNT(*) AS calls, COALESCE(SUM(c.is_iteration), 0) AS iters, \
          COUNT(c.cost_usd) AS known, COALESCE(SUM(c.cost_usd), 0) AS cost \

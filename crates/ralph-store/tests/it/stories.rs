@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use ralph_store::{
-    migration_sql, AttemptRecord, EventRecord, GateResult, PlanRunRecord, QueueEntry, QueueState,
-    RunState, Store, StoreError, StoryRecord, StoryState, Write, Writer, SCHEMA_VERSION,
-    STORY_STATE_EVENT,
+    migration_sql, AttemptRecord, CostGroup, EventRecord, GateResult, PlanRunRecord, QueueEntry,
+    QueueState, RunState, Store, StoreError, StoryRecord, StoryState, Write, Writer,
+    SCHEMA_VERSION, STORY_STATE_EVENT,
 };
 use rusqlite::Connection;
 
@@ -89,19 +89,16 @@ fn events_of(store: &Store, run: &str) -> Vec<EventRecord> {
         .collect()
 }
 
-#[test]
-fn a_v4_database_is_migrated_with_its_runs_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("ralph.db");
-    {
-        // The database an older ralph wrote: migrations 1-4 as shipped, and a run in it.
-        let conn = Connection::open(&db).unwrap();
-        for i in 0..4 {
-            conn.execute_batch(migration_sql(i).unwrap()).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 4).unwrap();
-        conn.execute_batch(
-            "INSERT INTO runs (id, state, backend, max_iterations, started_at, updated_at, \
+/// The database an older ralph wrote: migrations 1-4 as shipped, and a finished run of story
+/// S1 with one iteration and one event.
+fn v4_database(db: &Path) {
+    let conn = Connection::open(db).unwrap();
+    for i in 0..4 {
+        conn.execute_batch(migration_sql(i).unwrap()).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 4).unwrap();
+    conn.execute_batch(
+        "INSERT INTO runs (id, state, backend, max_iterations, started_at, updated_at, \
              iteration, cost_usd, scope) VALUES ('old', 'completed', 'claude', 5, 't', 't', 1, \
              0.25, 'S1'); \
              INSERT INTO iterations (run_id, n, started_at, finished_at, duration_s, backend, \
@@ -109,9 +106,15 @@ fn a_v4_database_is_migrated_with_its_runs_kept() {
              1.0, 'claude', 'completed', 0.25, 'reported', 1); \
              INSERT INTO events (run_id, ts, kind, payload) VALUES ('old', 't', 'run.finished', \
              '{}');",
-        )
-        .unwrap();
-    }
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_v4_database_is_migrated_with_its_runs_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ralph.db");
+    v4_database(&db);
     let store = started(&db);
     let version: i64 = Connection::open(&db)
         .unwrap()
@@ -128,6 +131,33 @@ fn a_v4_database_is_migrated_with_its_runs_kept() {
     assert_eq!(events_of(&store, "old").len(), 1);
     assert_eq!(store.stories("p").unwrap().len(), 2);
     assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn a_v4_database_opened_read_only_reads_as_before_and_has_no_plan_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ralph.db");
+    v4_database(&db);
+    let store = Store::open_read_only(&db).unwrap();
+    let old = store.latest_run_in(Some("S1")).unwrap().unwrap();
+    assert_eq!((old.id.as_str(), old.plan_run_id), ("old", None));
+    assert_eq!(store.latest_plan_run(None).unwrap(), None);
+    assert_eq!(store.latest_unfinished_plan_run("demo").unwrap(), None);
+    assert_eq!(store.gate_result("t", "g", "h").unwrap(), None);
+    assert_eq!(store.resumable_story_run("p", "S1").unwrap(), None);
+    let by_story = store.cost_report(CostGroup::Story, None).unwrap();
+    assert_eq!(by_story.rows.len(), 1);
+    assert_eq!(
+        (by_story.rows[0].key.as_str(), by_story.rows[0].cost_usd),
+        ("S1", 0.25)
+    );
+    drop(store);
+    // Nothing was migrated by reading.
+    let version: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
 }
 
 #[test]

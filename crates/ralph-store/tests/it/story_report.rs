@@ -1,7 +1,9 @@
 //! The per-story report of a plan run: iterations and cost summed from the stories' loop runs
 //! (all attempts), cost unknown (`None`, never 0) when any call's cost is unknown.
 
-use ralph_store::{RunRecord, SideCall, Store, StoryReportRow, StoryState, Write};
+use ralph_store::{
+    CostGroup, RunRecord, SideCall, Store, StoryReportRow, StoryState, Write, NO_STORY,
+};
 
 use crate::stories::{started, state_event};
 use crate::writer::iteration;
@@ -100,6 +102,21 @@ fn story_costs_sum_every_attempt_and_are_unknown_when_any_call_is() {
     // The plan's total is unknown as soon as one story's is.
     assert_eq!(store.plan_run_cost("p").unwrap(), None);
     assert_eq!(store.plan_run_cost("q").unwrap(), Some(100.0));
+
+    // `ralph cost --by story`: every plan run's S1 together, the single loop apart.
+    let by_story = store.cost_report(CostGroup::Story, None).unwrap();
+    let keys: Vec<(&str, u32, u32)> = by_story
+        .rows
+        .iter()
+        .map(|r| (r.key.as_str(), r.iterations, r.unknown_cost_iterations))
+        .collect();
+    assert_eq!(keys, [(NO_STORY, 1, 0), ("S1", 4, 0), ("S2", 3, 1)]);
+    assert_eq!(
+        by_story.rows[1].cost_usd,
+        100.0 + 0.25 + 0.5 + 0.125 + 0.0625
+    );
+    assert_eq!(by_story.rows[1].side_calls, 1);
+    assert_eq!(by_story.rows[2].cost_usd, 2.0);
 
     // The JSON shape of `ralph stories status --json`'s stories.
     let json = serde_json::to_value(s2).unwrap();
