@@ -189,6 +189,25 @@ fn every_record_reads_back_as_written() {
         vec![story("p", "S1", &[]), story("p", "S2", &["S1"])]
     );
 
+    let mut finished_plan = plan_run("p", "demo");
+    finished_plan.state = RunState::Completed;
+    finished_plan.finished_at = Some(NOW.into());
+    finished_plan.stop_reason = Some("completed".into());
+    finished_plan.user_branch = None;
+    store
+        .commit(&Write::SavePlanRun {
+            plan_run: finished_plan.clone(),
+            stories: vec![],
+            events: vec![],
+        })
+        .unwrap();
+    assert_eq!(store.plan_run("p").unwrap(), Some(finished_plan));
+}
+
+#[test]
+fn attempts_and_queue_entries_read_back_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = started(&dir.path().join("ralph.db"));
     let mut s1 = store.story("p", "S1").unwrap().unwrap();
     s1.state = StoryState::Running;
     s1.branch = Some("ralph/demo/S1".into());
@@ -257,20 +276,6 @@ fn every_record_reads_back_as_written() {
         .unwrap();
     assert_eq!(store.merge_queue("p").unwrap(), vec![entry]);
     assert_eq!(store.story("p", "S1").unwrap(), Some(merging));
-
-    let mut finished_plan = plan_run("p", "demo");
-    finished_plan.state = RunState::Completed;
-    finished_plan.finished_at = Some(NOW.into());
-    finished_plan.stop_reason = Some("completed".into());
-    finished_plan.user_branch = None;
-    store
-        .commit(&Write::SavePlanRun {
-            plan_run: finished_plan.clone(),
-            stories: vec![],
-            events: vec![],
-        })
-        .unwrap();
-    assert_eq!(store.plan_run("p").unwrap(), Some(finished_plan));
     // Updated rows keep their place: the plan's order.
     let order: Vec<String> = store
         .stories("p")

@@ -30,13 +30,12 @@ fn row<'a>(rows: &'a [StoryReportRow], id: &str) -> &'a StoryReportRow {
     rows.iter().find(|r| r.story_id == id).unwrap()
 }
 
-#[test]
-fn story_costs_sum_every_attempt_and_are_unknown_when_any_call_is() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = started(&dir.path().join("ralph.db"));
+/// Plan run p: S1 with two attempts of known cost and a side call, merged; S2 with one
+/// iteration of unknown cost. Plan run q: its own S1. The single loop: one iteration.
+fn populate(store: &mut Store) {
     // S1: two attempts, all costs known, plus a side call (a notes summary).
-    loop_run(&mut store, "a1", "p", "S1", &[Some(0.25), Some(0.5)]);
-    loop_run(&mut store, "a2", "p", "S1", &[Some(0.125)]);
+    loop_run(store, "a1", "p", "S1", &[Some(0.25), Some(0.5)]);
+    loop_run(store, "a2", "p", "S1", &[Some(0.125)]);
     let a2 = store.run("a2").unwrap().unwrap();
     let call = SideCall {
         after_iteration: 1,
@@ -50,7 +49,7 @@ fn story_costs_sum_every_attempt_and_are_unknown_when_any_call_is() {
     };
     store.commit_side_call(&a2, &call, &[]).unwrap();
     // S2: one iteration of unknown cost among known ones.
-    loop_run(&mut store, "b1", "p", "S2", &[Some(1.0), None, Some(1.0)]);
+    loop_run(store, "b1", "p", "S2", &[Some(1.0), None, Some(1.0)]);
     // The same story id in another plan run is not this plan run's.
     let mut other = ralph_store::PlanRunRecord {
         id: "q".into(),
@@ -64,7 +63,7 @@ fn story_costs_sum_every_attempt_and_are_unknown_when_any_call_is() {
             events: vec![],
         })
         .unwrap();
-    loop_run(&mut store, "x1", "q", "S1", &[Some(100.0)]);
+    loop_run(store, "x1", "q", "S1", &[Some(100.0)]);
     // And the single loop's run neither.
     let mut single = RunRecord::new("solo".into(), NOW, None);
     store.save_run(&single, &[], false).unwrap();
@@ -83,7 +82,13 @@ fn story_costs_sum_every_attempt_and_are_unknown_when_any_call_is() {
             events: vec![state_event("p", "S1", StoryState::Merged)],
         })
         .unwrap();
+}
 
+#[test]
+fn story_costs_sum_every_attempt_and_are_unknown_when_any_call_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = started(&dir.path().join("ralph.db"));
+    populate(&mut store);
     let rows = store.story_report("p").unwrap();
     assert_eq!(
         rows.iter().map(|r| r.story_id.as_str()).collect::<Vec<_>>(),
