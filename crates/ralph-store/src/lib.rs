@@ -12,6 +12,9 @@ mod report;
 pub mod reserve;
 mod schema;
 mod shared;
+mod stories;
+mod story_records;
+mod story_report;
 pub mod tamper;
 mod writer;
 
@@ -23,9 +26,15 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 pub use audit::{AuditError, AuditLog, VerifyReport};
 pub use ledger::{Ledger, LedgerEntry};
 pub use records::{EventRecord, IterationRecord, RunRecord, RunState, SideCall, Tokens};
-pub use report::{CostGroup, CostReport, CostRow};
+pub use report::{CostGroup, CostReport, CostRow, NO_STORY};
 pub use reserve::{LedgerCap, Refusal, Reservation, ReservationRequest};
+pub use schema::{migration_sql, SCHEMA_VERSION};
 pub use shared::{Shared, SharedAudit};
+pub use stories::STORY_STATE_EVENT;
+pub use story_records::{
+    AttemptRecord, GateResult, PlanRunRecord, QueueEntry, QueueState, StoryRecord, StoryState,
+};
+pub use story_report::StoryReportRow;
 pub use writer::{Write, Writer};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +62,10 @@ pub enum StoreError {
     /// A write through the process's writer thread could not be committed.
     #[error("failed to commit: {0}")]
     Writer(String),
+    /// A write that would break the state's rules (a story state change without its event, a
+    /// landing that does not merge exactly its entry's stories); nothing of it is written.
+    #[error("refused to write: {0}")]
+    Invalid(String),
 }
 
 fn sql(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -63,6 +76,9 @@ pub struct Store {
     conn: Connection,
     /// The files of a database opened for writing, watched between iterations (`tamper.rs`).
     files: Option<tamper::DbFiles>,
+    /// The schema version of the database: [`SCHEMA_VERSION`] once opened for writing (which
+    /// migrates); an older one's, opened read-only, is read as that version's columns allow.
+    version: i64,
 }
 
 impl Store {
@@ -77,6 +93,7 @@ impl Store {
         Ok(Store {
             conn,
             files: Some(tamper::DbFiles::capture(path, 0)),
+            version: SCHEMA_VERSION,
         })
     }
 
@@ -92,8 +109,12 @@ impl Store {
         })?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(sql("set the busy timeout"))?;
-        schema::check_version(&conn)?;
-        Ok(Store { conn, files: None })
+        let version = schema::check_version(&conn)?;
+        Ok(Store {
+            conn,
+            files: None,
+            version,
+        })
     }
 
     fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -113,6 +134,17 @@ impl Store {
         Ok(())
     }
 
+    /// The columns of a run row as this database has them: before v5 runs have no plan run.
+    fn run_columns(&self) -> std::borrow::Cow<'static, str> {
+        if self.version >= schema::STORIES_VERSION {
+            RunRecord::COLUMNS.into()
+        } else {
+            RunRecord::COLUMNS
+                .replace(", plan_run_id", ", NULL AS plan_run_id")
+                .into()
+        }
+    }
+
     /// The most recent run of `scope` (`None`: the single loop; a story id) that did not
     /// finish and may be resumed.
     pub fn resumable_run(&self, scope: Option<&str>) -> Result<Option<RunRecord>, StoreError> {
@@ -121,7 +153,7 @@ impl Store {
              OR (state = 'stopped' AND stop_reason = 'stop_requested') \
              OR (state = 'failed' AND stop_reason IN ('needs_human', 'internal_error'))) \
              ORDER BY rowid DESC LIMIT 1",
-            RunRecord::COLUMNS
+            self.run_columns()
         );
         self.conn
             .query_row(&sql_text, [scope], RunRecord::from_row)
@@ -138,7 +170,7 @@ impl Store {
     pub fn latest_run_in(&self, scope: Option<&str>) -> Result<Option<RunRecord>, StoreError> {
         let sql_text = format!(
             "SELECT {} FROM runs WHERE scope IS ?1 ORDER BY rowid DESC LIMIT 1",
-            RunRecord::COLUMNS
+            self.run_columns()
         );
         self.conn
             .query_row(&sql_text, [scope], RunRecord::from_row)
@@ -147,7 +179,7 @@ impl Store {
     }
 
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        let sql_text = format!("SELECT {} FROM runs WHERE id = ?1", RunRecord::COLUMNS);
+        let sql_text = format!("SELECT {} FROM runs WHERE id = ?1", self.run_columns());
         self.conn
             .query_row(&sql_text, [id], RunRecord::from_row)
             .optional()
@@ -158,7 +190,7 @@ impl Store {
     pub fn runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
         let sql_text = format!(
             "SELECT {} FROM runs WHERE scope IS NULL ORDER BY rowid DESC LIMIT ?1",
-            RunRecord::COLUMNS
+            self.run_columns()
         );
         let mut stmt = self.conn.prepare(&sql_text).map_err(sql("list runs"))?;
         let rows = stmt

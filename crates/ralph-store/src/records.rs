@@ -71,6 +71,9 @@ pub struct RunRecord {
     /// What the run belongs to: `None` for the single loop (`ralph run`), a story id for a
     /// story's loop in a plan run. Resume looks for an unfinished run of the same scope.
     pub scope: Option<String>,
+    /// The plan run a story's loop run belongs to (`None` for the single loop). Set when the
+    /// run is first written; a later write with `None` keeps the stored link.
+    pub plan_run_id: Option<String>,
 }
 
 impl RunRecord {
@@ -100,13 +103,14 @@ impl RunRecord {
             sessions: 1,
             notes: None,
             scope,
+            plan_run_id: None,
         }
     }
 
     pub(crate) const COLUMNS: &'static str = "id, state, stop_reason, exit_code, backend, model, \
         iteration, max_iterations, started_at, updated_at, elapsed_s, cost_usd, budget_usd, \
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, consecutive_failures, \
-        current_iteration, feedback, last_checkpoint, pid, sessions, notes, scope";
+        current_iteration, feedback, last_checkpoint, pid, sessions, notes, scope, plan_run_id";
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
         Ok(RunRecord {
@@ -137,6 +141,7 @@ impl RunRecord {
             sessions: r.get(22)?,
             notes: r.get(23)?,
             scope: r.get(24)?,
+            plan_run_id: r.get(25)?,
         })
     }
 
@@ -145,9 +150,9 @@ impl RunRecord {
             "INSERT INTO runs (id, state, stop_reason, exit_code, backend, model, iteration, \
              max_iterations, started_at, updated_at, elapsed_s, cost_usd, budget_usd, input_tokens, \
              output_tokens, cache_read_tokens, cache_write_tokens, consecutive_failures, \
-             current_iteration, feedback, last_checkpoint, pid, sessions, notes, scope) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-             ?20, ?21, ?22, ?23, ?24, ?25) ON CONFLICT(id) DO UPDATE SET state = excluded.state, \
+             current_iteration, feedback, last_checkpoint, pid, sessions, notes, scope, plan_run_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26) ON CONFLICT(id) DO UPDATE SET state = excluded.state, \
              stop_reason = excluded.stop_reason, exit_code = excluded.exit_code, \
              backend = excluded.backend, model = excluded.model, iteration = excluded.iteration, \
              max_iterations = excluded.max_iterations, updated_at = excluded.updated_at, \
@@ -158,7 +163,8 @@ impl RunRecord {
              consecutive_failures = excluded.consecutive_failures, \
              current_iteration = excluded.current_iteration, feedback = excluded.feedback, \
              last_checkpoint = excluded.last_checkpoint, pid = excluded.pid, \
-             sessions = excluded.sessions, notes = excluded.notes",
+             sessions = excluded.sessions, notes = excluded.notes, \
+             plan_run_id = COALESCE(excluded.plan_run_id, runs.plan_run_id)",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -187,6 +193,7 @@ impl RunRecord {
                 self.sessions,
                 self.notes,
                 self.scope,
+                self.plan_run_id,
             ])
         })
         .map(|_| ())

@@ -21,6 +21,10 @@ pub enum CostGroup {
     Backend,
     /// The project root (ledger); a project's own database has one row with an empty key.
     Project,
+    /// The story whose loop made the call (the run's scope), over every plan run; calls of
+    /// the single loop, and every call read from the ledger (which has no scopes), are under
+    /// [`NO_STORY`]. One plan run's stories: [`Store::story_report`].
+    Story,
 }
 
 impl CostGroup {
@@ -31,9 +35,13 @@ impl CostGroup {
             CostGroup::Run => "run",
             CostGroup::Backend => "backend",
             CostGroup::Project => "project",
+            CostGroup::Story => "story",
         }
     }
 }
+
+/// The key of the rows of calls that are no story's (`CostGroup::Story`).
+pub const NO_STORY: &str = "-";
 
 /// The key of the rows of iterations whose model is not known.
 pub const UNKNOWN_MODEL: &str = "unknown";
@@ -74,16 +82,17 @@ pub struct CostReport {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Source {
-    /// A project's `iterations` table, plus its `side_calls` table when it has one (schema v3).
-    Project { side_calls: bool },
+    /// A project's `iterations` table, plus its `side_calls` table when it has one (schema v3),
+    /// with the runs' scopes when they have one (schema v4).
+    Project { side_calls: bool, scopes: bool },
     /// The ledger's `entries` table.
     Ledger,
 }
 
 impl Source {
     /// Every agent call as (ts, project, run_id, backend, model, cost_usd, the four token
-    /// columns, is_iteration).
-    fn calls(self) -> String {
+    /// columns, is_iteration, scope).
+    pub(crate) fn calls(self) -> String {
         // Rows written before ralph judged the figures may hold any: they are read as invalid
         // (unknown cost, no tokens), like the rows written since.
         let cost_ok = format!("cost_usd BETWEEN 0 AND {MAX_CALL_COST_USD:.1}");
@@ -103,21 +112,31 @@ impl Source {
         );
         let cols = cols.as_str();
         match self {
-            Source::Project { side_calls } => {
+            Source::Project { side_calls, scopes } => {
+                let scope = |table: &str| {
+                    if scopes {
+                        format!("(SELECT scope FROM runs WHERE runs.id = {table}.run_id)")
+                    } else {
+                        "NULL".to_string()
+                    }
+                };
                 let mut q = format!(
-                    "SELECT finished_at AS ts, '' AS project, run_id, {COLS}, 1 AS is_iteration \
-                     FROM iterations",
-                    COLS = cols
+                    "SELECT finished_at AS ts, '' AS project, run_id, {COLS}, 1 AS is_iteration, \
+                     {SCOPE} AS scope FROM iterations",
+                    COLS = cols,
+                    SCOPE = scope("iterations")
                 );
                 if side_calls {
                     q.push_str(&format!(
-                        " UNION ALL SELECT ts, '', run_id, {cols}, 0 FROM side_calls"
+                        " UNION ALL SELECT ts, '', run_id, {cols}, 0, {} FROM side_calls",
+                        scope("side_calls")
                     ));
                 }
                 q
             }
             Source::Ledger => format!(
-                "SELECT ts, project, run_id, {cols}, iteration < {} AS is_iteration FROM entries",
+                "SELECT ts, project, run_id, {cols}, iteration < {} AS is_iteration, \
+                 NULL AS scope FROM entries",
                 crate::ledger::SIDE_CALL_ITERATION_BASE
             ),
         }
@@ -141,6 +160,7 @@ pub(crate) fn cost_report(
         CostGroup::Run => ("run_id".to_string(), "p, k", "first_ts, p, k"),
         CostGroup::Backend => ("backend".to_string(), "k", "cost DESC, k"),
         CostGroup::Project => ("project".to_string(), "k", "cost DESC, k"),
+        CostGroup::Story => (format!("COALESCE(scope, '{NO_STORY}')"), "k", "k"),
     };
     let columns = "COALESCE(SUM(is_iteration), 0), COUNT(*) - COALESCE(SUM(is_iteration), 0), \
          COALESCE(SUM(cost_usd), 0) AS cost, COUNT(*) - COUNT(cost_usd), \
@@ -207,20 +227,25 @@ impl Store {
             Some(s) => Some(crate::ledger::utc_bound(s, "read the iterations")?),
             None => None,
         };
-        let side_calls = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'side_calls'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(sql("read the schema"))?
-            > 0;
+        // A database of an older ralph, opened read-only, keeps its older schema.
+        let side_calls = self.has_schema(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'side_calls'",
+        )?;
+        let scopes =
+            self.has_schema("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'scope'")?;
         cost_report(
             &self.conn,
-            Source::Project { side_calls },
+            Source::Project { side_calls, scopes },
             by,
             since.as_deref(),
         )
+    }
+
+    /// Whether `count_sql` (a `SELECT COUNT(*)` of the schema) counts anything.
+    fn has_schema(&self, count_sql: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(count_sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n > 0)
+            .map_err(sql("read the schema"))
     }
 }

@@ -106,7 +106,100 @@ CREATE TABLE side_calls (
 ALTER TABLE runs ADD COLUMN scope TEXT;
 CREATE INDEX runs_scope ON runs(scope);
 "#,
+    // v5: the stories mode (STORIES.md): plan runs, their stories and attempts, the merge
+    // queue, and gate results by tree. A story's loop run is an ordinary run with scope = the
+    // story id and `plan_run_id` naming its plan run (story ids repeat across plan runs).
+    // `story_attempts.run_id` has no foreign key: the scheduler may record an attempt before
+    // the loop's first (posted) run row is committed.
+    r#"
+ALTER TABLE runs ADD COLUMN plan_run_id TEXT;
+CREATE INDEX runs_plan ON runs(plan_run_id, scope);
+CREATE TABLE plan_runs (
+    id TEXT PRIMARY KEY,
+    plan_name TEXT NOT NULL,
+    plan_path TEXT NOT NULL,
+    plan_hash TEXT NOT NULL,
+    integration_branch TEXT NOT NULL,
+    base_commit TEXT NOT NULL,
+    user_branch TEXT,
+    state TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    finished_at TEXT,
+    stop_reason TEXT,
+    options TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX plan_runs_name ON plan_runs(plan_name, finished_at);
+CREATE TABLE stories (
+    plan_run_id TEXT NOT NULL REFERENCES plan_runs(id),
+    story_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    layer TEXT,
+    depends_on TEXT NOT NULL DEFAULT '[]',
+    branch TEXT,
+    worktree TEXT,
+    base_commit TEXT,
+    head_commit TEXT,
+    merged_commit TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    iterations INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL,
+    reason TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (plan_run_id, story_id)
+);
+CREATE TABLE story_attempts (
+    plan_run_id TEXT NOT NULL,
+    story_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT,
+    base_commit TEXT,
+    PRIMARY KEY (plan_run_id, story_id, n),
+    FOREIGN KEY (plan_run_id, story_id) REFERENCES stories(plan_run_id, story_id)
+);
+CREATE INDEX story_attempts_run ON story_attempts(run_id);
+CREATE TABLE merge_queue (
+    plan_run_id TEXT NOT NULL REFERENCES plan_runs(id),
+    seq INTEGER NOT NULL,
+    story_ids TEXT NOT NULL,
+    state TEXT NOT NULL,
+    candidate_ref TEXT,
+    candidate_commit TEXT,
+    built_on TEXT,
+    detail TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (plan_run_id, seq)
+);
+CREATE TABLE gate_cache (
+    tree TEXT NOT NULL,
+    gate TEXT NOT NULL,
+    command_hash TEXT NOT NULL,
+    passed INTEGER NOT NULL,
+    exit_code INTEGER,
+    duration_s REAL NOT NULL,
+    output_tail TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (tree, gate, command_hash)
+);
+"#,
 ];
+
+/// The version that added the stories mode's tables and `runs.plan_run_id`.
+pub(crate) const STORIES_VERSION: i64 = 5;
+
+/// The schema version this ralph writes (tests build databases at older versions).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The SQL of migration `i` (from version `i` to `i + 1`), for tests that build a database at
+/// an older version and migrate it.
+#[doc(hidden)]
+pub fn migration_sql(i: usize) -> Option<&'static str> {
+    MIGRATIONS.get(i).copied()
+}
 
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version = check_version(conn)?;

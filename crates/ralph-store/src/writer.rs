@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 use crate::records::{EventRecord, IterationRecord, RunRecord, SideCall};
+use crate::stories;
+use crate::story_records::{AttemptRecord, GateResult, PlanRunRecord, QueueEntry, StoryRecord};
 use crate::{Ledger, LedgerEntry, Store, StoreError};
 
 /// Most jobs taken into one batch: bounds how long one answer can wait for others.
@@ -53,13 +55,66 @@ pub enum Write {
     /// [`Ledger::record`], in the machine-wide ledger: durable. Entries of one batch are
     /// written before its state-database writes (an iteration's ledger entry before its commit).
     Ledger(LedgerEntry),
+    /// A plan run's row, with stories (a new plan run's, all `pending`; or none) and events:
+    /// durable. Stories are checked as in [`Write::SaveStory`].
+    SavePlanRun {
+        plan_run: PlanRunRecord,
+        stories: Vec<StoryRecord>,
+        events: Vec<EventRecord>,
+    },
+    /// A story's row and its events: durable. A change of a stored story's state is refused
+    /// without a `story.state` event whose payload's `story_id` is the story's.
+    SaveStory {
+        story: StoryRecord,
+        events: Vec<EventRecord>,
+    },
+    /// A new attempt (its loop run's id) and the story's row (`running`, attempts counted) in
+    /// one transaction: durable.
+    StartAttempt {
+        attempt: AttemptRecord,
+        story: StoryRecord,
+        events: Vec<EventRecord>,
+    },
+    /// An attempt's end (`finished_at`, `outcome`), with the story's new row if it changed:
+    /// durable.
+    FinishAttempt {
+        attempt: AttemptRecord,
+        story: Option<StoryRecord>,
+        events: Vec<EventRecord>,
+    },
+    /// A merge-queue entry (new or changed) and the stories whose state changes with it
+    /// (`queued`, `merging`, `conflicted`, ...): durable.
+    SaveQueueEntry {
+        entry: QueueEntry,
+        stories: Vec<StoryRecord>,
+        events: Vec<EventRecord>,
+    },
+    /// The entry `landed` and its stories — exactly those of `entry.story_ids` — `merged`, in
+    /// one transaction, or nothing: durable. Sent after the integration branch moved; on resume
+    /// an entry `passed` whose candidate is the integration tip is landed again.
+    Land {
+        entry: QueueEntry,
+        stories: Vec<StoryRecord>,
+        events: Vec<EventRecord>,
+    },
+    /// A gate's result by (tree, gate, command hash), replacing an older one: durable.
+    RecordGateResult { result: GateResult },
 }
 
 impl Write {
     fn durable(&self) -> bool {
         match self {
             Write::SaveRun { durable, .. } => *durable,
-            Write::CommitIteration { .. } | Write::CommitSideCall { .. } | Write::Ledger(_) => true,
+            Write::CommitIteration { .. }
+            | Write::CommitSideCall { .. }
+            | Write::Ledger(_)
+            | Write::SavePlanRun { .. }
+            | Write::SaveStory { .. }
+            | Write::StartAttempt { .. }
+            | Write::FinishAttempt { .. }
+            | Write::SaveQueueEntry { .. }
+            | Write::Land { .. }
+            | Write::RecordGateResult { .. } => true,
             Write::IterationStarted { .. } | Write::AppendEvents { .. } => false,
         }
     }
@@ -287,6 +342,14 @@ fn ledger_error(message: String) -> StoreError {
 }
 
 impl Store {
+    /// Apply one write in its own transaction on this connection, without the writer thread
+    /// (one-shot commands and tests); durable when the write is. Not for a process whose
+    /// loops write through a [`Writer`]. A [`Write::Ledger`] entry is not written here.
+    pub fn commit(&mut self, write: &Write) -> Result<(), StoreError> {
+        let durable = write.durable();
+        self.write(durable, "commit a write", |tx| apply(tx, write))
+    }
+
     /// Apply `ops` in one transaction (committed with `synchronous=FULL` when `durable`), each in
     /// a savepoint: a failing write is rolled back alone and answered with its error. If the
     /// commit itself fails, every write is answered with that.
@@ -347,5 +410,35 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Write) -> Result<(), StoreError> {
         }
         // Partitioned out before: never reaches the state database.
         Write::Ledger(_) => Ok(()),
+        Write::SavePlanRun {
+            plan_run,
+            stories: s,
+            events,
+        } => stories::save_plan_run(tx, plan_run, s, events),
+        Write::SaveStory { story, events } => {
+            stories::save_story(tx, story, events)?;
+            crate::insert_events(tx, events)
+        }
+        Write::StartAttempt {
+            attempt,
+            story,
+            events,
+        } => stories::save_attempt(tx, attempt, Some(story), events),
+        Write::FinishAttempt {
+            attempt,
+            story,
+            events,
+        } => stories::save_attempt(tx, attempt, story.as_ref(), events),
+        Write::SaveQueueEntry {
+            entry,
+            stories: s,
+            events,
+        } => stories::save_queue_entry(tx, entry, s, events),
+        Write::Land {
+            entry,
+            stories: s,
+            events,
+        } => stories::land(tx, entry, s, events),
+        Write::RecordGateResult { result } => result.upsert(tx),
     }
 }

@@ -1,5 +1,5 @@
-//! ralph-store's integration tests, one binary: the audit log, the machine-wide ledger, and
-//! the process's one writer.
+//! ralph-store's integration tests, one binary: the audit log, the machine-wide ledger, the
+//! process's one writer, and the stories mode's state.
 #![expect(
     clippy::unwrap_used,
     reason = "test helpers outside #[test] functions fail the test by panicking"
@@ -7,4 +7,6 @@
 
 mod audit;
 mod ledger;
+mod stories;
+mod story_report;
 mod writer;

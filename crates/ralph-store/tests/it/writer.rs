@@ -5,7 +5,7 @@ use ralph_store::{
     EventRecord, IterationRecord, Ledger, LedgerEntry, RunRecord, Store, Tokens, Write, Writer,
 };
 
-fn run(id: &str) -> RunRecord {
+pub(crate) fn run(id: &str) -> RunRecord {
     RunRecord::new(
         id.into(),
         "2026-12-02T00:00:00.000Z",
@@ -13,7 +13,7 @@ fn run(id: &str) -> RunRecord {
     )
 }
 
-fn iteration(run: &str, n: u32) -> IterationRecord {
+pub(crate) fn iteration(run: &str, n: u32) -> IterationRecord {
     IterationRecord {
         run_id: run.into(),
         n,
