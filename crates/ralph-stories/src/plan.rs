@@ -1,0 +1,108 @@
+//! The plan as the scheduler and the workers see it: already validated.
+//!
+//! `stories.toml` is parsed by ralph-cli (`plan/`), whose errors are located like ralph.toml's
+//! (file, line, column, key, hint). What reaches this crate is known to be well-formed: ids are
+//! unique and match `[A-Za-z0-9_-]+`, every dependency names another story, the graph has no
+//! cycle, and every `auto` criterion has a `run`. Per-story agent and budget overrides are
+//! resolved into settings by ralph-cli too; they are not part of this model.
+
+use std::path::PathBuf;
+
+/// A validated plan: the stories of one feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The plan's `name`: the integration branch is `ralph/<name>` unless `--into` says else.
+    pub name: String,
+    /// Given to every story as context (a path relative to the project root).
+    pub prd: Option<PathBuf>,
+    /// The same.
+    pub design: Option<PathBuf>,
+    /// A template name (`ralph templates`); kept for the planner, unused by execution.
+    pub architecture: Option<String>,
+    /// In the file's order.
+    pub stories: Vec<Story>,
+}
+
+impl Plan {
+    pub fn story(&self, id: &str) -> Option<&Story> {
+        self.stories.iter().find(|s| s.id == id)
+    }
+}
+
+/// One unit of work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Story {
+    pub id: String,
+    pub title: String,
+    pub layer: Layer,
+    pub depends_on: Vec<String>,
+    /// Globs relative to the project root: a prediction of what the story edits, not a lock.
+    pub affected_paths: Vec<String>,
+    pub description: String,
+    pub criteria: Vec<Criterion>,
+}
+
+impl Story {
+    /// The criteria a machine checks, in the plan's order.
+    pub fn auto_criteria(&self) -> impl Iterator<Item = (&Criterion, &str)> {
+        self.criteria.iter().filter_map(|c| match &c.check {
+            Check::Auto { run } => Some((c, run.as_str())),
+            Check::Manual => None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Data,
+    Service,
+    Api,
+    Ui,
+    Infra,
+    Docs,
+    Other,
+}
+
+impl Layer {
+    pub const ALL: [Layer; 7] = [
+        Layer::Data,
+        Layer::Service,
+        Layer::Api,
+        Layer::Ui,
+        Layer::Infra,
+        Layer::Docs,
+        Layer::Other,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Layer::Data => "data",
+            Layer::Service => "service",
+            Layer::Api => "api",
+            Layer::Ui => "ui",
+            Layer::Infra => "infra",
+            Layer::Docs => "docs",
+            Layer::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Layer> {
+        Layer::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
+/// An acceptance criterion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Criterion {
+    pub id: String,
+    pub text: String,
+    pub check: Check,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// `run` must exit 0 (a shell command, run in the worktree or on the candidate).
+    Auto { run: String },
+    /// Recorded and reported; never blocks.
+    Manual,
+}
