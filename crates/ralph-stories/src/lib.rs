@@ -7,6 +7,8 @@
 //! | whether two stories' `affected_paths` may touch the same files | `overlap.rs` |
 //! | which ready stories start next (rule 3) | `schedule.rs` |
 
+pub mod dag;
 pub mod plan;
 
+pub use dag::{Dag, DagError};
 pub use plan::{Check, Criterion, Layer, Plan, Story};
