@@ -227,7 +227,7 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
             };
             format!("  gate {name}: {verdict} in {}", fmt_secs(*duration_s))
         }
-        EventBody::CheckpointCreated { .. } => return None,
+        EventBody::CheckpointCreated { .. } | EventBody::StoryCommitted { .. } => return None,
         EventBody::RetryScheduled {
             delay_s,
             error_class,

@@ -98,6 +98,7 @@ fn child(dir: &Path, loops: usize, n: u32) {
                         work_root: work,
                         story: Some(format!("S{i}")),
                         artifacts: None,
+                        plan_run: None,
                     },
                     git: None,
                 };

@@ -179,6 +179,9 @@ pub enum EventBody {
         r#ref: String,
         commit: String,
     },
+    /// ralph committed a story's worktree on its branch (STORIES.md rule 2).
+    #[serde(rename = "story.committed")]
+    StoryCommitted { iteration: u32, commit: String },
     #[serde(rename = "retry.scheduled")]
     RetryScheduled {
         iteration: u32,
@@ -222,6 +225,7 @@ impl EventBody {
             EventBody::IterationFinished { .. } => "iteration.finished",
             EventBody::GateFinished { .. } => "gate.finished",
             EventBody::CheckpointCreated { .. } => "checkpoint.created",
+            EventBody::StoryCommitted { .. } => "story.committed",
             EventBody::RetryScheduled { .. } => "retry.scheduled",
             EventBody::AgentSwitched { .. } => "agent.switched",
             EventBody::Warning { .. } => "warning",
@@ -238,6 +242,7 @@ impl EventBody {
             | EventBody::IterationFinished { iteration, .. }
             | EventBody::GateFinished { iteration, .. }
             | EventBody::CheckpointCreated { iteration, .. }
+            | EventBody::StoryCommitted { iteration, .. }
             | EventBody::RetryScheduled { iteration, .. }
             | EventBody::AgentSwitched { iteration, .. }
             | EventBody::NotesSummarised { iteration, .. }

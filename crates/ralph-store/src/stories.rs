@@ -18,8 +18,6 @@ use crate::{sql, Store, StoreError};
 pub const STORY_STATE_EVENT: &str = "story.state";
 
 impl Store {
-    /// Whether the database has the stories mode's tables: one of an older ralph opened
-    /// read-only (`ralph stories status` next to an old database) has no plan runs.
     /// Whether the database has the stories mode's tables (v5): one of an older ralph opened
     /// read-only (`ralph stories status` next to an old database) has no plan runs.
     fn has_stories(&self) -> bool {

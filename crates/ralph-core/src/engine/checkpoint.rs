@@ -59,6 +59,32 @@ impl Engine {
         }
     }
 
+    /// A story's loop: commit what the worktree holds now on the story branch, with the
+    /// `Ralph-Story` trailer. The agent's own commits stay as they are (ralph only adds one on
+    /// top); nothing changed, no commit. A failure is a warning: the work is still on disk and
+    /// the next iteration's commit takes it.
+    pub(super) fn story_commit(&mut self, n: u32) -> Option<RunEvent> {
+        self.scope.plan_run.as_ref()?;
+        let story = self.scope.story.clone()?;
+        let git = self.git.clone()?;
+        let msg = format!("ralph: {story} iteration {n}\n\nRun {}.", self.run.id);
+        let trailers = [("Ralph-Story", story.as_str())];
+        let committed = git
+            .repo_lock()
+            .and_then(|_lock| git.commit_all(&self.scope.work_root, &msg, &trailers));
+        match committed {
+            Ok(Some(commit)) => Some(self.event(EventBody::StoryCommitted {
+                iteration: n,
+                commit,
+            })),
+            Ok(None) => None,
+            Err(e) => {
+                self.warn(format!("ralph could not commit story {story}'s work: {e}"));
+                None
+            }
+        }
+    }
+
     /// The shared log, opened on first use, with this run's run.started record written first.
     pub(super) fn audit_log(&mut self) -> Option<ralph_store::SharedAudit> {
         match self.handles.audit.get() {

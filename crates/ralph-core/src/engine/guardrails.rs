@@ -153,6 +153,10 @@ impl Engine {
         if after.reverted && self.run.last_checkpoint.is_some() {
             self.run.last_checkpoint = before.tree.clone();
         }
+        // After the guardrails: what they reverted is not committed.
+        if let Some(ev) = self.story_commit(n) {
+            after.events.push(ev);
+        }
         after
     }
 

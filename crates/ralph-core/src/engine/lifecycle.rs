@@ -46,13 +46,14 @@ impl Engine {
         super::enforceable::check_at_start(&settings.limits, &agents)?;
         let now = handles.deps.clock.rfc3339();
         let (fresh, story) = (settings.fresh, scope.story.clone());
+        let plan_run = scope.plan_run.clone();
         let deps = handles.deps.clone();
         let start_at = now.clone();
         let (run, history) = handles.store.read(move |store| {
-            let resumable = if fresh {
-                None
-            } else {
-                store.resumable_run(story.as_deref())?
+            let resumable = match (&plan_run, &story) {
+                _ if fresh => None,
+                (Some(plan_run), Some(story)) => store.resumable_story_run(plan_run, story)?,
+                _ => store.resumable_run(story.as_deref())?,
             };
             let run = match resumable {
                 Some(mut run) => {
@@ -71,7 +72,9 @@ impl Engine {
                     while store.run(&id)?.is_some() {
                         id = deps.ids.next_id(deps.clock.now());
                     }
-                    RunRecord::new(id, &start_at, story)
+                    let mut run = RunRecord::new(id, &start_at, story);
+                    run.plan_run_id = plan_run;
+                    run
                 }
             };
             let history = accounting::History::load(store, &run.id)?;

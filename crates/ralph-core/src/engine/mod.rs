@@ -175,6 +175,10 @@ pub struct RunScope {
     pub story: Option<String>,
     /// Where the run's iteration directories (`NNNN/`) go; `None`: `.ralph/runs/<run-id>/`.
     pub artifacts: Option<PathBuf>,
+    /// The plan run a story's loop belongs to (story ids repeat across plan runs). With it,
+    /// ralph commits the worktree after every iteration on the story branch, with a
+    /// `Ralph-Story: <id>` trailer (STORIES.md rule 2).
+    pub plan_run: Option<String>,
 }
 
 impl RunScope {
@@ -184,6 +188,7 @@ impl RunScope {
             work_root: root.to_path_buf(),
             story: None,
             artifacts: None,
+            plan_run: None,
         }
     }
 }

@@ -156,6 +156,7 @@ impl Repo {
                 work_root: wt.clone(),
                 story: Some(format!("S{i}")),
                 artifacts: None,
+                plan_run: None,
             },
             git: Git::discover(wt).unwrap(),
         }
