@@ -1,0 +1,271 @@
+//! `ralph stories run`: the plan parsed and validated, each story's settings resolved from
+//! ralph.toml with the plan's `[defaults]` and the story's overrides, then the plan run on one
+//! runtime ([`ralph_stories::run_plan`]) with signals forwarded, its events rendered.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use clap::Args;
+use ralph_core::{Agent, Cancel, Deps, EventSink, Handles, PromptSource, RunEvent, Settings};
+use ralph_stories::{LoopMaker, PlanEvent, PlanInput, PlanRunOptions, PlanSink, Story};
+use ralph_types::exit_codes;
+
+use crate::cli::RunArgs;
+use crate::config::ConfigFile;
+use crate::error::CliError;
+use crate::plan::PlanFile;
+use crate::settings::{load_config, resolve};
+use crate::{lock, paths};
+
+#[derive(Debug, Args, Default)]
+pub struct StoriesRunArgs {
+    /// The plan file
+    #[arg(short = 'f', long = "file", value_name = "PATH", default_value = "stories.toml")]
+    pub file: PathBuf,
+    /// Config file (default: ./ralph.toml if present)
+    #[arg(short, long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Stories at once (default: the number of CPUs, at most 8)
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
+    /// Run only these stories (and what they depend on)
+    #[arg(long, value_name = "ID", num_args = 1..)]
+    pub only: Vec<String>,
+    /// The integration branch (default: ralph/<plan name>)
+    #[arg(long, value_name = "BRANCH")]
+    pub into: Option<String>,
+    /// Start a new plan run even when one is unfinished
+    #[arg(long)]
+    pub fresh: bool,
+    /// Stop the plan run before its agents together spend more (USD)
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+    /// Events as JSON lines on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Resolves each story's loop: ralph.toml < `[defaults]` < the story's own keys.
+struct CliLoops {
+    base: ConfigFile,
+    plan: Arc<PlanFile>,
+    root: PathBuf,
+    config: Option<PathBuf>,
+}
+
+impl LoopMaker for CliLoops {
+    fn story_loop(
+        &self,
+        story: &Story,
+        prompt: String,
+        _work_root: &Path,
+    ) -> Result<(Settings, Vec<Agent>), String> {
+        let cfg = self.plan.config_for(&self.base, &story.id);
+        let args = RunArgs {
+            config: self.config.clone(),
+            ..RunArgs::default()
+        };
+        let resolved = resolve(&cfg, &args, &self.root).map_err(|e| e.to_string())?;
+        let mut settings = resolved.settings;
+        settings.prompt = PromptSource::Text(prompt);
+        let timeout = ralph_stories::queue::criterion_timeout(&settings);
+        for (c, run) in story.auto_criteria() {
+            settings.gates.push(ralph_core::settings::Gate {
+                name: c.id.clone(),
+                run: run.to_string(),
+                when: ralph_core::settings::GateWhen::Complete,
+                timeout,
+            });
+        }
+        Ok((settings, resolved.agents))
+    }
+}
+
+pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
+    let cwd = paths::cwd()?;
+    let plan = crate::plan::load_plan(&args.file)?;
+    let cfg = load_config(args.config.as_deref(), &cwd)?;
+    let run_args = RunArgs {
+        config: args.config.clone(),
+        ..RunArgs::default()
+    };
+    // The project's own settings: what the merge queue's checks run with. Each story's are
+    // resolved now too, so a bad override is a usage error before anything starts.
+    let resolved = resolve(&cfg, &run_args, &cwd)?;
+    for story in &plan.plan.stories {
+        resolve(&plan.config_for(&cfg, &story.id), &run_args, &cwd)?;
+    }
+    let Some(repo) = ralph_git::Git::discover(&cwd).ok().flatten() else {
+        return Err(CliError::usage(
+            format!("{} is not inside a git repository", cwd.display()),
+            Some("stories run in git worktrees: `git init` and commit first".into()),
+        ));
+    };
+    ralph_git::check_stories_git().map_err(|e| CliError::usage(e.to_string(), None))?;
+    let state_dir = cwd.join(".ralph");
+    paths::ensure_state_dir(&state_dir)?;
+    let _lock = lock::acquire(&state_dir)?;
+    let store = ralph_store::Store::open(&state_dir.join("ralph.db"))?;
+    let parallel = args.parallel.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .min(8)
+    });
+    let opts = PlanRunOptions {
+        parallel: parallel.max(1),
+        only: args.only.clone(),
+        into: args.into.clone(),
+        fresh: args.fresh,
+    };
+    let plan = Arc::new(plan);
+    let input = PlanInput {
+        plan: Arc::new(plan.plan.clone()),
+        plan_path: args.file.display().to_string(),
+        plan_hash: plan.hash.clone(),
+        settings: Arc::new(resolved.settings.clone()),
+        pre_merge: Vec::new(),
+        maker: Arc::new(CliLoops {
+            base: cfg,
+            plan: plan.clone(),
+            root: cwd.clone(),
+            config: args.config.clone(),
+        }),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::new(
+                exit_codes::INTERNAL_ERROR,
+                format!("failed to start the async runtime: {e}"),
+                None,
+            )
+        })?;
+    let json = args.json;
+    let max_cost = args.max_cost.or(resolved.settings.limits.max_cost_usd);
+    runtime.block_on(async move {
+        let cancel = Cancel::new();
+        super::run::spawn_signal_forwarders(cancel.clone())?;
+        let mut handles = Handles::new(store, resolved.settings.ledger.clone(), &state_dir, Deps::system());
+        if let Some(usd) = max_cost {
+            handles.budget = Some(ralph_core::PlanBudget::new(
+                ralph_core::PlanCaps {
+                    max_cost_usd: Some(usd),
+                    max_tokens: None,
+                    stop_before_exceeding: true,
+                },
+                0.0,
+                0,
+            ));
+        }
+        let sink = Arc::new(Mutex::new(PlanRenderer::new(json)));
+        let outcome = ralph_stories::run_plan(input, opts, repo, handles, cancel, sink.clone()).await;
+        ralph_core::orphans::sweep_all();
+        let outcome = outcome.map_err(|e| CliError::new(exit_codes::INTERNAL_ERROR, e, None))?;
+        summary_table(&outcome);
+        Ok(outcome.exit_code)
+    })
+}
+
+/// One line per story state change (stderr), every event as JSON with `--json` (stdout).
+struct PlanRenderer {
+    json: bool,
+    started: std::collections::HashMap<String, Instant>,
+}
+
+impl PlanRenderer {
+    fn new(json: bool) -> PlanRenderer {
+        PlanRenderer {
+            json,
+            started: Default::default(),
+        }
+    }
+}
+
+impl EventSink for PlanRenderer {
+    fn event(&mut self, event: &RunEvent) {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", event.to_json());
+            let _ = out.flush();
+        }
+    }
+}
+
+impl PlanSink for PlanRenderer {
+    fn plan_event(&mut self, event: &PlanEvent) {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", event.to_json());
+            let _ = out.flush();
+        }
+        if let Some(line) = self.human_line(event) {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+    }
+}
+
+impl PlanRenderer {
+    fn human_line(&mut self, event: &PlanEvent) -> Option<String> {
+        let p = &event.payload;
+        if event.kind == ralph_stories::events::PLAN_STARTED {
+            return Some(format!(
+                "ralph: plan {} ({} stories, {} at once) onto {}{}",
+                p["plan"].as_str().unwrap_or(""),
+                p["stories"],
+                p["parallel"],
+                p["integration_branch"].as_str().unwrap_or(""),
+                if p["resumed"].as_bool() == Some(true) { ", resumed" } else { "" }
+            ));
+        }
+        if event.kind == ralph_stories::events::PLAN_FINISHED {
+            return Some(format!("ralph: {}", p["message"].as_str().unwrap_or("")));
+        }
+        let (id, state) = event.story_state()?;
+        let id = id.to_string();
+        if state == ralph_store::StoryState::Running {
+            self.started.insert(id.clone(), Instant::now());
+            return Some(format!("[{id}] running"));
+        }
+        let mut parts = vec![state.as_str().replace('_', " ")];
+        if matches!(
+            state,
+            ralph_store::StoryState::Merged
+                | ralph_store::StoryState::Failed
+                | ralph_store::StoryState::Queued
+        ) {
+            parts.push(format!("{} iterations", p["iterations"]));
+            if let Some(c) = p["cost_usd"].as_f64() {
+                parts.push(format!("${c:.2}"));
+            }
+            if let Some(t) = self.started.get(&id) {
+                parts.push(ralph_core::fmt_duration(t.elapsed().as_secs_f64()));
+            }
+        }
+        if let Some(r) = p["reason"].as_str() {
+            parts.push(r.to_string());
+        }
+        Some(format!("[{id}] {}", parts.join(" · ")))
+    }
+}
+
+fn summary_table(outcome: &ralph_stories::PlanOutcome) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{:<16} {:<12} {:>5} {:>8}  branch", "story", "state", "iter", "cost");
+    for s in &outcome.stories {
+        let cost = s.cost_usd.map(|c| format!("${c:.2}")).unwrap_or_else(|| "?".into());
+        let _ = writeln!(
+            err,
+            "{:<16} {:<12} {:>5} {:>8}  {}",
+            s.story_id,
+            s.state.as_str(),
+            s.iterations,
+            cost,
+            s.branch.as_deref().unwrap_or("-")
+        );
+    }
+}

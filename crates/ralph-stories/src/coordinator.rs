@@ -1,0 +1,625 @@
+//! One plan run, from start (or resume) to its end: which stories start (rule 3), what their
+//! workers' endings mean, the merge queue (rule 5), blocked stories, the stop conditions, and
+//! every transition persisted with its event before it is told (rule 8).
+//!
+//! The coordinator is one task; workers and the queue's merges are tasks of their own that
+//! report back over a channel, so a long merge check never delays starting the next story.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ralph_core::{Cancel, Handles, Settings, StopReason};
+use ralph_git::Git;
+use ralph_store::{
+    AttemptRecord, PlanRunRecord, QueueEntry, QueueState, RunState, StoryRecord, StoryState, Write,
+};
+use ralph_types::exit_codes;
+use tokio::sync::mpsc;
+
+use crate::checks::{Check, CheckResult};
+use crate::dag::Dag;
+use crate::events::{LoopSink, PlanEvent, SharedSink, PLAN_FINISHED, PLAN_STARTED};
+use crate::plan::Plan;
+use crate::queue::{merge_entry, QueueCtx, Verdict};
+use crate::transitions::{is_terminal, record, transition};
+use crate::worker::{run_story, LoopMaker, WorkerError, WorkerInput, WorkerOutput};
+use crate::{names, schedule_order};
+
+/// `ralph stories run`'s options.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRunOptions {
+    /// Stories at once (at least 1).
+    pub parallel: usize,
+    /// Run only these (and what they depend on that is not merged).
+    pub only: Vec<String>,
+    /// The integration branch (`None`: `ralph/<plan>`).
+    pub into: Option<String>,
+    /// Start a new plan run even when one is unfinished.
+    pub fresh: bool,
+}
+
+/// The plan and everything resolved for it.
+pub struct PlanInput {
+    pub plan: Arc<Plan>,
+    pub plan_path: String,
+    pub plan_hash: String,
+    /// The project's own settings: the queue's checks run with its sandbox and redaction.
+    pub settings: Arc<Settings>,
+    /// `when = "pre-merge"` gates.
+    pub pre_merge: Vec<Check>,
+    pub maker: Arc<dyn LoopMaker>,
+}
+
+/// How the plan run ended.
+#[derive(Debug, Clone)]
+pub struct PlanOutcome {
+    pub plan_run: PlanRunRecord,
+    pub stories: Vec<StoryRecord>,
+    pub exit_code: i32,
+    pub message: String,
+    pub resumed: bool,
+}
+
+enum Msg {
+    Worker(usize, Box<Result<WorkerOutput, WorkerError>>),
+    Merged(u32, Result<(Verdict, Vec<CheckResult>), String>),
+}
+
+struct Run {
+    input: PlanInput,
+    opts: PlanRunOptions,
+    repo: Git,
+    state_dir: PathBuf,
+    handles: Handles,
+    cancel: Cancel,
+    sink: SharedSink,
+    plan_run: PlanRunRecord,
+    stories: Vec<StoryRecord>,
+    dag: Dag,
+    /// Remaining critical path per story (rule 3's priority).
+    critical: Vec<f64>,
+    /// In `--only`'s scope.
+    selected: Vec<bool>,
+    running: Vec<bool>,
+    queue: VecDeque<QueueEntry>,
+    merging: Option<QueueEntry>,
+    next_seq: u32,
+    queue_ctx: Arc<QueueCtx>,
+    /// Why the plan run stops before every story ended (exit code, message).
+    stop: Option<(i32, String)>,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+/// Run (or resume) the plan to its end.
+pub async fn run_plan(
+    input: PlanInput,
+    opts: PlanRunOptions,
+    repo: Git,
+    handles: Handles,
+    cancel: Cancel,
+    sink: SharedSink,
+) -> Result<PlanOutcome, String> {
+    let dag = Dag::of(&input.plan).map_err(|e| e.to_string())?;
+    let state_dir = repo.root.join(".ralph");
+    let (plan_run, stories, queue, resumed) =
+        crate::open::open_plan_run(&input, &opts, &repo, &handles).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let critical = dag.critical_paths(|_| 1.0);
+    let selected = crate::open::selection(&input.plan, &dag, &opts.only, &stories)?;
+    let queue_ctx = Arc::new(QueueCtx {
+        repo: repo.clone(),
+        plan: input.plan.clone(),
+        plan_run_id: plan_run.id.clone(),
+        state_dir: state_dir.clone(),
+        integration_ref: names::heads(&plan_run.integration_branch),
+        integration_branch: plan_run.integration_branch.clone(),
+        settings: input.settings.clone(),
+        pre_merge: input.pre_merge.clone(),
+        handles: handles.clone(),
+        cancel: cancel.clone(),
+    });
+    let next_seq = queue.iter().map(|e| e.seq + 1).max().unwrap_or(1);
+    let n = stories.len();
+    let mut run = Run {
+        input,
+        opts,
+        repo,
+        state_dir,
+        handles,
+        cancel,
+        sink,
+        plan_run,
+        stories,
+        dag,
+        critical,
+        selected,
+        running: vec![false; n],
+        queue: queue.into(),
+        merging: None,
+        next_seq,
+        queue_ctx,
+        stop: None,
+        tx,
+    };
+    run.tell(PlanEvent {
+        kind: PLAN_STARTED,
+        ts: run.now(),
+        payload: serde_json::json!({
+            "plan": run.input.plan.name, "run_id": run.plan_run.id,
+            "integration_branch": run.plan_run.integration_branch,
+            "base_commit": run.plan_run.base_commit, "stories": n, "resumed": resumed,
+            "parallel": run.opts.parallel,
+        }),
+    });
+    run.drive(&mut rx).await?;
+    run.finish(resumed).await
+}
+
+impl Run {
+    fn now(&self) -> String {
+        self.handles.deps.clock.rfc3339()
+    }
+
+    fn tell(&self, event: PlanEvent) {
+        self.sink
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .plan_event(&event);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.is_some() || self.cancel.current().is_some() || self.handles.stop.requested()
+    }
+
+    async fn drive(&mut self, rx: &mut mpsc::UnboundedReceiver<Msg>) -> Result<(), String> {
+        loop {
+            if !self.stopping() {
+                self.start_ready().await?;
+                self.start_merge().await?;
+            }
+            let busy = self.running.iter().any(|r| *r) || self.merging.is_some();
+            if !busy {
+                return Ok(());
+            }
+            match rx.recv().await {
+                Some(Msg::Worker(i, out)) => self.worker_done(i, *out).await?,
+                Some(Msg::Merged(seq, verdict)) => self.merge_done(seq, verdict).await?,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Stories whose dependencies are all merged, not started, in scope; a story left
+    /// `running` by a crash first (its worktree and loop run are resumed).
+    fn ready(&self) -> Vec<usize> {
+        (0..self.stories.len())
+            .filter(|&i| self.selected[i] && !self.running[i])
+            .filter(|&i| {
+                matches!(
+                    self.stories[i].state,
+                    StoryState::Pending | StoryState::Ready | StoryState::Running
+                )
+            })
+            .filter(|&i| {
+                self.dag
+                    .deps(i)
+                    .iter()
+                    .all(|&d| self.stories[d].state == StoryState::Merged)
+            })
+            .collect()
+    }
+
+    async fn start_ready(&mut self) -> Result<(), String> {
+        let free = self.opts.parallel.max(1) - self.running.iter().filter(|r| **r).count();
+        if free == 0 {
+            return Ok(());
+        }
+        let ready = self.ready();
+        let busy: Vec<usize> = (0..self.running.len()).filter(|&i| self.running[i]).collect();
+        let chosen = schedule_order(&self.input.plan, &self.critical, &ready, &busy, free);
+        for i in chosen {
+            self.start_story(i).await?;
+        }
+        Ok(())
+    }
+
+    async fn start_story(&mut self, i: usize) -> Result<(), String> {
+        let plan = &self.input.plan;
+        let id = self.stories[i].story_id.clone();
+        let integration = names::heads(&self.plan_run.integration_branch);
+        let tip = self
+            .repo
+            .rev_parse(&integration)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("the integration branch {integration} is gone"))?;
+        let branch = names::story_branch(&plan.name, &id);
+        let worktree = names::story_worktree(&self.state_dir, &id);
+        let resumed = self.stories[i].state == StoryState::Running;
+        let mut next = self.stories[i].clone();
+        if !resumed {
+            next.attempts += 1;
+            next.base_commit = Some(tip.clone());
+        }
+        next.branch = Some(branch.clone());
+        next.worktree = Some(worktree.display().to_string());
+        let (next, ev) = transition(&next, StoryState::Running, None, &self.now());
+        let write = Write::SaveStory {
+            story: next.clone(),
+            events: vec![record(&self.plan_run.id, &ev)],
+        };
+        self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+        self.stories[i] = next;
+        self.running[i] = true;
+        self.tell(ev);
+        let attempt = self.stories[i].attempts.max(1);
+        let input = WorkerInput {
+            plan_run_id: self.plan_run.id.clone(),
+            plan: plan.clone(),
+            story_id: id.clone(),
+            plan_base: self.plan_run.base_commit.clone(),
+            start: self.stories[i].base_commit.clone().unwrap_or(tip),
+            branch,
+            worktree,
+            artifacts: names::attempt_artifacts(&self.state_dir, &self.plan_run.id, &id, attempt),
+        };
+        let (repo, maker, handles) = (
+            self.repo.clone(),
+            self.input.maker.clone(),
+            self.handles.clone(),
+        );
+        let (cancel, sink, tx) = (self.cancel.child(), self.sink.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let sink = Box::new(LoopSink(sink));
+            let out = run_story(input, &repo, maker.as_ref(), handles, cancel, sink).await;
+            let _ = tx.send(Msg::Worker(i, Box::new(out)));
+        });
+        Ok(())
+    }
+
+    async fn worker_done(
+        &mut self,
+        i: usize,
+        out: Result<WorkerOutput, WorkerError>,
+    ) -> Result<(), String> {
+        self.running[i] = false;
+        let mut story = self.stories[i].clone();
+        let (state, reason, attempt) = match out {
+            Err(e) => (StoryState::Failed, Some(e.to_string()), None),
+            Ok(o) => {
+                story.head_commit = o.head.clone();
+                story.iterations = o.iterations;
+                story.cost_usd = Some(o.cost_usd);
+                let (state, reason) = self.ending(&o);
+                let attempt = AttemptRecord {
+                    plan_run_id: self.plan_run.id.clone(),
+                    story_id: story.story_id.clone(),
+                    n: story.attempts.max(1),
+                    run_id: o.run_id.clone(),
+                    started_at: story.updated_at.clone(),
+                    finished_at: Some(self.now()),
+                    outcome: Some(o.stop_reason.as_str().to_string()),
+                    base_commit: Some(o.base.clone()),
+                };
+                (state, reason, Some(attempt))
+            }
+        };
+        let (next, ev) = transition(&story, state, reason, &self.now());
+        let events = vec![record(&self.plan_run.id, &ev)];
+        let write = match (attempt, state) {
+            (_, StoryState::Queued) => self.enqueue(&next, events),
+            (Some(attempt), _) => Write::FinishAttempt {
+                attempt,
+                story: Some(next.clone()),
+                events,
+            },
+            (None, _) => Write::SaveStory {
+                story: next.clone(),
+                events,
+            },
+        };
+        self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+        self.stories[i] = next;
+        self.tell(ev);
+        if matches!(state, StoryState::Failed | StoryState::NeedsHuman) {
+            self.block_dependents(i).await?;
+        }
+        Ok(())
+    }
+
+    /// What a loop's ending means for its story, and for the plan run.
+    fn ending(&mut self, o: &WorkerOutput) -> (StoryState, Option<String>) {
+        match o.stop_reason {
+            StopReason::Completed => (StoryState::Queued, None),
+            StopReason::StopRequested | StopReason::Interrupted | StopReason::Terminated => {
+                // Resumable as it is: the next `ralph stories run` goes on in its worktree.
+                self.stop.get_or_insert((o.stop_reason.exit_code(), o.message.clone()));
+                (StoryState::Running, None)
+            }
+            StopReason::NeedsHuman => (StoryState::NeedsHuman, Some(o.message.clone())),
+            StopReason::Budget if self.plan_budget_spent() => {
+                self.stop.get_or_insert((
+                    exit_codes::BUDGET,
+                    "the plan run's budget is spent; merged stories stay merged".to_string(),
+                ));
+                (StoryState::Failed, Some(o.message.clone()))
+            }
+            _ => (StoryState::Failed, Some(o.message.clone())),
+        }
+    }
+
+    fn plan_budget_spent(&self) -> bool {
+        let Some(budget) = &self.handles.budget else {
+            return false;
+        };
+        let caps = budget.caps();
+        let (usd, tokens) = budget.spent();
+        caps.max_cost_usd.is_some_and(|cap| usd >= cap - 1e-9)
+            || caps.max_tokens.is_some_and(|cap| tokens >= cap)
+    }
+
+    /// A new queue entry for `story` (already `queued`): the write that persists both.
+    fn enqueue(&mut self, story: &StoryRecord, events: Vec<ralph_store::EventRecord>) -> Write {
+        let now = self.now();
+        let entry = QueueEntry {
+            plan_run_id: self.plan_run.id.clone(),
+            seq: self.next_seq,
+            story_ids: vec![story.story_id.clone()],
+            state: QueueState::Waiting,
+            candidate_ref: None,
+            candidate_commit: None,
+            built_on: None,
+            detail: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.next_seq += 1;
+        self.queue.push_back(entry.clone());
+        Write::SaveQueueEntry {
+            entry,
+            stories: vec![story.clone()],
+            events,
+        }
+    }
+
+    async fn start_merge(&mut self) -> Result<(), String> {
+        if self.merging.is_some() {
+            return Ok(());
+        }
+        let Some(mut entry) = self.queue.pop_front() else {
+            return Ok(());
+        };
+        entry.state = QueueState::Checking;
+        entry.updated_at = self.now();
+        let mut stories = Vec::new();
+        let mut events = Vec::new();
+        for id in &entry.story_ids {
+            if let Some(i) = self.dag.index(id) {
+                let (next, ev) = transition(&self.stories[i], StoryState::Merging, None, &self.now());
+                events.push(ev);
+                stories.push((i, next));
+            }
+        }
+        let write = Write::SaveQueueEntry {
+            entry: entry.clone(),
+            stories: stories.iter().map(|(_, s)| s.clone()).collect(),
+            events: events.iter().map(|e| record(&self.plan_run.id, e)).collect(),
+        };
+        self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+        for (i, s) in stories {
+            self.stories[i] = s;
+        }
+        for ev in events {
+            self.tell(ev);
+        }
+        let (ctx, tx, seq, ids) = (
+            self.queue_ctx.clone(),
+            self.tx.clone(),
+            entry.seq,
+            entry.story_ids.clone(),
+        );
+        self.merging = Some(entry);
+        tokio::spawn(async move {
+            let verdict = merge_entry(&ctx, seq, &ids).await;
+            let _ = tx.send(Msg::Merged(seq, verdict));
+        });
+        Ok(())
+    }
+
+    async fn merge_done(
+        &mut self,
+        seq: u32,
+        verdict: Result<(Verdict, Vec<CheckResult>), String>,
+    ) -> Result<(), String> {
+        let Some(mut entry) = self.merging.take().filter(|e| e.seq == seq) else {
+            return Err(format!("merge queue entry {seq} finished but was not being checked"));
+        };
+        let verdict = match verdict {
+            Ok((v, _)) => v,
+            Err(e) => {
+                // Stays `checking` in the database: the next `ralph stories run` checks it again.
+                self.stop.get_or_insert((exit_codes::INTERNAL_ERROR, e));
+                return Ok(());
+            }
+        };
+        entry.updated_at = self.now();
+        let (state, reason, landed) = match &verdict {
+            Verdict::Landed { commit, built_on } => {
+                entry.state = QueueState::Landed;
+                entry.candidate_commit = Some(commit.clone());
+                entry.built_on = Some(built_on.clone());
+                (StoryState::Merged, None, Some(commit.clone()))
+            }
+            Verdict::Conflict { files, built_on } => {
+                entry.state = QueueState::Failed;
+                entry.built_on = Some(built_on.clone());
+                let why = format!("conflicts with the integration branch in {}", files.join(", "));
+                entry.detail = Some(why.clone());
+                (StoryState::Conflicted, Some(why), None)
+            }
+            Verdict::Red {
+                check,
+                tail,
+                candidate,
+                built_on,
+            } => {
+                entry.state = QueueState::Failed;
+                entry.candidate_commit = Some(candidate.clone());
+                entry.built_on = Some(built_on.clone());
+                let last = tail.lines().last().unwrap_or("").trim().to_string();
+                let why = format!("{check} failed on the merged result: {last}");
+                entry.detail = Some(why.clone());
+                (StoryState::Conflicted, Some(why), None)
+            }
+        };
+        let mut changed = Vec::new();
+        let mut events = Vec::new();
+        for id in &entry.story_ids {
+            if let Some(i) = self.dag.index(id) {
+                let mut s = self.stories[i].clone();
+                s.merged_commit = landed.clone();
+                let (next, ev) = transition(&s, state, reason.clone(), &self.now());
+                changed.push((i, next));
+                events.push(ev);
+            }
+        }
+        let records: Vec<StoryRecord> = changed.iter().map(|(_, s)| s.clone()).collect();
+        let rows = events.iter().map(|e| record(&self.plan_run.id, e)).collect();
+        let write = if landed.is_some() {
+            Write::Land {
+                entry,
+                stories: records,
+                events: rows,
+            }
+        } else {
+            Write::SaveQueueEntry {
+                entry,
+                stories: records,
+                events: rows,
+            }
+        };
+        self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+        for (i, s) in changed {
+            self.stories[i] = s;
+            if landed.is_some() {
+                self.free_worktree(i);
+            } else {
+                self.block_dependents(i).await?;
+            }
+        }
+        for ev in events {
+            self.tell(ev);
+        }
+        Ok(())
+    }
+
+    /// A merged story's worktree is removed when it is clean (it always is: ralph committed
+    /// it); anything left in it keeps it (rule 6).
+    fn free_worktree(&self, i: usize) {
+        let path = names::story_worktree(&self.state_dir, &self.stories[i].story_id);
+        if let Ok(_lock) = self.repo.repo_lock() {
+            let _ = self.repo.worktree_remove(&path);
+        }
+    }
+
+    async fn block_dependents(&mut self, i: usize) -> Result<(), String> {
+        let cause = (
+            self.stories[i].story_id.clone(),
+            self.stories[i].state.as_str(),
+        );
+        for d in self.dag.descendants(i) {
+            if is_terminal(self.stories[d].state) || self.running[d] {
+                continue;
+            }
+            let why = format!("depends on {}, which is {}", cause.0, cause.1);
+            let (next, ev) = transition(&self.stories[d], StoryState::Blocked, Some(why), &self.now());
+            let write = Write::SaveStory {
+                story: next.clone(),
+                events: vec![record(&self.plan_run.id, &ev)],
+            };
+            self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+            self.stories[d] = next;
+            self.tell(ev);
+        }
+        Ok(())
+    }
+
+    /// The plan run's ending: its exit code, persisted, told.
+    async fn finish(mut self, resumed: bool) -> Result<PlanOutcome, String> {
+        let in_scope: Vec<&StoryRecord> = (0..self.stories.len())
+            .filter(|&i| self.selected[i])
+            .map(|i| &self.stories[i])
+            .collect();
+        let count = |f: &dyn Fn(StoryState) -> bool| in_scope.iter().filter(|s| f(s.state)).count();
+        let merged = count(&|s| s == StoryState::Merged);
+        let failed = count(&|s| {
+            matches!(s, StoryState::Failed | StoryState::Conflicted | StoryState::Blocked)
+        });
+        let human = count(&|s| s == StoryState::NeedsHuman);
+        let stop = self.stop.clone().or_else(|| {
+            self.cancel.current().map(|_| {
+                (exit_codes::INTERRUPTED, "stopped; `ralph stories run` resumes".to_string())
+            })
+        });
+        let stop = stop.or_else(|| {
+            self.handles.stop.requested().then(|| {
+                (exit_codes::STOP_REQUESTED, "stopped on request; `ralph stories run` resumes".to_string())
+            })
+        });
+        let total = in_scope.len();
+        let (code, message, state) = match stop {
+            Some((code, message)) => (code, message, RunState::Stopped),
+            None if merged == total => (
+                exit_codes::COMPLETED,
+                format!("every story merged into {}", self.plan_run.integration_branch),
+                RunState::Completed,
+            ),
+            None if failed > 0 => (
+                exit_codes::GAVE_UP,
+                format!("{merged} of {total} stories merged; {failed} failed, conflicted or blocked"),
+                RunState::Failed,
+            ),
+            None if human > 0 => (
+                exit_codes::NEEDS_HUMAN,
+                format!("{merged} of {total} stories merged; {human} need a human"),
+                RunState::Failed,
+            ),
+            None => (
+                exit_codes::INTERNAL_ERROR,
+                format!("{merged} of {total} stories merged; the rest could not start"),
+                RunState::Failed,
+            ),
+        };
+        let now = self.now();
+        self.plan_run.state = state;
+        self.plan_run.updated_at = now.clone();
+        self.plan_run.stop_reason = Some(message.clone());
+        // Only a plan run with every story merged is over; any other can be resumed (after
+        // `ralph stories retry`, say).
+        if code == exit_codes::COMPLETED {
+            self.plan_run.finished_at = Some(now.clone());
+        }
+        let ev = PlanEvent {
+            kind: PLAN_FINISHED,
+            ts: now,
+            payload: serde_json::json!({
+                "run_id": self.plan_run.id, "exit_code": code, "message": message,
+                "merged": merged, "stories": total,
+            }),
+        };
+        let write = Write::SavePlanRun {
+            plan_run: self.plan_run.clone(),
+            stories: Vec::new(),
+            events: vec![record(&self.plan_run.id, &ev)],
+        };
+        self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+        self.tell(ev);
+        Ok(PlanOutcome {
+            plan_run: self.plan_run,
+            stories: self.stories,
+            exit_code: code,
+            message,
+            resumed,
+        })
+    }
+}

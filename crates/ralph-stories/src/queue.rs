@@ -1,0 +1,228 @@
+//! The merge queue's one step: build the candidate for an entry (the integration tip plus the
+//! entry's story branches), check it, and move the integration branch to exactly the commit
+//! that was checked, by compare-and-swap (STORIES.md rule 5). The branch only moves forward.
+//!
+//! A story whose branch already descends from the tip needs no merge commit: the candidate is
+//! its tip, whose tree its post-story checks may have cached already. Otherwise ralph makes the
+//! merge commit in the object store (`merge-tree --write-tree`), no worktree needed; the
+//! verification worktree (`.ralph/worktrees/.merge`) is only checked out when there is
+//! something to run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ralph_core::{Cancel, Handles, Settings};
+use ralph_git::{CasOutcome, Git, MergeTreeOutcome};
+
+use crate::checks::{run_checks, Check, CheckPlace, CheckResult};
+use crate::names;
+use crate::plan::Plan;
+
+/// What the queue needs to merge (owned: the queue runs as its own task).
+pub struct QueueCtx {
+    pub repo: Git,
+    pub plan: Arc<Plan>,
+    pub plan_run_id: String,
+    pub state_dir: PathBuf,
+    /// `refs/heads/<integration branch>`.
+    pub integration_ref: String,
+    pub integration_branch: String,
+    /// The project's settings (gates' sandbox, redaction).
+    pub settings: Arc<Settings>,
+    /// `when = "pre-merge"` gates.
+    pub pre_merge: Vec<Check>,
+    pub handles: Handles,
+    pub cancel: Cancel,
+}
+
+/// How an entry's check ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The integration branch is at `commit`, which passed every check.
+    Landed { commit: String, built_on: String },
+    /// The story branches do not merge textually with the tip.
+    Conflict { files: Vec<String>, built_on: String },
+    /// A check failed on the candidate.
+    Red {
+        check: String,
+        tail: String,
+        candidate: String,
+        built_on: String,
+    },
+}
+
+/// The candidate as built, before its checks.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub commit: String,
+    pub built_on: String,
+    pub refname: String,
+}
+
+/// Check and land queue entry `seq` (its stories in order). A tip that moved meanwhile (it
+/// cannot within one ralph, but another may share the branch) rebuilds on the new tip.
+pub async fn merge_entry(
+    ctx: &QueueCtx,
+    seq: u32,
+    stories: &[String],
+) -> Result<(Verdict, Vec<CheckResult>), String> {
+    for build in 1..=5u32 {
+        let candidate = match build_candidate(ctx, seq, build, stories)? {
+            Ok(c) => c,
+            Err(conflict) => return Ok((conflict, Vec::new())),
+        };
+        let results = check_candidate(ctx, &candidate, stories).await?;
+        if let Some(red) = results.iter().find(|r| !r.passed) {
+            let verdict = Verdict::Red {
+                check: red.name.clone(),
+                tail: red.tail.clone(),
+                candidate: candidate.commit.clone(),
+                built_on: candidate.built_on.clone(),
+            };
+            return Ok((verdict, results));
+        }
+        let moved = ctx
+            .repo
+            .update_ref_cas(&ctx.integration_ref, &candidate.commit, Some(&candidate.built_on))
+            .map_err(|e| e.to_string())?;
+        match moved {
+            CasOutcome::Moved => {
+                let verdict = Verdict::Landed {
+                    commit: candidate.commit,
+                    built_on: candidate.built_on,
+                };
+                return Ok((verdict, results));
+            }
+            CasOutcome::Stale { .. } => continue,
+        }
+    }
+    Err(format!(
+        "the integration branch {} kept moving while ralph checked a candidate; is another \
+         process landing on it?",
+        ctx.integration_branch
+    ))
+}
+
+/// `Ok(Err(verdict))`: a conflict.
+fn build_candidate(
+    ctx: &QueueCtx,
+    seq: u32,
+    build: u32,
+    stories: &[String],
+) -> Result<Result<Candidate, Verdict>, String> {
+    let repo = &ctx.repo;
+    let s = |e: ralph_git::GitError| e.to_string();
+    let _lock = repo.repo_lock().map_err(s)?;
+    let tip = repo
+        .rev_parse(&ctx.integration_ref)
+        .map_err(s)?
+        .ok_or_else(|| format!("the integration branch {} is gone", ctx.integration_branch))?;
+    let mut cur = tip.clone();
+    for id in stories {
+        let branch = names::story_branch(&ctx.plan.name, id);
+        let Some(head) = repo.rev_parse(&names::heads(&branch)).map_err(s)? else {
+            continue;
+        };
+        if repo.is_ancestor(&head, &cur).map_err(s)? {
+            continue;
+        }
+        if repo.is_ancestor(&cur, &head).map_err(s)? {
+            cur = head;
+            continue;
+        }
+        match repo.merge_tree(&cur, &head).map_err(s)? {
+            MergeTreeOutcome::Clean { tree } => {
+                let title = ctx.plan.story(id).map(|s| s.title.as_str()).unwrap_or("");
+                let msg = format!(
+                    "ralph: merge {id} into {}\n\n{title}\n\nRalph-Story: {id}\n",
+                    ctx.integration_branch
+                );
+                cur = repo.commit_tree(&tree, &[&cur, &head], &msg).map_err(s)?;
+            }
+            MergeTreeOutcome::Conflict { files, .. } => {
+                return Ok(Err(Verdict::Conflict {
+                    files,
+                    built_on: tip,
+                }))
+            }
+        }
+    }
+    let refname = names::candidate_ref(&ctx.plan_run_id, seq, build);
+    // A candidate ref is written once; the same name again (a resumed check) points where it
+    // did or is left alone.
+    let _ = repo.update_ref_cas(&refname, &cur, None).map_err(s)?;
+    Ok(Ok(Candidate {
+        commit: cur,
+        built_on: tip,
+        refname,
+    }))
+}
+
+/// The pre-merge gates, then every story's `auto` criteria, on the candidate's tree.
+async fn check_candidate(
+    ctx: &QueueCtx,
+    candidate: &Candidate,
+    stories: &[String],
+) -> Result<Vec<CheckResult>, String> {
+    let mut checks = ctx.pre_merge.clone();
+    for id in stories {
+        if let Some(story) = ctx.plan.story(id) {
+            for (c, run) in story.auto_criteria() {
+                checks.push(Check {
+                    name: format!("{id}/{}", c.id),
+                    run: run.to_string(),
+                    timeout: criterion_timeout(&ctx.settings),
+                });
+            }
+        }
+    }
+    if checks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tree = ctx.repo.tree_of(&candidate.commit).map_err(|e| e.to_string())?;
+    let dir = names::verify_worktree(&ctx.state_dir);
+    {
+        let _lock = ctx.repo.repo_lock().map_err(|e| e.to_string())?;
+        let registered = ctx
+            .repo
+            .worktrees()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .any(|w| w.path.ends_with(".merge"));
+        let done = if registered {
+            ctx.repo.worktree_checkout_detached(&dir, &candidate.commit)
+        } else {
+            ctx.repo.worktree_add_detached(&dir, &candidate.commit)
+        };
+        done.map_err(|e| e.to_string())?;
+    }
+    let logs = ctx
+        .state_dir
+        .join("stories")
+        .join(&ctx.plan_run_id)
+        .join("merge")
+        .join(&candidate.commit[..12.min(candidate.commit.len())]);
+    let place = CheckPlace {
+        settings: &ctx.settings,
+        handles: &ctx.handles,
+        cancel: &ctx.cancel,
+        dir: &dir,
+        tree: &tree,
+        logs: &logs,
+        env: vec![
+            ("RALPH_PLAN_RUN_ID".into(), ctx.plan_run_id.clone()),
+            ("RALPH_CANDIDATE".into(), candidate.commit.clone()),
+            ("RALPH_STORY_IDS".into(), stories.join(" ")),
+        ],
+    };
+    run_checks(&place, &checks).await
+}
+
+/// A criterion has no timeout of its own: the gates' default.
+pub fn criterion_timeout(settings: &Settings) -> std::time::Duration {
+    settings
+        .gates
+        .first()
+        .map(|g| g.timeout)
+        .unwrap_or(std::time::Duration::from_secs(600))
+}

@@ -1,0 +1,184 @@
+//! The worker contract: one story = the ordinary loop engine run in the story's worktree.
+//!
+//! Inputs ([`WorkerInput`]): the plan, the story id, the commit to fork from, the branch and
+//! worktree to use, where the iteration artifacts go. Outputs ([`WorkerOutput`]): the story
+//! branch's tip and how the loop ended. The worker shares nothing with the scheduler but the
+//! git repository and the state database it writes its loop's run into; it can run in another
+//! process (or machine) given both.
+//!
+//! The loop's settings come from [`LoopMaker`] (ralph-cli resolves ralph.toml with the plan's
+//! `[defaults]` and the story's overrides); the worker adds the story prompt, the story's
+//! `auto` criteria as completion gates, and its scope (so ralph commits after each iteration).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ralph_core::{Agent, Cancel, Engine, EventSink, Handles, Loop, RunScope, Settings, StopReason};
+use ralph_git::Git;
+
+use crate::names;
+use crate::plan::{Plan, Story};
+
+/// What ralph-cli provides: one story's loop settings and agents, prompt included.
+pub trait LoopMaker: Send + Sync {
+    /// Settings (with `prompt` set to `prompt`, gates for the story added) and the agents of
+    /// `story`'s loop in `work_root`.
+    fn story_loop(
+        &self,
+        story: &Story,
+        prompt: String,
+        work_root: &Path,
+    ) -> Result<(Settings, Vec<Agent>), String>;
+}
+
+/// Everything one story's attempt needs.
+#[derive(Debug, Clone)]
+pub struct WorkerInput {
+    pub plan_run_id: String,
+    pub plan: Arc<Plan>,
+    pub story_id: String,
+    /// The plan run's base (the user's HEAD when it started): dependencies' changes are told
+    /// as the diff from here to `start`.
+    pub plan_base: String,
+    /// The integration tip the worktree forks from (ignored when the worktree or the branch
+    /// already exists: a resumed or retried story continues its own work).
+    pub start: String,
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub artifacts: PathBuf,
+}
+
+/// How a story's loop ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerOutput {
+    pub story_id: String,
+    pub branch: String,
+    /// The story branch's tip after the loop (`None`: the branch could not be read).
+    pub head: Option<String>,
+    /// Where the worktree forked (the commit `start` resolved to, or the branch's merge base).
+    pub base: String,
+    pub run_id: String,
+    pub stop_reason: StopReason,
+    pub message: String,
+    pub iterations: u32,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("story {story}: {what}: {source}")]
+    Git {
+        story: String,
+        what: &'static str,
+        source: ralph_git::GitError,
+    },
+    #[error("story {story}: {message}")]
+    Setup { story: String, message: String },
+    #[error("story {story}: {source}")]
+    Engine {
+        story: String,
+        source: ralph_core::EngineError,
+    },
+}
+
+/// Run one attempt of a story to its loop's end.
+pub async fn run_story(
+    input: WorkerInput,
+    repo: &Git,
+    maker: &dyn LoopMaker,
+    handles: Handles,
+    cancel: Cancel,
+    sink: Box<dyn EventSink>,
+) -> Result<WorkerOutput, WorkerError> {
+    let id = input.story_id.clone();
+    let git_err = |what| {
+        let story = id.clone();
+        move |source| WorkerError::Git {
+            story,
+            what,
+            source,
+        }
+    };
+    let story = input.plan.story(&id).cloned().ok_or_else(|| WorkerError::Setup {
+        story: id.clone(),
+        message: "not in the plan".into(),
+    })?;
+    let base = prepare_worktree(repo, &input).map_err(git_err("prepare its worktree"))?;
+    let deps_changed = if story.depends_on.is_empty() || base == input.plan_base {
+        None
+    } else {
+        repo.diff_stat_summary(&input.plan_base, &base).ok()
+    };
+    let prompt = crate::prompt::story_prompt(&input.plan, &story, deps_changed.as_deref());
+    let (settings, agents) =
+        maker
+            .story_loop(&story, prompt, &input.worktree)
+            .map_err(|message| WorkerError::Setup {
+                story: id.clone(),
+                message,
+            })?;
+    let git = Git::discover(&input.worktree).map_err(git_err("open its worktree"))?;
+    let lp = Loop {
+        settings,
+        agents,
+        scope: RunScope {
+            work_root: input.worktree.clone(),
+            story: Some(id.clone()),
+            artifacts: Some(input.artifacts.clone()),
+            plan_run: Some(input.plan_run_id.clone()),
+        },
+        git,
+    };
+    let engine = Engine::new(lp, handles, cancel, sink).map_err(|source| WorkerError::Engine {
+        story: id.clone(),
+        source,
+    })?;
+    let summary = engine.run().await.map_err(|source| WorkerError::Engine {
+        story: id.clone(),
+        source,
+    })?;
+    let head = repo.rev_parse(&names::heads(&input.branch)).ok().flatten();
+    Ok(WorkerOutput {
+        story_id: id,
+        branch: input.branch,
+        head,
+        base,
+        run_id: summary.run.id.clone(),
+        stop_reason: summary.stop_reason,
+        message: summary.message,
+        iterations: summary.run.iteration,
+        cost_usd: summary.run.cost_usd,
+    })
+}
+
+/// The story's worktree, as it should be before the loop starts: kept as it is when it exists
+/// (a resumed story goes on where it was), attached to the story branch when only the branch
+/// exists (a retry continues its own commits), else created from `start`. Returns the commit
+/// the story's work is based on.
+fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<String, ralph_git::GitError> {
+    let _lock = repo.repo_lock()?;
+    let registered = repo
+        .worktrees()?
+        .iter()
+        .any(|w| same_dir(&w.path, &input.worktree));
+    if !registered {
+        if input.worktree.exists() {
+            // A directory git forgot (pruned): not ours to delete, and in the way.
+            repo.worktree_prune()?;
+        }
+        if repo.branch_exists(&input.branch)? {
+            repo.worktree_attach(&input.worktree, &input.branch)?;
+        } else {
+            repo.worktree_add(&input.worktree, &input.branch, &input.start)?;
+        }
+    }
+    let head = repo
+        .rev_parse(&names::heads(&input.branch))?
+        .unwrap_or_else(|| input.start.clone());
+    Ok(repo.merge_base(&head, &input.start)?.unwrap_or(head))
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canon(a) == canon(b)
+}

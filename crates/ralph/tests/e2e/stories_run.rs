@@ -1,0 +1,180 @@
+//! `ralph stories run` end to end: real git worktrees, the fake agent as every story's agent,
+//! the merge queue landing on the integration branch.
+
+use std::collections::BTreeMap;
+
+use ralph_testkit::{Script, Step};
+
+use crate::harness::*;
+
+/// One `[[story]]` whose agent writes `src/<id>.txt`; its criterion checks the file.
+fn story(id: &str, deps: &[&str]) -> String {
+    let deps: Vec<String> = deps.iter().map(|d| format!("{d:?}")).collect();
+    format!(
+        "[[story]]\nid = {id:?}\ntitle = \"Story {id}\"\nlayer = \"service\"\n\
+         depends_on = [{}]\naffected_paths = [\"src/{id}.txt\"]\n\
+         description = \"Write src/{id}.txt.\"\n\
+         [[story.criteria]]\nid = \"AC-1\"\ntext = \"the file exists\"\ncheck = \"auto\"\n\
+         run = \"test -f src/{id}.txt\"\n\n",
+        deps.join(", ")
+    )
+}
+
+/// The fake agent of every story: records when it ran, writes its story's file, claims done.
+fn story_agent(p: &Project, sleep_ms: u64) -> Script {
+    let times = p.aux.join("times");
+    std::fs::create_dir_all(&times).unwrap();
+    Script::new().default_steps(vec![
+        Step::shell(format!(
+            "date +%s.%N > {t}/$RALPH_STORY_ID.start; mkdir -p src; \
+             echo \"$RALPH_STORY_ID\" > src/$RALPH_STORY_ID.txt",
+            t = times.display()
+        )),
+        Step::sleep_ms(sleep_ms),
+        Step::shell(format!("date +%s.%N > {t}/$RALPH_STORY_ID.end", t = times.display())),
+        Step::print("done. LOOP_COMPLETE"),
+        Step::print("LOOP_COMPLETE"),
+    ])
+}
+
+/// A 12-story plan: a diamond (A → B, C → D), a chain (E → F → G → H) and four
+/// independent stories.
+fn twelve_story_plan() -> String {
+    let mut plan = "version = 1\nname = \"feature\"\n\n".to_string();
+    let specs: &[(&str, &[&str])] = &[
+        ("A", &[]),
+        ("B", &["A"]),
+        ("C", &["A"]),
+        ("D", &["B", "C"]),
+        ("E", &[]),
+        ("F", &["E"]),
+        ("G", &["F"]),
+        ("H", &["G"]),
+        ("I", &[]),
+        ("J", &[]),
+        ("K", &[]),
+        ("L", &[]),
+    ];
+    for (id, deps) in specs {
+        plan.push_str(&story(id, deps));
+    }
+    plan
+}
+
+/// Most stories whose [start, end] intervals overlap at one moment.
+fn max_concurrency(p: &Project) -> usize {
+    let dir = p.aux.join("times");
+    let mut spans: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (id, what) = name.split_once('.').unwrap();
+        let t: f64 = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
+        let span = spans.entry(id.to_string()).or_insert((0.0, 0.0));
+        if what == "start" {
+            span.0 = t;
+        } else {
+            span.1 = t;
+        }
+    }
+    spans
+        .values()
+        .map(|&(s, _)| spans.values().filter(|&&(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_twelve_story_plan_merges_every_story_four_at_once_and_never_touches_the_users_branch() {
+    let p = Project::git();
+    p.write(".gitignore", "/.ralph/\n");
+    p.write("stash-me.txt", "v1\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "user work"]);
+    // The user's uncommitted change and a stash: both must be exactly as they were.
+    p.write("stash-me.txt", "v2\n");
+    p.git_cmd(&["stash", "-q"]);
+    p.write("stash-me.txt", "v3 uncommitted\n");
+    let user_head = p.git_cmd(&["rev-parse", "HEAD"]);
+    let stash = p.git_cmd(&["stash", "list"]);
+    let script = story_agent(&p, 400);
+    p.configure(&script, "text", "max_iterations = 3", "");
+    p.write("stories.toml", &twelve_story_plan());
+
+    let out = p.run(&["stories", "run", "--parallel", "4"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // Every story's file is on the integration branch, and every story commit is in its history.
+    let files = p.git_cmd(&["ls-tree", "-r", "--name-only", "ralph/feature", "src/"]);
+    for id in "ABCDEFGHIJKL".chars() {
+        assert!(files.contains(&format!("src/{id}.txt")), "{id} missing: {files}");
+        let commits = p.git_cmd(&[
+            "log",
+            "--format=%H",
+            &format!("--grep=Ralph-Story: {id}$"),
+            "ralph/feature",
+        ]);
+        assert!(!commits.trim().is_empty(), "no commit of {id} on ralph/feature");
+    }
+    for id in "ABCDEFGHIJKL".chars() {
+        let branch = format!("ralph/feature--{id}");
+        let tip = p.git_cmd(&["rev-parse", &branch]);
+        let merged = std::process::Command::new("git")
+            .args(["merge-base", "--is-ancestor", tip.trim(), "ralph/feature"])
+            .current_dir(&p.root)
+            .status()
+            .unwrap();
+        assert!(merged.success(), "{branch} not merged");
+    }
+    // The user's branch, stash, index and working tree are untouched.
+    assert_eq!(p.git_cmd(&["rev-parse", "HEAD"]), user_head);
+    assert_eq!(p.git_cmd(&["symbolic-ref", "HEAD"]).trim(), "refs/heads/main");
+    assert_eq!(p.git_cmd(&["stash", "list"]), stash);
+    assert_eq!(p.read("stash-me.txt"), "v3 uncommitted\n");
+    assert_eq!(p.git_cmd(&["diff", "--cached", "--name-only"]), "");
+    assert!(!p.exists("src"), "a story wrote into the user's working tree");
+    // Four at once, never more.
+    assert_eq!(max_concurrency(&p), 4);
+    for id in ["A", "D", "H", "L"] {
+        assert!(
+            out.stderr.contains(&format!("[{id}] merged")),
+            "{}",
+            out.stderr
+        );
+    }
+    // Merged worktrees are gone; the git state is sound.
+    let worktrees = p.git_cmd(&["worktree", "list", "--porcelain"]);
+    assert!(!worktrees.contains(".ralph/worktrees/A\n"), "{worktrees}");
+    p.git_cmd(&["fsck", "--strict", "--no-progress"]);
+}
+
+#[test]
+fn a_story_that_fails_blocks_its_dependents_and_the_others_merge() {
+    let p = Project::git();
+    p.write(".gitignore", "/.ralph/\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "ignore"]);
+    let script = story_agent(&p, 0);
+    p.configure(&script, "text", "max_iterations = 2", "");
+    // B's criterion can never pass: it fails after its iterations; C (after B) is blocked.
+    let plan = format!(
+        "version = 1\nname = \"f\"\n\n{}{}{}",
+        story("A", &[]),
+        story("B", &[]).replace("test -f src/B.txt", "test -f src/never.txt"),
+        story("C", &["B"])
+    );
+    p.write("stories.toml", &plan);
+    let out = p.run(&["stories", "run", "--parallel", "2"]);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("[A] merged"), "{}", out.stderr);
+    assert!(out.stderr.contains("[B] failed"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[C] blocked · depends on B, which is failed"),
+        "{}",
+        out.stderr
+    );
+    // B's work is kept on its branch and in its worktree.
+    let b = p.git_cmd(&["log", "--format=%B", "-1", "ralph/f--B"]);
+    assert!(b.contains("Ralph-Story: B"), "{b}");
+    assert!(p.exists(".ralph/worktrees/B/src/B.txt"));
+}
