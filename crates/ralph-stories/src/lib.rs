@@ -8,7 +8,9 @@
 //! | which ready stories start next (rule 3) | `schedule.rs` |
 
 pub mod dag;
+pub mod overlap;
 pub mod plan;
 
 pub use dag::{Dag, DagError};
+pub use overlap::{may_overlap, PathSet};
 pub use plan::{Check, Criterion, Layer, Plan, Story};
