@@ -19,7 +19,10 @@
 //!   story's, or a story chosen earlier in the same [`Scheduler::next`] call, is passed over
 //!   when a ready story without overlap exists. When every ready story overlaps, the best one
 //!   starts anyway: `affected_paths` is a prediction and the merge queue repairs conflicts, so
-//!   an idle slot would cost time for a conflict that may not happen.
+//!   an idle slot would cost time for a conflict that may not happen. The price, measured by
+//!   `sim.rs` on the 16-story sample plan: 4 % of makespan on average on 4 slots (0.6 %
+//!   without `affected_paths`), mostly from a story with a broad pattern (`*.md` may overlap
+//!   every directory) waiting while anything else can start, even on the critical path.
 //! - **`--only`** ([`Scheduler::restrict`]): the named stories and every ancestor of theirs
 //!   that is not merged yet run; nothing else starts (a story needs its dependencies merged,
 //!   so refusing them would leave the named ones unable to ever start). A failed ancestor is

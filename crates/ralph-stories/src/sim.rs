@@ -132,6 +132,27 @@ mod tests {
         assert!(without <= 1.01, "{without}");
     }
 
+    /// The scheduler never idles a slot while a story is ready, so Graham's bound for list
+    /// schedules holds against the lower bound itself: makespan ≤ total / m + (1 − 1/m) ·
+    /// critical path ≤ (2 − 1/m) · bound.
+    #[test]
+    fn random_plans_stay_within_grahams_bound() {
+        let mut worst = 0.0_f64;
+        for seed in 0..250 {
+            let mut rng = sample::Rng::new(seed ^ 0x5eed);
+            let n = 1 + rng.below(60);
+            let (plan, durations) = sample::random_plan(seed, n, 1 + rng.below(4));
+            let dag = Dag::of(&plan).unwrap();
+            let m = 1 + rng.below(8);
+            let r = simulate(&plan, &dag, &durations, m).unwrap();
+            let graham = 2.0 - 1.0 / m as f64;
+            assert!(r.makespan >= r.lower_bound - 1e-9, "seed {seed}: {r:?}");
+            assert!(r.ratio <= graham + 1e-9, "seed {seed}, {m} slots: {r:?}");
+            worst = worst.max(r.ratio);
+        }
+        println!("worst ratio over 250 random plans: {worst:.4}");
+    }
+
     #[test]
     fn a_chain_takes_its_length_and_independent_stories_share_the_slots() {
         let chain = sample::plan(
