@@ -199,6 +199,11 @@ fn patterns_meet(a: &[Seg], b: &[Seg]) -> bool {
 }
 
 fn segments_meet(a: &[Tok], b: &[Tok]) -> bool {
+    let starless = |s: &[Tok]| !s.contains(&Tok::Star);
+    if starless(a) && starless(b) {
+        // The common case (literal names): position by position, no table.
+        return a.len() == b.len() && a.iter().zip(b).all(|(x, y)| chars_meet(x, y));
+    }
     meet(a, b, |t| *t == Tok::Star, chars_meet)
 }
 
@@ -236,7 +241,16 @@ fn chars_meet(a: &Tok, b: &Tok) -> bool {
 fn meet<T>(a: &[T], b: &[T], star: impl Fn(&T) -> bool, one: impl Fn(&T, &T) -> bool) -> bool {
     let (n, m) = (a.len(), b.len());
     let w = m + 1;
-    let mut dp = vec![false; (n + 1) * w];
+    // Patterns are short: a table on the stack when it fits (this runs for every pair of
+    // ready and running stories).
+    let mut small = [false; 256];
+    let mut large = Vec::new();
+    let dp: &mut [bool] = if (n + 1) * w <= small.len() {
+        &mut small
+    } else {
+        large.resize((n + 1) * w, false);
+        &mut large
+    };
     for i in (0..=n).rev() {
         for j in (0..=m).rev() {
             let v = if i == n && j == m {
@@ -246,7 +260,8 @@ fn meet<T>(a: &[T], b: &[T], star: impl Fn(&T) -> bool, one: impl Fn(&T, &T) -> 
             } else if j < m && star(&b[j]) {
                 dp[i * w + j + 1] || (i < n && dp[(i + 1) * w + j])
             } else if i < n && j < m {
-                one(&a[i], &b[j]) && dp[(i + 1) * w + j + 1]
+                // The table first: `one` may be a whole segment's walk.
+                dp[(i + 1) * w + j + 1] && one(&a[i], &b[j])
             } else {
                 false
             };

@@ -33,6 +33,7 @@
 //!   dependencies are not all `Done` contradicts rule 3 and is refused.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use crate::overlap::PathSet;
 use crate::{Dag, Plan};
@@ -101,8 +102,8 @@ pub struct Scheduler {
     dag: Dag,
     paths: Vec<PathSet>,
     critical: Vec<f64>,
-    /// `rank[i]`: `i`'s position in priority order (0 first).
-    rank: Vec<usize>,
+    /// Every story, best first.
+    by_priority: Vec<usize>,
     state: Vec<State>,
     /// In scope (`--only`); every story without a restriction.
     wanted: Vec<bool>,
@@ -110,8 +111,9 @@ pub struct Scheduler {
     unmerged: Vec<usize>,
     /// In the order they started.
     running: Vec<usize>,
-    /// Overlap answers by pair, computed when first asked: 0 unknown, 1 no, 2 yes.
-    overlaps: RefCell<Vec<u8>>,
+    /// Overlap answers by pair `(low, high)`, computed when first asked: only pairs of ready
+    /// and running stories are, far fewer than n² on a large plan.
+    overlaps: RefCell<HashMap<(usize, usize), bool>>,
 }
 
 impl Scheduler {
@@ -151,10 +153,6 @@ impl Scheduler {
                 .then(descendants[b].cmp(&descendants[a]))
                 .then(a.cmp(&b))
         });
-        let mut rank = vec![0; n];
-        for (r, &i) in by_priority.iter().enumerate() {
-            rank[i] = r;
-        }
         let unmerged = (0..n)
             .map(|i| {
                 dag.deps(i)
@@ -172,12 +170,12 @@ impl Scheduler {
                 .map(|s| PathSet::parse(&s.affected_paths))
                 .collect(),
             critical,
-            rank,
+            by_priority,
             state,
             wanted: vec![true; n],
             unmerged,
             running,
-            overlaps: RefCell::new(vec![0; n * n]),
+            overlaps: RefCell::new(HashMap::new()),
         })
     }
 
@@ -225,8 +223,12 @@ impl Scheduler {
     /// Which ready stories to start now with `free_slots` free, best first: at most
     /// `free_slots`, and fewer only when fewer are ready. Does not start them.
     pub fn next(&self, free_slots: usize) -> Vec<usize> {
-        let mut candidates = self.ready();
-        candidates.sort_by_key(|&i| self.rank[i]);
+        let mut candidates: Vec<usize> = self
+            .by_priority
+            .iter()
+            .copied()
+            .filter(|&i| self.is_ready(i))
+            .collect();
         let mut busy = self.running.clone();
         let mut chosen = Vec::new();
         while chosen.len() < free_slots && !candidates.is_empty() {
@@ -242,19 +244,11 @@ impl Scheduler {
     }
 
     fn overlap(&self, a: usize, b: usize) -> bool {
-        let n = self.len();
-        let mut cache = self.overlaps.borrow_mut();
-        match cache[a * n + b] {
-            1 => false,
-            2 => true,
-            _ => {
-                let v = self.paths[a].may_overlap(&self.paths[b]);
-                let code = if v { 2 } else { 1 };
-                cache[a * n + b] = code;
-                cache[b * n + a] = code;
-                v
-            }
-        }
+        *self
+            .overlaps
+            .borrow_mut()
+            .entry((a.min(b), a.max(b)))
+            .or_insert_with(|| self.paths[a].may_overlap(&self.paths[b]))
     }
 
     /// `i` starts (it must be ready).
