@@ -124,6 +124,8 @@ impl Scheduler {
     }
 
     /// A resumed run: `states` in plan order, as the store has them (see the module's rules).
+    /// Every story is in scope: call [`Scheduler::restrict`] again for `--only`. A retry is a
+    /// resume with the retried story stored `Pending`: its descendants are pending again.
     pub fn resume(
         plan: &Plan,
         dag: &Dag,
