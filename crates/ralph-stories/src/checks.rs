@@ -55,7 +55,11 @@ pub struct CheckPlace<'a> {
 /// not a defence (the database is ralph's own).
 pub fn command_hash(check: &Check) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in check.run.bytes().chain(check.timeout.as_millis().to_le_bytes()) {
+    for b in check
+        .run
+        .bytes()
+        .chain(check.timeout.as_millis().to_le_bytes())
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -64,7 +68,10 @@ pub fn command_hash(check: &Check) -> String {
 
 /// Run `checks` in order until one fails (the rest are not run: the candidate is red anyway).
 /// Returns every result, the failing one last.
-pub async fn run_checks(place: &CheckPlace<'_>, checks: &[Check]) -> Result<Vec<CheckResult>, String> {
+pub async fn run_checks(
+    place: &CheckPlace<'_>,
+    checks: &[Check],
+) -> Result<Vec<CheckResult>, String> {
     let mut out = Vec::new();
     for check in checks {
         let result = run_check(place, check).await?;
@@ -127,10 +134,16 @@ impl process::LineSink for NoLines {
 
 async fn execute(place: &CheckPlace<'_>, check: &Check) -> Result<CheckResult, String> {
     std::fs::create_dir_all(place.logs).map_err(|e| format!("{}: {e}", place.logs.display()))?;
-    let log_path = place.logs.join(format!("{}.log", check.name.replace('/', "-")));
+    let log_path = place
+        .logs
+        .join(format!("{}.log", check.name.replace('/', "-")));
     let mut log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let args = vec!["-c".to_string(), check.run.clone()];
-    let tag = format!("check-{}-{}", &place.tree[..12.min(place.tree.len())], check.name.replace('/', "-"));
+    let tag = format!(
+        "check-{}-{}",
+        &place.tree[..12.min(place.tree.len())],
+        check.name.replace('/', "-")
+    );
     let sandbox = ralph_core::sandbox::for_call(
         &place.settings.sandbox,
         CallPlace {
@@ -146,7 +159,12 @@ async fn execute(place: &CheckPlace<'_>, check: &Check) -> Result<CheckResult, S
             env: &place.env,
         },
     )
-    .map_err(|e| format!("the sandbox for check {} could not be set up: {e}", check.name))?;
+    .map_err(|e| {
+        format!(
+            "the sandbox for check {} could not be set up: {e}",
+            check.name
+        )
+    })?;
     let mut sandbox = sandbox;
     let mut spec = Spec {
         program: "sh",
@@ -165,9 +183,16 @@ async fn execute(place: &CheckPlace<'_>, check: &Check) -> Result<CheckResult, S
         idle: None,
         grace: Duration::from_secs(5),
     };
-    let finished = process::run(&mut spec, deadlines, &mut log, None, &mut NoLines, place.cancel)
-        .await
-        .map_err(|e| format!("check {} could not run: {e}", check.name))?;
+    let finished = process::run(
+        &mut spec,
+        deadlines,
+        &mut log,
+        None,
+        &mut NoLines,
+        place.cancel,
+    )
+    .await
+    .map_err(|e| format!("check {} could not run: {e}", check.name))?;
     drop(sandbox);
     let exit_code = match finished.reason {
         EndReason::Exited => finished.exit.code,

@@ -20,11 +20,12 @@ use tokio::sync::mpsc;
 use crate::checks::{Check, CheckResult};
 use crate::dag::Dag;
 use crate::events::{LoopSink, PlanEvent, SharedSink, PLAN_FINISHED, PLAN_STARTED};
+use crate::names;
 use crate::plan::Plan;
 use crate::queue::{merge_entry, QueueCtx, Verdict};
+use crate::schedule::{Outcome, Scheduler, State};
 use crate::transitions::{is_terminal, record, transition};
 use crate::worker::{run_story, LoopMaker, WorkerError, WorkerInput, WorkerOutput};
-use crate::{names, schedule_order};
 
 /// `ralph stories run`'s options.
 #[derive(Debug, Clone, Default)]
@@ -77,10 +78,9 @@ struct Run {
     plan_run: PlanRunRecord,
     stories: Vec<StoryRecord>,
     dag: Dag,
-    /// Remaining critical path per story (rule 3's priority).
-    critical: Vec<f64>,
-    /// In `--only`'s scope.
-    selected: Vec<bool>,
+    /// Rule 3: what starts next, what a failure blocks, `--only`'s scope.
+    sched: Scheduler,
+    /// A worker is running (the scheduler's `Running` also covers queued and merging).
     running: Vec<bool>,
     queue: VecDeque<QueueEntry>,
     merging: Option<QueueEntry>,
@@ -105,8 +105,7 @@ pub async fn run_plan(
     let (plan_run, stories, queue, resumed) =
         crate::open::open_plan_run(&input, &opts, &repo, &handles).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let critical = dag.critical_paths(|_| 1.0);
-    let selected = crate::open::selection(&input.plan, &dag, &opts.only, &stories)?;
+    let sched = scheduler(&input.plan, &dag, &opts.only, &stories)?;
     let queue_ctx = Arc::new(QueueCtx {
         repo: repo.clone(),
         plan: input.plan.clone(),
@@ -132,8 +131,7 @@ pub async fn run_plan(
         plan_run,
         stories,
         dag,
-        critical,
-        selected,
+        sched,
         running: vec![false; n],
         queue: queue.into(),
         merging: None,
@@ -190,35 +188,27 @@ impl Run {
         }
     }
 
-    /// Stories whose dependencies are all merged, not started, in scope; a story left
-    /// `running` by a crash first (its worktree and loop run are resumed).
-    fn ready(&self) -> Vec<usize> {
-        (0..self.stories.len())
-            .filter(|&i| self.selected[i] && !self.running[i])
+    async fn start_ready(&mut self) -> Result<(), String> {
+        // A story left running by a crash goes on first, in its worktree, its loop resumed.
+        let orphaned: Vec<usize> = (0..self.stories.len())
+            .filter(|&i| !self.running[i] && self.sched.in_scope(i))
             .filter(|&i| {
                 matches!(
                     self.stories[i].state,
-                    StoryState::Pending | StoryState::Ready | StoryState::Running
+                    StoryState::Running | StoryState::Verifying
                 )
             })
-            .filter(|&i| {
-                self.dag
-                    .deps(i)
-                    .iter()
-                    .all(|&d| self.stories[d].state == StoryState::Merged)
-            })
-            .collect()
-    }
-
-    async fn start_ready(&mut self) -> Result<(), String> {
-        let free = self.opts.parallel.max(1) - self.running.iter().filter(|r| **r).count();
+            .collect();
+        for i in orphaned {
+            self.start_story(i).await?;
+        }
+        let busy = self.running.iter().filter(|r| **r).count();
+        let free = self.opts.parallel.max(1).saturating_sub(busy);
         if free == 0 {
             return Ok(());
         }
-        let ready = self.ready();
-        let busy: Vec<usize> = (0..self.running.len()).filter(|&i| self.running[i]).collect();
-        let chosen = schedule_order(&self.input.plan, &self.critical, &ready, &busy, free);
-        for i in chosen {
+        for i in self.sched.next(free) {
+            self.sched.start(i).map_err(|e| e.to_string())?;
             self.start_story(i).await?;
         }
         Ok(())
@@ -248,7 +238,11 @@ impl Run {
             story: next.clone(),
             events: vec![record(&self.plan_run.id, &ev)],
         };
-        self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+        self.handles
+            .store
+            .write(write)
+            .await
+            .map_err(|e| e.to_string())?;
         self.stories[i] = next;
         self.running[i] = true;
         self.tell(ev);
@@ -318,11 +312,15 @@ impl Run {
                 events,
             },
         };
-        self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+        self.handles
+            .store
+            .write(write)
+            .await
+            .map_err(|e| e.to_string())?;
         self.stories[i] = next;
         self.tell(ev);
         if matches!(state, StoryState::Failed | StoryState::NeedsHuman) {
-            self.block_dependents(i).await?;
+            self.finished(i, Outcome::Failed).await?;
         }
         Ok(())
     }
@@ -333,7 +331,8 @@ impl Run {
             StopReason::Completed => (StoryState::Queued, None),
             StopReason::StopRequested | StopReason::Interrupted | StopReason::Terminated => {
                 // Resumable as it is: the next `ralph stories run` goes on in its worktree.
-                self.stop.get_or_insert((o.stop_reason.exit_code(), o.message.clone()));
+                self.stop
+                    .get_or_insert((o.stop_reason.exit_code(), o.message.clone()));
                 (StoryState::Running, None)
             }
             StopReason::NeedsHuman => (StoryState::NeedsHuman, Some(o.message.clone())),
@@ -395,7 +394,8 @@ impl Run {
         let mut events = Vec::new();
         for id in &entry.story_ids {
             if let Some(i) = self.dag.index(id) {
-                let (next, ev) = transition(&self.stories[i], StoryState::Merging, None, &self.now());
+                let (next, ev) =
+                    transition(&self.stories[i], StoryState::Merging, None, &self.now());
                 events.push(ev);
                 stories.push((i, next));
             }
@@ -403,9 +403,16 @@ impl Run {
         let write = Write::SaveQueueEntry {
             entry: entry.clone(),
             stories: stories.iter().map(|(_, s)| s.clone()).collect(),
-            events: events.iter().map(|e| record(&self.plan_run.id, e)).collect(),
+            events: events
+                .iter()
+                .map(|e| record(&self.plan_run.id, e))
+                .collect(),
         };
-        self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+        self.handles
+            .store
+            .write(write)
+            .await
+            .map_err(|e| e.to_string())?;
         for (i, s) in stories {
             self.stories[i] = s;
         }
@@ -432,7 +439,9 @@ impl Run {
         verdict: Result<(Verdict, Vec<CheckResult>), String>,
     ) -> Result<(), String> {
         let Some(mut entry) = self.merging.take().filter(|e| e.seq == seq) else {
-            return Err(format!("merge queue entry {seq} finished but was not being checked"));
+            return Err(format!(
+                "merge queue entry {seq} finished but was not being checked"
+            ));
         };
         let verdict = match verdict {
             Ok((v, _)) => v,
@@ -453,7 +462,10 @@ impl Run {
             Verdict::Conflict { files, built_on } => {
                 entry.state = QueueState::Failed;
                 entry.built_on = Some(built_on.clone());
-                let why = format!("conflicts with the integration branch in {}", files.join(", "));
+                let why = format!(
+                    "conflicts with the integration branch in {}",
+                    files.join(", ")
+                );
                 entry.detail = Some(why.clone());
                 (StoryState::Conflicted, Some(why), None)
             }
@@ -484,7 +496,10 @@ impl Run {
             }
         }
         let records: Vec<StoryRecord> = changed.iter().map(|(_, s)| s.clone()).collect();
-        let rows = events.iter().map(|e| record(&self.plan_run.id, e)).collect();
+        let rows = events
+            .iter()
+            .map(|e| record(&self.plan_run.id, e))
+            .collect();
         let write = if landed.is_some() {
             Write::Land {
                 entry,
@@ -498,17 +513,26 @@ impl Run {
                 events: rows,
             }
         };
-        self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+        self.handles
+            .store
+            .write(write)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut ended = Vec::new();
         for (i, s) in changed {
             self.stories[i] = s;
-            if landed.is_some() {
-                self.free_worktree(i);
-            } else {
-                self.block_dependents(i).await?;
-            }
+            ended.push(i);
         }
         for ev in events {
             self.tell(ev);
+        }
+        for i in ended {
+            if landed.is_some() {
+                self.free_worktree(i);
+                self.finished(i, Outcome::Merged).await?;
+            } else {
+                self.finished(i, Outcome::Failed).await?;
+            }
         }
         Ok(())
     }
@@ -522,22 +546,34 @@ impl Run {
         }
     }
 
-    async fn block_dependents(&mut self, i: usize) -> Result<(), String> {
+    /// Tell the scheduler how story `i` ended; the stories that blocks are persisted as
+    /// `blocked`, each with its reason.
+    async fn finished(&mut self, i: usize, outcome: Outcome) -> Result<(), String> {
+        let blocked = self.sched.finish(i, outcome).map_err(|e| e.to_string())?;
         let cause = (
             self.stories[i].story_id.clone(),
             self.stories[i].state.as_str(),
         );
-        for d in self.dag.descendants(i) {
-            if is_terminal(self.stories[d].state) || self.running[d] {
+        for d in blocked {
+            if is_terminal(self.stories[d].state) {
                 continue;
             }
             let why = format!("depends on {}, which is {}", cause.0, cause.1);
-            let (next, ev) = transition(&self.stories[d], StoryState::Blocked, Some(why), &self.now());
+            let (next, ev) = transition(
+                &self.stories[d],
+                StoryState::Blocked,
+                Some(why),
+                &self.now(),
+            );
             let write = Write::SaveStory {
                 story: next.clone(),
                 events: vec![record(&self.plan_run.id, &ev)],
             };
-            self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+            self.handles
+                .store
+                .write(write)
+                .await
+                .map_err(|e| e.to_string())?;
             self.stories[d] = next;
             self.tell(ev);
         }
@@ -547,23 +583,32 @@ impl Run {
     /// The plan run's ending: its exit code, persisted, told.
     async fn finish(mut self, resumed: bool) -> Result<PlanOutcome, String> {
         let in_scope: Vec<&StoryRecord> = (0..self.stories.len())
-            .filter(|&i| self.selected[i])
+            .filter(|&i| self.sched.in_scope(i))
             .map(|i| &self.stories[i])
             .collect();
         let count = |f: &dyn Fn(StoryState) -> bool| in_scope.iter().filter(|s| f(s.state)).count();
         let merged = count(&|s| s == StoryState::Merged);
         let failed = count(&|s| {
-            matches!(s, StoryState::Failed | StoryState::Conflicted | StoryState::Blocked)
+            matches!(
+                s,
+                StoryState::Failed | StoryState::Conflicted | StoryState::Blocked
+            )
         });
         let human = count(&|s| s == StoryState::NeedsHuman);
         let stop = self.stop.clone().or_else(|| {
             self.cancel.current().map(|_| {
-                (exit_codes::INTERRUPTED, "stopped; `ralph stories run` resumes".to_string())
+                (
+                    exit_codes::INTERRUPTED,
+                    "stopped; `ralph stories run` resumes".to_string(),
+                )
             })
         });
         let stop = stop.or_else(|| {
             self.handles.stop.requested().then(|| {
-                (exit_codes::STOP_REQUESTED, "stopped on request; `ralph stories run` resumes".to_string())
+                (
+                    exit_codes::STOP_REQUESTED,
+                    "stopped on request; `ralph stories run` resumes".to_string(),
+                )
             })
         });
         let total = in_scope.len();
@@ -571,12 +616,17 @@ impl Run {
             Some((code, message)) => (code, message, RunState::Stopped),
             None if merged == total => (
                 exit_codes::COMPLETED,
-                format!("every story merged into {}", self.plan_run.integration_branch),
+                format!(
+                    "every story merged into {}",
+                    self.plan_run.integration_branch
+                ),
                 RunState::Completed,
             ),
             None if failed > 0 => (
                 exit_codes::GAVE_UP,
-                format!("{merged} of {total} stories merged; {failed} failed, conflicted or blocked"),
+                format!(
+                    "{merged} of {total} stories merged; {failed} failed, conflicted or blocked"
+                ),
                 RunState::Failed,
             ),
             None if human > 0 => (
@@ -612,7 +662,11 @@ impl Run {
             stories: Vec::new(),
             events: vec![record(&self.plan_run.id, &ev)],
         };
-        self.handles.store.write(write).await.map_err(|e| e.to_string())?;
+        self.handles
+            .store
+            .write(write)
+            .await
+            .map_err(|e| e.to_string())?;
         self.tell(ev);
         Ok(PlanOutcome {
             plan_run: self.plan_run,
@@ -622,4 +676,38 @@ impl Run {
             resumed,
         })
     }
+}
+
+/// The scheduler as the stored stories left it, restricted to `--only`.
+fn scheduler(
+    plan: &Plan,
+    dag: &Dag,
+    only: &[String],
+    stories: &[StoryRecord],
+) -> Result<Scheduler, String> {
+    let states: Vec<State> = stories
+        .iter()
+        .map(|s| match s.state {
+            StoryState::Merged => State::Done,
+            StoryState::Failed | StoryState::Conflicted | StoryState::NeedsHuman => State::Failed,
+            StoryState::Running
+            | StoryState::Verifying
+            | StoryState::Queued
+            | StoryState::Merging => State::Running,
+            // Blocked is derived again from the failed stories.
+            StoryState::Pending | StoryState::Ready | StoryState::Blocked => State::Pending,
+        })
+        .collect();
+    let mut sched = Scheduler::resume(plan, dag, None, &states).map_err(|e| e.to_string())?;
+    if !only.is_empty() {
+        let mut idx = Vec::new();
+        for id in only {
+            idx.push(
+                dag.index(id)
+                    .ok_or_else(|| format!("--only {id}: the plan has no story {id}"))?,
+            );
+        }
+        sched.restrict(&idx).map_err(|e| e.to_string())?;
+    }
+    Ok(sched)
 }

@@ -139,6 +139,24 @@ impl Dag {
         out
     }
 
+    /// Every story `i` depends on, directly or not (what `--only` must also run).
+    pub fn ancestors(&self, i: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.len()];
+        let mut stack = vec![i];
+        let mut out = Vec::new();
+        while let Some(n) = stack.pop() {
+            for &d in &self.deps[n] {
+                if !seen[d] {
+                    seen[d] = true;
+                    out.push(d);
+                    stack.push(d);
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// For each story, the longest path from it to the end of the plan, itself included, with
     /// `weight(i)` per story (1.0 each when durations are unknown).
     pub fn critical_paths(&self, weight: impl Fn(usize) -> f64) -> Vec<f64> {
@@ -216,6 +234,8 @@ mod tests {
         let order: Vec<&str> = d.order().iter().map(|&i| d.id(i)).collect();
         assert_eq!(order, ["a", "c", "b", "d"]);
         assert_eq!(d.descendants(1), vec![0, 3]);
+        assert_eq!(d.ancestors(3), vec![0, 1, 2]);
+        assert_eq!(d.ancestors(1), Vec::<usize>::new());
     }
 
     #[test]

@@ -54,7 +54,10 @@ pub struct LoopSink(pub SharedSink);
 
 impl EventSink for LoopSink {
     fn event(&mut self, event: &RunEvent) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).event(event);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .event(event);
     }
 
     fn waiting(&mut self, remaining: std::time::Duration, reason: &str) {

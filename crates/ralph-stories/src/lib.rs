@@ -5,15 +5,22 @@
 //! |---|---|
 //! | the validated plan (parsed by ralph-cli) | `plan.rs` |
 //! | the dependency graph: order, cycles, critical paths | `dag.rs` |
+//! | whether two stories' `affected_paths` may touch the same files | `overlap.rs` |
+//! | which ready stories start next (rule 3), what a failure blocks, `--only`, resume | `schedule.rs` |
+//! | the scheduler against a simulated clock: makespan against the lower bound | `sim.rs` |
+//! | made-up plans from a seed, for tests and benchmarks | `sample.rs` |
 //! | branch, worktree, candidate ref and artifact names | `names.rs` |
-//! | starting or resuming a plan run, `--only`'s scope | `open.rs` |
-//! | the plan run's loop: scheduling, workers' endings, the queue, stop conditions | `coordinator.rs` |
+//! | starting or resuming a plan run | `open.rs` |
+//! | the plan run's loop: workers' endings, the queue, stop conditions | `coordinator.rs` |
 //! | one story's attempt: the loop engine in its worktree (the worker contract) | `worker.rs` |
 //! | the story prompt | `prompt.rs` |
 //! | the merge queue's step: candidate, checks, compare-and-swap | `queue.rs` |
 //! | checks outside a loop (pre-merge gates, criteria) and their cache by tree | `checks.rs` |
 //! | state changes with their events | `transitions.rs` |
 //! | plan events and the sink shared with the loops | `events.rs` |
+//!
+//! The plan model, the DAG, overlap, the scheduler and the simulator are pure (no git, no
+//! processes, no clock); the rest drives ralph-core's engine, ralph-git and ralph-store.
 
 pub mod checks;
 pub mod coordinator;
@@ -21,29 +28,21 @@ pub mod dag;
 pub mod events;
 pub mod names;
 mod open;
+pub mod overlap;
 pub mod plan;
 pub mod prompt;
 pub mod queue;
+pub mod sample;
+pub mod schedule;
+pub mod sim;
 pub mod transitions;
 pub mod worker;
 
 pub use coordinator::{run_plan, PlanInput, PlanOutcome, PlanRunOptions};
 pub use dag::{Dag, DagError};
 pub use events::{LoopSink, PlanEvent, PlanSink, SharedSink};
+pub use overlap::{may_overlap, PathSet};
 pub use plan::{Check, Criterion, Layer, Plan, Story};
+pub use schedule::{Outcome, ScheduleError, Scheduler, State};
+pub use sim::{simulate, simulate_with, SimResult};
 pub use worker::{LoopMaker, WorkerInput, WorkerOutput};
-
-/// Which of the `ready` stories start now, at most `free`: longest remaining critical path
-/// first (rule 3), plan order among equals.
-pub(crate) fn schedule_order(
-    _plan: &Plan,
-    critical: &[f64],
-    ready: &[usize],
-    _running: &[usize],
-    free: usize,
-) -> Vec<usize> {
-    let mut r = ready.to_vec();
-    r.sort_by(|&a, &b| critical[b].total_cmp(&critical[a]).then(a.cmp(&b)));
-    r.truncate(free);
-    r
-}

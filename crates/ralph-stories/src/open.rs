@@ -4,10 +4,9 @@
 
 use ralph_core::Handles;
 use ralph_git::Git;
-use ralph_store::{PlanRunRecord, QueueEntry, QueueState, RunState, StoryRecord, StoryState, Write};
+use ralph_store::{PlanRunRecord, QueueEntry, QueueState, RunState, StoryRecord, Write};
 
 use crate::coordinator::{PlanInput, PlanRunOptions};
-use crate::dag::Dag;
 use crate::events::PLAN_STARTED;
 use crate::names;
 use crate::plan::Plan;
@@ -39,7 +38,13 @@ pub(crate) async fn open_plan_run(
         let mut added = Vec::new();
         for s in &input.plan.stories {
             if !stories.iter().any(|r| r.story_id == s.id) {
-                let r = StoryRecord::new(&plan_run.id, &s.id, Some(s.layer.as_str().into()), s.depends_on.clone(), &now);
+                let r = StoryRecord::new(
+                    &plan_run.id,
+                    &s.id,
+                    Some(s.layer.as_str().into()),
+                    s.depends_on.clone(),
+                    &now,
+                );
                 added.push(r.clone());
                 stories.push(r);
             }
@@ -52,11 +57,20 @@ pub(crate) async fn open_plan_run(
             stories: added,
             events: Vec::new(),
         };
-        handles.store.write(write).await.map_err(|e| e.to_string())?;
+        handles
+            .store
+            .write(write)
+            .await
+            .map_err(|e| e.to_string())?;
         let ordered = in_plan_order(&input.plan, stories);
         let pending = queue
             .into_iter()
-            .filter(|e| matches!(e.state, QueueState::Waiting | QueueState::Checking | QueueState::Passed))
+            .filter(|e| {
+                matches!(
+                    e.state,
+                    QueueState::Waiting | QueueState::Checking | QueueState::Passed
+                )
+            })
             .collect();
         return Ok((plan_run, ordered, pending, true));
     }
@@ -66,7 +80,15 @@ pub(crate) async fn open_plan_run(
         .plan
         .stories
         .iter()
-        .map(|s| StoryRecord::new(&plan_run.id, &s.id, Some(s.layer.as_str().into()), s.depends_on.clone(), &now))
+        .map(|s| {
+            StoryRecord::new(
+                &plan_run.id,
+                &s.id,
+                Some(s.layer.as_str().into()),
+                s.depends_on.clone(),
+                &now,
+            )
+        })
         .collect();
     let event = ralph_store::EventRecord {
         run_id: plan_run.id.clone(),
@@ -80,7 +102,11 @@ pub(crate) async fn open_plan_run(
         stories: stories.clone(),
         events: vec![event],
     };
-    handles.store.write(write).await.map_err(|e| e.to_string())?;
+    handles
+        .store
+        .write(write)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((plan_run, stories, Vec::new(), false))
 }
 
@@ -98,7 +124,11 @@ async fn start(
         .ok_or("the repository has no commit yet; commit once, then run the plan")?;
     let user_branch = std::fs::read_to_string(repo.git_dir.join("HEAD"))
         .ok()
-        .and_then(|h| h.trim().strip_prefix("ref: refs/heads/").map(str::to_string));
+        .and_then(|h| {
+            h.trim()
+                .strip_prefix("ref: refs/heads/")
+                .map(str::to_string)
+        });
     let branch = names::integration_branch(&input.plan.name, opts.into.as_deref());
     if user_branch.as_deref() == Some(branch.as_str()) {
         return Err(format!(
@@ -126,7 +156,10 @@ async fn start(
         }
     }
     let now = handles.deps.clock.rfc3339();
-    let id = format!("plan-{}", handles.deps.ids.next_id(handles.deps.clock.now()));
+    let id = format!(
+        "plan-{}",
+        handles.deps.ids.next_id(handles.deps.clock.now())
+    );
     Ok(PlanRunRecord {
         id,
         plan_name: input.plan.name.clone(),
@@ -145,43 +178,13 @@ async fn start(
 }
 
 fn in_plan_order(plan: &Plan, mut rows: Vec<StoryRecord>) -> Vec<StoryRecord> {
-    let pos = |id: &str| plan.stories.iter().position(|s| s.id == id).unwrap_or(usize::MAX);
+    let pos = |id: &str| {
+        plan.stories
+            .iter()
+            .position(|s| s.id == id)
+            .unwrap_or(usize::MAX)
+    };
     rows.retain(|r| pos(&r.story_id) != usize::MAX);
     rows.sort_by_key(|r| pos(&r.story_id));
     rows
-}
-
-/// `--only`: those stories and whatever they depend on (transitively) that is not merged yet;
-/// no `--only`: every story.
-pub(crate) fn selection(
-    plan: &Plan,
-    dag: &Dag,
-    only: &[String],
-    stories: &[StoryRecord],
-) -> Result<Vec<bool>, String> {
-    if only.is_empty() {
-        return Ok(vec![true; plan.stories.len()]);
-    }
-    let mut selected = vec![false; plan.stories.len()];
-    let mut stack = Vec::new();
-    for id in only {
-        let i = dag
-            .index(id)
-            .ok_or_else(|| format!("--only {id}: the plan has no story {id}"))?;
-        stack.push(i);
-    }
-    while let Some(i) = stack.pop() {
-        if selected[i] {
-            continue;
-        }
-        selected[i] = true;
-        for &d in dag.deps(i) {
-            if stories[d].state != StoryState::Merged {
-                stack.push(d);
-            } else {
-                selected[d] = true;
-            }
-        }
-    }
-    Ok(selected)
 }

@@ -22,7 +22,9 @@ pub fn story_prompt(plan: &Plan, story: &Story, deps_changed: Option<&str>) -> S
                 Check::Auto { run } => {
                     p.push_str(&format!("- {}: {} (checked by `{run}`)\n", c.id, c.text));
                 }
-                Check::Manual => p.push_str(&format!("- {}: {} (checked by a person)\n", c.id, c.text)),
+                Check::Manual => {
+                    p.push_str(&format!("- {}: {} (checked by a person)\n", c.id, c.text))
+                }
             }
         }
     }
@@ -65,7 +67,9 @@ mod tests {
                 Criterion {
                     id: "AC-1".into(),
                     text: "it answers".into(),
-                    check: Check::Auto { run: "make t".into() },
+                    check: Check::Auto {
+                        run: "make t".into(),
+                    },
                 },
                 Criterion {
                     id: "AC-2".into(),
@@ -82,7 +86,9 @@ mod tests {
             stories: vec![story.clone()],
         };
         let p = story_prompt(&plan, &story, Some(" db.rs | 3 +++\n"));
-        assert!(p.starts_with("You are implementing story S-2 of the plan \"p\": API\n\nServe it.\n"));
+        assert!(
+            p.starts_with("You are implementing story S-2 of the plan \"p\": API\n\nServe it.\n")
+        );
         assert!(p.contains("- AC-1: it answers (checked by `make t`)\n"));
         assert!(p.contains("- AC-2: it reads well (checked by a person)\n"));
         assert!(p.contains("Context: PRD: docs/prd.md.\n"));

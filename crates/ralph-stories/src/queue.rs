@@ -41,7 +41,10 @@ pub enum Verdict {
     /// The integration branch is at `commit`, which passed every check.
     Landed { commit: String, built_on: String },
     /// The story branches do not merge textually with the tip.
-    Conflict { files: Vec<String>, built_on: String },
+    Conflict {
+        files: Vec<String>,
+        built_on: String,
+    },
     /// A check failed on the candidate.
     Red {
         check: String,
@@ -83,7 +86,11 @@ pub async fn merge_entry(
         }
         let moved = ctx
             .repo
-            .update_ref_cas(&ctx.integration_ref, &candidate.commit, Some(&candidate.built_on))
+            .update_ref_cas(
+                &ctx.integration_ref,
+                &candidate.commit,
+                Some(&candidate.built_on),
+            )
             .map_err(|e| e.to_string())?;
         match moved {
             CasOutcome::Moved => {
@@ -179,7 +186,10 @@ async fn check_candidate(
     if checks.is_empty() {
         return Ok(Vec::new());
     }
-    let tree = ctx.repo.tree_of(&candidate.commit).map_err(|e| e.to_string())?;
+    let tree = ctx
+        .repo
+        .tree_of(&candidate.commit)
+        .map_err(|e| e.to_string())?;
     let dir = names::verify_worktree(&ctx.state_dir);
     {
         let _lock = ctx.repo.repo_lock().map_err(|e| e.to_string())?;

@@ -99,10 +99,14 @@ pub async fn run_story(
             source,
         }
     };
-    let story = input.plan.story(&id).cloned().ok_or_else(|| WorkerError::Setup {
-        story: id.clone(),
-        message: "not in the plan".into(),
-    })?;
+    let story = input
+        .plan
+        .story(&id)
+        .cloned()
+        .ok_or_else(|| WorkerError::Setup {
+            story: id.clone(),
+            message: "not in the plan".into(),
+        })?;
     let base = prepare_worktree(repo, &input).map_err(git_err("prepare its worktree"))?;
     let deps_changed = if story.depends_on.is_empty() || base == input.plan_base {
         None
