@@ -24,6 +24,7 @@ mod error;
 mod escapes;
 mod lock;
 mod paths;
+pub mod plan;
 mod render;
 mod settings;
 mod style;

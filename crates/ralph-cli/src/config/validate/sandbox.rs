@@ -17,7 +17,7 @@ const HOSTS_HINT: &str = "write hosts like \"example.com\", \"example.com:443\",
                           \"*.example.com\", \"10.0.0.1\" or \"[::1]:8080\"";
 
 impl Walker<'_> {
-    pub(super) fn sandbox(&mut self, table: &dyn TableLike) -> Result<SandboxConf> {
+    pub(crate) fn sandbox(&mut self, table: &dyn TableLike) -> Result<SandboxConf> {
         let mut gates = SandboxKeys::default();
         let agents = self.sandbox_keys("sandbox", table, Some(&mut gates))?;
         Ok(SandboxConf { agents, gates })
