@@ -152,3 +152,11 @@ pub(crate) fn defaults_keys() -> Vec<&'static str> {
 pub(crate) fn names(keys: &[Key]) -> Vec<&'static str> {
     keys.iter().map(|k| k.name).collect()
 }
+
+/// The ralph.toml section whose key of the same name a limit mirrors.
+pub(crate) fn limit_section(key: &str) -> &'static str {
+    match key {
+        "max_iterations" | "max_runtime" => "loop",
+        _ => "budget",
+    }
+}

@@ -45,16 +45,15 @@ impl Walker<'_> {
                 "command" => conf.command = Some(self.command(e)?),
                 "prompt_via" => {
                     prompt_via_entry = Some(e);
-                    conf.prompt_via =
-                        Some(match self.choice(e, &["stdin", "arg", "file"], "stdin")? {
-                            "arg" => PromptVia::Arg,
-                            "file" => PromptVia::File,
-                            _ => PromptVia::Stdin,
-                        })
+                    conf.prompt_via = Some(match self.choice(e, super::PROMPT_VIAS, "stdin")? {
+                        "arg" => PromptVia::Arg,
+                        "file" => PromptVia::File,
+                        _ => PromptVia::Stdin,
+                    })
                 }
                 "output" => conf.output = Some(self.output(e)?),
                 "permissions" => {
-                    let mode = self.choice(e, &["full", "allowlist", "sandbox"], "full")?;
+                    let mode = self.choice(e, super::PERMISSION_MODES, "full")?;
                     allowlist = mode == "allowlist";
                     sandbox = mode == "sandbox";
                     permissions_entry = Some(e);

@@ -94,7 +94,7 @@ impl Walker<'_> {
                     )?)
                 }
                 "when" => {
-                    when = match self.choice(e, &["complete", "iteration"], "complete")? {
+                    when = match self.choice(e, super::GATE_WHENS, "complete")? {
                         "iteration" => GateWhen::Iteration,
                         _ => GateWhen::Complete,
                     }

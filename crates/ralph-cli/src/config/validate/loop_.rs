@@ -138,11 +138,7 @@ impl Walker<'_> {
             match e.name {
                 "strategy" => {
                     conf.strategy = Some(
-                        match self.choice(
-                            e,
-                            &["immediate", "linear", "exponential"],
-                            "exponential",
-                        )? {
+                        match self.choice(e, super::RETRY_STRATEGIES, "exponential")? {
                             "immediate" => RetryStrategy::Immediate,
                             "linear" => RetryStrategy::Linear,
                             _ => RetryStrategy::Exponential,

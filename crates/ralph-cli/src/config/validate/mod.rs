@@ -105,6 +105,14 @@ pub(crate) const PRICE_KEYS: &[&str] = &[
     "context_window",
 ];
 
+/// The values of keys that take one of a few names (also what `ralph schema config` lists).
+pub(crate) const PROMPT_VIAS: &[&str] = &["stdin", "arg", "file"];
+pub(crate) const PERMISSION_MODES: &[&str] = &["full", "allowlist", "sandbox"];
+pub(crate) const SANDBOX_MODES: &[&str] = &["workspace", "strict", "off"];
+pub(crate) const NETWORK_MODES: &[&str] = &["on", "allowlist", "off"];
+pub(crate) const RETRY_STRATEGIES: &[&str] = &["immediate", "linear", "exponential"];
+pub(crate) const GATE_WHENS: &[&str] = &["complete", "iteration"];
+
 /// Documented in CLI.md for later versions. Accepting them would mean silently ignoring a
 /// limit the user relies on, so they are rejected until they are implemented.
 const UNSUPPORTED_SECTIONS: &[&str] = &[];
