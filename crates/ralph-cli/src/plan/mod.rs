@@ -15,6 +15,9 @@ mod graph;
 pub(crate) mod keys;
 mod walk;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -73,32 +73,8 @@ pub(super) fn parse(src: &str, file: &Path) -> Result<PlanFile> {
             _ => return Err(unknown(&w, &e, "at the top level", &names(keys::TOP))),
         }
     }
-    let missing = |key: &str, hint: &str| ConfigError {
-        file: file.to_path_buf(),
-        line: None,
-        column: None,
-        key: Some(key.to_string()),
-        message: format!("`{key}` is missing"),
-        hint: Some(hint.to_string()),
-    };
-    if version.is_none() {
-        return Err(missing("version", "start the file with version = 1"));
-    }
-    plan.name = name.ok_or_else(|| {
-        missing(
-            "name",
-            "add name = \"my-feature\": the integration branch is ralph/<name>",
-        )
-    })?;
-    if plan.stories.is_empty() {
-        return Err(ConfigError {
-            message: "the plan has no stories".into(),
-            ..missing(
-                "story",
-                "add at least one [[story]] with id, title and description",
-            )
-        });
-    }
+    plan.name = name.unwrap_or_default();
+    required(file, version.is_some(), &plan)?;
     graph::check(&w, &plan, &spans)?;
     Ok(PlanFile {
         plan,
@@ -107,6 +83,41 @@ pub(super) fn parse(src: &str, file: &Path) -> Result<PlanFile> {
         defaults,
         overrides,
     })
+}
+
+/// The keys a plan cannot do without. Their absence is reported at the top of the file, where
+/// they are expected.
+fn required(file: &Path, has_version: bool, plan: &Plan) -> Result<()> {
+    let missing = |key: &str, message: String, hint: &str| ConfigError {
+        file: file.to_path_buf(),
+        line: Some(1),
+        column: Some(1),
+        key: Some(key.to_string()),
+        message,
+        hint: Some(hint.to_string()),
+    };
+    if !has_version {
+        return Err(missing(
+            "version",
+            "`version` is missing".into(),
+            "start the file with version = 1",
+        ));
+    }
+    if plan.name.is_empty() {
+        return Err(missing(
+            "name",
+            "`name` is missing".into(),
+            "add name = \"my-feature\": the integration branch is ralph/<name>",
+        ));
+    }
+    if plan.stories.is_empty() {
+        return Err(missing(
+            "story",
+            "the plan has no stories".into(),
+            "add at least one [[story]] with id, title and description",
+        ));
+    }
+    Ok(())
 }
 
 /// `[[name]]` blocks, or `name = [{ … }, { … }]`.

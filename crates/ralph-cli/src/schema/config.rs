@@ -82,7 +82,7 @@ pub fn config_schema() -> Value {
         };
         props.insert((*s).to_string(), v);
     }
-    document("ralph.schema.json", "ralph.toml", table(props, &[]))
+    document("ralph.toml", table(props, &[]))
 }
 
 #[cfg(test)]

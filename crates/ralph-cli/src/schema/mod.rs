@@ -67,10 +67,9 @@ fn table(properties: Map<String, Value>, required: &[&str]) -> Value {
     t
 }
 
-fn document(id: &str, title: &str, body: Value) -> Value {
+fn document(title: &str, body: Value) -> Value {
     let mut doc = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": format!("https://github.com/ralph/ralph/schemas/{id}"),
         "title": title,
     });
     if let (Some(d), Some(b)) = (doc.as_object_mut(), body.as_object()) {

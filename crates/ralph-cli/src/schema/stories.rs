@@ -66,5 +66,5 @@ pub fn stories_schema() -> Value {
     });
     let mut top = top;
     top["properties"]["story"]["minItems"] = json!(1);
-    document("stories.schema.json", "stories.toml", top)
+    document("stories.toml", top)
 }
