@@ -120,12 +120,11 @@ fn required(file: &Path, has_version: bool, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// A table with where it starts.
+pub(super) type Located<'i> = (&'i dyn TableLike, Option<Range<usize>>);
+
 /// `[[name]]` blocks, or `name = [{ … }, { … }]`.
-pub(super) fn tables<'i>(
-    w: &Walker,
-    e: &Entry<'i>,
-    what: &str,
-) -> Result<Vec<(&'i dyn TableLike, Option<Range<usize>>)>> {
+pub(super) fn tables<'i>(w: &Walker, e: &Entry<'i>, what: &str) -> Result<Vec<Located<'i>>> {
     let label = e.path();
     let hint = format!(
         "write [[{}]] (double brackets) above each one",
@@ -134,7 +133,7 @@ pub(super) fn tables<'i>(
     match e.item {
         Item::ArrayOfTables(a) => Ok(a.iter().map(|t| (t as &dyn TableLike, t.span())).collect()),
         Item::Value(Value::Array(a)) => {
-            let mut v: Vec<(&dyn TableLike, Option<Range<usize>>)> = Vec::new();
+            let mut v: Vec<Located> = Vec::new();
             for (i, item) in a.iter().enumerate() {
                 match item {
                     Value::InlineTable(t) => v.push((t as &dyn TableLike, t.span())),

@@ -52,8 +52,9 @@ pub fn cmd_check(args: StoriesCheckArgs) -> Result<i32, CliError> {
             },
             layers(&plan.plan),
         );
+        let unit = if depth <= 1.0 { "story" } else { "stories" };
         outln!(
-            "critical path: {depth:.0} stories; order: {}",
+            "critical path: {depth:.0} {unit}; order: {}",
             order.join(", ")
         );
         outln!("integration branch: {}", plan.integration_branch());
