@@ -45,6 +45,52 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
+    /// Print the JSON Schema of ralph.toml or stories.toml
+    Schema(SchemaArgs),
+    /// Work through a plan of stories (stories.toml)
+    Stories(StoriesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which file's schema
+    #[arg(value_enum)]
+    pub file: SchemaFile,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFile {
+    /// stories.toml, the plan of `ralph stories`
+    Stories,
+    /// ralph.toml
+    Config,
+}
+
+#[derive(Debug, Args)]
+pub struct StoriesArgs {
+    #[command(subcommand)]
+    pub cmd: StoriesCmd,
+}
+
+/// `ralph stories …`: one variant per subcommand, each with its own args struct and its own
+/// file under `commands/stories/`.
+#[derive(Debug, Subcommand)]
+pub enum StoriesCmd {
+    /// Validate the plan (and ralph.toml with each story's overrides); nothing runs
+    Check(StoriesCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoriesCheckArgs {
+    /// The plan file
+    #[arg(short, long, value_name = "PATH", default_value = "stories.toml")]
+    pub file: PathBuf,
+    /// Config file (default: ./ralph.toml if present)
+    #[arg(short, long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable output: the plan's name, size, integration branch and order
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

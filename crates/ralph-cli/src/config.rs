@@ -11,10 +11,10 @@
 //! Values are already validated, so the CLI only has to merge.
 
 mod duration;
-mod syntax;
+pub(crate) mod syntax;
 mod template;
-mod text;
-mod validate;
+pub(crate) mod text;
+pub(crate) mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -24,7 +24,9 @@ mod error;
 mod escapes;
 mod lock;
 mod paths;
+pub mod plan;
 mod render;
+pub mod schema;
 mod settings;
 mod style;
 
@@ -33,6 +35,7 @@ use ralph_types::exit_codes;
 
 use commands::{
     audit, checkpoints, completions, cost, doctor, init, logs, prompt, rollback, run, status, stop,
+    stories,
 };
 
 pub use error::CliError;
@@ -78,6 +81,8 @@ pub fn main() -> i32 {
             cli::Command::Checkpoints(a) => checkpoints::cmd_checkpoints(a),
             cli::Command::Rollback(a) => rollback::cmd_rollback(a),
             cli::Command::Completions(a) => completions::cmd_completions(a),
+            cli::Command::Schema(a) => commands::schema::cmd_schema(a),
+            cli::Command::Stories(a) => stories::cmd_stories(a),
         }
     });
     match result {

@@ -11,8 +11,10 @@ pub mod logs;
 pub mod prompt;
 pub mod rollback;
 pub mod run;
+pub mod schema;
 pub mod status;
 pub mod stop;
+pub mod stories;
 
 use std::path::Path;
 

@@ -30,3 +30,4 @@ mod secrets;
 mod spend;
 mod state;
 mod state_tamper;
+mod stories_plan;

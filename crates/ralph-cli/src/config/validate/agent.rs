@@ -10,7 +10,13 @@ use crate::config::text::{found, quote, suggest};
 use crate::config::{backend_names, normalize_backend, AgentConf, ConfigError};
 
 impl Walker<'_> {
-    pub(super) fn agent(&mut self, table: &dyn TableLike) -> Result<AgentConf> {
+    pub(crate) fn agent(&mut self, table: &dyn TableLike) -> Result<AgentConf> {
+        self.agent_entries(&entries("agent", table))
+    }
+
+    /// `[agent]`'s keys from any table (stories.toml's `[defaults]` and `[story.agent]` pass
+    /// the entries that are agent keys), with the same checks of keys that go together.
+    pub(crate) fn agent_entries(&mut self, all: &[Entry]) -> Result<AgentConf> {
         let mut conf = AgentConf::default();
         let mut backend_entry = None;
         let mut permissions_entry = None;
@@ -19,8 +25,7 @@ impl Walker<'_> {
         let mut allowlist = false;
         let mut sandbox = false;
         let mut tools: Option<Vec<String>> = None;
-        let all = entries("agent", table);
-        for e in &all {
+        for e in all {
             self.record(e);
             match e.name {
                 "backend" => {
@@ -40,16 +45,15 @@ impl Walker<'_> {
                 "command" => conf.command = Some(self.command(e)?),
                 "prompt_via" => {
                     prompt_via_entry = Some(e);
-                    conf.prompt_via =
-                        Some(match self.choice(e, &["stdin", "arg", "file"], "stdin")? {
-                            "arg" => PromptVia::Arg,
-                            "file" => PromptVia::File,
-                            _ => PromptVia::Stdin,
-                        })
+                    conf.prompt_via = Some(match self.choice(e, super::PROMPT_VIAS, "stdin")? {
+                        "arg" => PromptVia::Arg,
+                        "file" => PromptVia::File,
+                        _ => PromptVia::Stdin,
+                    })
                 }
                 "output" => conf.output = Some(self.output(e)?),
                 "permissions" => {
-                    let mode = self.choice(e, &["full", "allowlist", "sandbox"], "full")?;
+                    let mode = self.choice(e, super::PERMISSION_MODES, "full")?;
                     allowlist = mode == "allowlist";
                     sandbox = mode == "sandbox";
                     permissions_entry = Some(e);
@@ -139,7 +143,7 @@ impl Walker<'_> {
         Ok(conf)
     }
 
-    pub(super) fn command(&self, e: &Entry) -> Result<Vec<String>> {
+    pub(crate) fn command(&self, e: &Entry) -> Result<Vec<String>> {
         let argv = self.strings(e, &["./my-agent", "--flag"])?;
         if argv.is_empty() {
             return Err(self.bad(
@@ -161,7 +165,7 @@ impl Walker<'_> {
         Ok(argv)
     }
 
-    pub(super) fn backend(&self, e: &Entry) -> Result<&'static str> {
+    pub(crate) fn backend(&self, e: &Entry) -> Result<&'static str> {
         let Some(Value::String(s)) = e.item.as_value() else {
             return Err(self.bad(
                 e,
@@ -176,7 +180,7 @@ impl Walker<'_> {
         normalize_backend(s).map_err(|_| self.unknown_backend(s, e.span(), e.path()))
     }
 
-    pub(super) fn unknown_backend(
+    pub(crate) fn unknown_backend(
         &self,
         s: &str,
         span: Option<Range<usize>>,
@@ -195,7 +199,7 @@ impl Walker<'_> {
         )
     }
 
-    pub(super) fn backend_list(&self, e: &Entry) -> Result<Vec<String>> {
+    pub(crate) fn backend_list(&self, e: &Entry) -> Result<Vec<String>> {
         let names = self.strings(e, &["claude", "codex"])?;
         let spans: Vec<Option<Range<usize>>> = match e.item.as_value() {
             Some(Value::Array(a)) => a.iter().map(Value::span).collect(),
@@ -223,7 +227,7 @@ impl Walker<'_> {
 
     /// `agent.fallback`: backend names, each optionally with the model to use,
     /// `"codex:gpt-5.5"` (a fallback rarely wants the primary agent's model).
-    pub(super) fn backend_list_with_models(&self, e: &Entry) -> Result<Vec<String>> {
+    pub(crate) fn backend_list_with_models(&self, e: &Entry) -> Result<Vec<String>> {
         let names = self.strings(e, &["codex", "gemini:gemini-2.5-pro"])?;
         let spans: Vec<Option<Range<usize>>> = match e.item.as_value() {
             Some(Value::Array(a)) => a.iter().map(Value::span).collect(),
@@ -264,7 +268,7 @@ impl Walker<'_> {
         Ok(out)
     }
 
-    pub(super) fn output(&self, e: &Entry) -> Result<OutputFormat> {
+    pub(crate) fn output(&self, e: &Entry) -> Result<OutputFormat> {
         let name = self.choice(e, OutputFormat::NAMES, "text")?;
         Ok(OutputFormat::parse(name).unwrap_or_default())
     }

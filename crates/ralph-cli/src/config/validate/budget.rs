@@ -10,24 +10,13 @@ use crate::config::text::{found, found_value};
 use crate::config::{BudgetConf, PriceConf};
 
 impl Walker<'_> {
-    pub(super) fn budget(&mut self, table: &dyn TableLike) -> Result<BudgetConf> {
+    pub(crate) fn budget(&mut self, table: &dyn TableLike) -> Result<BudgetConf> {
         let mut conf = BudgetConf::default();
         for e in &entries("budget", table) {
             self.record(e);
             match e.name {
                 "max_cost_usd" => conf.max_cost_usd = Some(self.usd(e)?),
-                "max_tokens" => {
-                    let n = self.whole(
-                        e,
-                        IntRule {
-                            min: 1,
-                            max: i64::MAX,
-                            example: 5_000_000,
-                            below_min_hint: "remove the key for no token limit",
-                        },
-                    )?;
-                    conf.max_tokens = Some(u64::try_from(n).unwrap_or(u64::MAX));
-                }
+                "max_tokens" => conf.max_tokens = Some(self.max_tokens(e)?),
                 "daily_usd" => conf.daily_usd = Some(self.usd(e)?),
                 "monthly_usd" => conf.monthly_usd = Some(self.usd(e)?),
                 "alert_at" => conf.alert_at = Some(self.fractions(e)?),
@@ -49,9 +38,23 @@ impl Walker<'_> {
         Ok(conf)
     }
 
+    /// `budget.max_tokens`, and the same limit per story in stories.toml.
+    pub(crate) fn max_tokens(&self, e: &Entry) -> Result<u64> {
+        let n = self.whole(
+            e,
+            IntRule {
+                min: 1,
+                max: i64::MAX,
+                example: 5_000_000,
+                below_min_hint: "remove the key for no token limit",
+            },
+        )?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
     /// `[pricing."model"]`: per-model prices in USD per million tokens, overriding or adding
     /// to the built-in table.
-    pub(super) fn pricing(&mut self, table: &dyn TableLike) -> Result<BTreeMap<String, PriceConf>> {
+    pub(crate) fn pricing(&mut self, table: &dyn TableLike) -> Result<BTreeMap<String, PriceConf>> {
         let mut out = BTreeMap::new();
         // Entry paths borrow their section name; build the names first.
         let names: Vec<(String, String)> = table
@@ -98,7 +101,7 @@ impl Walker<'_> {
     }
 
     /// `alert_at`: fractions of a cap, each in (0, 1], in ascending order.
-    pub(super) fn fractions(&self, e: &Entry) -> Result<Vec<f64>> {
+    pub(crate) fn fractions(&self, e: &Entry) -> Result<Vec<f64>> {
         let hint = "write alert_at = [0.5, 0.8, 1.0] (fractions of the cap, ascending)";
         let Some(Value::Array(items)) = e.item.as_value() else {
             return Err(self.bad(
@@ -132,7 +135,7 @@ impl Walker<'_> {
     }
 
     /// A price in USD per million tokens: a number ≥ 0 (free models exist).
-    pub(super) fn per_mtok(&self, e: &Entry) -> Result<f64> {
+    pub(crate) fn per_mtok(&self, e: &Entry) -> Result<f64> {
         let value = match e.item.as_value() {
             Some(Value::Float(f)) => Some(*f.value()),
             Some(Value::Integer(i)) => Some(*i.value() as f64),
@@ -151,7 +154,7 @@ impl Walker<'_> {
         }
     }
 
-    pub(super) fn usd(&self, e: &Entry) -> Result<f64> {
+    pub(crate) fn usd(&self, e: &Entry) -> Result<f64> {
         let expected = "expected an amount of US dollars greater than 0";
         let example = match e.name {
             "daily_usd" => "100.0",

@@ -10,7 +10,7 @@ use crate::config::text::{found, found_value, line_col, quote, toml_string};
 use crate::config::DEFAULT_GATE_TIMEOUT;
 
 impl Walker<'_> {
-    pub(super) fn gates(&mut self, e: &Entry) -> Result<Vec<Gate>> {
+    pub(crate) fn gates(&mut self, e: &Entry) -> Result<Vec<Gate>> {
         // `[[gates]]` blocks, or `gates = [{ … }, { … }]`.
         let tables: Vec<(&dyn TableLike, Option<Range<usize>>)> = match e.item {
             Item::ArrayOfTables(a) => a.iter().map(|t| (t as &dyn TableLike, t.span())).collect(),
@@ -72,7 +72,7 @@ impl Walker<'_> {
         Ok(gates)
     }
 
-    pub(super) fn gate(
+    pub(crate) fn gate(
         &mut self,
         section: &str,
         table: &dyn TableLike,
@@ -94,7 +94,7 @@ impl Walker<'_> {
                     )?)
                 }
                 "when" => {
-                    when = match self.choice(e, &["complete", "iteration"], "complete")? {
+                    when = match self.choice(e, super::GATE_WHENS, "complete")? {
                         "iteration" => GateWhen::Iteration,
                         _ => GateWhen::Complete,
                     }
@@ -131,7 +131,7 @@ impl Walker<'_> {
         })
     }
 
-    pub(super) fn gate_name(&self, e: &Entry) -> Result<String> {
+    pub(crate) fn gate_name(&self, e: &Entry) -> Result<String> {
         let s = self.string(e, "tests")?;
         if s.is_empty() {
             return Err(self.bad(

@@ -11,7 +11,7 @@ use crate::config::text::{found, quote, toml_string};
 use crate::config::{ContextConf, LoopConf, RetryConf};
 
 impl Walker<'_> {
-    pub(super) fn loop_(&mut self, table: &dyn TableLike) -> Result<LoopConf> {
+    pub(crate) fn loop_(&mut self, table: &dyn TableLike) -> Result<LoopConf> {
         let mut conf = LoopConf::default();
         let defaults = Limits::default();
         for e in &entries("loop", table) {
@@ -25,21 +25,8 @@ impl Walker<'_> {
                     )?))
                 }
                 "completion_marker" => conf.completion_marker = Some(self.marker(e)?),
-                "max_iterations" => {
-                    conf.max_iterations = Some(self.whole_u32(
-                        e,
-                        IntRule {
-                            min: 1,
-                            max: i64::from(u32::MAX),
-                            example: 10,
-                            below_min_hint: "at least one iteration is needed; remove the key \
-                                             for the default (100)",
-                        },
-                    )?)
-                }
-                "max_runtime" => {
-                    conf.max_runtime = Some(self.duration(e, false, defaults.max_runtime)?)
-                }
+                "max_iterations" => conf.max_iterations = Some(self.max_iterations(e)?),
+                "max_runtime" => conf.max_runtime = Some(self.max_runtime(e)?),
                 "iteration_timeout" => {
                     conf.iteration_timeout =
                         Some(self.duration(e, false, defaults.iteration_timeout)?)
@@ -65,7 +52,26 @@ impl Walker<'_> {
         Ok(conf)
     }
 
-    pub(super) fn marker(&self, e: &Entry) -> Result<String> {
+    /// `loop.max_iterations`, and the same limit per story in stories.toml.
+    pub(crate) fn max_iterations(&self, e: &Entry) -> Result<u32> {
+        self.whole_u32(
+            e,
+            IntRule {
+                min: 1,
+                max: i64::from(u32::MAX),
+                example: 10,
+                below_min_hint: "at least one iteration is needed; remove the key for the \
+                                 default (100)",
+            },
+        )
+    }
+
+    /// `loop.max_runtime`, and the same limit per story in stories.toml.
+    pub(crate) fn max_runtime(&self, e: &Entry) -> Result<std::time::Duration> {
+        self.duration(e, false, Limits::default().max_runtime)
+    }
+
+    pub(crate) fn marker(&self, e: &Entry) -> Result<String> {
         let s = self.string(e, "LOOP_COMPLETE")?;
         let fix = |hint: &str| format!("{hint}, e.g. completion_marker = \"LOOP_COMPLETE\"");
         if s.trim().is_empty() {
@@ -92,7 +98,7 @@ impl Walker<'_> {
         Ok(s.to_string())
     }
 
-    pub(super) fn context(&mut self, table: &dyn TableLike) -> Result<ContextConf> {
+    pub(crate) fn context(&mut self, table: &dyn TableLike) -> Result<ContextConf> {
         let mut conf = ContextConf::default();
         for e in &entries("context", table) {
             self.record(e);
@@ -121,7 +127,7 @@ impl Walker<'_> {
         Ok(conf)
     }
 
-    pub(super) fn retry(&mut self, table: &dyn TableLike) -> Result<RetryConf> {
+    pub(crate) fn retry(&mut self, table: &dyn TableLike) -> Result<RetryConf> {
         let mut conf = RetryConf::default();
         let defaults = RetrySettings::default();
         let mut base_entry = None;
@@ -132,11 +138,7 @@ impl Walker<'_> {
             match e.name {
                 "strategy" => {
                     conf.strategy = Some(
-                        match self.choice(
-                            e,
-                            &["immediate", "linear", "exponential"],
-                            "exponential",
-                        )? {
+                        match self.choice(e, super::RETRY_STRATEGIES, "exponential")? {
                             "immediate" => RetryStrategy::Immediate,
                             "linear" => RetryStrategy::Linear,
                             _ => RetryStrategy::Exponential,

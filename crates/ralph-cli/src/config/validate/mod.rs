@@ -105,11 +105,19 @@ pub(crate) const PRICE_KEYS: &[&str] = &[
     "context_window",
 ];
 
+/// The values of keys that take one of a few names (also what `ralph schema config` lists).
+pub(crate) const PROMPT_VIAS: &[&str] = &["stdin", "arg", "file"];
+pub(crate) const PERMISSION_MODES: &[&str] = &["full", "allowlist", "sandbox"];
+pub(crate) const SANDBOX_MODES: &[&str] = &["workspace", "strict", "off"];
+pub(crate) const NETWORK_MODES: &[&str] = &["on", "allowlist", "off"];
+pub(crate) const RETRY_STRATEGIES: &[&str] = &["immediate", "linear", "exponential"];
+pub(crate) const GATE_WHENS: &[&str] = &["complete", "iteration"];
+
 /// Documented in CLI.md for later versions. Accepting them would mean silently ignoring a
 /// limit the user relies on, so they are rejected until they are implemented.
 const UNSUPPORTED_SECTIONS: &[&str] = &[];
 
-fn section_keys(section: &str) -> &'static [&'static str] {
+pub(crate) fn section_keys(section: &str) -> &'static [&'static str] {
     match section {
         "agent" => AGENT_KEYS,
         "loop" => LOOP_KEYS,
@@ -173,16 +181,16 @@ pub(crate) fn parse(src: &str, file: &Path) -> Result<ConfigFile> {
 }
 
 /// One key of a table, with where it is.
-struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     /// Key path of the containing table (`agent`, `gates[0]`); `None` for the top level.
-    section: Option<&'a str>,
-    name: &'a str,
-    item: &'a Item,
-    key_span: Option<Range<usize>>,
+    pub(crate) section: Option<&'a str>,
+    pub(crate) name: &'a str,
+    pub(crate) item: &'a Item,
+    pub(crate) key_span: Option<Range<usize>>,
 }
 
 impl Entry<'_> {
-    fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         match self.section {
             Some(s) => format!("{s}.{}", self.name),
             None => self.name.to_string(),
@@ -190,13 +198,13 @@ impl Entry<'_> {
     }
 
     /// Where the value is; a dotted table (`a.b = 1`) may have no span of its own.
-    fn span(&self) -> Option<Range<usize>> {
+    pub(crate) fn span(&self) -> Option<Range<usize>> {
         self.item.span().or_else(|| self.key_span.clone())
     }
 }
 
 /// A table's entries with their key spans, in file order.
-fn entries<'a>(section: &'a str, table: &'a dyn TableLike) -> Vec<Entry<'a>> {
+pub(crate) fn entries<'a>(section: &'a str, table: &'a dyn TableLike) -> Vec<Entry<'a>> {
     table
         .iter()
         .map(|(name, item)| Entry {
@@ -208,26 +216,36 @@ fn entries<'a>(section: &'a str, table: &'a dyn TableLike) -> Vec<Entry<'a>> {
         .collect()
 }
 
-struct Walker<'a> {
+pub(crate) struct Walker<'a> {
     src: &'a str,
     file: &'a Path,
     locations: BTreeMap<String, (usize, usize)>,
 }
 
 /// What a whole-number key accepts, and how to explain it.
-struct IntRule {
-    min: i64,
-    max: i64,
+pub(crate) struct IntRule {
+    pub(crate) min: i64,
+    pub(crate) max: i64,
     /// Shown in hints when the value gives no better number to suggest.
-    example: i64,
+    pub(crate) example: i64,
     /// Why the minimum, or what to do instead.
-    below_min_hint: &'static str,
+    pub(crate) below_min_hint: &'static str,
 }
 
-type Result<T> = std::result::Result<T, ConfigError>;
+pub(crate) type Result<T> = std::result::Result<T, ConfigError>;
 
 impl<'a> Walker<'a> {
-    fn error(
+    /// A walker over `src` (the text of `file`) for another file in ralph.toml's format
+    /// (`stories.toml`), so that its errors and locations are made the same way.
+    pub(crate) fn new(src: &'a str, file: &'a Path) -> Walker<'a> {
+        Walker {
+            src,
+            file,
+            locations: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn error(
         &self,
         span: Option<Range<usize>>,
         key: Option<String>,
@@ -246,11 +264,16 @@ impl<'a> Walker<'a> {
     }
 
     /// An error about an entry's value.
-    fn bad(&self, e: &Entry, message: impl Into<String>, hint: impl Into<String>) -> ConfigError {
+    pub(crate) fn bad(
+        &self,
+        e: &Entry,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> ConfigError {
         self.error(e.span(), Some(e.path()), message, hint)
     }
 
-    fn record(&mut self, e: &Entry) {
+    pub(crate) fn record(&mut self, e: &Entry) {
         if let Some(span) = e.span() {
             self.locations
                 .insert(e.path(), line_col(self.src, span.start));

@@ -6,7 +6,7 @@ use super::{entries, Entry, IntRule, Result, Walker};
 use crate::config::{GitConf, SafetyConf};
 
 impl Walker<'_> {
-    pub(super) fn safety(&mut self, table: &dyn TableLike) -> Result<SafetyConf> {
+    pub(crate) fn safety(&mut self, table: &dyn TableLike) -> Result<SafetyConf> {
         let mut conf = SafetyConf::default();
         for e in &entries("safety", table) {
             self.record(e);
@@ -80,7 +80,7 @@ impl Walker<'_> {
         Ok(conf)
     }
 
-    pub(super) fn git(&mut self, table: &dyn TableLike) -> Result<GitConf> {
+    pub(crate) fn git(&mut self, table: &dyn TableLike) -> Result<GitConf> {
         let mut conf = GitConf::default();
         for e in &entries("git", table) {
             self.record(e);

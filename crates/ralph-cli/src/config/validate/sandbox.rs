@@ -17,7 +17,7 @@ const HOSTS_HINT: &str = "write hosts like \"example.com\", \"example.com:443\",
                           \"*.example.com\", \"10.0.0.1\" or \"[::1]:8080\"";
 
 impl Walker<'_> {
-    pub(super) fn sandbox(&mut self, table: &dyn TableLike) -> Result<SandboxConf> {
+    pub(crate) fn sandbox(&mut self, table: &dyn TableLike) -> Result<SandboxConf> {
         let mut gates = SandboxKeys::default();
         let agents = self.sandbox_keys("sandbox", table, Some(&mut gates))?;
         Ok(SandboxConf { agents, gates })
@@ -35,23 +35,20 @@ impl Walker<'_> {
             self.record(e);
             match e.name {
                 "mode" => {
-                    keys.mode = Some(
-                        match self.choice(e, &["workspace", "strict", "off"], "workspace")? {
-                            "strict" => Mode::Strict,
-                            "off" => Mode::Off,
-                            _ => Mode::Workspace,
-                        },
-                    )
+                    keys.mode = Some(match self.choice(e, super::SANDBOX_MODES, "workspace")? {
+                        "strict" => Mode::Strict,
+                        "off" => Mode::Off,
+                        _ => Mode::Workspace,
+                    })
                 }
                 "required" => keys.required = Some(self.boolean(e, "true")?),
                 "network" => {
-                    keys.network = Some(
-                        match self.choice(e, &["on", "allowlist", "off"], "allowlist")? {
+                    keys.network =
+                        Some(match self.choice(e, super::NETWORK_MODES, "allowlist")? {
                             "allowlist" => Network::Allowlist,
                             "off" => Network::Off,
                             _ => Network::On,
-                        },
-                    )
+                        })
                 }
                 "writable" => keys.writable = Some(self.writable(e)?),
                 "allow_hosts" => keys.allow_hosts = Some(self.allow_hosts(e)?),

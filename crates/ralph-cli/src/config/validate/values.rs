@@ -10,7 +10,7 @@ use crate::config::duration::{format_duration, parse_detailed};
 use crate::config::text::{found, found_value, quote, suggest, toml_string};
 
 impl Walker<'_> {
-    pub(super) fn boolean(&self, e: &Entry, example: &str) -> Result<bool> {
+    pub(crate) fn boolean(&self, e: &Entry, example: &str) -> Result<bool> {
         match e.item.as_value() {
             Some(Value::Boolean(b)) => Ok(*b.value()),
             _ => Err(self.bad(
@@ -21,7 +21,7 @@ impl Walker<'_> {
         }
     }
 
-    pub(super) fn string<'i>(&self, e: &Entry<'i>, example: &str) -> Result<&'i str> {
+    pub(crate) fn string<'i>(&self, e: &Entry<'i>, example: &str) -> Result<&'i str> {
         match e.item.as_value() {
             Some(Value::String(s)) => Ok(s.value()),
             Some(
@@ -42,7 +42,7 @@ impl Walker<'_> {
         }
     }
 
-    pub(super) fn nonempty_string(
+    pub(crate) fn nonempty_string(
         &self,
         e: &Entry,
         example: &str,
@@ -60,7 +60,7 @@ impl Walker<'_> {
     }
 
     /// An array of strings; `example` is used in hints.
-    pub(super) fn strings(&self, e: &Entry, example: &[&str]) -> Result<Vec<String>> {
+    pub(crate) fn strings(&self, e: &Entry, example: &[&str]) -> Result<Vec<String>> {
         let example_array = |items: &[&str]| {
             let quoted: Vec<String> = items.iter().map(|s| toml_string(s)).collect();
             format!("[{}]", quoted.join(", "))
@@ -116,7 +116,7 @@ impl Walker<'_> {
         }
     }
 
-    pub(super) fn no_empty_items(&self, e: &Entry, items: &[String], what: &str) -> Result<()> {
+    pub(crate) fn no_empty_items(&self, e: &Entry, items: &[String], what: &str) -> Result<()> {
         if let (Some(i), Some(Value::Array(a))) = (
             items.iter().position(|s| s.trim().is_empty()),
             e.item.as_value(),
@@ -132,7 +132,7 @@ impl Walker<'_> {
     }
 
     /// One of `choices`. Returns the matching `&'static str` so callers can `match` on it.
-    pub(super) fn choice(
+    pub(crate) fn choice(
         &self,
         e: &Entry,
         choices: &[&'static str],
@@ -161,12 +161,12 @@ impl Walker<'_> {
         ))
     }
 
-    pub(super) fn whole_u32(&self, e: &Entry, rule: IntRule) -> Result<u32> {
+    pub(crate) fn whole_u32(&self, e: &Entry, rule: IntRule) -> Result<u32> {
         let n = self.whole(e, rule)?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    pub(super) fn whole(&self, e: &Entry, rule: IntRule) -> Result<i64> {
+    pub(crate) fn whole(&self, e: &Entry, rule: IntRule) -> Result<i64> {
         let expected = format!("expected a whole number ≥ {}", rule.min);
         let name = e.name;
         match e.item.as_value() {
@@ -224,7 +224,7 @@ impl Walker<'_> {
         }
     }
 
-    pub(super) fn duration(
+    pub(crate) fn duration(
         &self,
         e: &Entry,
         allow_zero: bool,

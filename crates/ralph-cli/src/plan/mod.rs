@@ -1,0 +1,164 @@
+//! `stories.toml`, the plan of the stories mode (STORIES.md): parsed with located errors like
+//! ralph.toml (the same [`ConfigError`], the same value checks) into the validated
+//! [`ralph_stories::Plan`], plus the per-story agent and limit overrides that ralph-cli layers
+//! over ralph.toml.
+//!
+//! | what | file |
+//! |---|---|
+//! | the keys of every table, and their kinds (also the JSON Schema's source) | `keys.rs` |
+//! | the walk: top level, `[defaults]`, `[[story]]` and its tables | `walk.rs` |
+//! | `[[story.criteria]]`, ids, plan names as git branch names | `checks.rs` |
+//! | the dependency graph's errors, located | `graph.rs` |
+
+mod checks;
+mod graph;
+pub(crate) mod keys;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{AgentConf, ConfigError, ConfigFile};
+
+/// A parsed and validated plan file.
+#[derive(Debug, Clone)]
+pub struct PlanFile {
+    pub plan: ralph_stories::Plan,
+    /// As given (relative when the user gave a relative path).
+    pub path: PathBuf,
+    /// sha256 of the file's bytes, lowercase hex.
+    pub hash: String,
+    /// `[defaults]`.
+    pub defaults: StoryOverrides,
+    /// `[story.agent]` and `[story.budget]`, by story id; stories without either are absent.
+    pub overrides: BTreeMap<String, StoryOverrides>,
+}
+
+/// What `[defaults]`, `[story.agent]` and `[story.budget]` may set: ralph.toml's `[agent]`
+/// keys and four limits, validated as ralph.toml validates them. `None`: not set here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoryOverrides {
+    pub agent: AgentConf,
+    /// As `loop.max_iterations`: ≥ 1.
+    pub max_iterations: Option<u32>,
+    /// As `loop.max_runtime`: > 0.
+    pub max_runtime: Option<Duration>,
+    /// As `budget.max_cost_usd`: finite, > 0.
+    pub max_cost_usd: Option<f64>,
+    /// As `budget.max_tokens`: ≥ 1.
+    pub max_tokens: Option<u64>,
+}
+
+impl StoryOverrides {
+    /// Overlay what is set here onto `cfg` (a loaded ralph.toml); the rest of `cfg` stays.
+    pub fn apply(&self, cfg: &mut ConfigFile) {
+        fn set<T: Clone>(target: &mut Option<T>, value: &Option<T>) {
+            if value.is_some() {
+                target.clone_from(value);
+            }
+        }
+        let (a, to) = (&self.agent, &mut cfg.agent);
+        set(&mut to.backend, &a.backend);
+        set(&mut to.model, &a.model);
+        set(&mut to.args, &a.args);
+        set(&mut to.priority, &a.priority);
+        set(&mut to.fallback, &a.fallback);
+        set(&mut to.command, &a.command);
+        set(&mut to.prompt_via, &a.prompt_via);
+        set(&mut to.output, &a.output);
+        set(&mut to.permissions, &a.permissions);
+        set(&mut cfg.loop_.max_iterations, &self.max_iterations);
+        set(&mut cfg.loop_.max_runtime, &self.max_runtime);
+        set(&mut cfg.budget.max_cost_usd, &self.max_cost_usd);
+        set(&mut cfg.budget.max_tokens, &self.max_tokens);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == StoryOverrides::default()
+    }
+}
+
+impl PlanFile {
+    /// The config one story runs with: `base` (ralph.toml) < `[defaults]` < the story's own
+    /// `[story.agent]` and `[story.budget]`. An unknown id gets `base` with the defaults.
+    pub fn config_for(&self, base: &ConfigFile, story: &str) -> ConfigFile {
+        let mut cfg = base.clone();
+        self.defaults.apply(&mut cfg);
+        if let Some(o) = self.overrides.get(story) {
+            o.apply(&mut cfg);
+        }
+        cfg
+    }
+
+    /// `ralph/<name>`: where verified stories land.
+    pub fn integration_branch(&self) -> String {
+        format!("ralph/{}", self.plan.name)
+    }
+}
+
+/// Parse and validate the text of a plan file. `path` is used in errors; `prd` and `design`
+/// are checked relative to the current directory (the project root).
+#[expect(
+    clippy::result_large_err,
+    reason = "ConfigError's fields are the documented contract; it is returned once"
+)]
+pub fn parse_plan(src: &str, path: &Path) -> Result<PlanFile, ConfigError> {
+    let hash = hex(&Sha256::digest(src.as_bytes()));
+    let text = src.strip_prefix('\u{feff}').unwrap_or(src);
+    let mut plan = walk::parse(text, path)?;
+    plan.hash = hash;
+    Ok(plan)
+}
+
+/// Read, parse and validate a plan file. Read failures are `ConfigError`s too (no location).
+#[expect(
+    clippy::result_large_err,
+    reason = "ConfigError's fields are the documented contract; it is returned once"
+)]
+pub fn load_plan(path: &Path) -> Result<PlanFile, ConfigError> {
+    let file_error = |message: String, hint: &str| ConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        key: None,
+        message,
+        hint: Some(hint.to_string()),
+    };
+    if path.is_dir() {
+        return Err(file_error(
+            "is a directory, not a plan file".into(),
+            "pass the path of the file itself, e.g. -f path/to/stories.toml",
+        ));
+    }
+    let bytes = ralph_core::bounded::read_bounded(path, ralph_core::bounded::CONFIG_MAX_BYTES)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => file_error(
+                "cannot read the plan: it does not exist".into(),
+                "write stories.toml (see `ralph schema stories`), or pass another with -f PATH",
+            ),
+            _ => file_error(
+                format!("cannot read the plan: {e}"),
+                "pass the path of a readable regular file (at most 1 MiB)",
+            ),
+        })?;
+    let hash = hex(&Sha256::digest(&bytes));
+    let src = String::from_utf8(bytes).map_err(|_| {
+        file_error(
+            "the file is not valid UTF-8 text".into(),
+            "save stories.toml as UTF-8 (TOML files must be UTF-8)",
+        )
+    })?;
+    let mut plan = parse_plan(&src, path)?;
+    plan.hash = hash;
+    Ok(plan)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
