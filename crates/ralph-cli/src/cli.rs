@@ -78,6 +78,9 @@ pub struct StoriesArgs {
 pub enum StoriesCmd {
     /// Validate the plan (and ralph.toml with each story's overrides); nothing runs
     Check(StoriesCheckArgs),
+    /// Run the plan: stories in parallel worktrees, each merged once verified (resumes an
+    /// unfinished plan run unless --fresh)
+    Run(Box<crate::commands::stories::run::StoriesRunArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -104,6 +104,12 @@ pub async fn run_plan(
     let state_dir = repo.root.join(".ralph");
     let (plan_run, stories, queue, resumed) =
         crate::open::open_plan_run(&input, &opts, &repo, &handles).await?;
+    // ralph writes here while agents run (every story's artifacts, the queue's check logs):
+    // made before any agent starts and named to every loop's state check as ralph's own.
+    let run_dir = state_dir.join("stories").join(&plan_run.id);
+    std::fs::create_dir_all(run_dir.join("merge"))
+        .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+    handles.register_artifacts(&run_dir);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sched = scheduler(&input.plan, &dag, &opts.only, &stories)?;
     let queue_ctx = Arc::new(QueueCtx {

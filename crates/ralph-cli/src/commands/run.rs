@@ -152,7 +152,7 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
 /// SIGINT: first a graceful stop, then an immediate one. SIGTERM and SIGHUP: graceful (each
 /// named in the summary).
 /// SIGUSR1: `ralph stop --now`.
-fn spawn_signal_forwarders(cancel: Cancel) -> Result<(), CliError> {
+pub(crate) fn spawn_signal_forwarders(cancel: Cancel) -> Result<(), CliError> {
     let sig = |kind: SignalKind| {
         signal(kind).map_err(|e| {
             CliError::new(

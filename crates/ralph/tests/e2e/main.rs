@@ -31,3 +31,4 @@ mod spend;
 mod state;
 mod state_tamper;
 mod stories_plan;
+mod stories_run;

@@ -31,7 +31,10 @@ fn story_agent(p: &Project, sleep_ms: u64) -> Script {
             t = times.display()
         )),
         Step::sleep_ms(sleep_ms),
-        Step::shell(format!("date +%s.%N > {t}/$RALPH_STORY_ID.end", t = times.display())),
+        Step::shell(format!(
+            "date +%s.%N > {t}/$RALPH_STORY_ID.end",
+            t = times.display()
+        )),
         Step::print("done. LOOP_COMPLETE"),
         Step::print("LOOP_COMPLETE"),
     ])
@@ -69,7 +72,11 @@ fn max_concurrency(p: &Project) -> usize {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let (id, what) = name.split_once('.').unwrap();
-        let t: f64 = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
+        let t: f64 = std::fs::read_to_string(&path)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let span = spans.entry(id.to_string()).or_insert((0.0, 0.0));
         if what == "start" {
             span.0 = t;
@@ -107,14 +114,20 @@ fn a_twelve_story_plan_merges_every_story_four_at_once_and_never_touches_the_use
     // Every story's file is on the integration branch, and every story commit is in its history.
     let files = p.git_cmd(&["ls-tree", "-r", "--name-only", "ralph/feature", "src/"]);
     for id in "ABCDEFGHIJKL".chars() {
-        assert!(files.contains(&format!("src/{id}.txt")), "{id} missing: {files}");
+        assert!(
+            files.contains(&format!("src/{id}.txt")),
+            "{id} missing: {files}"
+        );
         let commits = p.git_cmd(&[
             "log",
             "--format=%H",
             &format!("--grep=Ralph-Story: {id}$"),
             "ralph/feature",
         ]);
-        assert!(!commits.trim().is_empty(), "no commit of {id} on ralph/feature");
+        assert!(
+            !commits.trim().is_empty(),
+            "no commit of {id} on ralph/feature"
+        );
     }
     for id in "ABCDEFGHIJKL".chars() {
         let branch = format!("ralph/feature--{id}");
@@ -128,11 +141,17 @@ fn a_twelve_story_plan_merges_every_story_four_at_once_and_never_touches_the_use
     }
     // The user's branch, stash, index and working tree are untouched.
     assert_eq!(p.git_cmd(&["rev-parse", "HEAD"]), user_head);
-    assert_eq!(p.git_cmd(&["symbolic-ref", "HEAD"]).trim(), "refs/heads/main");
+    assert_eq!(
+        p.git_cmd(&["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/main"
+    );
     assert_eq!(p.git_cmd(&["stash", "list"]), stash);
     assert_eq!(p.read("stash-me.txt"), "v3 uncommitted\n");
     assert_eq!(p.git_cmd(&["diff", "--cached", "--name-only"]), "");
-    assert!(!p.exists("src"), "a story wrote into the user's working tree");
+    assert!(
+        !p.exists("src"),
+        "a story wrote into the user's working tree"
+    );
     // Four at once, never more.
     assert_eq!(max_concurrency(&p), 4);
     for id in ["A", "D", "H", "L"] {
@@ -169,7 +188,8 @@ fn a_story_that_fails_blocks_its_dependents_and_the_others_merge() {
     assert!(out.stderr.contains("[A] merged"), "{}", out.stderr);
     assert!(out.stderr.contains("[B] failed"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("[C] blocked · depends on B, which is failed"),
+        out.stderr
+            .contains("[C] blocked · depends on B, which is failed"),
         "{}",
         out.stderr
     );

@@ -22,7 +22,12 @@ use crate::{lock, paths};
 #[derive(Debug, Args, Default)]
 pub struct StoriesRunArgs {
     /// The plan file
-    #[arg(short = 'f', long = "file", value_name = "PATH", default_value = "stories.toml")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "PATH",
+        default_value = "stories.toml"
+    )]
     pub file: PathBuf,
     /// Config file (default: ./ralph.toml if present)
     #[arg(short, long, value_name = "PATH")]
@@ -85,7 +90,8 @@ impl LoopMaker for CliLoops {
 
 pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
     let cwd = paths::cwd()?;
-    let plan = crate::plan::load_plan(&args.file)?;
+    let plan = crate::plan::load_plan(&args.file)
+        .map_err(|e| CliError::preformatted(exit_codes::USAGE, e.to_string()))?;
     let cfg = load_config(args.config.as_deref(), &cwd)?;
     let run_args = RunArgs {
         config: args.config.clone(),
@@ -134,8 +140,7 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
             config: args.config.clone(),
         }),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| {
@@ -149,8 +154,13 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
     let max_cost = args.max_cost.or(resolved.settings.limits.max_cost_usd);
     runtime.block_on(async move {
         let cancel = Cancel::new();
-        super::run::spawn_signal_forwarders(cancel.clone())?;
-        let mut handles = Handles::new(store, resolved.settings.ledger.clone(), &state_dir, Deps::system());
+        crate::commands::run::spawn_signal_forwarders(cancel.clone())?;
+        let mut handles = Handles::new(
+            store,
+            resolved.settings.ledger.clone(),
+            &state_dir,
+            Deps::system(),
+        );
         if let Some(usd) = max_cost {
             handles.budget = Some(ralph_core::PlanBudget::new(
                 ralph_core::PlanCaps {
@@ -163,7 +173,8 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
             ));
         }
         let sink = Arc::new(Mutex::new(PlanRenderer::new(json)));
-        let outcome = ralph_stories::run_plan(input, opts, repo, handles, cancel, sink.clone()).await;
+        let outcome =
+            ralph_stories::run_plan(input, opts, repo, handles, cancel, sink.clone()).await;
         ralph_core::orphans::sweep_all();
         let outcome = outcome.map_err(|e| CliError::new(exit_codes::INTERNAL_ERROR, e, None))?;
         summary_table(&outcome);
@@ -219,7 +230,11 @@ impl PlanRenderer {
                 p["stories"],
                 p["parallel"],
                 p["integration_branch"].as_str().unwrap_or(""),
-                if p["resumed"].as_bool() == Some(true) { ", resumed" } else { "" }
+                if p["resumed"].as_bool() == Some(true) {
+                    ", resumed"
+                } else {
+                    ""
+                }
             ));
         }
         if event.kind == ralph_stories::events::PLAN_FINISHED {
@@ -243,7 +258,7 @@ impl PlanRenderer {
                 parts.push(format!("${c:.2}"));
             }
             if let Some(t) = self.started.get(&id) {
-                parts.push(ralph_core::fmt_duration(t.elapsed().as_secs_f64()));
+                parts.push(ralph_core::fmt_duration(t.elapsed()));
             }
         }
         if let Some(r) = p["reason"].as_str() {
@@ -255,9 +270,16 @@ impl PlanRenderer {
 
 fn summary_table(outcome: &ralph_stories::PlanOutcome) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{:<16} {:<12} {:>5} {:>8}  branch", "story", "state", "iter", "cost");
+    let _ = writeln!(
+        err,
+        "{:<16} {:<12} {:>5} {:>8}  branch",
+        "story", "state", "iter", "cost"
+    );
     for s in &outcome.stories {
-        let cost = s.cost_usd.map(|c| format!("${c:.2}")).unwrap_or_else(|| "?".into());
+        let cost = s
+            .cost_usd
+            .map(|c| format!("${c:.2}"))
+            .unwrap_or_else(|| "?".into());
         let _ = writeln!(
             err,
             "{:<16} {:<12} {:>5} {:>8}  {}",
