@@ -126,6 +126,22 @@ pub enum GateWhen {
     Complete,
     /// After every iteration.
     Iteration,
+    /// Stories mode: in a story's fresh worktree, before its agent first runs (dependencies
+    /// install, the base is green). Not run by the single loop.
+    PreStory,
+    /// Stories mode: when a story's agent claims completion, with its `auto` criteria. Not run
+    /// by the single loop.
+    PostStory,
+    /// Stories mode: on every merge candidate, before the integration branch may move to it.
+    /// Not run by the single loop.
+    PreMerge,
+}
+
+impl GateWhen {
+    /// Whether the loop runs it when the agent claims completion (`story`: a story's loop).
+    pub fn on_completion(self, story: bool) -> bool {
+        self == GateWhen::Complete || (story && self == GateWhen::PostStory)
+    }
 }
 
 #[derive(Debug, Clone)]

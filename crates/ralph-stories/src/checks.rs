@@ -49,6 +49,34 @@ pub struct CheckPlace<'a> {
     pub logs: &'a Path,
     /// `RALPH_*` variables for the command.
     pub env: Vec<(String, String)>,
+    /// Answer from (and record into) the cache. Off for `pre-story` gates, which are run for
+    /// what they do to the worktree (install dependencies), not only for their verdict.
+    pub cache: bool,
+}
+
+/// Point the detached worktree `dir` (created when missing) at `commit`: the queue's
+/// verification worktree, or the one a gate is checked on the base in.
+pub fn checkout_detached(repo: &ralph_git::Git, dir: &Path, commit: &str) -> Result<(), String> {
+    let _lock = repo.repo_lock().map_err(|e| e.to_string())?;
+    let registered = repo
+        .worktrees()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|w| same_dir(&w.path, dir));
+    let done = if registered {
+        repo.worktree_checkout_detached(dir, commit)
+    } else {
+        if dir.exists() {
+            repo.worktree_prune().map_err(|e| e.to_string())?;
+        }
+        repo.worktree_add_detached(dir, commit)
+    };
+    done.map_err(|e| e.to_string())
+}
+
+pub(crate) fn same_dir(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canon(a) == canon(b)
 }
 
 /// A stable hash of what a check runs: a changed command is a cache miss. FNV-1a: a cache key,
@@ -87,11 +115,15 @@ pub async fn run_checks(
 async fn run_check(place: &CheckPlace<'_>, check: &Check) -> Result<CheckResult, String> {
     let hash = command_hash(check);
     let (tree, name, key) = (place.tree.to_string(), check.name.clone(), hash.clone());
-    let cached = place
-        .handles
-        .store
-        .read(move |s| s.gate_result(&tree, &name, &key))
-        .map_err(|e| e.to_string())?;
+    let cached = if place.cache {
+        place
+            .handles
+            .store
+            .read(move |s| s.gate_result(&tree, &name, &key))
+            .map_err(|e| e.to_string())?
+    } else {
+        None
+    };
     if let Some(hit) = cached {
         return Ok(CheckResult {
             name: check.name.clone(),
@@ -114,7 +146,7 @@ async fn run_check(place: &CheckPlace<'_>, check: &Check) -> Result<CheckResult,
         created_at: place.handles.deps.clock.rfc3339(),
     };
     // A timeout or an interrupted check says nothing about the tree: not cached.
-    if result.exit_code.is_some() {
+    if place.cache && result.exit_code.is_some() {
         place
             .handles
             .store

@@ -49,6 +49,11 @@ pub struct PlanInput {
     pub settings: Arc<Settings>,
     /// `when = "pre-merge"` gates.
     pub pre_merge: Vec<Check>,
+    /// `when = "pre-story"` gates (run by the worker in a new worktree).
+    pub pre_story: Vec<Check>,
+    /// `when = "post-story"` gates (run by the story's loop; here only to tell a gate broken
+    /// on the base from a story that broke it).
+    pub post_story: Vec<Check>,
     pub maker: Arc<dyn LoopMaker>,
 }
 
@@ -262,6 +267,7 @@ impl Run {
             branch,
             worktree,
             artifacts: names::attempt_artifacts(&self.state_dir, &self.plan_run.id, &id, attempt),
+            pre_story: self.input.pre_story.clone(),
         };
         let (repo, maker, handles) = (
             self.repo.clone(),
@@ -290,7 +296,15 @@ impl Run {
                 story.head_commit = o.head.clone();
                 story.iterations = o.iterations;
                 story.cost_usd = Some(o.cost_usd);
-                let (state, reason) = self.ending(&o);
+                let (state, mut reason) = self.ending(&o);
+                if state == StoryState::Failed {
+                    if let Some(broken) = self.broken_on_base(&o.base).await? {
+                        reason = Some(format!(
+                            "{broken}; the story's loop: {}",
+                            reason.unwrap_or_default()
+                        ));
+                    }
+                }
                 let attempt = AttemptRecord {
                     plan_run_id: self.plan_run.id.clone(),
                     story_id: story.story_id.clone(),
@@ -351,6 +365,42 @@ impl Run {
             }
             _ => (StoryState::Failed, Some(o.message.clone())),
         }
+    }
+
+    /// A failed story's `post-story` gates, run on the commit it started from: one red there
+    /// too is the base's fault (rule 4). Cached by tree, so every story on the same base asks
+    /// once.
+    async fn broken_on_base(&self, base: &str) -> Result<Option<String>, String> {
+        if self.input.post_story.is_empty() {
+            return Ok(None);
+        }
+        let dir = names::base_worktree(&self.state_dir);
+        crate::checks::checkout_detached(&self.repo, &dir, base)?;
+        let tree = self.repo.tree_of(base).map_err(|e| e.to_string())?;
+        let logs = self
+            .state_dir
+            .join("stories")
+            .join(&self.plan_run.id)
+            .join("merge")
+            .join("base");
+        let place = crate::checks::CheckPlace {
+            settings: &self.input.settings,
+            handles: &self.handles,
+            cancel: &self.cancel,
+            dir: &dir,
+            tree: &tree,
+            logs: &logs,
+            env: vec![("RALPH_PLAN_RUN_ID".into(), self.plan_run.id.clone())],
+            cache: true,
+        };
+        let results = crate::checks::run_checks(&place, &self.input.post_story).await?;
+        Ok(results.iter().find(|r| !r.passed).map(|red| {
+            format!(
+                "post-story gate {} is broken on base: it fails on {} too, before this story's work",
+                red.name,
+                &base[..12.min(base.len())]
+            )
+        }))
     }
 
     fn plan_budget_spent(&self) -> bool {

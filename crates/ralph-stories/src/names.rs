@@ -35,6 +35,11 @@ pub fn verify_worktree(state_dir: &Path) -> PathBuf {
     worktrees_dir(state_dir).join(".merge")
 }
 
+/// Where a gate is checked on a story's base (`.base`: no story id has a dot).
+pub fn base_worktree(state_dir: &Path) -> PathBuf {
+    worktrees_dir(state_dir).join(".base")
+}
+
 /// A candidate's scratch ref: one per queue entry and build, never moved once written (a ref
 /// under `refs/ralph/` that changed would be put back by a running loop's ref guard).
 pub fn candidate_ref(plan_run: &str, seq: u32, build: u32) -> String {

@@ -191,21 +191,7 @@ async fn check_candidate(
         .tree_of(&candidate.commit)
         .map_err(|e| e.to_string())?;
     let dir = names::verify_worktree(&ctx.state_dir);
-    {
-        let _lock = ctx.repo.repo_lock().map_err(|e| e.to_string())?;
-        let registered = ctx
-            .repo
-            .worktrees()
-            .map_err(|e| e.to_string())?
-            .iter()
-            .any(|w| w.path.ends_with(".merge"));
-        let done = if registered {
-            ctx.repo.worktree_checkout_detached(&dir, &candidate.commit)
-        } else {
-            ctx.repo.worktree_add_detached(&dir, &candidate.commit)
-        };
-        done.map_err(|e| e.to_string())?;
-    }
+    crate::checks::checkout_detached(&ctx.repo, &dir, &candidate.commit)?;
     let logs = ctx
         .state_dir
         .join("stories")
@@ -224,6 +210,7 @@ async fn check_candidate(
             ("RALPH_CANDIDATE".into(), candidate.commit.clone()),
             ("RALPH_STORY_IDS".into(), stories.join(" ")),
         ],
+        cache: true,
     };
     run_checks(&place, &checks).await
 }

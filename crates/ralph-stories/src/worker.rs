@@ -46,6 +46,8 @@ pub struct WorkerInput {
     pub branch: String,
     pub worktree: PathBuf,
     pub artifacts: PathBuf,
+    /// `when = "pre-story"` gates: run in a newly made worktree before the agent.
+    pub pre_story: Vec<crate::checks::Check>,
 }
 
 /// How a story's loop ended.
@@ -107,7 +109,7 @@ pub async fn run_story(
             story: id.clone(),
             message: "not in the plan".into(),
         })?;
-    let base = prepare_worktree(repo, &input).map_err(git_err("prepare its worktree"))?;
+    let (base, fresh) = prepare_worktree(repo, &input).map_err(git_err("prepare its worktree"))?;
     let deps_changed = if story.depends_on.is_empty() || base == input.plan_base {
         None
     } else {
@@ -121,6 +123,9 @@ pub async fn run_story(
                 story: id.clone(),
                 message,
             })?;
+    if fresh && !input.pre_story.is_empty() {
+        pre_story(repo, &input, &settings, &handles, &cancel, &base).await?;
+    }
     let git = Git::discover(&input.worktree).map_err(git_err("open its worktree"))?;
     let lp = Loop {
         settings,
@@ -158,13 +163,16 @@ pub async fn run_story(
 /// The story's worktree, as it should be before the loop starts: kept as it is when it exists
 /// (a resumed story goes on where it was), attached to the story branch when only the branch
 /// exists (a retry continues its own commits), else created from `start`. Returns the commit
-/// the story's work is based on.
-fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<String, ralph_git::GitError> {
+/// the story's work is based on, and whether the worktree is new.
+fn prepare_worktree(
+    repo: &Git,
+    input: &WorkerInput,
+) -> Result<(String, bool), ralph_git::GitError> {
     let _lock = repo.repo_lock()?;
     let registered = repo
         .worktrees()?
         .iter()
-        .any(|w| same_dir(&w.path, &input.worktree));
+        .any(|w| crate::checks::same_dir(&w.path, &input.worktree));
     if !registered {
         if input.worktree.exists() {
             // A directory git forgot (pruned): not ours to delete, and in the way.
@@ -179,10 +187,46 @@ fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<String, ralph_git
     let head = repo
         .rev_parse(&names::heads(&input.branch))?
         .unwrap_or_else(|| input.start.clone());
-    Ok(repo.merge_base(&head, &input.start)?.unwrap_or(head))
+    let base = repo.merge_base(&head, &input.start)?.unwrap_or(head);
+    Ok((base, !registered))
 }
 
-fn same_dir(a: &Path, b: &Path) -> bool {
-    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    canon(a) == canon(b)
+/// The `pre-story` gates in the new worktree. A red one fails the story before its agent ran:
+/// the base is broken (or the gate is), not the story's work.
+async fn pre_story(
+    repo: &Git,
+    input: &WorkerInput,
+    settings: &Settings,
+    handles: &Handles,
+    cancel: &Cancel,
+    base: &str,
+) -> Result<(), WorkerError> {
+    let setup = |message: String| WorkerError::Setup {
+        story: input.story_id.clone(),
+        message,
+    };
+    let tree = repo.tree_of(base).map_err(|e| setup(e.to_string()))?;
+    let logs = input.artifacts.join("pre-story");
+    let place = crate::checks::CheckPlace {
+        settings,
+        handles,
+        cancel,
+        dir: &input.worktree,
+        tree: &tree,
+        logs: &logs,
+        env: vec![("RALPH_STORY_ID".into(), input.story_id.clone())],
+        cache: false,
+    };
+    let results = crate::checks::run_checks(&place, &input.pre_story)
+        .await
+        .map_err(setup)?;
+    match results.iter().find(|r| !r.passed) {
+        None => Ok(()),
+        Some(red) => Err(setup(format!(
+            "pre-story gate {} failed before the agent ran, so the base is broken (not the \
+             story): {}",
+            red.name,
+            red.tail.lines().last().unwrap_or("").trim()
+        ))),
+    }
 }

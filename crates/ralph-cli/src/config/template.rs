@@ -216,7 +216,9 @@ backend = {backend}
 # Run by `sh -c` in the project directory; exit status 0 means it passed.
 # run = "cargo test"
 # "complete": checked when the agent says it is done, and completion only counts if it
-# passes; "iteration": run after every iteration.
+# passes; "iteration": run after every iteration. For `ralph stories run` also
+# "pre-story" (in a story's fresh worktree before its agent), "post-story" (when a story
+# claims completion) and "pre-merge" (on every merge candidate).
 # when = "complete"
 # timeout = "{gate_timeout}"
 

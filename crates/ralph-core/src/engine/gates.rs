@@ -41,7 +41,7 @@ impl Gates {
 
     /// Whether a completion gate ran (for the completion message).
     pub fn any_completion_gate(&self) -> bool {
-        self.outcomes.iter().any(|g| g.when == GateWhen::Complete)
+        self.outcomes.iter().any(|g| g.when.on_completion(true))
     }
 }
 
@@ -58,12 +58,13 @@ impl Engine {
         if outcome.runtime_limit || outcome.trip.is_some() {
             return Ok(Ok(gates));
         }
+        let story = self.scope.story.is_some();
         let due: Vec<_> = self
             .settings
             .gates
             .iter()
             .filter(|g| {
-                g.when == GateWhen::Iteration || (outcome.claimed && g.when == GateWhen::Complete)
+                g.when == GateWhen::Iteration || (outcome.claimed && g.when.on_completion(story))
             })
             .cloned()
             .collect();

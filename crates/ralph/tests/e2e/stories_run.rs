@@ -198,3 +198,109 @@ fn a_story_that_fails_blocks_its_dependents_and_the_others_merge() {
     assert!(b.contains("Ralph-Story: B"), "{b}");
     assert!(p.exists(".ralph/worktrees/B/src/B.txt"));
 }
+
+/// A repository with `.ralph/` ignored, committed.
+fn repo() -> Project {
+    let p = Project::git();
+    p.write(".gitignore", "/.ralph/\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "ignore"]);
+    p
+}
+
+#[test]
+fn a_criterion_that_passes_in_its_worktree_but_fails_merged_with_a_sibling_never_lands() {
+    let p = repo();
+    // X's agent waits until Y has landed, so X's worktree (forked before) lacks Y's file while
+    // the candidate has it.
+    let script = Script::new().default_steps(vec![
+        Step::shell(
+            "mkdir -p src; echo \"$RALPH_STORY_ID\" > src/$RALPH_STORY_ID.txt; \
+             if [ \"$RALPH_STORY_ID\" = X ]; then \
+               until git merge-base --is-ancestor ralph/f--Y ralph/f 2>/dev/null; do sleep 0.02; done; \
+             fi",
+        ),
+        Step::print("LOOP_COMPLETE"),
+    ]);
+    p.configure(&script, "text", "max_iterations = 1", "");
+    let x = story("X", &[]).replace(
+        "run = \"test -f src/X.txt\"",
+        "run = \"test -f src/X.txt && test ! -f src/Y.txt\"",
+    );
+    p.write(
+        "stories.toml",
+        &format!("version = 1\nname = \"f\"\n\n{}{x}", story("Y", &[])),
+    );
+    let out = p.run(&["stories", "run", "--parallel", "2"]);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("[Y] merged"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("[X] conflicted · X/AC-1 failed on the merged result"),
+        "{}",
+        out.stderr
+    );
+    // X never landed; its work is kept on its branch.
+    let files = p.git_cmd(&["ls-tree", "-r", "--name-only", "ralph/f"]);
+    assert!(
+        files.contains("src/Y.txt") && !files.contains("src/X.txt"),
+        "{files}"
+    );
+    let x = p.git_cmd(&["ls-tree", "-r", "--name-only", "ralph/f--X"]);
+    assert!(x.contains("src/X.txt"), "{x}");
+}
+
+#[test]
+fn a_post_story_gate_already_red_on_the_base_is_reported_as_broken_on_base() {
+    let p = repo();
+    p.write("broken.txt", "the base is red\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "red base"]);
+    let script = story_agent(&p, 0);
+    let gates =
+        "[[gates]]\nname = \"lint\"\nrun = \"test ! -f broken.txt\"\nwhen = \"post-story\"\n";
+    p.configure(&script, "text", "max_iterations = 1", gates);
+    p.write(
+        "stories.toml",
+        &format!("version = 1\nname = \"f\"\n\n{}", story("A", &[])),
+    );
+    let out = p.run(&["stories", "run"]);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[A] failed")
+            && out
+                .stderr
+                .contains("post-story gate lint is broken on base"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_pre_merge_gate_runs_on_the_candidate_and_a_red_one_keeps_the_story_out() {
+    let p = repo();
+    let script = story_agent(&p, 0);
+    // Green in A's worktree (no gate there); red on any candidate holding src/A.txt.
+    let gates =
+        "[[gates]]\nname = \"guard\"\nrun = \"test ! -f src/A.txt\"\nwhen = \"pre-merge\"\n";
+    p.configure(&script, "text", "max_iterations = 1", gates);
+    p.write(
+        "stories.toml",
+        &format!(
+            "version = 1\nname = \"f\"\n\n{}{}",
+            story("A", &[]),
+            story("B", &[])
+        ),
+    );
+    let out = p.run(&["stories", "run", "--parallel", "1"]);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("[A] conflicted · guard failed on the merged result"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("[B] merged"), "{}", out.stderr);
+    let files = p.git_cmd(&["ls-tree", "-r", "--name-only", "ralph/f"]);
+    assert!(!files.contains("src/A.txt"), "{files}");
+}

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clap::Args;
+use ralph_core::settings::GateWhen;
 use ralph_core::{Agent, Cancel, Deps, EventSink, Handles, PromptSource, RunEvent, Settings};
 use ralph_stories::{LoopMaker, PlanEvent, PlanInput, PlanRunOptions, PlanSink, Story};
 use ralph_types::exit_codes;
@@ -132,7 +133,9 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
         plan_path: args.file.display().to_string(),
         plan_hash: plan.hash.clone(),
         settings: Arc::new(resolved.settings.clone()),
-        pre_merge: Vec::new(),
+        pre_merge: gates(&resolved.settings, GateWhen::PreMerge),
+        pre_story: gates(&resolved.settings, GateWhen::PreStory),
+        post_story: gates(&resolved.settings, GateWhen::PostStory),
         maker: Arc::new(CliLoops {
             base: cfg,
             plan: plan.clone(),
@@ -180,6 +183,20 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
         summary_table(&outcome);
         Ok(outcome.exit_code)
     })
+}
+
+/// ralph.toml's gates of one `when`, as the stories mode's checks.
+fn gates(settings: &Settings, when: GateWhen) -> Vec<ralph_stories::checks::Check> {
+    settings
+        .gates
+        .iter()
+        .filter(|g| g.when == when)
+        .map(|g| ralph_stories::checks::Check {
+            name: g.name.clone(),
+            run: g.run.clone(),
+            timeout: g.timeout,
+        })
+        .collect()
 }
 
 /// One line per story state change (stderr), every event as JSON with `--json` (stdout).

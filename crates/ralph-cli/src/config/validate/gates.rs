@@ -96,6 +96,9 @@ impl Walker<'_> {
                 "when" => {
                     when = match self.choice(e, super::GATE_WHENS, "complete")? {
                         "iteration" => GateWhen::Iteration,
+                        "pre-story" => GateWhen::PreStory,
+                        "post-story" => GateWhen::PostStory,
+                        "pre-merge" => GateWhen::PreMerge,
                         _ => GateWhen::Complete,
                     }
                 }

@@ -111,7 +111,13 @@ pub(crate) const PERMISSION_MODES: &[&str] = &["full", "allowlist", "sandbox"];
 pub(crate) const SANDBOX_MODES: &[&str] = &["workspace", "strict", "off"];
 pub(crate) const NETWORK_MODES: &[&str] = &["on", "allowlist", "off"];
 pub(crate) const RETRY_STRATEGIES: &[&str] = &["immediate", "linear", "exponential"];
-pub(crate) const GATE_WHENS: &[&str] = &["complete", "iteration"];
+pub(crate) const GATE_WHENS: &[&str] = &[
+    "complete",
+    "iteration",
+    "pre-story",
+    "post-story",
+    "pre-merge",
+];
 
 /// Documented in CLI.md for later versions. Accepting them would mean silently ignoring a
 /// limit the user relies on, so they are rejected until they are implemented.
