@@ -128,6 +128,8 @@ pub async fn run_plan(
         pre_merge: input.pre_merge.clone(),
         handles: handles.clone(),
         cancel: cancel.clone(),
+        maker: Some(input.maker.clone()),
+        sink: sink.clone(),
     });
     let next_seq = queue.iter().map(|e| e.seq + 1).max().unwrap_or(1);
     let n = stories.len();
@@ -437,6 +439,22 @@ impl Run {
         }
     }
 
+    /// The stories merged so far with the paths each changed (for the resolver's checks).
+    fn merged_stories(&self) -> Vec<crate::queue::MergedStory> {
+        self.stories
+            .iter()
+            .filter(|s| s.state == StoryState::Merged)
+            .filter_map(|s| {
+                let (base, head) = (s.base_commit.as_ref()?, s.head_commit.as_ref()?);
+                let paths = self.repo.changed_paths(base, head).ok()?;
+                Some(crate::queue::MergedStory {
+                    id: s.story_id.clone(),
+                    paths,
+                })
+            })
+            .collect()
+    }
+
     async fn start_merge(&mut self) -> Result<(), String> {
         if self.merging.is_some() {
             return Ok(());
@@ -481,9 +499,10 @@ impl Run {
             entry.seq,
             entry.story_ids.clone(),
         );
+        let merged = self.merged_stories();
         self.merging = Some(entry);
         tokio::spawn(async move {
-            let verdict = merge_entry(&ctx, seq, &ids).await;
+            let verdict = merge_entry(&ctx, seq, &ids, &merged).await;
             let _ = tx.send(Msg::Merged(seq, verdict));
         });
         Ok(())
@@ -509,19 +528,32 @@ impl Run {
         };
         entry.updated_at = self.now();
         let (state, reason, landed) = match &verdict {
-            Verdict::Landed { commit, built_on } => {
+            Verdict::Landed {
+                commit,
+                built_on,
+                repaired,
+            } => {
                 entry.state = QueueState::Landed;
                 entry.candidate_commit = Some(commit.clone());
                 entry.built_on = Some(built_on.clone());
-                (StoryState::Merged, None, Some(commit.clone()))
+                let note = repaired.then(|| "repaired by the resolver".to_string());
+                entry.detail = note.clone();
+                (StoryState::Merged, note, Some(commit.clone()))
             }
-            Verdict::Conflict { files, built_on } => {
+            Verdict::Conflict {
+                files,
+                built_on,
+                repair,
+            } => {
                 entry.state = QueueState::Failed;
                 entry.built_on = Some(built_on.clone());
-                let why = format!(
+                let mut why = format!(
                     "conflicts with the integration branch in {}",
                     files.join(", ")
                 );
+                if let Some(r) = repair {
+                    why.push_str(&format!("; the resolver could not repair it: {r}"));
+                }
                 entry.detail = Some(why.clone());
                 (StoryState::Conflicted, Some(why), None)
             }

@@ -15,6 +15,7 @@
 //! | one story's attempt: the loop engine in its worktree (the worker contract) | `worker.rs` |
 //! | the story prompt | `prompt.rs` |
 //! | the merge queue's step: candidate, checks, compare-and-swap | `queue.rs` |
+//! | the one repair of a conflicted or red candidate by a resolver agent | `repair.rs` |
 //! | checks outside a loop (pre-merge gates, criteria) and their cache by tree | `checks.rs` |
 //! | state changes with their events | `transitions.rs` |
 //! | plan events and the sink shared with the loops | `events.rs` |
@@ -32,6 +33,7 @@ pub mod overlap;
 pub mod plan;
 pub mod prompt;
 pub mod queue;
+mod repair;
 pub mod sample;
 pub mod schedule;
 pub mod sim;

@@ -33,17 +33,35 @@ pub struct QueueCtx {
     pub pre_merge: Vec<Check>,
     pub handles: Handles,
     pub cancel: Cancel,
+    /// Who makes the resolver's loop (`None`: no repair, a red candidate is `conflicted`).
+    pub maker: Option<Arc<dyn crate::worker::LoopMaker>>,
+    pub sink: crate::events::SharedSink,
+}
+
+/// A story already on the integration branch: whose criteria a repair must keep green.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergedStory {
+    pub id: String,
+    /// What the story changed (its base to its tip).
+    pub paths: Vec<String>,
 }
 
 /// How an entry's check ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// The integration branch is at `commit`, which passed every check.
-    Landed { commit: String, built_on: String },
-    /// The story branches do not merge textually with the tip.
+    /// The integration branch is at `commit`, which passed every check; `repaired`: a
+    /// resolver made it.
+    Landed {
+        commit: String,
+        built_on: String,
+        repaired: bool,
+    },
+    /// The story branches do not merge textually with the tip (`repair`: why the resolver
+    /// could not fix it, when it tried).
     Conflict {
         files: Vec<String>,
         built_on: String,
+        repair: Option<String>,
     },
     /// A check failed on the candidate.
     Red {
@@ -62,28 +80,61 @@ pub struct Candidate {
     pub refname: String,
 }
 
-/// Check and land queue entry `seq` (its stories in order). A tip that moved meanwhile (it
+/// Why a first candidate could not land as built.
+pub(crate) enum Trouble {
+    /// A textual conflict: `tree` holds the markers.
+    Conflict {
+        files: Vec<String>,
+        tree: String,
+        ours: String,
+        theirs: String,
+    },
+    /// A check failed on the candidate.
+    Red {
+        check: String,
+        tail: String,
+        candidate: Candidate,
+        theirs: String,
+    },
+}
+
+/// Check and land queue entry `seq` (its stories in order). On a conflict or a red check,
+/// one repair by the resolver, then the whole check again. A tip that moved meanwhile (it
 /// cannot within one ralph, but another may share the branch) rebuilds on the new tip.
 pub async fn merge_entry(
     ctx: &QueueCtx,
     seq: u32,
     stories: &[String],
+    merged: &[MergedStory],
 ) -> Result<(Verdict, Vec<CheckResult>), String> {
     for build in 1..=5u32 {
-        let candidate = match build_candidate(ctx, seq, build, stories)? {
-            Ok(c) => c,
-            Err(conflict) => return Ok((conflict, Vec::new())),
+        let built = build_candidate(ctx, seq, build, stories)?;
+        let (candidate, results, repaired) = match built {
+            Ok(candidate) => {
+                let checks = checks_for(ctx, stories, &[]);
+                let results = check_commit(ctx, &candidate.commit, &checks, stories).await?;
+                match results.iter().find(|r| !r.passed) {
+                    None => (candidate, results, false),
+                    Some(red) => {
+                        let theirs = story_head(ctx, stories.last())?;
+                        let trouble = Trouble::Red {
+                            check: red.name.clone(),
+                            tail: red.tail.clone(),
+                            candidate: candidate.clone(),
+                            theirs,
+                        };
+                        match repaired(ctx, seq, build, stories, merged, trouble).await? {
+                            Ok(ok) => ok,
+                            Err(verdict) => return Ok((verdict, results)),
+                        }
+                    }
+                }
+            }
+            Err(trouble) => match repaired(ctx, seq, build, stories, merged, trouble).await? {
+                Ok(ok) => ok,
+                Err(verdict) => return Ok((verdict, Vec::new())),
+            },
         };
-        let results = check_candidate(ctx, &candidate, stories).await?;
-        if let Some(red) = results.iter().find(|r| !r.passed) {
-            let verdict = Verdict::Red {
-                check: red.name.clone(),
-                tail: red.tail.clone(),
-                candidate: candidate.commit.clone(),
-                built_on: candidate.built_on.clone(),
-            };
-            return Ok((verdict, results));
-        }
         let moved = ctx
             .repo
             .update_ref_cas(
@@ -97,6 +148,7 @@ pub async fn merge_entry(
                 let verdict = Verdict::Landed {
                     commit: candidate.commit,
                     built_on: candidate.built_on,
+                    repaired,
                 };
                 return Ok((verdict, results));
             }
@@ -110,13 +162,101 @@ pub async fn merge_entry(
     ))
 }
 
+/// The repair of `trouble` and its full check: `Ok(Ok(..))` lands, `Ok(Err(verdict))` does
+/// not.
+async fn repaired(
+    ctx: &QueueCtx,
+    seq: u32,
+    build: u32,
+    stories: &[String],
+    merged: &[MergedStory],
+    trouble: Trouble,
+) -> Result<Result<(Candidate, Vec<CheckResult>, bool), Verdict>, String> {
+    let unrepaired = unrepaired_verdict(&trouble);
+    let (Some(maker), [story]) = (ctx.maker.clone(), stories) else {
+        return Ok(Err(unrepaired));
+    };
+    let outcome =
+        crate::repair::repair(ctx, maker.as_ref(), seq, build, story, merged, &trouble).await?;
+    let Some((candidate, checks)) = outcome.candidate else {
+        return Ok(Err(with_repair_note(unrepaired, &outcome.note)));
+    };
+    let results = check_commit(ctx, &candidate.commit, &checks, stories).await?;
+    match results.iter().find(|r| !r.passed) {
+        None => Ok(Ok((candidate, results, true))),
+        Some(red) => Ok(Err(Verdict::Red {
+            check: red.name.clone(),
+            tail: format!(
+                "still failing after the resolver's repair: {}",
+                red.tail.lines().last().unwrap_or("").trim()
+            ),
+            candidate: candidate.commit,
+            built_on: candidate.built_on,
+        })),
+    }
+}
+
+fn unrepaired_verdict(trouble: &Trouble) -> Verdict {
+    match trouble {
+        Trouble::Conflict { files, ours, .. } => Verdict::Conflict {
+            files: files.clone(),
+            built_on: ours.clone(),
+            repair: None,
+        },
+        Trouble::Red {
+            check,
+            tail,
+            candidate,
+            ..
+        } => Verdict::Red {
+            check: check.clone(),
+            tail: tail.clone(),
+            candidate: candidate.commit.clone(),
+            built_on: candidate.built_on.clone(),
+        },
+    }
+}
+
+fn with_repair_note(verdict: Verdict, note: &str) -> Verdict {
+    match verdict {
+        Verdict::Conflict {
+            files, built_on, ..
+        } if !note.is_empty() => Verdict::Conflict {
+            files,
+            built_on,
+            repair: Some(note.to_string()),
+        },
+        Verdict::Red {
+            check,
+            tail,
+            candidate,
+            built_on,
+        } if !note.is_empty() => Verdict::Red {
+            check,
+            tail: format!("{tail}; the resolver could not repair it: {note}"),
+            candidate,
+            built_on,
+        },
+        v => v,
+    }
+}
+
+fn story_head(ctx: &QueueCtx, story: Option<&String>) -> Result<String, String> {
+    let id = story.ok_or("a queue entry without stories")?;
+    let branch = names::story_branch(&ctx.plan.name, id);
+    ctx.repo
+        .rev_parse(&names::heads(&branch))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the story branch {branch} is gone"))
+}
+
 /// `Ok(Err(verdict))`: a conflict.
 fn build_candidate(
     ctx: &QueueCtx,
     seq: u32,
     build: u32,
     stories: &[String],
-) -> Result<Result<Candidate, Verdict>, String> {
+) -> Result<Result<Candidate, Trouble>, String> {
     let repo = &ctx.repo;
     let s = |e: ralph_git::GitError| e.to_string();
     let _lock = repo.repo_lock().map_err(s)?;
@@ -146,10 +286,12 @@ fn build_candidate(
                 );
                 cur = repo.commit_tree(&tree, &[&cur, &head], &msg).map_err(s)?;
             }
-            MergeTreeOutcome::Conflict { files, .. } => {
-                return Ok(Err(Verdict::Conflict {
+            MergeTreeOutcome::Conflict { files, tree } => {
+                return Ok(Err(Trouble::Conflict {
                     files,
-                    built_on: tip,
+                    tree,
+                    ours: cur,
+                    theirs: head,
                 }))
             }
         }
@@ -165,14 +307,10 @@ fn build_candidate(
     }))
 }
 
-/// The pre-merge gates, then every story's `auto` criteria, on the candidate's tree.
-async fn check_candidate(
-    ctx: &QueueCtx,
-    candidate: &Candidate,
-    stories: &[String],
-) -> Result<Vec<CheckResult>, String> {
+/// The pre-merge gates, then every story's `auto` criteria (the entry's, then `also`'s).
+pub(crate) fn checks_for(ctx: &QueueCtx, stories: &[String], also: &[String]) -> Vec<Check> {
     let mut checks = ctx.pre_merge.clone();
-    for id in stories {
+    for id in stories.iter().chain(also) {
         if let Some(story) = ctx.plan.story(id) {
             for (c, run) in story.auto_criteria() {
                 checks.push(Check {
@@ -183,21 +321,28 @@ async fn check_candidate(
             }
         }
     }
+    checks
+}
+
+/// Run `checks` on `commit` in the verification worktree (cached by its tree).
+pub(crate) async fn check_commit(
+    ctx: &QueueCtx,
+    commit: &str,
+    checks: &[Check],
+    stories: &[String],
+) -> Result<Vec<CheckResult>, String> {
     if checks.is_empty() {
         return Ok(Vec::new());
     }
-    let tree = ctx
-        .repo
-        .tree_of(&candidate.commit)
-        .map_err(|e| e.to_string())?;
+    let tree = ctx.repo.tree_of(commit).map_err(|e| e.to_string())?;
     let dir = names::verify_worktree(&ctx.state_dir);
-    crate::checks::checkout_detached(&ctx.repo, &dir, &candidate.commit)?;
+    crate::checks::checkout_detached(&ctx.repo, &dir, commit)?;
     let logs = ctx
         .state_dir
         .join("stories")
         .join(&ctx.plan_run_id)
         .join("merge")
-        .join(&candidate.commit[..12.min(candidate.commit.len())]);
+        .join(&commit[..12.min(commit.len())]);
     let place = CheckPlace {
         settings: &ctx.settings,
         handles: &ctx.handles,
@@ -207,12 +352,12 @@ async fn check_candidate(
         logs: &logs,
         env: vec![
             ("RALPH_PLAN_RUN_ID".into(), ctx.plan_run_id.clone()),
-            ("RALPH_CANDIDATE".into(), candidate.commit.clone()),
+            ("RALPH_CANDIDATE".into(), commit.to_string()),
             ("RALPH_STORY_IDS".into(), stories.join(" ")),
         ],
         cache: true,
     };
-    run_checks(&place, &checks).await
+    run_checks(&place, checks).await
 }
 
 /// A criterion has no timeout of its own: the gates' default.

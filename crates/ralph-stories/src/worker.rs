@@ -29,6 +29,14 @@ pub trait LoopMaker: Send + Sync {
         prompt: String,
         work_root: &Path,
     ) -> Result<(Settings, Vec<Agent>), String>;
+
+    /// Settings (with `prompt` set) and agents of the merge queue's resolver in `work_root`:
+    /// the plan's defaults, no story's overrides.
+    fn resolver_loop(
+        &self,
+        prompt: String,
+        work_root: &Path,
+    ) -> Result<(Settings, Vec<Agent>), String>;
 }
 
 /// Everything one story's attempt needs.

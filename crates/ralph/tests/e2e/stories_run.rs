@@ -217,7 +217,7 @@ fn a_criterion_that_passes_in_its_worktree_but_fails_merged_with_a_sibling_never
         Step::shell(
             "mkdir -p src; echo \"$RALPH_STORY_ID\" > src/$RALPH_STORY_ID.txt; \
              if [ \"$RALPH_STORY_ID\" = X ]; then \
-               until git merge-base --is-ancestor ralph/f--Y ralph/f 2>/dev/null; do sleep 0.02; done; \
+               until git cat-file -e ralph/f:src/Y.txt 2>/dev/null; do sleep 0.02; done; \
              fi",
         ),
         Step::print("LOOP_COMPLETE"),
@@ -303,4 +303,77 @@ fn a_pre_merge_gate_runs_on_the_candidate_and_a_red_one_keeps_the_story_out() {
     assert!(out.stderr.contains("[B] merged"), "{}", out.stderr);
     let files = p.git_cmd(&["ls-tree", "-r", "--name-only", "ralph/f"]);
     assert!(!files.contains("src/A.txt"), "{files}");
+}
+
+/// Stories A and B rewrite the same line of `shared.txt`; B waits until A has landed, so its
+/// candidate conflicts. The resolver (any other story id) runs `resolver`.
+fn conflicting_pair(p: &Project, resolver: &str) {
+    p.write("shared.txt", "line1\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "shared"]);
+    let script = Script::new().default_steps(vec![
+        Step::shell(format!(
+            "case \"$RALPH_STORY_ID\" in \
+               A) echo A-line > shared.txt ;; \
+               B) echo B-line > shared.txt; \
+                  until git show ralph/f:shared.txt 2>/dev/null | grep -qx A-line; do sleep 0.02; done ;; \
+               *) {resolver} ;; \
+             esac"
+        )),
+        Step::print("LOOP_COMPLETE"),
+    ]);
+    p.configure(&script, "text", "max_iterations = 2", "");
+    let side = |id: &str| {
+        format!(
+            "[[story]]\nid = \"{id}\"\ntitle = \"{id} line\"\ndescription = \"Put {id}-line in shared.txt.\"\n\
+             [[story.criteria]]\nid = \"AC-1\"\ntext = \"shared.txt has {id}-line\"\n\
+             run = \"grep -qx {id}-line shared.txt\"\n\n"
+        )
+    };
+    p.write(
+        "stories.toml",
+        &format!("version = 1\nname = \"f\"\n\n{}{}", side("A"), side("B")),
+    );
+}
+
+#[test]
+fn a_conflict_is_repaired_by_the_resolver_keeping_both_stories_and_both_criteria_pass() {
+    let p = repo();
+    conflicting_pair(&p, "printf 'A-line\\nB-line\\n' > shared.txt");
+    let out = p.run(&["stories", "run", "--parallel", "2"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[B] merged") && out.stderr.contains("repaired by the resolver"),
+        "{}",
+        out.stderr
+    );
+    let merged = p.git_cmd(&["show", "ralph/f:shared.txt"]);
+    assert_eq!(merged, "A-line\nB-line\n");
+    // One merge commit with both sides as parents; no conflict markers ever landed.
+    let tip_parents = p.git_cmd(&["log", "-1", "--format=%P", "ralph/f"]);
+    assert_eq!(tip_parents.split_whitespace().count(), 2, "{tip_parents}");
+    let b_tip = p.git_cmd(&["rev-parse", "ralph/f--B"]);
+    assert!(tip_parents.contains(b_tip.trim()));
+    let all = p.git_cmd(&["log", "-p", "ralph/f"]);
+    assert!(!all.contains("<<<<<<<"), "conflict markers in the history");
+}
+
+#[test]
+fn a_resolver_that_drops_one_side_is_caught_by_that_storys_criterion_and_the_story_is_kept() {
+    let p = repo();
+    conflicting_pair(&p, "echo B-line > shared.txt");
+    let out = p.run(&["stories", "run", "--parallel", "2"]);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("[A] merged"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "[B] conflicted · conflicts with the integration branch in shared.txt; the resolver \
+             could not repair it: iteration limit reached"
+        ),
+        "{}",
+        out.stderr
+    );
+    // A's work stands; B's branch is kept with its commit.
+    assert_eq!(p.git_cmd(&["show", "ralph/f:shared.txt"]), "A-line\n");
+    assert_eq!(p.git_cmd(&["show", "ralph/f--B:shared.txt"]), "B-line\n");
 }

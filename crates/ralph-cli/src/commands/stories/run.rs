@@ -87,6 +87,26 @@ impl LoopMaker for CliLoops {
         }
         Ok((settings, resolved.agents))
     }
+
+    fn resolver_loop(
+        &self,
+        prompt: String,
+        _work_root: &Path,
+    ) -> Result<(Settings, Vec<Agent>), String> {
+        // The plan's defaults only: "" is no story's id.
+        let cfg = self.plan.config_for(&self.base, "");
+        let args = RunArgs {
+            config: self.config.clone(),
+            ..RunArgs::default()
+        };
+        let resolved = resolve(&cfg, &args, &self.root).map_err(|e| e.to_string())?;
+        let mut settings = resolved.settings;
+        settings.prompt = PromptSource::Text(prompt);
+        // Only the merge's checks decide (the queue adds them); the project's own
+        // completion gates would run on a tree that is not the project's yet.
+        settings.gates.retain(|g| g.when == GateWhen::Iteration);
+        Ok((settings, resolved.agents))
+    }
 }
 
 pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
