@@ -131,6 +131,18 @@ impl Git {
         self.checkout_in(&root, &["--detach", commit])
     }
 
+    /// Points ralph's own scratch worktree at `path` (the merge queue's verification worktree,
+    /// where only ralph's checkouts and the gates' outputs ever are) at `commit`, detached,
+    /// whatever a gate or an interrupted run left in it: changes are discarded and untracked
+    /// files removed (`checkout --force`, `clean -ffdx`). Never for a story's worktree.
+    pub fn scratch_checkout(&self, path: &Path, commit: &str) -> Result<(), GitError> {
+        check_revision(commit)?;
+        let root = self.linked_worktree(path)?;
+        self.checkout_in(&root, &["--force", "--detach", commit])?;
+        self.run_in(&root, &Invocation::new(&["clean", "-q", "-ffdx"]))?;
+        Ok(())
+    }
+
     fn clean_linked_worktree(&self, path: &Path) -> Result<PathBuf, GitError> {
         let root = self.linked_worktree(path)?;
         let entries = self.dirty_entries(&root)?;

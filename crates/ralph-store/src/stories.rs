@@ -158,6 +158,27 @@ impl Store {
             .map_err(sql("read the gate cache"))
     }
 
+    /// The most recent loop run of a story in a plan run, whatever its state: a story found
+    /// `running` after a crash whose run had already completed goes to the queue, not to its
+    /// agent again.
+    pub fn latest_story_run(
+        &self,
+        plan_run_id: &str,
+        story_id: &str,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        if !self.has_stories() {
+            return Ok(None);
+        }
+        let q = format!(
+            "SELECT {} FROM runs WHERE plan_run_id = ?1 AND scope = ?2 ORDER BY rowid DESC LIMIT 1",
+            RunRecord::COLUMNS
+        );
+        self.conn
+            .query_row(&q, params![plan_run_id, story_id], RunRecord::from_row)
+            .optional()
+            .map_err(sql("look up a story's latest run"))
+    }
+
     /// The most recent unfinished loop run of a story in a plan run (the same states as
     /// [`Store::resumable_run`]): story ids repeat across plan runs, so the scope alone is
     /// not enough.

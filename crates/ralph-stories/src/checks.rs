@@ -54,8 +54,9 @@ pub struct CheckPlace<'a> {
     pub cache: bool,
 }
 
-/// Point the detached worktree `dir` (created when missing) at `commit`: the queue's
-/// verification worktree, or the one a gate is checked on the base in.
+/// Point ralph's scratch worktree `dir` (created when missing) at `commit`, whatever an
+/// earlier check or an interrupted run left there: the queue's verification worktree, the
+/// resolver's, or the one a gate is checked on the base in.
 pub fn checkout_detached(repo: &ralph_git::Git, dir: &Path, commit: &str) -> Result<(), String> {
     let _lock = repo.repo_lock().map_err(|e| e.to_string())?;
     let registered = repo
@@ -64,7 +65,7 @@ pub fn checkout_detached(repo: &ralph_git::Git, dir: &Path, commit: &str) -> Res
         .iter()
         .any(|w| same_dir(&w.path, dir));
     let done = if registered {
-        repo.worktree_checkout_detached(dir, commit)
+        repo.scratch_checkout(dir, commit)
     } else {
         if dir.exists() {
             repo.worktree_prune().map_err(|e| e.to_string())?;

@@ -107,8 +107,13 @@ pub async fn run_plan(
 ) -> Result<PlanOutcome, String> {
     let dag = Dag::of(&input.plan).map_err(|e| e.to_string())?;
     let state_dir = repo.root.join(".ralph");
-    let (plan_run, stories, queue, resumed) =
-        crate::open::open_plan_run(&input, &opts, &repo, &handles).await?;
+    let crate::open::Opened {
+        plan_run,
+        stories,
+        queue,
+        next_seq,
+        resumed,
+    } = crate::open::open_plan_run(&input, &opts, &repo, &handles).await?;
     // ralph writes here while agents run (every story's artifacts, the queue's check logs):
     // made before any agent starts and named to every loop's state check as ralph's own.
     let run_dir = state_dir.join("stories").join(&plan_run.id);
@@ -131,7 +136,6 @@ pub async fn run_plan(
         maker: Some(input.maker.clone()),
         sink: sink.clone(),
     });
-    let next_seq = queue.iter().map(|e| e.seq + 1).max().unwrap_or(1);
     let n = stories.len();
     let mut run = Run {
         input,
@@ -230,6 +234,12 @@ impl Run {
     async fn start_story(&mut self, i: usize) -> Result<(), String> {
         let plan = &self.input.plan;
         let id = self.stories[i].story_id.clone();
+        if self.stories[i].state == StoryState::Running {
+            if let Some(done) = self.completed_before_crash(i)? {
+                self.running[i] = true;
+                return self.worker_done(i, Ok(done)).await;
+            }
+        }
         let integration = names::heads(&self.plan_run.integration_branch);
         let tip = self
             .repo
@@ -283,6 +293,37 @@ impl Run {
             let _ = tx.send(Msg::Worker(i, Box::new(out)));
         });
         Ok(())
+    }
+
+    /// A story left `running` whose loop had completed (ralph died before queueing it): its
+    /// ending as the worker would have told it, so its agent does not run again.
+    fn completed_before_crash(&self, i: usize) -> Result<Option<WorkerOutput>, String> {
+        let (plan_run, id) = (self.plan_run.id.clone(), self.stories[i].story_id.clone());
+        let run = self
+            .handles
+            .store
+            .read(move |s| s.latest_story_run(&plan_run, &id))
+            .map_err(|e| e.to_string())?;
+        let Some(run) = run.filter(|r| r.state == RunState::Completed) else {
+            return Ok(None);
+        };
+        let story = &self.stories[i];
+        let branch = names::story_branch(&self.input.plan.name, &story.story_id);
+        let head = self
+            .repo
+            .rev_parse(&names::heads(&branch))
+            .map_err(|e| e.to_string())?;
+        Ok(Some(WorkerOutput {
+            story_id: story.story_id.clone(),
+            branch,
+            head,
+            base: story.base_commit.clone().unwrap_or_default(),
+            run_id: run.id,
+            stop_reason: StopReason::Completed,
+            message: String::new(),
+            iterations: run.iteration,
+            cost_usd: run.cost_usd,
+        }))
     }
 
     async fn worker_done(

@@ -11,13 +11,26 @@ use crate::events::PLAN_STARTED;
 use crate::names;
 use crate::plan::Plan;
 
-/// The plan run, its stories in plan order, its unfinished queue entries, whether resumed.
+/// What a plan run starts or resumes from.
+pub(crate) struct Opened {
+    pub plan_run: PlanRunRecord,
+    /// In plan order.
+    pub stories: Vec<StoryRecord>,
+    /// The queue's unfinished entries.
+    pub queue: Vec<QueueEntry>,
+    /// The next entry's number: after every entry ever made in this plan run (a number is
+    /// never reused: an entry's row is its history).
+    pub next_seq: u32,
+    pub resumed: bool,
+}
+
+/// The plan run to go on with, resumed or new.
 pub(crate) async fn open_plan_run(
     input: &PlanInput,
     opts: &PlanRunOptions,
     repo: &Git,
     handles: &Handles,
-) -> Result<(PlanRunRecord, Vec<StoryRecord>, Vec<QueueEntry>, bool), String> {
+) -> Result<Opened, String> {
     let name = input.plan.name.clone();
     let found = if opts.fresh {
         None
@@ -63,6 +76,7 @@ pub(crate) async fn open_plan_run(
             .await
             .map_err(|e| e.to_string())?;
         let ordered = in_plan_order(&input.plan, stories);
+        let next_seq = queue.iter().map(|e| e.seq + 1).max().unwrap_or(1);
         let pending = queue
             .into_iter()
             .filter(|e| {
@@ -72,7 +86,13 @@ pub(crate) async fn open_plan_run(
                 )
             })
             .collect();
-        return Ok((plan_run, ordered, pending, true));
+        return Ok(Opened {
+            plan_run,
+            stories: ordered,
+            queue: pending,
+            next_seq,
+            resumed: true,
+        });
     }
     let plan_run = start(input, opts, repo, handles).await?;
     let now = handles.deps.clock.rfc3339();
@@ -107,7 +127,13 @@ pub(crate) async fn open_plan_run(
         .write(write)
         .await
         .map_err(|e| e.to_string())?;
-    Ok((plan_run, stories, Vec::new(), false))
+    Ok(Opened {
+        plan_run,
+        stories,
+        queue: Vec::new(),
+        next_seq: 1,
+        resumed: false,
+    })
 }
 
 /// A new plan run: the integration branch at the user's `HEAD`.

@@ -183,8 +183,10 @@ fn prepare_worktree(
         .any(|w| crate::checks::same_dir(&w.path, &input.worktree));
     if !registered {
         if input.worktree.exists() {
-            // A directory git forgot (pruned): not ours to delete, and in the way.
+            // A directory git does not know (a crash inside `git worktree add`, a user's
+            // copy): not ralph's to delete, and in the way. Moved aside, kept.
             repo.worktree_prune()?;
+            set_aside(&input.worktree);
         }
         if repo.branch_exists(&input.branch)? {
             repo.worktree_attach(&input.worktree, &input.branch)?;
@@ -197,6 +199,22 @@ fn prepare_worktree(
         .unwrap_or_else(|| input.start.clone());
     let base = repo.merge_base(&head, &input.start)?.unwrap_or(head);
     Ok((base, !registered))
+}
+
+/// Move `dir` to `.ralph/worktrees/.lost/<name>-<n>` (the first free `n`).
+fn set_aside(dir: &Path) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
+    let lost = parent.join(".lost");
+    let _ = std::fs::create_dir_all(&lost);
+    for n in 1..1000 {
+        let to = lost.join(format!("{}-{n}", name.to_string_lossy()));
+        if !to.exists() {
+            let _ = std::fs::rename(dir, &to);
+            return;
+        }
+    }
 }
 
 /// The `pre-story` gates in the new worktree. A red one fails the story before its agent ran:

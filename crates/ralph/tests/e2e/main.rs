@@ -30,5 +30,6 @@ mod secrets;
 mod spend;
 mod state;
 mod state_tamper;
+mod stories_crash;
 mod stories_plan;
 mod stories_run;

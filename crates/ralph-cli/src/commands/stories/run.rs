@@ -135,6 +135,12 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
     paths::ensure_state_dir(&state_dir)?;
     let _lock = lock::acquire(&state_dir)?;
     let store = ralph_store::Store::open(&state_dir.join("ralph.db"))?;
+    if !args.fresh {
+        if let Some(done) = already_merged(&store, &plan.plan.name)? {
+            eprintln!("ralph: {done}");
+            return Ok(exit_codes::COMPLETED);
+        }
+    }
     let parallel = args.parallel.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -203,6 +209,24 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
         summary_table(&outcome);
         Ok(outcome.exit_code)
     })
+}
+
+/// The plan's latest plan run merged every story and nothing is unfinished: what to say.
+fn already_merged(store: &ralph_store::Store, plan: &str) -> Result<Option<String>, CliError> {
+    if store.latest_unfinished_plan_run(plan)?.is_some() {
+        return Ok(None);
+    }
+    let Some(last) = store.latest_plan_run(Some(plan))? else {
+        return Ok(None);
+    };
+    if last.state != ralph_store::RunState::Completed || last.finished_at.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "plan {plan} is already merged into {} (plan run {}); `ralph stories land` brings it \
+         onto your branch, `--fresh` runs the plan again",
+        last.integration_branch, last.id
+    )))
 }
 
 /// ralph.toml's gates of one `when`, as the stories mode's checks.
