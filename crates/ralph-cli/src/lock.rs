@@ -31,6 +31,33 @@ pub fn holder(state_dir: &Path) -> Option<u32> {
     }
 }
 
+/// The lock is held but the ralph that took it is gone (`kill -9`): what still holds it is a
+/// child it forked that has not reached its `exec` (which closes the descriptor) or been
+/// killed by ralph's guardian yet, a matter of milliseconds. Wait for that, a few seconds at
+/// most, instead of refusing to resume a crashed run.
+fn after_dead_holder(file: &mut File) -> bool {
+    let mut s = String::new();
+    let _ = file.seek(SeekFrom::Start(0));
+    let _ = file.read_to_string(&mut s);
+    let Ok(pid) = s.trim().parse::<i32>() else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if alive {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if file.try_lock().is_ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
 pub fn acquire(state_dir: &Path) -> Result<RunLock, CliError> {
     let path = state_dir.join("lock");
     let mut file = OpenOptions::new()
@@ -46,8 +73,9 @@ pub fn acquire(state_dir: &Path) -> Result<RunLock, CliError> {
                 None,
             )
         })?;
-    if file.try_lock().is_err() {
+    if file.try_lock().is_err() && !after_dead_holder(&mut file) {
         let mut s = String::new();
+        let _ = file.seek(SeekFrom::Start(0));
         let _ = file.read_to_string(&mut s);
         let who = match s.trim().parse::<u32>() {
             Ok(pid) => format!("ralph (PID {pid})"),

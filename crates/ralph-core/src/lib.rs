@@ -33,4 +33,4 @@ pub use engine::{
 pub use events::{CollectSink, EventBody, EventSink, NullSink, RunEvent, StopReason, Tokens};
 pub use process::Control;
 pub use settings::*;
-pub use shared::{AuditHandle, BackendLimits, Handles, Pause, StopLatch};
+pub use shared::{AuditHandle, BackendLimits, Handles, OwnRefs, Pause, StopLatch};

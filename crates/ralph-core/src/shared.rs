@@ -32,6 +32,33 @@ pub struct Handles {
     /// The artifact directories of every run this process has started: ralph writes them while
     /// another loop's agent runs, so that loop's state check does not watch them.
     pub active_artifacts: Arc<Mutex<Vec<PathBuf>>>,
+    /// Refs ralph itself wrote (checkpoints), in order: another loop's ref guard, comparing the
+    /// refs before and after its agent ran, takes these as ralph's, not the agent's.
+    pub own_refs: OwnRefs,
+}
+
+/// An append-only log of the refs ralph wrote, shared by the loops of one process.
+#[derive(Clone, Debug, Default)]
+pub struct OwnRefs(Arc<Mutex<Vec<(String, String)>>>);
+
+impl OwnRefs {
+    pub fn record(&self, name: &str, oid: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.to_string(), oid.to_string()));
+    }
+
+    /// How many writes so far: a mark for [`OwnRefs::since`].
+    pub fn mark(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The writes after `mark`.
+    pub fn since(&self, mark: usize) -> Vec<(String, String)> {
+        let log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        log.get(mark..).map(<[_]>::to_vec).unwrap_or_default()
+    }
 }
 
 impl Handles {
@@ -48,6 +75,7 @@ impl Handles {
             stop: StopLatch::new(state_dir),
             deps,
             active_artifacts: Arc::default(),
+            own_refs: OwnRefs::default(),
         }
     }
 

@@ -60,6 +60,16 @@ impl RefSnapshot {
     }
 }
 
+impl RefSnapshot {
+    /// Take `name` as pointing at `oid` at this snapshot's moment: a ref ralph itself wrote
+    /// meanwhile (another loop's checkpoint in the same process) is not the agent's doing and
+    /// must not be put back.
+    pub fn adopt(&mut self, name: &str, oid: &str) {
+        self.refs
+            .insert(name.to_string(), Value::Oid(oid.to_string()));
+    }
+}
+
 /// Which refs the agent may delete or rewrite (`[git] allow_ref_rewrites`): patterns where `*`
 /// matches within one `/`-separated component and `**` across components, and `HEAD` for
 /// switching or detaching HEAD. `refs/ralph/**` is never allowed: rollback and `ralph audit

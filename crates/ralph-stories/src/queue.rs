@@ -98,6 +98,114 @@ pub(crate) enum Trouble {
     },
 }
 
+/// One verdict per queue entry.
+pub type Verdicts = Vec<(u32, Result<(Verdict, Vec<CheckResult>), String>)>;
+
+/// Check and land a group of waiting entries (in queue order): all of them as one candidate
+/// first; green, they land together (one run of each gate for the group). A conflict or a red
+/// check splits the group in halves, the first checked (and landed) before the second is built
+/// on the new tip, down to single entries, which get [`merge_entry`] with its repair. The
+/// tested commit is still the commit that lands, for every half.
+pub async fn merge_batch(
+    ctx: &QueueCtx,
+    group: Vec<(u32, Vec<String>)>,
+    mut merged: Vec<MergedStory>,
+) -> Verdicts {
+    let mut out = Vec::new();
+    let mut todo = std::collections::VecDeque::from([group]);
+    let mut build = 200;
+    while let Some(group) = todo.pop_front() {
+        if let [(seq, ids)] = group.as_slice() {
+            let verdict = merge_entry(ctx, *seq, ids, &merged).await;
+            note_landed(ctx, &verdict, ids, &mut merged);
+            out.push((*seq, verdict));
+            continue;
+        }
+        build += 1;
+        let ids: Vec<String> = group.iter().flat_map(|(_, ids)| ids.clone()).collect();
+        match try_whole(ctx, group[0].0, build, &ids).await {
+            Ok(Some((verdict, results))) => {
+                note_landed(ctx, &Ok((verdict.clone(), Vec::new())), &ids, &mut merged);
+                for (seq, _) in &group {
+                    out.push((*seq, Ok((verdict.clone(), results.clone()))));
+                }
+            }
+            Ok(None) => {
+                let (first, second) = group.split_at(group.len() / 2);
+                todo.push_front(second.to_vec());
+                todo.push_front(first.to_vec());
+            }
+            Err(e) => {
+                for (seq, _) in &group {
+                    out.push((*seq, Err(e.clone())));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The whole group as one candidate: `Some` landed, `None` not green (bisect).
+async fn try_whole(
+    ctx: &QueueCtx,
+    seq: u32,
+    build: u32,
+    ids: &[String],
+) -> Result<Option<(Verdict, Vec<CheckResult>)>, String> {
+    let Ok(candidate) = build_candidate(ctx, seq, build, ids)? else {
+        return Ok(None);
+    };
+    let checks = checks_for(ctx, ids, &[]);
+    let results = check_commit(ctx, &candidate.commit, &checks, ids).await?;
+    if results.iter().any(|r| !r.passed) {
+        return Ok(None);
+    }
+    let moved = ctx
+        .repo
+        .update_ref_cas(
+            &ctx.integration_ref,
+            &candidate.commit,
+            Some(&candidate.built_on),
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(match moved {
+        CasOutcome::Moved => Some((
+            Verdict::Landed {
+                commit: candidate.commit,
+                built_on: candidate.built_on,
+                repaired: false,
+            },
+            results,
+        )),
+        // The tip moved under the group: split and rebuild (each half on the new tip).
+        CasOutcome::Stale { .. } => None,
+    })
+}
+
+/// Stories just landed join `merged` (what a later repair in the group must keep green).
+fn note_landed(
+    ctx: &QueueCtx,
+    verdict: &Result<(Verdict, Vec<CheckResult>), String>,
+    ids: &[String],
+    merged: &mut Vec<MergedStory>,
+) {
+    let Ok((Verdict::Landed { built_on, .. }, _)) = verdict else {
+        return;
+    };
+    for id in ids {
+        let Ok(head) = story_head(ctx, Some(id)) else {
+            continue;
+        };
+        let base = ctx.repo.merge_base(&head, built_on).ok().flatten();
+        if let Some(paths) = base.and_then(|b| ctx.repo.changed_paths(&b, &head).ok()) {
+            merged.push(MergedStory {
+                id: id.clone(),
+                paths,
+            });
+        }
+    }
+}
+
 /// Check and land queue entry `seq` (its stories in order). On a conflict or a red check,
 /// one repair by the resolver, then the whole check again. A tip that moved meanwhile (it
 /// cannot within one ralph, but another may share the branch) rebuilds on the new tip.

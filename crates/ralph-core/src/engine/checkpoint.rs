@@ -39,6 +39,7 @@ impl Engine {
         };
         match git.checkpoint_with(&refname, &msg, &self.state_dir, &options) {
             Ok(cp) => {
+                self.handles.own_refs.record(&cp.refname, &cp.commit);
                 self.run.last_checkpoint = Some(cp.tree.clone());
                 self.guards.uncaptured = cp.skipped_large.clone();
                 let data = serde_json::json!({

@@ -86,6 +86,12 @@ impl Engine {
             }
         }
         if let Some(refs) = &before.refs {
+            // What other loops of this process wrote meanwhile is ralph's own.
+            let mut refs = refs.clone();
+            for (name, oid) in self.handles.own_refs.since(before.own_refs) {
+                refs.adopt(&name, &oid);
+            }
+            let refs = &refs;
             let unchanged = self
                 .guards
                 .refs_watch

@@ -52,6 +52,8 @@ pub(super) struct Before {
     pub uncaptured: Vec<(String, Option<super::uncaptured::Stamp>)>,
     /// The index, kept for when HEAD or its branch is put back.
     pub index: Option<ralph_git::KeptIndex>,
+    /// [`crate::shared::OwnRefs::mark`] before `refs` was taken.
+    pub own_refs: usize,
 }
 
 /// What the iteration did to the tree, and what the guardrails made of it.
@@ -86,7 +88,9 @@ impl Engine {
         if self.checkpoints().is_some() && self.guards.pre_tree.is_none() {
             self.guards.pre_tree = self.snapshot_now();
         }
+        let own_refs = self.handles.own_refs.mark();
         Before {
+            own_refs,
             tree: self.guards.pre_tree.clone(),
             meta: self.git.as_ref().map(RepoMeta::capture),
             refs: self.snapshot_refs(),

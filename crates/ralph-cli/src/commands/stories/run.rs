@@ -343,12 +343,17 @@ fn summary_table(outcome: &ralph_stories::PlanOutcome) {
             .unwrap_or_else(|| "?".into());
         let _ = writeln!(
             err,
-            "{:<16} {:<12} {:>5} {:>8}  {}",
+            "{:<16} {:<12} {:>5} {:>8}  {}{}",
             s.story_id,
             s.state.as_str(),
             s.iterations,
             cost,
-            s.branch.as_deref().unwrap_or("-")
+            s.branch.as_deref().unwrap_or("-"),
+            s.reason
+                .as_deref()
+                .filter(|_| s.state != ralph_store::StoryState::Merged)
+                .map(|r| format!("  {r}"))
+                .unwrap_or_default()
         );
     }
 }

@@ -5,6 +5,9 @@
 //! The coordinator is one task; workers and the queue's merges are tasks of their own that
 //! report back over a channel, so a long merge check never delays starting the next story.
 
+mod finish;
+mod merging;
+
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,17 +15,17 @@ use std::sync::Arc;
 use ralph_core::{Cancel, Handles, Settings, StopReason};
 use ralph_git::Git;
 use ralph_store::{
-    AttemptRecord, PlanRunRecord, QueueEntry, QueueState, RunState, StoryRecord, StoryState, Write,
+    AttemptRecord, PlanRunRecord, QueueEntry, RunState, StoryRecord, StoryState, Write,
 };
 use ralph_types::exit_codes;
 use tokio::sync::mpsc;
 
-use crate::checks::{Check, CheckResult};
+use crate::checks::Check;
 use crate::dag::Dag;
-use crate::events::{LoopSink, PlanEvent, SharedSink, PLAN_FINISHED, PLAN_STARTED};
+use crate::events::{LoopSink, PlanEvent, SharedSink, PLAN_STARTED};
 use crate::names;
 use crate::plan::Plan;
-use crate::queue::{merge_entry, QueueCtx, Verdict};
+use crate::queue::QueueCtx;
 use crate::schedule::{Outcome, Scheduler, State};
 use crate::transitions::{is_terminal, record, transition};
 use crate::worker::{run_story, LoopMaker, WorkerError, WorkerInput, WorkerOutput};
@@ -69,7 +72,7 @@ pub struct PlanOutcome {
 
 enum Msg {
     Worker(usize, Box<Result<WorkerOutput, WorkerError>>),
-    Merged(u32, Result<(Verdict, Vec<CheckResult>), String>),
+    Merged(crate::queue::Verdicts),
 }
 
 struct Run {
@@ -88,7 +91,8 @@ struct Run {
     /// A worker is running (the scheduler's `Running` also covers queued and merging).
     running: Vec<bool>,
     queue: VecDeque<QueueEntry>,
-    merging: Option<QueueEntry>,
+    /// The entries being checked (one group).
+    merging: Vec<QueueEntry>,
     next_seq: u32,
     queue_ctx: Arc<QueueCtx>,
     /// Why the plan run stops before every story ended (exit code, message).
@@ -151,7 +155,7 @@ pub async fn run_plan(
         sched,
         running: vec![false; n],
         queue: queue.into(),
-        merging: None,
+        merging: Vec::new(),
         next_seq,
         queue_ctx,
         stop: None,
@@ -167,6 +171,7 @@ pub async fn run_plan(
             "parallel": run.opts.parallel,
         }),
     });
+    run.persist_blocked().await?;
     run.drive(&mut rx).await?;
     run.finish(resumed).await
 }
@@ -193,13 +198,13 @@ impl Run {
                 self.start_ready().await?;
                 self.start_merge().await?;
             }
-            let busy = self.running.iter().any(|r| *r) || self.merging.is_some();
+            let busy = self.running.iter().any(|r| *r) || !self.merging.is_empty();
             if !busy {
                 return Ok(());
             }
             match rx.recv().await {
                 Some(Msg::Worker(i, out)) => self.worker_done(i, *out).await?,
-                Some(Msg::Merged(seq, verdict)) => self.merge_done(seq, verdict).await?,
+                Some(Msg::Merged(verdicts)) => self.group_done(verdicts).await?,
                 None => return Ok(()),
             }
         }
@@ -456,223 +461,45 @@ impl Run {
             || caps.max_tokens.is_some_and(|cap| tokens >= cap)
     }
 
-    /// A new queue entry for `story` (already `queued`): the write that persists both.
-    fn enqueue(&mut self, story: &StoryRecord, events: Vec<ralph_store::EventRecord>) -> Write {
-        let now = self.now();
-        let entry = QueueEntry {
-            plan_run_id: self.plan_run.id.clone(),
-            seq: self.next_seq,
-            story_ids: vec![story.story_id.clone()],
-            state: QueueState::Waiting,
-            candidate_ref: None,
-            candidate_commit: None,
-            built_on: None,
-            detail: None,
-            created_at: now.clone(),
-            updated_at: now,
-        };
-        self.next_seq += 1;
-        self.queue.push_back(entry.clone());
-        Write::SaveQueueEntry {
-            entry,
-            stories: vec![story.clone()],
-            events,
-        }
-    }
-
-    /// The stories merged so far with the paths each changed (for the resolver's checks).
-    fn merged_stories(&self) -> Vec<crate::queue::MergedStory> {
-        self.stories
-            .iter()
-            .filter(|s| s.state == StoryState::Merged)
-            .filter_map(|s| {
-                let (base, head) = (s.base_commit.as_ref()?, s.head_commit.as_ref()?);
-                let paths = self.repo.changed_paths(base, head).ok()?;
-                Some(crate::queue::MergedStory {
-                    id: s.story_id.clone(),
-                    paths,
-                })
-            })
-            .collect()
-    }
-
-    async fn start_merge(&mut self) -> Result<(), String> {
-        if self.merging.is_some() {
-            return Ok(());
-        }
-        let Some(mut entry) = self.queue.pop_front() else {
-            return Ok(());
-        };
-        entry.state = QueueState::Checking;
-        entry.updated_at = self.now();
-        let mut stories = Vec::new();
-        let mut events = Vec::new();
-        for id in &entry.story_ids {
-            if let Some(i) = self.dag.index(id) {
-                let (next, ev) =
-                    transition(&self.stories[i], StoryState::Merging, None, &self.now());
-                events.push(ev);
-                stories.push((i, next));
+    /// On a resume, stories the scheduler derives as blocked (an ancestor failed in an earlier
+    /// session) are stored and told as such.
+    async fn persist_blocked(&mut self) -> Result<(), String> {
+        for d in 0..self.stories.len() {
+            if self.sched.state(d) != State::Blocked || is_terminal(self.stories[d].state) {
+                continue;
             }
-        }
-        let write = Write::SaveQueueEntry {
-            entry: entry.clone(),
-            stories: stories.iter().map(|(_, s)| s.clone()).collect(),
-            events: events
-                .iter()
-                .map(|e| record(&self.plan_run.id, e))
-                .collect(),
-        };
-        self.handles
-            .store
-            .write(write)
-            .await
-            .map_err(|e| e.to_string())?;
-        for (i, s) in stories {
-            self.stories[i] = s;
-        }
-        for ev in events {
+            let cause = self
+                .dag
+                .ancestors(d)
+                .into_iter()
+                .find(|&a| self.sched.state(a) == State::Failed);
+            let why = match cause {
+                Some(a) => format!(
+                    "depends on {}, which is {}",
+                    self.stories[a].story_id,
+                    self.stories[a].state.as_str()
+                ),
+                None => "a story it depends on cannot be merged".to_string(),
+            };
+            let (next, ev) = transition(
+                &self.stories[d],
+                StoryState::Blocked,
+                Some(why),
+                &self.now(),
+            );
+            let write = Write::SaveStory {
+                story: next.clone(),
+                events: vec![record(&self.plan_run.id, &ev)],
+            };
+            self.handles
+                .store
+                .write(write)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.stories[d] = next;
             self.tell(ev);
         }
-        let (ctx, tx, seq, ids) = (
-            self.queue_ctx.clone(),
-            self.tx.clone(),
-            entry.seq,
-            entry.story_ids.clone(),
-        );
-        let merged = self.merged_stories();
-        self.merging = Some(entry);
-        tokio::spawn(async move {
-            let verdict = merge_entry(&ctx, seq, &ids, &merged).await;
-            let _ = tx.send(Msg::Merged(seq, verdict));
-        });
         Ok(())
-    }
-
-    async fn merge_done(
-        &mut self,
-        seq: u32,
-        verdict: Result<(Verdict, Vec<CheckResult>), String>,
-    ) -> Result<(), String> {
-        let Some(mut entry) = self.merging.take().filter(|e| e.seq == seq) else {
-            return Err(format!(
-                "merge queue entry {seq} finished but was not being checked"
-            ));
-        };
-        let verdict = match verdict {
-            Ok((v, _)) => v,
-            Err(e) => {
-                // Stays `checking` in the database: the next `ralph stories run` checks it again.
-                self.stop.get_or_insert((exit_codes::INTERNAL_ERROR, e));
-                return Ok(());
-            }
-        };
-        entry.updated_at = self.now();
-        let (state, reason, landed) = match &verdict {
-            Verdict::Landed {
-                commit,
-                built_on,
-                repaired,
-            } => {
-                entry.state = QueueState::Landed;
-                entry.candidate_commit = Some(commit.clone());
-                entry.built_on = Some(built_on.clone());
-                let note = repaired.then(|| "repaired by the resolver".to_string());
-                entry.detail = note.clone();
-                (StoryState::Merged, note, Some(commit.clone()))
-            }
-            Verdict::Conflict {
-                files,
-                built_on,
-                repair,
-            } => {
-                entry.state = QueueState::Failed;
-                entry.built_on = Some(built_on.clone());
-                let mut why = format!(
-                    "conflicts with the integration branch in {}",
-                    files.join(", ")
-                );
-                if let Some(r) = repair {
-                    why.push_str(&format!("; the resolver could not repair it: {r}"));
-                }
-                entry.detail = Some(why.clone());
-                (StoryState::Conflicted, Some(why), None)
-            }
-            Verdict::Red {
-                check,
-                tail,
-                candidate,
-                built_on,
-            } => {
-                entry.state = QueueState::Failed;
-                entry.candidate_commit = Some(candidate.clone());
-                entry.built_on = Some(built_on.clone());
-                let last = tail.lines().last().unwrap_or("").trim().to_string();
-                let why = format!("{check} failed on the merged result: {last}");
-                entry.detail = Some(why.clone());
-                (StoryState::Conflicted, Some(why), None)
-            }
-        };
-        let mut changed = Vec::new();
-        let mut events = Vec::new();
-        for id in &entry.story_ids {
-            if let Some(i) = self.dag.index(id) {
-                let mut s = self.stories[i].clone();
-                s.merged_commit = landed.clone();
-                let (next, ev) = transition(&s, state, reason.clone(), &self.now());
-                changed.push((i, next));
-                events.push(ev);
-            }
-        }
-        let records: Vec<StoryRecord> = changed.iter().map(|(_, s)| s.clone()).collect();
-        let rows = events
-            .iter()
-            .map(|e| record(&self.plan_run.id, e))
-            .collect();
-        let write = if landed.is_some() {
-            Write::Land {
-                entry,
-                stories: records,
-                events: rows,
-            }
-        } else {
-            Write::SaveQueueEntry {
-                entry,
-                stories: records,
-                events: rows,
-            }
-        };
-        self.handles
-            .store
-            .write(write)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut ended = Vec::new();
-        for (i, s) in changed {
-            self.stories[i] = s;
-            ended.push(i);
-        }
-        for ev in events {
-            self.tell(ev);
-        }
-        for i in ended {
-            if landed.is_some() {
-                self.free_worktree(i);
-                self.finished(i, Outcome::Merged).await?;
-            } else {
-                self.finished(i, Outcome::Failed).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A merged story's worktree is removed when it is clean (it always is: ralph committed
-    /// it); anything left in it keeps it (rule 6).
-    fn free_worktree(&self, i: usize) {
-        let path = names::story_worktree(&self.state_dir, &self.stories[i].story_id);
-        if let Ok(_lock) = self.repo.repo_lock() {
-            let _ = self.repo.worktree_remove(&path);
-        }
     }
 
     /// Tell the scheduler how story `i` ended; the stories that blocks are persisted as
@@ -707,103 +534,6 @@ impl Run {
             self.tell(ev);
         }
         Ok(())
-    }
-
-    /// The plan run's ending: its exit code, persisted, told.
-    async fn finish(mut self, resumed: bool) -> Result<PlanOutcome, String> {
-        let in_scope: Vec<&StoryRecord> = (0..self.stories.len())
-            .filter(|&i| self.sched.in_scope(i))
-            .map(|i| &self.stories[i])
-            .collect();
-        let count = |f: &dyn Fn(StoryState) -> bool| in_scope.iter().filter(|s| f(s.state)).count();
-        let merged = count(&|s| s == StoryState::Merged);
-        let failed = count(&|s| {
-            matches!(
-                s,
-                StoryState::Failed | StoryState::Conflicted | StoryState::Blocked
-            )
-        });
-        let human = count(&|s| s == StoryState::NeedsHuman);
-        let stop = self.stop.clone().or_else(|| {
-            self.cancel.current().map(|_| {
-                (
-                    exit_codes::INTERRUPTED,
-                    "stopped; `ralph stories run` resumes".to_string(),
-                )
-            })
-        });
-        let stop = stop.or_else(|| {
-            self.handles.stop.requested().then(|| {
-                (
-                    exit_codes::STOP_REQUESTED,
-                    "stopped on request; `ralph stories run` resumes".to_string(),
-                )
-            })
-        });
-        let total = in_scope.len();
-        let (code, message, state) = match stop {
-            Some((code, message)) => (code, message, RunState::Stopped),
-            None if merged == total => (
-                exit_codes::COMPLETED,
-                format!(
-                    "every story merged into {}",
-                    self.plan_run.integration_branch
-                ),
-                RunState::Completed,
-            ),
-            None if failed > 0 => (
-                exit_codes::GAVE_UP,
-                format!(
-                    "{merged} of {total} stories merged; {failed} failed, conflicted or blocked"
-                ),
-                RunState::Failed,
-            ),
-            None if human > 0 => (
-                exit_codes::NEEDS_HUMAN,
-                format!("{merged} of {total} stories merged; {human} need a human"),
-                RunState::Failed,
-            ),
-            None => (
-                exit_codes::INTERNAL_ERROR,
-                format!("{merged} of {total} stories merged; the rest could not start"),
-                RunState::Failed,
-            ),
-        };
-        let now = self.now();
-        self.plan_run.state = state;
-        self.plan_run.updated_at = now.clone();
-        self.plan_run.stop_reason = Some(message.clone());
-        // Only a plan run with every story merged is over; any other can be resumed (after
-        // `ralph stories retry`, say).
-        if code == exit_codes::COMPLETED {
-            self.plan_run.finished_at = Some(now.clone());
-        }
-        let ev = PlanEvent {
-            kind: PLAN_FINISHED,
-            ts: now,
-            payload: serde_json::json!({
-                "run_id": self.plan_run.id, "exit_code": code, "message": message,
-                "merged": merged, "stories": total,
-            }),
-        };
-        let write = Write::SavePlanRun {
-            plan_run: self.plan_run.clone(),
-            stories: Vec::new(),
-            events: vec![record(&self.plan_run.id, &ev)],
-        };
-        self.handles
-            .store
-            .write(write)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.tell(ev);
-        Ok(PlanOutcome {
-            plan_run: self.plan_run,
-            stories: self.stories,
-            exit_code: code,
-            message,
-            resumed,
-        })
     }
 }
 

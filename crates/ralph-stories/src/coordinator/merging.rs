@@ -1,0 +1,264 @@
+//! The merge queue's side of a plan run: stories entering the queue, groups of waiting
+//! entries checked as one candidate (batching, bisected on a failure, in `queue.rs`), and
+//! what each verdict does to the stories and the scheduler.
+
+use ralph_store::{QueueEntry, QueueState, StoryRecord, StoryState, Write};
+use ralph_types::exit_codes;
+
+use super::{Msg, Run};
+
+/// Most entries checked as one candidate. Four: a failure costs at most two more rounds of
+/// bisection per half, while a green batch of four runs the pre-merge gates once, not four
+/// times.
+pub(super) const MAX_BATCH: usize = 4;
+use crate::checks::CheckResult;
+use crate::names;
+use crate::queue::{merge_batch, Verdict};
+use crate::schedule::Outcome;
+use crate::transitions::{record, transition};
+
+impl Run {
+    /// A new queue entry for `story` (already `queued`): the write that persists both.
+    pub(super) fn enqueue(
+        &mut self,
+        story: &StoryRecord,
+        events: Vec<ralph_store::EventRecord>,
+    ) -> Write {
+        let now = self.now();
+        let entry = QueueEntry {
+            plan_run_id: self.plan_run.id.clone(),
+            seq: self.next_seq,
+            story_ids: vec![story.story_id.clone()],
+            state: QueueState::Waiting,
+            candidate_ref: None,
+            candidate_commit: None,
+            built_on: None,
+            detail: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.next_seq += 1;
+        self.queue.push_back(entry.clone());
+        Write::SaveQueueEntry {
+            entry,
+            stories: vec![story.clone()],
+            events,
+        }
+    }
+
+    /// The stories merged so far with the paths each changed (for the resolver's checks).
+    pub(super) fn merged_stories(&self) -> Vec<crate::queue::MergedStory> {
+        self.stories
+            .iter()
+            .filter(|s| s.state == StoryState::Merged)
+            .filter_map(|s| {
+                let (base, head) = (s.base_commit.as_ref()?, s.head_commit.as_ref()?);
+                let paths = self.repo.changed_paths(base, head).ok()?;
+                Some(crate::queue::MergedStory {
+                    id: s.story_id.clone(),
+                    paths,
+                })
+            })
+            .collect()
+    }
+
+    /// Start checking the waiting entries, up to [`MAX_BATCH`] as one candidate: stories that
+    /// queued up while the previous check ran are checked together (rule 5's batching).
+    pub(super) async fn start_merge(&mut self) -> Result<(), String> {
+        if !self.merging.is_empty() || self.queue.is_empty() {
+            return Ok(());
+        }
+        let take = self.queue.len().min(MAX_BATCH);
+        let mut group: Vec<QueueEntry> = self.queue.drain(..take).collect();
+        for entry in &mut group {
+            self.mark_merging(entry).await?;
+        }
+        let (ctx, tx) = (self.queue_ctx.clone(), self.tx.clone());
+        let ids: Vec<(u32, Vec<String>)> =
+            group.iter().map(|e| (e.seq, e.story_ids.clone())).collect();
+        let merged = self.merged_stories();
+        self.merging = group;
+        tokio::spawn(async move {
+            let verdicts = merge_batch(&ctx, ids, merged).await;
+            let _ = tx.send(Msg::Merged(verdicts));
+        });
+        Ok(())
+    }
+
+    /// The entry `checking`, its stories `merging`: one write, then told.
+    async fn mark_merging(&mut self, entry: &mut QueueEntry) -> Result<(), String> {
+        entry.state = QueueState::Checking;
+        entry.updated_at = self.now();
+        let mut stories = Vec::new();
+        let mut events = Vec::new();
+        for id in &entry.story_ids {
+            if let Some(i) = self.dag.index(id) {
+                let (next, ev) =
+                    transition(&self.stories[i], StoryState::Merging, None, &self.now());
+                events.push(ev);
+                stories.push((i, next));
+            }
+        }
+        let write = Write::SaveQueueEntry {
+            entry: entry.clone(),
+            stories: stories.iter().map(|(_, s)| s.clone()).collect(),
+            events: events
+                .iter()
+                .map(|e| record(&self.plan_run.id, e))
+                .collect(),
+        };
+        self.handles
+            .store
+            .write(write)
+            .await
+            .map_err(|e| e.to_string())?;
+        for (i, s) in stories {
+            self.stories[i] = s;
+        }
+        for ev in events {
+            self.tell(ev);
+        }
+        Ok(())
+    }
+
+    /// Every verdict of a checked group, in queue order.
+    pub(super) async fn group_done(
+        &mut self,
+        verdicts: crate::queue::Verdicts,
+    ) -> Result<(), String> {
+        for (seq, verdict) in verdicts {
+            self.merge_done(seq, verdict).await?;
+        }
+        // An entry the group never reached (ralph's own failure stopped it) stays `checking`:
+        // resumed next time.
+        self.merging.clear();
+        Ok(())
+    }
+
+    async fn merge_done(
+        &mut self,
+        seq: u32,
+        verdict: Result<(Verdict, Vec<CheckResult>), String>,
+    ) -> Result<(), String> {
+        let Some(pos) = self.merging.iter().position(|e| e.seq == seq) else {
+            return Err(format!(
+                "merge queue entry {seq} finished but was not being checked"
+            ));
+        };
+        let mut entry = self.merging.remove(pos);
+        let verdict = match verdict {
+            Ok((v, _)) => v,
+            Err(e) => {
+                // Stays `checking` in the database: the next `ralph stories run` checks it again.
+                self.stop.get_or_insert((exit_codes::INTERNAL_ERROR, e));
+                return Ok(());
+            }
+        };
+        entry.updated_at = self.now();
+        let (state, reason, landed) = match &verdict {
+            Verdict::Landed {
+                commit,
+                built_on,
+                repaired,
+            } => {
+                entry.state = QueueState::Landed;
+                entry.candidate_commit = Some(commit.clone());
+                entry.built_on = Some(built_on.clone());
+                let note = repaired.then(|| "repaired by the resolver".to_string());
+                entry.detail = note.clone();
+                (StoryState::Merged, note, Some(commit.clone()))
+            }
+            Verdict::Conflict {
+                files,
+                built_on,
+                repair,
+            } => {
+                entry.state = QueueState::Failed;
+                entry.built_on = Some(built_on.clone());
+                let mut why = format!(
+                    "conflicts with the integration branch in {}",
+                    files.join(", ")
+                );
+                if let Some(r) = repair {
+                    why.push_str(&format!("; the resolver could not repair it: {r}"));
+                }
+                entry.detail = Some(why.clone());
+                (StoryState::Conflicted, Some(why), None)
+            }
+            Verdict::Red {
+                check,
+                tail,
+                candidate,
+                built_on,
+            } => {
+                entry.state = QueueState::Failed;
+                entry.candidate_commit = Some(candidate.clone());
+                entry.built_on = Some(built_on.clone());
+                let last = tail.lines().last().unwrap_or("").trim().to_string();
+                let why = format!("{check} failed on the merged result: {last}");
+                entry.detail = Some(why.clone());
+                (StoryState::Conflicted, Some(why), None)
+            }
+        };
+        let mut changed = Vec::new();
+        let mut events = Vec::new();
+        for id in &entry.story_ids {
+            if let Some(i) = self.dag.index(id) {
+                let mut s = self.stories[i].clone();
+                s.merged_commit = landed.clone();
+                let (next, ev) = transition(&s, state, reason.clone(), &self.now());
+                changed.push((i, next));
+                events.push(ev);
+            }
+        }
+        let records: Vec<StoryRecord> = changed.iter().map(|(_, s)| s.clone()).collect();
+        let rows = events
+            .iter()
+            .map(|e| record(&self.plan_run.id, e))
+            .collect();
+        let write = if landed.is_some() {
+            Write::Land {
+                entry,
+                stories: records,
+                events: rows,
+            }
+        } else {
+            Write::SaveQueueEntry {
+                entry,
+                stories: records,
+                events: rows,
+            }
+        };
+        self.handles
+            .store
+            .write(write)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut ended = Vec::new();
+        for (i, s) in changed {
+            self.stories[i] = s;
+            ended.push(i);
+        }
+        for ev in events {
+            self.tell(ev);
+        }
+        for i in ended {
+            if landed.is_some() {
+                self.free_worktree(i);
+                self.finished(i, Outcome::Merged).await?;
+            } else {
+                self.finished(i, Outcome::Failed).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A merged story's worktree is removed when it is clean (it always is: ralph committed
+    /// it); anything left in it keeps it (rule 6).
+    fn free_worktree(&self, i: usize) {
+        let path = names::story_worktree(&self.state_dir, &self.stories[i].story_id);
+        if let Ok(_lock) = self.repo.repo_lock() {
+            let _ = self.repo.worktree_remove(&path);
+        }
+    }
+}
