@@ -377,3 +377,55 @@ fn a_resolver_that_drops_one_side_is_caught_by_that_storys_criterion_and_the_sto
     assert_eq!(p.git_cmd(&["show", "ralph/f:shared.txt"]), "A-line\n");
     assert_eq!(p.git_cmd(&["show", "ralph/f--B:shared.txt"]), "B-line\n");
 }
+
+/// Six independent stories behind a slow pre-merge gate that counts its runs; `bad` names a
+/// story whose file turns the gate red.
+fn batched(p: &Project, bad: Option<&str>) -> Out {
+    let runs = p.aux.join("gate-runs");
+    let script = story_agent(p, 0);
+    let gates = format!(
+        "[[gates]]\nname = \"slow\"\nrun = \"echo x >> {}; sleep 0.4; test ! -f src/{}.txt\"\n\
+         when = \"pre-merge\"\n",
+        runs.display(),
+        bad.unwrap_or("none")
+    );
+    p.configure(&script, "text", "max_iterations = 1", &gates);
+    let mut plan = "version = 1\nname = \"f\"\n\n".to_string();
+    for id in ["A", "B", "C", "D", "E", "F"] {
+        plan.push_str(&story(id, &[]));
+    }
+    p.write("stories.toml", &plan);
+    p.run(&["stories", "run", "--parallel", "6"])
+}
+
+fn gate_runs(p: &Project) -> usize {
+    std::fs::read_to_string(p.aux.join("gate-runs"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[test]
+fn stories_waiting_behind_a_slow_gate_are_checked_together_fewer_gate_runs_than_stories() {
+    let p = repo();
+    let out = batched(&p, None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let files = p.git_cmd(&["ls-tree", "-r", "--name-only", "ralph/f", "src/"]);
+    assert_eq!(files.lines().count(), 6, "{files}");
+    let runs = gate_runs(&p);
+    assert!(runs < 6, "{runs} gate runs for 6 stories: no batching");
+    eprintln!("gate runs per merged story: {:.2}", runs as f64 / 6.0);
+}
+
+#[test]
+fn a_red_batch_is_bisected_the_good_stories_land_and_only_the_bad_one_is_kept_out() {
+    let p = repo();
+    let out = batched(&p, Some("E"));
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    let files = p.git_cmd(&["ls-tree", "-r", "--name-only", "ralph/f", "src/"]);
+    for id in ["A", "B", "C", "D", "F"] {
+        assert!(files.contains(&format!("src/{id}.txt")), "{id}: {files}\n{}", out.stderr);
+    }
+    assert!(!files.contains("src/E.txt"), "{files}");
+    assert!(out.stderr.contains("[E] conflicted · slow failed"), "{}", out.stderr);
+}
