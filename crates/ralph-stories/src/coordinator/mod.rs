@@ -404,12 +404,17 @@ impl Run {
                 (StoryState::Running, None)
             }
             StopReason::NeedsHuman => (StoryState::NeedsHuman, Some(o.message.clone())),
-            StopReason::Budget if self.plan_budget_spent() => {
+            StopReason::Budget if self.plan_budget_hit(o) => {
                 self.stop.get_or_insert((
                     exit_codes::BUDGET,
-                    "the plan run's budget is spent; merged stories stay merged".to_string(),
+                    format!(
+                        "the plan run's budget stopped it ({}); merged stories stay merged, \
+                         and `ralph stories run` with a larger --max-cost goes on",
+                        o.message
+                    ),
                 ));
-                (StoryState::Failed, Some(o.message.clone()))
+                // Not the story's failure: it goes on when the plan is given more budget.
+                (StoryState::Running, None)
             }
             _ => (StoryState::Failed, Some(o.message.clone())),
         }
@@ -451,10 +456,15 @@ impl Run {
         }))
     }
 
-    fn plan_budget_spent(&self) -> bool {
+    /// Whether a loop's budget stop was the plan's (ralph-core names it "plan cost budget" /
+    /// "plan token budget") or the plan's budget is spent anyway.
+    fn plan_budget_hit(&self, o: &WorkerOutput) -> bool {
         let Some(budget) = &self.handles.budget else {
             return false;
         };
+        if o.message.starts_with("plan cost budget") || o.message.starts_with("plan token budget") {
+            return true;
+        }
         let caps = budget.caps();
         let (usd, tokens) = budget.spent();
         caps.max_cost_usd.is_some_and(|cap| usd >= cap - 1e-9)

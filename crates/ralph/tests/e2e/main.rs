@@ -31,5 +31,6 @@ mod spend;
 mod state;
 mod state_tamper;
 mod stories_crash;
+mod stories_limits;
 mod stories_plan;
 mod stories_run;
