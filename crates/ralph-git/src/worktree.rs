@@ -171,6 +171,16 @@ impl Git {
         Ok(())
     }
 
+    /// Moves the linked worktree at `from` to `to` (`git worktree move`: a rename and its
+    /// entry updated), refusing a dirty one: a parked worktree taken for the next story.
+    pub fn worktree_move(&self, from: &Path, to: &Path) -> Result<(), GitError> {
+        let _lock = self.repo_lock()?;
+        let root = self.clean_linked_worktree(from)?;
+        let (root, to) = (path_str(&root)?, path_str(to)?);
+        self.run(&Invocation::new(&["worktree", "move", "--", root, to]))?;
+        Ok(())
+    }
+
     /// Removes the worktree at `path` (its directory and its entry; the branch stays). Refuses
     /// with [`GitError::WorktreeDirty`] when it has uncommitted changes or untracked files
     /// (ignored files are removed with it), and never forces: unmerged work is never deleted.

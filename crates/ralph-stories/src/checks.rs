@@ -54,6 +54,26 @@ pub struct CheckPlace<'a> {
     pub cache: bool,
 }
 
+/// Run blocking work (git) off the async runtime's threads: many loops and the queue share
+/// the runtime, and one story's checkout of a large tree must not hold up the others.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("a git task of ralph's failed: {e}"))?
+}
+
+/// [`checkout_detached`] off the runtime's threads.
+pub async fn checkout_detached_async(
+    repo: &ralph_git::Git,
+    dir: &Path,
+    commit: &str,
+) -> Result<(), String> {
+    let (repo, dir, commit) = (repo.clone(), dir.to_path_buf(), commit.to_string());
+    blocking(move || checkout_detached(&repo, &dir, &commit)).await
+}
+
 /// Point ralph's scratch worktree `dir` (created when missing) at `commit`, whatever an
 /// earlier check or an interrupted run left there: the queue's verification worktree, the
 /// resolver's, or the one a gate is checked on the base in.

@@ -35,6 +35,18 @@ pub fn verify_worktree(state_dir: &Path) -> PathBuf {
     worktrees_dir(state_dir).join(".merge")
 }
 
+/// A merged story's clean worktree, parked (detached) for the next story to take: checking
+/// out the next story's start rewrites only the files that differ, where a new worktree
+/// writes every file of the repository. A dot: no story id has one.
+pub fn parked_worktree(state_dir: &Path, story: &str) -> PathBuf {
+    worktrees_dir(state_dir).join(format!(".free-{story}"))
+}
+
+/// Whether `name` (a directory of `.ralph/worktrees/`) is a parked worktree.
+pub fn is_parked(name: &str) -> bool {
+    name.starts_with(".free-")
+}
+
 /// Where a gate is checked on a story's base (`.base`: no story id has a dot).
 pub fn base_worktree(state_dir: &Path) -> PathBuf {
     worktrees_dir(state_dir).join(".base")

@@ -107,7 +107,7 @@ pub type Verdicts = Vec<(u32, Result<(Verdict, Vec<CheckResult>), String>)>;
 /// on the new tip, down to single entries, which get [`merge_entry`] with its repair. The
 /// tested commit is still the commit that lands, for every half.
 pub async fn merge_batch(
-    ctx: &QueueCtx,
+    ctx: &Arc<QueueCtx>,
     group: Vec<(u32, Vec<String>)>,
     mut merged: Vec<MergedStory>,
 ) -> Verdicts {
@@ -147,12 +147,12 @@ pub async fn merge_batch(
 
 /// The whole group as one candidate: `Some` landed, `None` not green (bisect).
 async fn try_whole(
-    ctx: &QueueCtx,
+    ctx: &Arc<QueueCtx>,
     seq: u32,
     build: u32,
     ids: &[String],
 ) -> Result<Option<(Verdict, Vec<CheckResult>)>, String> {
-    let Ok(candidate) = build_candidate(ctx, seq, build, ids)? else {
+    let Ok(candidate) = build_blocking(ctx, seq, build, ids).await? else {
         return Ok(None);
     };
     let checks = checks_for(ctx, ids, &[]);
@@ -184,7 +184,7 @@ async fn try_whole(
 
 /// Stories just landed join `merged` (what a later repair in the group must keep green).
 fn note_landed(
-    ctx: &QueueCtx,
+    ctx: &Arc<QueueCtx>,
     verdict: &Result<(Verdict, Vec<CheckResult>), String>,
     ids: &[String],
     merged: &mut Vec<MergedStory>,
@@ -210,13 +210,13 @@ fn note_landed(
 /// one repair by the resolver, then the whole check again. A tip that moved meanwhile (it
 /// cannot within one ralph, but another may share the branch) rebuilds on the new tip.
 pub async fn merge_entry(
-    ctx: &QueueCtx,
+    ctx: &Arc<QueueCtx>,
     seq: u32,
     stories: &[String],
     merged: &[MergedStory],
 ) -> Result<(Verdict, Vec<CheckResult>), String> {
     for build in 1..=5u32 {
-        let built = build_candidate(ctx, seq, build, stories)?;
+        let built = build_blocking(ctx, seq, build, stories).await?;
         let (candidate, results, repaired) = match built {
             Ok(candidate) => {
                 let checks = checks_for(ctx, stories, &[]);
@@ -273,7 +273,7 @@ pub async fn merge_entry(
 /// The repair of `trouble` and its full check: `Ok(Ok(..))` lands, `Ok(Err(verdict))` does
 /// not.
 async fn repaired(
-    ctx: &QueueCtx,
+    ctx: &Arc<QueueCtx>,
     seq: u32,
     build: u32,
     stories: &[String],
@@ -349,7 +349,7 @@ fn with_repair_note(verdict: Verdict, note: &str) -> Verdict {
     }
 }
 
-fn story_head(ctx: &QueueCtx, story: Option<&String>) -> Result<String, String> {
+fn story_head(ctx: &Arc<QueueCtx>, story: Option<&String>) -> Result<String, String> {
     let id = story.ok_or("a queue entry without stories")?;
     let branch = names::story_branch(&ctx.plan.name, id);
     ctx.repo
@@ -358,9 +358,20 @@ fn story_head(ctx: &QueueCtx, story: Option<&String>) -> Result<String, String> 
         .ok_or_else(|| format!("the story branch {branch} is gone"))
 }
 
+/// [`build_candidate`] off the runtime's threads.
+async fn build_blocking(
+    ctx: &Arc<QueueCtx>,
+    seq: u32,
+    build: u32,
+    stories: &[String],
+) -> Result<Result<Candidate, Trouble>, String> {
+    let (ctx, stories) = (ctx.clone(), stories.to_vec());
+    crate::checks::blocking(move || build_candidate(&ctx, seq, build, &stories)).await
+}
+
 /// `Ok(Err(verdict))`: a conflict.
 fn build_candidate(
-    ctx: &QueueCtx,
+    ctx: &Arc<QueueCtx>,
     seq: u32,
     build: u32,
     stories: &[String],
@@ -416,7 +427,7 @@ fn build_candidate(
 }
 
 /// The pre-merge gates, then every story's `auto` criteria (the entry's, then `also`'s).
-pub(crate) fn checks_for(ctx: &QueueCtx, stories: &[String], also: &[String]) -> Vec<Check> {
+pub(crate) fn checks_for(ctx: &Arc<QueueCtx>, stories: &[String], also: &[String]) -> Vec<Check> {
     let mut checks = ctx.pre_merge.clone();
     for id in stories.iter().chain(also) {
         if let Some(story) = ctx.plan.story(id) {
@@ -434,7 +445,7 @@ pub(crate) fn checks_for(ctx: &QueueCtx, stories: &[String], also: &[String]) ->
 
 /// Run `checks` on `commit` in the verification worktree (cached by its tree).
 pub(crate) async fn check_commit(
-    ctx: &QueueCtx,
+    ctx: &Arc<QueueCtx>,
     commit: &str,
     checks: &[Check],
     stories: &[String],
@@ -444,7 +455,7 @@ pub(crate) async fn check_commit(
     }
     let tree = ctx.repo.tree_of(commit).map_err(|e| e.to_string())?;
     let dir = names::verify_worktree(&ctx.state_dir);
-    crate::checks::checkout_detached(&ctx.repo, &dir, commit)?;
+    crate::checks::checkout_detached_async(&ctx.repo, &dir, commit).await?;
     let logs = ctx
         .state_dir
         .join("stories")

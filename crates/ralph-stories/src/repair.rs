@@ -33,7 +33,7 @@ pub(crate) struct Repair {
 const NO_MARKERS: &str = "! git grep -nE '^(<<<<<<<|>>>>>>>) ' -- .";
 
 pub(crate) async fn repair(
-    ctx: &QueueCtx,
+    ctx: &std::sync::Arc<QueueCtx>,
     maker: &dyn LoopMaker,
     seq: u32,
     build: u32,
@@ -86,7 +86,7 @@ pub(crate) async fn repair(
         timeout: std::time::Duration::from_secs(60),
     });
     let dir = names::worktrees_dir(&ctx.state_dir).join(".resolve");
-    crate::checks::checkout_detached(repo, &dir, &start)?;
+    crate::checks::checkout_detached_async(repo, &dir, &start).await?;
     let prompt = resolver_prompt(&ctx.plan, story, &siblings, &files, failure.as_deref());
     let ended = run_resolver(ctx, maker, story, seq, &dir, prompt, &checks).await?;
     if let Err(note) = ended {
@@ -142,7 +142,7 @@ fn owners(merged: &[MergedStory], files: &[String], story: &str) -> Vec<String> 
 /// The resolver's loop in `dir`: the checks as its completion gates. `Ok(Err(why))`: it did
 /// not finish.
 async fn run_resolver(
-    ctx: &QueueCtx,
+    ctx: &std::sync::Arc<QueueCtx>,
     maker: &dyn LoopMaker,
     story: &str,
     seq: u32,

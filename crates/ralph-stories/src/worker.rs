@@ -117,7 +117,16 @@ pub async fn run_story(
             story: id.clone(),
             message: "not in the plan".into(),
         })?;
-    let (base, fresh) = prepare_worktree(repo, &input).map_err(git_err("prepare its worktree"))?;
+    let (base, fresh) = {
+        let (repo, input) = (repo.clone(), input.clone());
+        tokio::task::spawn_blocking(move || prepare_worktree(&repo, &input))
+            .await
+            .map_err(|e| WorkerError::Setup {
+                story: id.clone(),
+                message: format!("preparing its worktree failed: {e}"),
+            })?
+            .map_err(git_err("prepare its worktree"))?
+    };
     let deps_changed = if story.depends_on.is_empty() || base == input.plan_base {
         None
     } else {
@@ -190,6 +199,9 @@ fn prepare_worktree(
         }
         if repo.branch_exists(&input.branch)? {
             repo.worktree_attach(&input.worktree, &input.branch)?;
+        } else if let Some(parked) = take_parked(repo, &input.worktree)? {
+            repo.worktree_move(&parked, &input.worktree)?;
+            repo.worktree_reuse(&input.worktree, &input.branch, &input.start)?;
         } else {
             repo.worktree_add(&input.worktree, &input.branch, &input.start)?;
         }
@@ -199,6 +211,26 @@ fn prepare_worktree(
         .unwrap_or_else(|| input.start.clone());
     let base = repo.merge_base(&head, &input.start)?.unwrap_or(head);
     Ok((base, !registered))
+}
+
+/// A parked worktree (a merged story's, clean) to take, if there is one.
+fn take_parked(repo: &Git, worktree: &Path) -> Result<Option<PathBuf>, ralph_git::GitError> {
+    let Some(dir) = worktree.parent() else {
+        return Ok(None);
+    };
+    for w in repo.worktrees()? {
+        let parked = w
+            .path
+            .parent()
+            .is_some_and(|p| crate::checks::same_dir(p, dir))
+            && w.path
+                .file_name()
+                .is_some_and(|n| names::is_parked(&n.to_string_lossy()));
+        if parked && w.branch.is_none() && repo.is_clean(&w.path)? {
+            return Ok(Some(w.path));
+        }
+    }
+    Ok(None)
 }
 
 /// Move `dir` to `.ralph/worktrees/.lost/<name>-<n>` (the first free `n`).

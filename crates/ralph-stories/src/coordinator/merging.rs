@@ -253,12 +253,22 @@ impl Run {
         Ok(())
     }
 
-    /// A merged story's worktree is removed when it is clean (it always is: ralph committed
-    /// it); anything left in it keeps it (rule 6).
+    /// A merged story's worktree, clean (ralph committed it), is parked for the next story
+    /// (see [`names::parked_worktree`]); anything left in it keeps it where it is (rule 6).
     fn free_worktree(&self, i: usize) {
-        let path = names::story_worktree(&self.state_dir, &self.stories[i].story_id);
-        if let Ok(_lock) = self.repo.repo_lock() {
-            let _ = self.repo.worktree_remove(&path);
+        let id = &self.stories[i].story_id;
+        let path = names::story_worktree(&self.state_dir, id);
+        let Ok(_lock) = self.repo.repo_lock() else {
+            return;
+        };
+        let Some(head) = self.stories[i].head_commit.as_deref() else {
+            return;
+        };
+        // Detached first, so the merged branch is checked out nowhere.
+        if self.repo.worktree_checkout_detached(&path, head).is_ok() {
+            let _ = self
+                .repo
+                .worktree_move(&path, &names::parked_worktree(&self.state_dir, id));
         }
     }
 }

@@ -428,7 +428,7 @@ impl Run {
             return Ok(None);
         }
         let dir = names::base_worktree(&self.state_dir);
-        crate::checks::checkout_detached(&self.repo, &dir, base)?;
+        crate::checks::checkout_detached_async(&self.repo, &dir, base).await?;
         let tree = self.repo.tree_of(base).map_err(|e| e.to_string())?;
         let logs = self
             .state_dir

@@ -424,8 +424,16 @@ fn a_red_batch_is_bisected_the_good_stories_land_and_only_the_bad_one_is_kept_ou
     assert_eq!(out.code, 7, "{}", out.stderr);
     let files = p.git_cmd(&["ls-tree", "-r", "--name-only", "ralph/f", "src/"]);
     for id in ["A", "B", "C", "D", "F"] {
-        assert!(files.contains(&format!("src/{id}.txt")), "{id}: {files}\n{}", out.stderr);
+        assert!(
+            files.contains(&format!("src/{id}.txt")),
+            "{id}: {files}\n{}",
+            out.stderr
+        );
     }
     assert!(!files.contains("src/E.txt"), "{files}");
-    assert!(out.stderr.contains("[E] conflicted · slow failed"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[E] conflicted · slow failed"),
+        "{}",
+        out.stderr
+    );
 }

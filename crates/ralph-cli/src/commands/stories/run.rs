@@ -169,7 +169,11 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
             config: args.config.clone(),
         }),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two threads: the loops' own git steps (checkpoints, commits) block the thread they run
+    // on; the other keeps the rest of the plan moving. Heavier git work runs on the blocking
+    // pool.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| {
