@@ -44,8 +44,7 @@ pub fn default_priority() -> &'static [&'static str] {
     ralph_agents::default_priority()
 }
 
-/// The default timeout of a gate.
-pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub use ralph_core::settings::DEFAULT_GATE_TIMEOUT;
 
 /// Check a backend name (from the config or `--backend`) and return its canonical spelling
 /// (`q` becomes `kiro`). The error is a short reason with a suggestion, usable in a clap error.

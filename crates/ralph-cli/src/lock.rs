@@ -39,13 +39,10 @@ fn after_dead_holder(file: &mut File) -> bool {
     let mut s = String::new();
     let _ = file.seek(SeekFrom::Start(0));
     let _ = file.read_to_string(&mut s);
-    let Ok(pid) = s.trim().parse::<i32>() else {
+    let Ok(pid) = s.trim().parse::<u32>() else {
         return false;
     };
-    // SAFETY: kill with signal 0 only checks whether the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    if alive {
+    if ralph_core::process::process_alive(pid) {
         return false;
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

@@ -105,6 +105,9 @@ struct State {
     /// loops). They count at the estimate as soon as there is one: a loop starting its second
     /// iteration must not ignore seven first iterations still running.
     held_unknown: u32,
+    /// A reservation was refused: some loop stopped at this budget, so the plan run is
+    /// stopping (a loop's `Budget` stop after this is the plan's, not its own story's).
+    refused: bool,
     /// The most one iteration of any loop cost: every loop's estimate of its next one.
     max_usd: f64,
     max_tokens: u64,
@@ -171,6 +174,7 @@ impl PlanBudget {
             stop_before,
             Unit::Usd,
         ) {
+            st.refused = true;
             return Err(hit);
         }
         if let Some(hit) = check(
@@ -180,6 +184,7 @@ impl PlanBudget {
             stop_before,
             Unit::Tokens,
         ) {
+            st.refused = true;
             return Err(hit);
         }
         let unknown = est_usd == 0.0 && est_tokens == 0;
@@ -196,6 +201,11 @@ impl PlanBudget {
             unknown,
             settled: false,
         })
+    }
+
+    /// Whether a loop was refused an iteration by this budget.
+    pub fn refused(&self) -> bool {
+        self.state().refused
     }
 
     /// Spent by every loop so far (settled iterations and side calls).

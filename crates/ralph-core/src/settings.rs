@@ -144,6 +144,10 @@ impl GateWhen {
     }
 }
 
+/// A gate's timeout when it sets none; also a story criterion's (criteria have no timeout
+/// key).
+pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
 #[derive(Debug, Clone)]
 pub struct Gate {
     pub name: String,

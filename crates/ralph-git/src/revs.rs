@@ -147,31 +147,6 @@ impl Git {
         ))
     }
 
-    /// The paths that differ between `a` and `b` (commits or trees), sorted: which stories a
-    /// conflict or a repair touches.
-    pub fn changed_paths(&self, a: &str, b: &str) -> Result<Vec<String>, GitError> {
-        check_revision(a)?;
-        check_revision(b)?;
-        let args = &[
-            "diff-tree",
-            "-r",
-            "-z",
-            "--name-only",
-            "--no-renames",
-            a,
-            b,
-            "--",
-        ];
-        let stdout = self.run(&Invocation::new(args))?;
-        let mut paths: Vec<String> = stdout
-            .split(|&b| b == 0)
-            .filter(|p| !p.is_empty())
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect();
-        paths.sort();
-        Ok(paths)
-    }
-
     /// Commits reachable from `tip` and not from `base`, oldest first (as they were made).
     pub fn commits_between(&self, base: &str, tip: &str) -> Result<Vec<String>, GitError> {
         check_revision(base)?;

@@ -123,38 +123,12 @@ impl Dag {
 
     /// Every story that depends on `i`, directly or not (what `blocked` spreads to).
     pub fn descendants(&self, i: usize) -> Vec<usize> {
-        let mut seen = vec![false; self.len()];
-        let mut stack = vec![i];
-        let mut out = Vec::new();
-        while let Some(n) = stack.pop() {
-            for &d in &self.dependents[n] {
-                if !seen[d] {
-                    seen[d] = true;
-                    out.push(d);
-                    stack.push(d);
-                }
-            }
-        }
-        out.sort_unstable();
-        out
+        reach(&self.dependents, i)
     }
 
     /// Every story `i` depends on, directly or not (what `--only` must also run).
     pub fn ancestors(&self, i: usize) -> Vec<usize> {
-        let mut seen = vec![false; self.len()];
-        let mut stack = vec![i];
-        let mut out = Vec::new();
-        while let Some(n) = stack.pop() {
-            for &d in &self.deps[n] {
-                if !seen[d] {
-                    seen[d] = true;
-                    out.push(d);
-                    stack.push(d);
-                }
-            }
-        }
-        out.sort_unstable();
-        out
+        reach(&self.deps, i)
     }
 
     /// For each story, the longest path from it to the end of the plan, itself included, with
@@ -170,6 +144,24 @@ impl Dag {
         }
         len
     }
+}
+
+/// Every node reachable from `i` along `edges` (itself excluded), sorted.
+fn reach(edges: &[Vec<usize>], i: usize) -> Vec<usize> {
+    let mut seen = vec![false; edges.len()];
+    let mut stack = vec![i];
+    let mut out = Vec::new();
+    while let Some(n) = stack.pop() {
+        for &d in &edges[n] {
+            if !seen[d] {
+                seen[d] = true;
+                out.push(d);
+                stack.push(d);
+            }
+        }
+    }
+    out.sort_unstable();
+    out
 }
 
 /// Kahn's algorithm, plan order among the ready; on a cycle, the cycle's story indices with

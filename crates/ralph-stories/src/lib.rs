@@ -40,7 +40,7 @@ pub mod sim;
 pub mod transitions;
 pub mod worker;
 
-pub use coordinator::{run_plan, PlanInput, PlanOutcome, PlanRunOptions};
+pub use coordinator::{run_plan, PlanError, PlanInput, PlanOutcome, PlanRunOptions};
 pub use dag::{Dag, DagError};
 pub use events::{LoopSink, PlanEvent, PlanSink, SharedSink};
 pub use overlap::{may_overlap, PathSet};

@@ -6,7 +6,7 @@ use ralph_core::Handles;
 use ralph_git::Git;
 use ralph_store::{PlanRunRecord, QueueEntry, QueueState, RunState, StoryRecord, Write};
 
-use crate::coordinator::{PlanInput, PlanRunOptions};
+use crate::coordinator::{PlanError, PlanInput, PlanRunOptions};
 use crate::events::PLAN_STARTED;
 use crate::names;
 use crate::plan::Plan;
@@ -30,7 +30,7 @@ pub(crate) async fn open_plan_run(
     opts: &PlanRunOptions,
     repo: &Git,
     handles: &Handles,
-) -> Result<Opened, String> {
+) -> Result<Opened, PlanError> {
     let name = input.plan.name.clone();
     let found = if opts.fresh {
         None
@@ -142,12 +142,18 @@ async fn start(
     opts: &PlanRunOptions,
     repo: &Git,
     handles: &Handles,
-) -> Result<PlanRunRecord, String> {
-    let s = |e: ralph_git::GitError| e.to_string();
-    let head = repo
-        .rev_parse("HEAD")
-        .map_err(s)?
-        .ok_or("the repository has no commit yet; commit once, then run the plan")?;
+) -> Result<PlanRunRecord, PlanError> {
+    let s = |e: ralph_git::GitError| PlanError::Failed(e.to_string());
+    let refused = |message: String, hint: &str| PlanError::Refused {
+        message,
+        hint: hint.to_string(),
+    };
+    let head = repo.rev_parse("HEAD").map_err(s)?.ok_or_else(|| {
+        refused(
+            "the repository has no commit yet: the integration branch starts from HEAD".into(),
+            "commit once (`git commit`), then run the plan",
+        )
+    })?;
     let user_branch = std::fs::read_to_string(repo.git_dir.join("HEAD"))
         .ok()
         .and_then(|h| {
@@ -157,9 +163,9 @@ async fn start(
         });
     let branch = names::integration_branch(&input.plan.name, opts.into.as_deref());
     if user_branch.as_deref() == Some(branch.as_str()) {
-        return Err(format!(
-            "the integration branch {branch} is the branch you are on; ralph never moves your \
-             branch: switch to another branch or pass --into NAME"
+        return Err(refused(
+            format!("the integration branch {branch} is the branch you are on"),
+            "ralph never moves your branch: switch to another branch, or pass --into NAME",
         ));
     }
     {
@@ -173,10 +179,12 @@ async fn start(
                     .map_err(s)?;
             }
             Some(_) => {
-                return Err(format!(
-                    "the branch {branch} exists and holds commits your HEAD does not have (an \
-                     earlier plan run's?); land it (`ralph stories land`), delete it, or pass \
-                     --into NAME"
+                return Err(refused(
+                    format!(
+                        "the branch {branch} exists and holds commits your HEAD does not have \
+                         (an earlier plan run's?)"
+                    ),
+                    "merge it into your branch, delete it, or pass --into NAME",
                 ))
             }
         }

@@ -197,7 +197,10 @@ fn note_landed(
             continue;
         };
         let base = ctx.repo.merge_base(&head, built_on).ok().flatten();
-        if let Some(paths) = base.and_then(|b| ctx.repo.changed_paths(&b, &head).ok()) {
+        if let Some(paths) = base
+            .and_then(|b| ctx.repo.diff_stat(&b, &head).ok())
+            .map(|d| d.paths)
+        {
             merged.push(MergedStory {
                 id: id.clone(),
                 paths,
@@ -435,7 +438,7 @@ pub(crate) fn checks_for(ctx: &Arc<QueueCtx>, stories: &[String], also: &[String
                 checks.push(Check {
                     name: format!("{id}/{}", c.id),
                     run: run.to_string(),
-                    timeout: criterion_timeout(&ctx.settings),
+                    timeout: ralph_core::settings::DEFAULT_GATE_TIMEOUT,
                 });
             }
         }
@@ -477,13 +480,4 @@ pub(crate) async fn check_commit(
         cache: true,
     };
     run_checks(&place, checks).await
-}
-
-/// A criterion has no timeout of its own: the gates' default.
-pub fn criterion_timeout(settings: &Settings) -> std::time::Duration {
-    settings
-        .gates
-        .first()
-        .map(|g| g.timeout)
-        .unwrap_or(std::time::Duration::from_secs(600))
 }

@@ -64,7 +64,7 @@ pub(crate) async fn repair(
                 .merge_base(&candidate.built_on, theirs)
                 .map_err(s)?
                 .unwrap_or_else(|| candidate.built_on.clone());
-            let files = repo.changed_paths(&base, theirs).map_err(s)?;
+            let files = repo.diff_stat(&base, theirs).map_err(s)?.paths;
             let why = format!(
                 "{check} failed: {}",
                 tail.lines().last().unwrap_or("").trim()

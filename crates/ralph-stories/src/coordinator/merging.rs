@@ -53,7 +53,7 @@ impl Run {
             .filter(|s| s.state == StoryState::Merged)
             .filter_map(|s| {
                 let (base, head) = (s.base_commit.as_ref()?, s.head_commit.as_ref()?);
-                let paths = self.repo.changed_paths(base, head).ok()?;
+                let paths = self.repo.diff_stat(base, head).ok()?.paths;
                 Some(crate::queue::MergedStory {
                     id: s.story_id.clone(),
                     paths,

@@ -70,6 +70,23 @@ pub struct PlanOutcome {
     pub resumed: bool,
 }
 
+/// Why a plan run did not run to an ending.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// It cannot start as asked; nothing was changed. The user's to fix (exit 2).
+    #[error("{message}")]
+    Refused { message: String, hint: String },
+    /// ralph's own failure (exit 1); the plan run is resumed once the cause is gone.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for PlanError {
+    fn from(e: String) -> PlanError {
+        PlanError::Failed(e)
+    }
+}
+
 enum Msg {
     Worker(usize, Box<Result<WorkerOutput, WorkerError>>),
     Merged(crate::queue::Verdicts),
@@ -108,8 +125,16 @@ pub async fn run_plan(
     handles: Handles,
     cancel: Cancel,
     sink: SharedSink,
-) -> Result<PlanOutcome, String> {
+) -> Result<PlanOutcome, PlanError> {
     let dag = Dag::of(&input.plan).map_err(|e| e.to_string())?;
+    // Before anything is written: a plan run must not start for a story that is not there.
+    if let Some(id) = opts.only.iter().find(|id| dag.index(id).is_none()) {
+        return Err(PlanError::Refused {
+            message: format!("--only {id}: the plan has no story {id}"),
+            hint: "name stories by their `id` in the plan (`ralph stories check` lists them)"
+                .into(),
+        });
+    }
     let state_dir = repo.root.join(".ralph");
     let crate::open::Opened {
         plan_run,
@@ -173,7 +198,7 @@ pub async fn run_plan(
     });
     run.persist_blocked().await?;
     run.drive(&mut rx).await?;
-    run.finish(resumed).await
+    Ok(run.finish(resumed).await?)
 }
 
 impl Run {
@@ -186,6 +211,30 @@ impl Run {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .plan_event(&event);
+    }
+
+    /// Story `i` (as `story`, its other fields already updated) goes to `state`: one write with
+    /// its `story.state` event, then the record kept and the event told.
+    async fn save_state(
+        &mut self,
+        i: usize,
+        story: &StoryRecord,
+        state: StoryState,
+        reason: Option<String>,
+    ) -> Result<(), String> {
+        let (next, ev) = transition(story, state, reason, &self.now());
+        let write = Write::SaveStory {
+            story: next.clone(),
+            events: vec![record(&self.plan_run.id, &ev)],
+        };
+        self.handles
+            .store
+            .write(write)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.stories[i] = next;
+        self.tell(ev);
+        Ok(())
     }
 
     fn stopping(&self) -> bool {
@@ -237,7 +286,7 @@ impl Run {
     }
 
     async fn start_story(&mut self, i: usize) -> Result<(), String> {
-        let plan = &self.input.plan;
+        let plan = self.input.plan.clone();
         let id = self.stories[i].story_id.clone();
         if self.stories[i].state == StoryState::Running {
             if let Some(done) = self.completed_before_crash(i)? {
@@ -261,19 +310,8 @@ impl Run {
         }
         next.branch = Some(branch.clone());
         next.worktree = Some(worktree.display().to_string());
-        let (next, ev) = transition(&next, StoryState::Running, None, &self.now());
-        let write = Write::SaveStory {
-            story: next.clone(),
-            events: vec![record(&self.plan_run.id, &ev)],
-        };
-        self.handles
-            .store
-            .write(write)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.stories[i] = next;
+        self.save_state(i, &next, StoryState::Running, None).await?;
         self.running[i] = true;
-        self.tell(ev);
         let attempt = self.stories[i].attempts.max(1);
         let input = WorkerInput {
             plan_run_id: self.plan_run.id.clone(),
@@ -404,7 +442,7 @@ impl Run {
                 (StoryState::Running, None)
             }
             StopReason::NeedsHuman => (StoryState::NeedsHuman, Some(o.message.clone())),
-            StopReason::Budget if self.plan_budget_hit(o) => {
+            StopReason::Budget if self.handles.budget.as_ref().is_some_and(|b| b.refused()) => {
                 self.stop.get_or_insert((
                     exit_codes::BUDGET,
                     format!(
@@ -456,26 +494,26 @@ impl Run {
         }))
     }
 
-    /// Whether a loop's budget stop was the plan's (ralph-core names it "plan cost budget" /
-    /// "plan token budget") or the plan's budget is spent anyway.
-    fn plan_budget_hit(&self, o: &WorkerOutput) -> bool {
-        let Some(budget) = &self.handles.budget else {
-            return false;
-        };
-        if o.message.starts_with("plan cost budget") || o.message.starts_with("plan token budget") {
-            return true;
-        }
-        let caps = budget.caps();
-        let (usd, tokens) = budget.spent();
-        caps.max_cost_usd.is_some_and(|cap| usd >= cap - 1e-9)
-            || caps.max_tokens.is_some_and(|cap| tokens >= cap)
-    }
-
     /// On a resume, stories the scheduler derives as blocked (an ancestor failed in an earlier
     /// session) are stored and told as such.
     async fn persist_blocked(&mut self) -> Result<(), String> {
-        for d in 0..self.stories.len() {
-            if self.sched.state(d) != State::Blocked || is_terminal(self.stories[d].state) {
+        let blocked: Vec<usize> = (0..self.stories.len())
+            .filter(|&d| self.sched.state(d) == State::Blocked)
+            .collect();
+        self.block(blocked).await
+    }
+
+    /// Tell the scheduler how story `i` ended; the stories that blocks are persisted as
+    /// `blocked`, each with its reason.
+    async fn finished(&mut self, i: usize, outcome: Outcome) -> Result<(), String> {
+        let blocked = self.sched.finish(i, outcome).map_err(|e| e.to_string())?;
+        self.block(blocked).await
+    }
+
+    /// Store `stories` as blocked, each naming the failed story it depends on.
+    async fn block(&mut self, stories: Vec<usize>) -> Result<(), String> {
+        for d in stories {
+            if is_terminal(self.stories[d].state) {
                 continue;
             }
             let cause = self
@@ -491,57 +529,9 @@ impl Run {
                 ),
                 None => "a story it depends on cannot be merged".to_string(),
             };
-            let (next, ev) = transition(
-                &self.stories[d],
-                StoryState::Blocked,
-                Some(why),
-                &self.now(),
-            );
-            let write = Write::SaveStory {
-                story: next.clone(),
-                events: vec![record(&self.plan_run.id, &ev)],
-            };
-            self.handles
-                .store
-                .write(write)
-                .await
-                .map_err(|e| e.to_string())?;
-            self.stories[d] = next;
-            self.tell(ev);
-        }
-        Ok(())
-    }
-
-    /// Tell the scheduler how story `i` ended; the stories that blocks are persisted as
-    /// `blocked`, each with its reason.
-    async fn finished(&mut self, i: usize, outcome: Outcome) -> Result<(), String> {
-        let blocked = self.sched.finish(i, outcome).map_err(|e| e.to_string())?;
-        let cause = (
-            self.stories[i].story_id.clone(),
-            self.stories[i].state.as_str(),
-        );
-        for d in blocked {
-            if is_terminal(self.stories[d].state) {
-                continue;
-            }
-            let why = format!("depends on {}, which is {}", cause.0, cause.1);
-            let (next, ev) = transition(
-                &self.stories[d],
-                StoryState::Blocked,
-                Some(why),
-                &self.now(),
-            );
-            let write = Write::SaveStory {
-                story: next.clone(),
-                events: vec![record(&self.plan_run.id, &ev)],
-            };
-            self.handles
-                .store
-                .write(write)
-                .await
-                .map_err(|e| e.to_string())?;
-            self.stories[d] = next;
-            self.tell(ev);
+            let story = self.stories[d].clone();
+            self.save_state(d, &story, StoryState::Blocked, Some(why))
+                .await?;
         }
         Ok(())
     }
@@ -569,13 +559,8 @@ fn scheduler(
         .collect();
     let mut sched = Scheduler::resume(plan, dag, None, &states).map_err(|e| e.to_string())?;
     if !only.is_empty() {
-        let mut idx = Vec::new();
-        for id in only {
-            idx.push(
-                dag.index(id)
-                    .ok_or_else(|| format!("--only {id}: the plan has no story {id}"))?,
-            );
-        }
+        // Checked by run_plan before anything was written.
+        let idx: Vec<usize> = only.iter().filter_map(|id| dag.index(id)).collect();
         sched.restrict(&idx).map_err(|e| e.to_string())?;
     }
     Ok(sched)

@@ -437,3 +437,37 @@ fn a_red_batch_is_bisected_the_good_stories_land_and_only_the_bad_one_is_kept_ou
         out.stderr
     );
 }
+
+#[test]
+fn a_plan_run_that_cannot_start_as_asked_is_refused_with_a_hint_and_writes_nothing() {
+    let p = repo();
+    let script = story_agent(&p, 0);
+    p.configure(&script, "text", "max_iterations = 1", "");
+    p.write(
+        "stories.toml",
+        &format!("version = 1\nname = \"f\"\n\n{}", story("A", &[])),
+    );
+    let out = p.run(&["stories", "run", "--only", "ZZ"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--only ZZ: the plan has no story ZZ") && out.stderr.contains("hint:"),
+        "{}",
+        out.stderr
+    );
+    let out = p.run(&["stories", "run", "--into", "main"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the integration branch main is the branch you are on")
+            && out.stderr.contains("hint: ralph never moves your branch"),
+        "{}",
+        out.stderr
+    );
+    // Neither made a branch or a plan run.
+    assert_eq!(p.git_cmd(&["branch", "--list", "ralph/*"]), "");
+    let runs: i64 = p
+        .db()
+        .query_row("SELECT COUNT(*) FROM plan_runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 0);
+}

@@ -76,13 +76,12 @@ impl LoopMaker for CliLoops {
         let resolved = resolve(&cfg, &args, &self.root).map_err(|e| e.to_string())?;
         let mut settings = resolved.settings;
         settings.prompt = PromptSource::Text(prompt);
-        let timeout = ralph_stories::queue::criterion_timeout(&settings);
         for (c, run) in story.auto_criteria() {
             settings.gates.push(ralph_core::settings::Gate {
                 name: c.id.clone(),
                 run: run.to_string(),
                 when: ralph_core::settings::GateWhen::Complete,
-                timeout,
+                timeout: ralph_core::settings::DEFAULT_GATE_TIMEOUT,
             });
         }
         Ok((settings, resolved.agents))
@@ -209,7 +208,19 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
         let outcome =
             ralph_stories::run_plan(input, opts, repo, handles, cancel, sink.clone()).await;
         ralph_core::orphans::sweep_all();
-        let outcome = outcome.map_err(|e| CliError::new(exit_codes::INTERNAL_ERROR, e, None))?;
+        let outcome = outcome.map_err(|e| match e {
+            ralph_stories::PlanError::Refused { message, hint } => {
+                CliError::usage(message, Some(hint))
+            }
+            ralph_stories::PlanError::Failed(e) => CliError::new(
+                exit_codes::INTERNAL_ERROR,
+                e,
+                Some(
+                    "the plan run is kept: fix the cause, then `ralph stories run` resumes it"
+                        .into(),
+                ),
+            ),
+        })?;
         summary_table(&outcome);
         Ok(outcome.exit_code)
     })
