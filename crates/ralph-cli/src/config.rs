@@ -329,59 +329,95 @@ pub fn read_prompt_file(path: &Path) -> std::io::Result<String> {
     reason = "the error's fields are the documented contract; it is returned once, on the way out"
 )]
 pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
-    let file_error = |message: String, hint: &str| ConfigError {
+    let src = read_toml(path, &CONFIG_FILE)?;
+    parse(&src, path)
+}
+
+/// A TOML file of ralph's, as the errors of reading it name it.
+pub(crate) struct TomlFile {
+    /// "the config file", "the plan".
+    pub the: &'static str,
+    /// "config file", "plan file".
+    pub noun: &'static str,
+    /// "ralph.toml".
+    pub name: &'static str,
+    /// The flag that names another one: "-c".
+    pub flag: &'static str,
+    /// What to do when it does not exist.
+    pub missing_hint: &'static str,
+}
+
+const CONFIG_FILE: TomlFile = TomlFile {
+    the: "the config file",
+    noun: "config file",
+    name: "ralph.toml",
+    flag: "-c",
+    missing_hint: "run `ralph init` to create ralph.toml, or pass an existing file with -c PATH",
+};
+
+/// The text of a TOML file: bounded, a regular file, UTF-8 (the first bad byte located).
+#[expect(
+    clippy::result_large_err,
+    reason = "the error's fields are the documented contract; it is returned once, on the way out"
+)]
+pub(crate) fn read_toml(path: &Path, kind: &TomlFile) -> Result<String, ConfigError> {
+    let file_error = |message: String, hint: String| ConfigError {
         file: path.to_path_buf(),
         line: None,
         column: None,
         key: None,
         message,
-        hint: Some(hint.to_string()),
+        hint: Some(hint),
     };
+    let TomlFile {
+        the,
+        noun,
+        name,
+        flag,
+        missing_hint,
+    } = kind;
     if path.is_dir() {
         return Err(file_error(
-            "is a directory, not a config file".into(),
-            "pass the path of the file itself, e.g. -c path/to/ralph.toml",
+            format!("is a directory, not a {noun}"),
+            format!("pass the path of the file itself, e.g. {flag} path/to/{name}"),
         ));
     }
     let bytes = ralph_core::bounded::read_bounded(path, ralph_core::bounded::CONFIG_MAX_BYTES)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidInput => file_error(
-                format!("cannot read the config file: {e}"),
-                "pass the path of a regular ralph.toml (at most 1 MiB); `ralph init` writes one",
+                format!("cannot read {the}: {e}"),
+                format!("pass the path of a regular {name} (at most 1 MiB)"),
             ),
             std::io::ErrorKind::NotFound => file_error(
-                "cannot read the config file: it does not exist".into(),
-                "run `ralph init` to create ralph.toml, or pass an existing file with -c PATH",
+                format!("cannot read {the}: it does not exist"),
+                missing_hint.to_string(),
             ),
             std::io::ErrorKind::PermissionDenied => file_error(
-                "cannot read the config file: permission denied".into(),
-                "check the file's permissions (it needs to be readable by you)",
+                format!("cannot read {the}: permission denied"),
+                "check the file's permissions (it needs to be readable by you)".into(),
             ),
             _ => file_error(
-                format!("cannot read the config file: {e}"),
-                "check that the path is a readable file",
+                format!("cannot read {the}: {e}"),
+                "check that the path is a readable file".into(),
             ),
         })?;
-    match String::from_utf8(bytes) {
-        Ok(src) => parse(&src, path),
-        Err(e) => {
-            // Point at the first bad byte: the text before it is valid UTF-8 by definition.
-            let good = e
-                .as_bytes()
-                .get(..e.utf8_error().valid_up_to())
-                .unwrap_or_default();
-            let before = String::from_utf8_lossy(good);
-            let (line, column) = text::line_col(&before, before.len());
-            Err(ConfigError {
-                file: path.to_path_buf(),
-                line: Some(line),
-                column: Some(column),
-                key: None,
-                message: "the file is not valid UTF-8 text".into(),
-                hint: Some("save ralph.toml as UTF-8 (TOML files must be UTF-8)".into()),
-            })
+    String::from_utf8(bytes).map_err(|e| {
+        // Point at the first bad byte: the text before it is valid UTF-8 by definition.
+        let good = e
+            .as_bytes()
+            .get(..e.utf8_error().valid_up_to())
+            .unwrap_or_default();
+        let before = String::from_utf8_lossy(good);
+        let (line, column) = text::line_col(&before, before.len());
+        ConfigError {
+            file: path.to_path_buf(),
+            line: Some(line),
+            column: Some(column),
+            key: None,
+            message: "the file is not valid UTF-8 text".into(),
+            hint: Some(format!("save {name} as UTF-8 (TOML files must be UTF-8)")),
         }
-    }
+    })
 }
 
 #[cfg(test)]

@@ -122,42 +122,19 @@ pub fn parse_plan(src: &str, path: &Path) -> Result<PlanFile, ConfigError> {
     reason = "ConfigError's fields are the documented contract; it is returned once"
 )]
 pub fn load_plan(path: &Path) -> Result<PlanFile, ConfigError> {
-    let file_error = |message: String, hint: &str| ConfigError {
-        file: path.to_path_buf(),
-        line: None,
-        column: None,
-        key: None,
-        message,
-        hint: Some(hint.to_string()),
-    };
-    if path.is_dir() {
-        return Err(file_error(
-            "is a directory, not a plan file".into(),
-            "pass the path of the file itself, e.g. -f path/to/stories.toml",
-        ));
-    }
-    let bytes = ralph_core::bounded::read_bounded(path, ralph_core::bounded::CONFIG_MAX_BYTES)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => file_error(
-                "cannot read the plan: it does not exist".into(),
-                "write stories.toml (see `ralph schema stories`), or pass another with -f PATH",
-            ),
-            _ => file_error(
-                format!("cannot read the plan: {e}"),
-                "pass the path of a readable regular file (at most 1 MiB)",
-            ),
-        })?;
-    let hash = hex(&Sha256::digest(&bytes));
-    let src = String::from_utf8(bytes).map_err(|_| {
-        file_error(
-            "the file is not valid UTF-8 text".into(),
-            "save stories.toml as UTF-8 (TOML files must be UTF-8)",
-        )
-    })?;
+    let src = crate::config::read_toml(path, &PLAN_FILE)?;
     let mut plan = parse_plan(&src, path)?;
-    plan.hash = hash;
+    plan.hash = hex(&Sha256::digest(src.as_bytes()));
     Ok(plan)
 }
+
+const PLAN_FILE: crate::config::TomlFile = crate::config::TomlFile {
+    the: "the plan",
+    noun: "plan file",
+    name: "stories.toml",
+    flag: "-f",
+    missing_hint: "write stories.toml (see `ralph schema stories`), or pass another with -f PATH",
+};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
