@@ -10,9 +10,9 @@
 
 #![expect(clippy::unwrap_used, reason = "a benchmark stops at the first failure")]
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod support;
 use std::time::{Duration, Instant};
+use support::{git, Stats};
 
 use ralph_git::{CheckpointOptions, Git};
 
@@ -188,55 +188,4 @@ fn time(runs: usize, mut f: impl FnMut()) -> Vec<Duration> {
             start.elapsed()
         })
         .collect()
-}
-
-struct Stats {
-    min: Duration,
-    median: Duration,
-    p95: Duration,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<Duration>) -> Stats {
-        samples.sort();
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-        Stats {
-            min: samples[0],
-            median: at(0.5),
-            p95: at(0.95),
-        }
-    }
-
-    fn print(&self, label: &str) {
-        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
-        println!(
-            "{label:<38} {:>8} {:>8} {:>8}",
-            ms(self.min),
-            ms(self.median),
-            ms(self.p95)
-        );
-    }
-}
-
-/// Setup and baseline commands, isolated from the developer's configuration.
-fn git(dir: &Path, args: &[&str]) {
-    let mut cmd = Command::new("git");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("GIT_") {
-            cmd.env_remove(name);
-        }
-    }
-    let status = cmd
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@localhost")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@localhost")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?} failed");
 }

@@ -13,10 +13,12 @@
 
 #![expect(clippy::unwrap_used, reason = "a benchmark stops at the first failure")]
 
+mod support;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::Stats;
 
 use ralph_git::{Git, RefRules};
 
@@ -73,7 +75,7 @@ fn main() {
             assert!(repo.restore_refs(&before, &rules).unwrap().is_empty());
             last = before;
         });
-        Stats::of(total).print(&format!("snapshot + compare, {layout} refs, stamps"));
+        Stats::of(total).print_us(&format!("snapshot + compare, {layout} refs, stamps"));
         // As the engine runs it on Linux: inotify vouches for every ref directory nothing
         // happened in (here: all of them), so no loose ref file is touched.
         let mut last = before.clone();
@@ -86,15 +88,15 @@ fn main() {
             last = before;
         });
         let total = Stats::of(total);
-        total.print(&format!("snapshot + compare, {layout} refs, watched"));
+        total.print_us(&format!("snapshot + compare, {layout} refs, watched"));
         Stats::of(time(|| {
             repo.snapshot_refs().unwrap();
         }))
-        .print(&format!("snapshot alone, {layout} refs, no cache"));
+        .print_us(&format!("snapshot alone, {layout} refs, no cache"));
         Stats::of(time(|| {
             git(&root, &["for-each-ref"], None);
         }))
-        .print(&format!("baseline: git for-each-ref, {layout} refs"));
+        .print_us(&format!("baseline: git for-each-ref, {layout} refs"));
         println!(
             "  added per iteration ({layout}, watched, median): {:.3} ms; goal <= 1 ms: {}",
             total.median.as_secs_f64() * 1000.0,
@@ -115,34 +117,6 @@ fn time(mut f: impl FnMut()) -> Vec<Duration> {
             start.elapsed()
         })
         .collect()
-}
-
-struct Stats {
-    min: Duration,
-    median: Duration,
-    p95: Duration,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<Duration>) -> Stats {
-        samples.sort();
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-        Stats {
-            min: samples[0],
-            median: at(0.5),
-            p95: at(0.95),
-        }
-    }
-
-    fn print(&self, label: &str) {
-        let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
-        println!(
-            "{label:<44} {:>9} {:>9} {:>9}",
-            us(self.min),
-            us(self.median),
-            us(self.p95)
-        );
-    }
 }
 
 /// Setup and baseline commands, isolated from the developer's configuration.

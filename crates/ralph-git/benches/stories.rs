@@ -16,9 +16,10 @@
 
 #![expect(clippy::unwrap_used, reason = "a benchmark stops at the first failure")]
 
+mod support;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{git, Stats};
 
 use ralph_git::{CasOutcome, Git, MergeTreeOutcome};
 
@@ -171,54 +172,4 @@ fn time(mut f: impl FnMut()) -> Duration {
     let start = Instant::now();
     f();
     start.elapsed()
-}
-
-struct Stats {
-    min: Duration,
-    median: Duration,
-    p95: Duration,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<Duration>) -> Stats {
-        samples.sort();
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-        Stats {
-            min: samples[0],
-            median: at(0.5),
-            p95: at(0.95),
-        }
-    }
-
-    fn print(&self, label: &str) {
-        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
-        println!(
-            "{label:<40} {:>9} {:>9} {:>9}",
-            ms(self.min),
-            ms(self.median),
-            ms(self.p95)
-        );
-    }
-}
-
-/// Setup commands, isolated from the developer's configuration.
-fn git(dir: &Path, args: &[&str]) {
-    let mut cmd = Command::new("git");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("GIT_") {
-            cmd.env_remove(name);
-        }
-    }
-    let status = cmd
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@localhost")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@localhost")
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?} failed");
 }
