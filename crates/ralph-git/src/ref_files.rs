@@ -105,47 +105,52 @@ pub(crate) fn is_damaged_packed(bytes: &[u8]) -> bool {
     })
 }
 
+/// The loose ref files read from `refs/`, and every directory seen there: a directory with no
+/// ref in it yet (just created, or holding only a lock file) must still be visited next time,
+/// and a directory taken from the cache is known only through this list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Loose {
+    /// Ref name → its file's stamp and value (`None`: vanished while being read).
+    pub files: HashMap<String, (Stamp, Option<Value>)>,
+    /// Directory ref-name prefix (`refs/heads`) → the names of its subdirectories.
+    pub dirs: HashMap<String, Vec<String>>,
+}
+
 /// The loose ref files under `dir` (whose ref name is `prefix`) into `out`, with their value
-/// (garbage and symlinks are [`Value::Broken`]; `None`: vanished while being read). Files whose stamp equals the one in `cache` are not read.
-/// Symlinks are not followed; lock files are skipped.
+/// (garbage and symlinks are [`Value::Broken`]; `None`: vanished while being read). Files
+/// whose stamp equals the one in `cache` are not read. Symlinks are not followed; lock files
+/// are skipped.
 pub(crate) fn read_loose(
     dir: &Path,
     prefix: &str,
-    cache: Option<&HashMap<String, (Stamp, Option<Value>)>>,
+    cache: Option<&Loose>,
     unchanged: &dyn Fn(&str) -> bool,
-    out: &mut HashMap<String, (Stamp, Option<Value>)>,
+    out: &mut Loose,
 ) -> Result<(), GitError> {
     // A directory the caller knows did not change (nothing added, removed or written in it
     // since `cache` was read) is taken from the cache without a system call; its
     // subdirectories are judged on their own.
     if let Some(cache) = cache.filter(|_| unchanged(prefix)) {
-        let mut subdirs = std::collections::BTreeSet::new();
         let start = prefix.len() + 1;
-        for (name, entry) in cache {
+        for (name, entry) in &cache.files {
             let Some(rest) = name.get(start..).filter(|_| name.starts_with(prefix)) else {
                 continue;
             };
-            if name.as_bytes().get(prefix.len()) != Some(&b'/') {
-                continue;
-            }
-            match rest.split_once('/') {
-                None => {
-                    out.insert(name.clone(), entry.clone());
-                }
-                Some((sub, _)) => {
-                    subdirs.insert(sub.to_owned());
-                }
+            if name.as_bytes().get(prefix.len()) == Some(&b'/') && !rest.contains('/') {
+                out.files.insert(name.clone(), entry.clone());
             }
         }
-        for sub in subdirs {
+        let subdirs = cache.dirs.get(prefix).cloned().unwrap_or_default();
+        for sub in &subdirs {
             read_loose(
-                &dir.join(&sub),
+                &dir.join(sub),
                 &format!("{prefix}/{sub}"),
                 Some(cache),
                 unchanged,
                 out,
             )?;
         }
+        out.dirs.insert(prefix.to_owned(), subdirs);
         return Ok(());
     }
     let entries = match fs::read_dir(dir) {
@@ -158,6 +163,7 @@ pub(crate) fn read_loose(
             })
         }
     };
+    let mut subdirs = Vec::new();
     for entry in entries.flatten() {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
@@ -168,6 +174,7 @@ pub(crate) fn read_loose(
         let full = format!("{prefix}/{name}");
         if kind.is_dir() {
             read_loose(&entry.path(), &full, cache, unchanged, out)?;
+            subdirs.push(name);
             continue;
         }
         if name.ends_with(".lock") || !(kind.is_file() || kind.is_symlink()) {
@@ -178,9 +185,9 @@ pub(crate) fn read_loose(
             continue;
         };
         let stamp = Stamp::of(&meta);
-        if let Some((cached, value)) = cache.and_then(|c| c.get(&full)) {
+        if let Some((cached, value)) = cache.and_then(|c| c.files.get(&full)) {
             if cached.same(&stamp) {
-                out.insert(full, (stamp, value.clone()));
+                out.files.insert(full, (stamp, value.clone()));
                 continue;
             }
         }
@@ -189,8 +196,9 @@ pub(crate) fn read_loose(
             true => read_regular(&entry.path()).map(|raw| parse_loose(&raw)),
             false => Some(Value::Broken),
         };
-        out.insert(full, (stamp, value));
+        out.files.insert(full, (stamp, value));
     }
+    out.dirs.insert(prefix.to_owned(), subdirs);
     Ok(())
 }
 

@@ -18,14 +18,14 @@
 //! forward — the agent's own new commits. Stash entries the agent dropped come back; entries
 //! it pushed stay. Refs matching [`RefRules`] are left as the agent left them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 
 use crate::command::Invocation;
 use crate::meta::write_file;
 use crate::ref_files::{
     entry_commit, is_damaged_packed, is_oid, lines, parse_head, parse_packed, read_loose,
-    read_optional, read_regular, Head, Stamp, Value,
+    read_optional, read_regular, Head, Loose, Value,
 };
 use crate::{Git, GitError};
 
@@ -44,9 +44,9 @@ pub struct RefSnapshot {
     reftable: bool,
     /// The refs `packed` holds, parsed: reused while the file's bytes are the same.
     packed_refs: BTreeMap<String, Value>,
-    /// Each loose ref file, with what `lstat` said about it: a file whose stamp is unchanged
-    /// is not read again (see [`Stamp`]).
-    loose: HashMap<String, (Stamp, Option<Value>)>,
+    /// Each loose ref file, with what `lstat` said about it (a file whose stamp is unchanged
+    /// is not read again, see [`Stamp`]), and each directory.
+    loose: Loose,
 }
 
 impl RefSnapshot {
@@ -198,7 +198,7 @@ impl Git {
             Some(p) if p.packed == packed => p.packed_refs.clone(),
             _ => packed.as_deref().map(parse_packed).unwrap_or_default(),
         };
-        let mut loose = HashMap::new();
+        let mut loose = Loose::default();
         let cache = previous.map(|p| &p.loose);
         read_loose(
             &self.common_dir.join("refs"),
@@ -208,7 +208,7 @@ impl Git {
             &mut loose,
         )?;
         let mut refs = packed_refs.clone();
-        for (name, (_, value)) in &loose {
+        for (name, (_, value)) in &loose.files {
             if let Some(value) = value {
                 refs.insert(name.clone(), value.clone());
             }
@@ -262,7 +262,7 @@ impl Git {
             packed: None,
             reftable: true,
             packed_refs: BTreeMap::new(),
-            loose: HashMap::new(),
+            loose: Loose::default(),
         })
     }
 

@@ -32,6 +32,28 @@ fn an_in_place_rewrite_of_a_loose_ref_is_seen_through_the_stat_cache() {
     assert!(report.is_empty(), "{report:?}");
 }
 
+/// Found by CI: one story's loop saw another loop's first checkpoint as "deleted by the
+/// agent". Its run directory was still empty (git had made it, the ref was a lock file) when
+/// the baseline was read, so the cache had no file under it; the next snapshot took the
+/// unchanged parent from the cache, learnt its subdirectories from the cached file names, and
+/// never looked into the directory the ref had appeared in.
+#[test]
+fn a_ref_written_into_a_directory_that_was_empty_at_the_baseline_is_seen() {
+    let repo = repo();
+    let git = repo.discover();
+    let run = repo.root.join(".git/refs/ralph/checkpoints/r2");
+    std::fs::create_dir_all(&run).unwrap();
+    let before = git.snapshot_refs().unwrap();
+    let main = repo.git(&["rev-parse", "main"]);
+    repo.git(&["update-ref", "refs/ralph/checkpoints/r2/0000", main.trim()]);
+    // What inotify reports: only the run directory changed, its parents did not.
+    let dirty = |prefix: &str| prefix == "refs/ralph/checkpoints/r2";
+    let now = git
+        .snapshot_refs_watched(Some(&before), &|p| !dirty(p))
+        .unwrap();
+    assert_eq!(now, git.snapshot_refs().unwrap(), "the new ref was seen");
+}
+
 #[test]
 fn a_moved_tag_and_a_deleted_branch_come_back_in_one_transaction() {
     let repo = repo();
