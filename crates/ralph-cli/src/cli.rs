@@ -81,6 +81,14 @@ pub enum StoriesCmd {
     /// Run the plan: stories in parallel worktrees, each merged once verified (resumes an
     /// unfinished plan run unless --fresh)
     Run(Box<crate::commands::stories::run::StoriesRunArgs>),
+    /// The latest plan run: each story's state, layer, dependencies, iterations, cost, branch
+    Status(crate::commands::stories::status::StoriesStatusArgs),
+    /// Run failed, conflicted or blocked stories again (on their branches, with their work)
+    Retry(crate::commands::stories::retry::StoriesRetryArgs),
+    /// Fast-forward your branch to the integration branch's tip (never anything else)
+    Land(crate::commands::stories::land::StoriesLandArgs),
+    /// Remove the story worktrees that are provably free of work
+    Clean(crate::commands::stories::clean::StoriesCleanArgs),
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +294,8 @@ pub enum CostBy {
     Backend,
     /// Project root (useful with --all-projects)
     Project,
+    /// The story whose loop made the call (`ralph stories`); `-` for the single loop
+    Story,
 }
 
 #[derive(Debug, Args)]

@@ -189,6 +189,39 @@ impl Git {
         Ok(self.rev_parse(&format!("refs/heads/{name}"))?.is_some())
     }
 
+    /// Fast-forwards the branch checked out in the worktree at `root` to `commit`
+    /// (`git merge --ff-only`): the files follow, and uncommitted changes stay where git can
+    /// keep them (git refuses, changing nothing, when one would be overwritten). Anything but
+    /// a fast-forward is refused by git.
+    pub fn fast_forward_in(&self, root: &std::path::Path, commit: &str) -> Result<(), GitError> {
+        check_revision(commit)?;
+        let _lock = self.repo_lock()?;
+        self.run_in(
+            root,
+            &Invocation::new(&["merge", "--ff-only", "-q", "--no-stat", commit]),
+        )?;
+        Ok(())
+    }
+
+    /// A ref under `prefix` (`refs/`, `refs/ralph/`) whose history contains `commit` (the
+    /// first by name), if any: a commit some ref reaches is kept by git however its worktree
+    /// goes.
+    pub fn ref_containing(&self, commit: &str, prefix: &str) -> Result<Option<String>, GitError> {
+        check_revision(commit)?;
+        check_revision(prefix)?;
+        let args = &[
+            "for-each-ref",
+            "--count=1",
+            "--format=%(refname)",
+            "--contains",
+            commit,
+            prefix,
+        ];
+        let stdout = self.run(&Invocation::new(args))?;
+        let text = String::from_utf8_lossy(&stdout);
+        Ok(text.lines().next().map(str::to_owned))
+    }
+
     /// The all-zero id of the repository's object format ("must not exist" to update-ref).
     pub(crate) fn zero_oid(&self) -> String {
         "0".repeat(self.empty_tree.len())

@@ -220,6 +220,13 @@ impl Git {
         Ok(self.dirty_entries(&root)?.is_empty())
     }
 
+    /// What keeps the worktree at `path` from being clean: its `git status` entries (`XY path`,
+    /// at most 20), untracked files included, ignored ones not.
+    pub fn dirty_paths(&self, path: &Path) -> Result<Vec<String>, GitError> {
+        let root = self.worktree_top(path)?;
+        self.dirty_entries(&root)
+    }
+
     /// `git status` entries (`XY path`), at most 20: enough to say why, bounded for an error.
     pub(crate) fn dirty_entries(&self, root: &Path) -> Result<Vec<String>, GitError> {
         let args = &[

@@ -77,6 +77,23 @@ impl Store {
             .map_err(sql("read the latest plan run"))
     }
 
+    /// Every integration branch any plan run used (`ralph stories clean`: a story's work
+    /// merged into one of them is kept without its worktree).
+    pub fn integration_branches(&self) -> Result<Vec<String>, StoreError> {
+        if !self.has_stories() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT integration_branch FROM plan_runs ORDER BY 1")
+            .map_err(sql("list integration branches"))?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(sql("list integration branches"))?;
+        rows.collect::<Result<Vec<String>, _>>()
+            .map_err(sql("list integration branches"))
+    }
+
     /// Every story of a plan run, in the order they were first written.
     pub fn stories(&self, plan_run_id: &str) -> Result<Vec<StoryRecord>, StoreError> {
         let q = format!(

@@ -24,6 +24,8 @@ pub struct StoryReportRow {
     pub cost_usd: Option<f64>,
     pub branch: Option<String>,
     pub attempts: u32,
+    /// Why the story is in its state (a failure's stop reason, what blocks it), if stored.
+    pub reason: Option<String>,
 }
 
 /// Calls (iterations and side calls) of the plan run's loop runs, per run scope, as
@@ -50,7 +52,7 @@ impl Store {
             "WITH sc AS ({}) SELECT s.story_id, s.state, s.layer, s.depends_on, \
              COALESCE(sc.iters, 0), \
              CASE WHEN sc.calls IS NULL THEN 0.0 WHEN sc.known = sc.calls THEN sc.cost END, \
-             s.branch, s.attempts FROM stories s LEFT JOIN sc ON sc.scope = s.story_id \
+             s.branch, s.attempts, s.reason FROM stories s LEFT JOIN sc ON sc.scope = s.story_id \
              WHERE s.plan_run_id = ?1 ORDER BY s.rowid",
             per_scope_sql()
         );
@@ -71,6 +73,7 @@ impl Store {
                     cost_usd: r.get(5)?,
                     branch: r.get(6)?,
                     attempts: r.get(7)?,
+                    reason: r.get(8)?,
                 })
             })
             .map_err(sql("report the stories"))?;

@@ -31,6 +31,7 @@ impl CostBy {
             CostBy::Run => CostGroup::Run,
             CostBy::Backend => CostGroup::Backend,
             CostBy::Project => CostGroup::Project,
+            CostBy::Story => CostGroup::Story,
         }
     }
 }

@@ -23,7 +23,7 @@ use ralph_store::Store;
 use crate::error::CliError;
 
 /// The project's state database, read-only; `None` before the first run.
-fn open_store(cwd: &Path) -> Result<Option<Store>, CliError> {
+pub(crate) fn open_store(cwd: &Path) -> Result<Option<Store>, CliError> {
     let db = cwd.join(".ralph").join("ralph.db");
     if !db.exists() {
         return Ok(None);

@@ -30,6 +30,7 @@ mod secrets;
 mod spend;
 mod state;
 mod state_tamper;
+mod stories_cmds;
 mod stories_crash;
 mod stories_limits;
 mod stories_plan;
