@@ -15,6 +15,22 @@ use ralph_core::sandbox::{CallCommand, CallPlace, Who};
 use ralph_core::{Cancel, Handles, Settings};
 use ralph_store::{GateResult, Write};
 
+/// The tag naming one check call's sandbox temp dir (which the sandbox empties and creates):
+/// unique to the call, since the same check on the same tree can run twice at once (two ralph
+/// processes on copies of one repository; CI saw two tests with the same plan collide, EEXIST).
+fn sandbox_tag(tree: &str, check: &str) -> String {
+    format!(
+        "check-{}-{}-{}-{}",
+        std::process::id(),
+        NEXT_CALL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        &tree[..12.min(tree.len())],
+        check.replace('/', "-")
+    )
+}
+
+/// Numbers the checks of this process (their sandbox temp dirs).
+static NEXT_CALL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// One check to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
@@ -192,11 +208,7 @@ async fn execute(place: &CheckPlace<'_>, check: &Check) -> Result<CheckResult, S
         .join(format!("{}.log", check.name.replace('/', "-")));
     let mut log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let args = vec!["-c".to_string(), check.run.clone()];
-    let tag = format!(
-        "check-{}-{}",
-        &place.tree[..12.min(place.tree.len())],
-        check.name.replace('/', "-")
-    );
+    let tag = sandbox_tag(&place.tree, &check.name);
     let sandbox = ralph_core::sandbox::for_call(
         &place.settings.sandbox,
         CallPlace {
@@ -259,4 +271,18 @@ async fn execute(place: &CheckPlace<'_>, check: &Check) -> Result<CheckResult, S
         tail: place.settings.redactor.redact(&finished.tail).into_owned(),
         cached: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_check_on_the_same_tree_gets_its_own_sandbox_dir_each_time() {
+        let tree = "0123456789abcdef0123456789abcdef01234567";
+        let (a, b) = (sandbox_tag(tree, "A/AC"), sandbox_tag(tree, "A/AC"));
+        assert_ne!(a, b);
+        assert!(a.ends_with("-0123456789ab-A-AC"), "{a}");
+        assert!(!a.contains('/'), "{a}");
+    }
 }

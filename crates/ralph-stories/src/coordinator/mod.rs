@@ -380,8 +380,11 @@ impl Run {
             Err(e) => (StoryState::Failed, Some(e.to_string()), None),
             Ok(o) => {
                 story.head_commit = o.head.clone();
-                story.iterations = o.iterations;
-                story.cost_usd = Some(o.cost_usd);
+                // Every attempt's, from what the loops stored: `None` when any call's cost is
+                // unknown (a cost is never shown as 0 for unknown).
+                let (iterations, cost) = self.figures(&story.story_id).await?;
+                story.iterations = iterations;
+                story.cost_usd = cost;
                 let (state, mut reason) = self.ending(&o);
                 if state == StoryState::Failed {
                     if let Some(broken) = self.broken_on_base(&o.base).await? {
@@ -429,6 +432,23 @@ impl Run {
             self.finished(i, Outcome::Failed).await?;
         }
         Ok(())
+    }
+
+    /// A story's iterations and cost summed over its attempts' loop runs
+    /// ([`ralph_store::Store::story_report`]).
+    async fn figures(&self, story_id: &str) -> Result<(u32, Option<f64>), String> {
+        let (plan_run, id) = (self.plan_run.id.clone(), story_id.to_string());
+        let rows = self
+            .handles
+            .store
+            .exclusive(move |s| s.story_report(&plan_run))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(rows
+            .into_iter()
+            .find(|r| r.story_id == id)
+            .map(|r| (r.iterations, r.cost_usd))
+            .unwrap_or((0, None)))
     }
 
     /// What a loop's ending means for its story, and for the plan run.

@@ -319,3 +319,71 @@ fn clean_removes_only_worktrees_free_of_work() {
         );
     }
 }
+
+/// On a terminal (util-linux `script` gives ralph a pty) a live line sits under the story
+/// lines, redrawn in place; piped, stderr has none of it.
+#[test]
+fn a_live_summary_line_is_drawn_on_a_terminal_and_only_there() {
+    let p = repo();
+    p.configure(
+        &paid_agent(),
+        "claude-stream-json",
+        "max_iterations = 2",
+        "",
+    );
+    p.write(
+        "stories.toml",
+        &format!(
+            "version = 1\nname = \"f\"\n\n{}{}{}",
+            story("A", &[], ""),
+            story("B", &[], ""),
+            story("C", &["A"], "")
+        ),
+    );
+    let out = std::process::Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{RALPH} stories run --parallel 2"),
+            "/dev/null",
+        ])
+        .current_dir(&p.root)
+        .env("HOME", &p.home)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("running 2 · queued 0 · merged 0/3"),
+        "{shown:?}"
+    );
+    assert!(shown.contains("merged 2/3"), "{shown:?}");
+    assert!(
+        shown.contains("\r\u{1b}[2K[A] merged"),
+        "redrawn in place: {shown:?}"
+    );
+    assert!(shown.contains("· $0.0"), "with the cost: {shown:?}");
+    // The last thing on screen is the summary, not a stale live line.
+    assert!(shown.trim_end().ends_with("ralph/f--C"), "{shown:?}");
+
+    let p2 = repo();
+    p2.configure(
+        &paid_agent(),
+        "claude-stream-json",
+        "max_iterations = 2",
+        "",
+    );
+    p2.write(
+        "stories.toml",
+        &format!("version = 1\nname = \"f\"\n\n{}", story("A", &[], "")),
+    );
+    let piped = p2.run(&["stories", "run"]);
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert!(!piped.stderr.contains("\u{1b}"), "{:?}", piped.stderr);
+    assert!(!piped.stderr.contains("queued 0"), "{:?}", piped.stderr);
+}

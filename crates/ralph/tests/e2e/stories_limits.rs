@@ -127,11 +127,21 @@ fn a_plan_budget_stops_the_plan_with_exit_5_and_what_merged_stays_merged() {
 
 #[test]
 fn a_usage_limit_hit_by_one_story_pauses_the_other_stories_on_that_backend_until_the_reset() {
-    let p = repo();
+    // Unsandboxed: B's agent reads ralph's database to see the limit recorded.
+    let p = repo().without_sandbox();
     let aux = p.aux.clone();
     let reset = now_s().ceil() as u64 + 3;
-    // A hits the limit on its first call (and says so in a file first); B's first call waits
-    // for that, then asks for another iteration, which must not start before the reset.
+    // A hits the limit on its first call; B's first call waits until ralph has recorded A's
+    // wait for the reset (its `retry.scheduled` event: the limit is shared before that), then
+    // asks for another iteration, which must not start before the reset. (Waiting only for A's
+    // agent to have answered raced: under load B's loop could reach its next iteration before
+    // A's loop had read that answer.)
+    let db = p.root.join(".ralph/ralph.db");
+    let recorded = format!(
+        "python3 -c \"import sqlite3,sys; c=sqlite3.connect('file:{}?mode=ro', uri=True); \
+         sys.exit(0 if c.execute(\\\"SELECT 1 FROM events WHERE kind='retry.scheduled'\\\").fetchone() else 1)\"",
+        db.display()
+    );
     let a = Script::new()
         .on_call(
             1,
@@ -153,7 +163,7 @@ fn a_usage_limit_hit_by_one_story_pauses_the_other_stories_on_that_backend_until
             1,
             vec![
                 Step::shell(format!(
-                    "until [ -e {}/limited ]; do sleep 0.02; done",
+                    "until [ -e {}/limited ] && {recorded} 2>/dev/null; do sleep 0.02; done",
                     aux.display()
                 )),
                 Step::claude_result(ClaudeResult::success("one more step needed")),

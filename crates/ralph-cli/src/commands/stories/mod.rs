@@ -3,6 +3,7 @@
 pub mod check;
 pub mod clean;
 pub mod land;
+mod render;
 pub mod retry;
 pub mod run;
 pub mod status;

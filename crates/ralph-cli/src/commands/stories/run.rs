@@ -2,17 +2,16 @@
 //! ralph.toml with the plan's `[defaults]` and the story's overrides, then the plan run on one
 //! runtime ([`ralph_stories::run_plan`]) with signals forwarded, its events rendered.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use clap::Args;
 use ralph_core::settings::GateWhen;
-use ralph_core::{Agent, Cancel, Deps, EventSink, Handles, PromptSource, RunEvent, Settings};
-use ralph_stories::{LoopMaker, PlanEvent, PlanInput, PlanRunOptions, PlanSink, Story};
+use ralph_core::{Agent, Cancel, Deps, Handles, PromptSource, Settings};
+use ralph_stories::{LoopMaker, PlanInput, PlanRunOptions, Story};
 use ralph_types::exit_codes;
 
+use super::render::{summary_table, PlanRenderer};
 use crate::cli::RunArgs;
 use crate::config::ConfigFile;
 use crate::error::CliError;
@@ -204,7 +203,10 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
                 0,
             ));
         }
-        let sink = Arc::new(Mutex::new(PlanRenderer::new(json)));
+        // The live line only where someone watches: a terminal that can redraw a line.
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr())
+            && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+        let sink = Arc::new(Mutex::new(PlanRenderer::new(json, tty)));
         let outcome =
             ralph_stories::run_plan(input, opts, repo, handles, cancel, sink.clone()).await;
         ralph_core::orphans::sweep_all();
@@ -256,119 +258,4 @@ fn gates(settings: &Settings, when: GateWhen) -> Vec<ralph_stories::checks::Chec
             timeout: g.timeout,
         })
         .collect()
-}
-
-/// One line per story state change (stderr), every event as JSON with `--json` (stdout).
-struct PlanRenderer {
-    json: bool,
-    started: std::collections::HashMap<String, Instant>,
-}
-
-impl PlanRenderer {
-    fn new(json: bool) -> PlanRenderer {
-        PlanRenderer {
-            json,
-            started: Default::default(),
-        }
-    }
-}
-
-impl EventSink for PlanRenderer {
-    fn event(&mut self, event: &RunEvent) {
-        if self.json {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", event.to_json());
-            let _ = out.flush();
-        }
-    }
-}
-
-impl PlanSink for PlanRenderer {
-    fn plan_event(&mut self, event: &PlanEvent) {
-        if self.json {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", event.to_json());
-            let _ = out.flush();
-        }
-        if let Some(line) = self.human_line(event) {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
-        }
-    }
-}
-
-impl PlanRenderer {
-    fn human_line(&mut self, event: &PlanEvent) -> Option<String> {
-        let p = &event.payload;
-        if event.kind == ralph_stories::events::PLAN_STARTED {
-            return Some(format!(
-                "ralph: plan {} ({} stories, {} at once) onto {}{}",
-                p["plan"].as_str().unwrap_or(""),
-                p["stories"],
-                p["parallel"],
-                p["integration_branch"].as_str().unwrap_or(""),
-                if p["resumed"].as_bool() == Some(true) {
-                    ", resumed"
-                } else {
-                    ""
-                }
-            ));
-        }
-        if event.kind == ralph_stories::events::PLAN_FINISHED {
-            return Some(format!("ralph: {}", p["message"].as_str().unwrap_or("")));
-        }
-        let (id, state) = event.story_state()?;
-        let id = id.to_string();
-        if state == ralph_store::StoryState::Running {
-            self.started.insert(id.clone(), Instant::now());
-            return Some(format!("[{id}] running"));
-        }
-        let mut parts = vec![state.as_str().replace('_', " ")];
-        if matches!(
-            state,
-            ralph_store::StoryState::Merged
-                | ralph_store::StoryState::Failed
-                | ralph_store::StoryState::Queued
-        ) {
-            parts.push(format!("{} iterations", p["iterations"]));
-            if let Some(c) = p["cost_usd"].as_f64() {
-                parts.push(format!("${c:.2}"));
-            }
-            if let Some(t) = self.started.get(&id) {
-                parts.push(ralph_core::fmt_duration(t.elapsed()));
-            }
-        }
-        if let Some(r) = p["reason"].as_str() {
-            parts.push(r.to_string());
-        }
-        Some(format!("[{id}] {}", parts.join(" · ")))
-    }
-}
-
-fn summary_table(outcome: &ralph_stories::PlanOutcome) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(
-        err,
-        "{:<16} {:<12} {:>5} {:>8}  branch",
-        "story", "state", "iter", "cost"
-    );
-    for s in &outcome.stories {
-        let cost = s
-            .cost_usd
-            .map(|c| format!("${c:.2}"))
-            .unwrap_or_else(|| "?".into());
-        let _ = writeln!(
-            err,
-            "{:<16} {:<12} {:>5} {:>8}  {}{}",
-            s.story_id,
-            s.state.as_str(),
-            s.iterations,
-            cost,
-            s.branch.as_deref().unwrap_or("-"),
-            s.reason
-                .as_deref()
-                .filter(|_| s.state != ralph_store::StoryState::Merged)
-                .map(|r| format!("  {r}"))
-                .unwrap_or_default()
-        );
-    }
 }
