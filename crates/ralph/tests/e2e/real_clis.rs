@@ -372,3 +372,126 @@ fn codex_works_inside_a_required_allowlist_sandbox() {
 fn gemini_works_inside_a_required_allowlist_sandbox() {
     works_inside_the_sandbox(Cli::Gemini);
 }
+
+/// Issue 11: a 3-story plan (C after A and B) run by the real Claude Code CLI against the
+/// scripted model server. Each story's file is written by Claude's own Bash tool in the story's
+/// worktree, every story merges, and each story's cost is exactly what Claude reported for
+/// its calls — the same in the events, `ralph stories status` and `ralph cost --by story`.
+#[test]
+fn claude_runs_a_three_story_plan_and_each_story_costs_what_claude_reported() {
+    let reference = ralph_testkit::mockllm::Usage::reference();
+    let scenario = ralph_testkit::mockllm::Scenario::new(vec![
+        ralph_testkit::mockllm::Step::shell(
+            "mkdir -p src && echo \"written by claude for $RALPH_STORY_ID\" > src/$RALPH_STORY_ID.txt",
+        )
+        .with_usage(reference),
+        ralph_testkit::mockllm::Step::text("The story's file is written.\nLOOP_COMPLETE")
+            .with_usage(reference),
+    ]);
+    let server = MockServer::start_with(std::collections::HashMap::from([(
+        "story".to_string(),
+        scenario,
+    )]));
+    let p = Project::git();
+    p.write(".gitignore", "/.ralph/\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "ignore"]);
+    let env = clis::setup(
+        Cli::Claude,
+        &p.aux_path("home-claude"),
+        &server.scenario_url("story"),
+    );
+    p.write(
+        "ralph.toml",
+        &format!(
+            "[agent]\nbackend = \"claude\"\nmodel = {:?}\n\n[loop]\niteration_timeout = \"3m\"\n\
+             max_iterations = 2\n\n[retry]\nbase_delay = \"0s\"\n",
+            env.model
+        ),
+    );
+    let story = |id: &str, deps: &str| {
+        format!(
+            "[[story]]\nid = \"{id}\"\ntitle = \"Story {id}\"\ndepends_on = [{deps}]\n\
+             description = \"Write src/{id}.txt saying who wrote it.\"\n\
+             [[story.criteria]]\nid = \"AC\"\ntext = \"the file says Claude wrote it\"\n\
+             run = \"grep -q 'written by claude for {id}' src/{id}.txt\"\n\n"
+        )
+    };
+    p.write(
+        "stories.toml",
+        &format!(
+            "version = 1\nname = \"real\"\n\n{}{}{}",
+            story("A", ""),
+            story("B", ""),
+            story("C", "\"A\", \"B\"")
+        ),
+    );
+    let ralph = |args: &[&str]| {
+        Out::from(
+            std::process::Command::new(RALPH)
+                .current_dir(&p.root)
+                .env_clear()
+                .envs(env.env.iter().map(|(k, v)| (k, v)))
+                .env("RALPH_HOME", p.aux_path("ralph-home"))
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@t")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@t")
+                .stdin(std::process::Stdio::null())
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    let out = ralph(&["stories", "run", "--parallel", "2", "--json"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stderr, out.stdout);
+    for id in ["A", "B", "C"] {
+        let file = p.git_cmd(&["show", &format!("ralph/real:src/{id}.txt")]);
+        assert_eq!(file.trim(), format!("written by claude for {id}"));
+    }
+    // What Claude reported, per story, from the loops' own events.
+    let mut reported = std::collections::BTreeMap::<String, f64>::new();
+    for e in out.events() {
+        if e["event"] == "iteration.finished" {
+            assert_eq!(e["cost_source"], "reported", "{e}");
+            *reported
+                .entry(e["story_id"].as_str().unwrap().to_string())
+                .or_default() += e["cost_usd"].as_f64().unwrap();
+        }
+    }
+    // Two model calls of the reference usage at Claude's prices, per story.
+    let (i, o, cr, cw) = (1200.0, 80.0, 300.0, 100.0);
+    let per_story = 2.0 * (i * 3.0 + o * 15.0 + cr * 0.3 + cw * 3.75) / 1e6;
+    let status: serde_json::Value =
+        serde_json::from_str(&ralph(&["stories", "status", "--json"]).stdout).unwrap();
+    let cost: serde_json::Value =
+        serde_json::from_str(&ralph(&["cost", "--by", "story", "--json"]).stdout).unwrap();
+    for id in ["A", "B", "C"] {
+        assert!(
+            (reported[id] - per_story).abs() < 1e-9,
+            "{id}: {reported:?}"
+        );
+        let s = status["stories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap();
+        assert_eq!(s["state"], "merged");
+        assert!(
+            (s["cost_usd"].as_f64().unwrap() - reported[id]).abs() < 1e-9,
+            "{s}"
+        );
+        let row = cost["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == id)
+            .unwrap();
+        assert!(
+            (row["cost_usd"].as_f64().unwrap() - reported[id]).abs() < 1e-9,
+            "{row}"
+        );
+    }
+    assert!((status["cost_usd"].as_f64().unwrap() - 3.0 * per_story).abs() < 1e-9);
+}
