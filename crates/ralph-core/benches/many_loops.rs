@@ -99,6 +99,7 @@ fn child(dir: &Path, loops: usize, n: u32) {
                         story: Some(format!("S{i}")),
                         artifacts: None,
                         plan_run: None,
+                        clean_at: None,
                     },
                     git: None,
                 };

@@ -75,6 +75,7 @@ fn main() {
     // The untracked size limit costs one `git ls-files --others` walk per checkpoint.
     let unlimited = CheckpointOptions {
         max_untracked_bytes: None,
+        adopt_index: false,
     };
     let no_limit = time(RUNS, || {
         repo.checkpoint_with(

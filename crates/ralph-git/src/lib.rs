@@ -167,6 +167,8 @@ pub struct Checkpoint {
     /// Untracked files left out because they exceed
     /// [`CheckpointOptions::max_untracked_bytes`], relative to the top of the repository.
     pub skipped_large: Vec<String>,
+    /// The real index now holds `tree` ([`CheckpointOptions::adopt_index`]).
+    pub index_adopted: bool,
 }
 
 /// How a checkpoint (or snapshot) is taken.
@@ -176,11 +178,17 @@ pub struct CheckpointOptions {
     /// [`Checkpoint::skipped_large`]; `None` captures every file. Tracked files are always
     /// captured whatever their size. Default: [`DEFAULT_MAX_UNTRACKED_BYTES`].
     pub max_untracked_bytes: Option<u64>,
+    /// The index the snapshot was built in replaces the real one afterwards, so that the
+    /// index holds exactly the snapshot's tree — for a worktree whose index ralph owns (a
+    /// story's), where committing that tree next would otherwise stage every file again. Only
+    /// when no file was left out (the index must be what `git add -A` makes).
+    pub adopt_index: bool,
 }
 
 impl Default for CheckpointOptions {
     fn default() -> Self {
         CheckpointOptions {
+            adopt_index: false,
             max_untracked_bytes: Some(DEFAULT_MAX_UNTRACKED_BYTES),
         }
     }
@@ -193,6 +201,8 @@ pub struct Snapshot {
     pub tree: String,
     /// As [`Checkpoint::skipped_large`].
     pub skipped_large: Vec<String>,
+    /// As [`Checkpoint::index_adopted`].
+    pub index_adopted: bool,
 }
 
 /// A commit a ref points at, with what `ralph checkpoints` shows about it.
@@ -373,7 +383,38 @@ impl Git {
             tree: snapshot.tree,
             refname: refname.to_owned(),
             skipped_large: snapshot.skipped_large,
+            index_adopted: snapshot.index_adopted,
         })
+    }
+
+    /// A checkpoint of a work tree known to be the clean checkout of `commit` (a story's
+    /// worktree just made): its tree is the commit's, so no file is read or hashed.
+    pub fn checkpoint_clean(
+        &self,
+        refname: &str,
+        message: &str,
+        commit: &str,
+    ) -> Result<Checkpoint, GitError> {
+        check_ralph_ref(refname)?;
+        check_revision(commit)?;
+        let tree = self.commit_tree_id(commit)?;
+        let ghost = self.ghost_commit_tree(&tree, message)?;
+        self.run(&Invocation::new(&["update-ref", refname, &ghost]))?;
+        Ok(Checkpoint {
+            commit: ghost,
+            tree,
+            refname: refname.to_owned(),
+            skipped_large: Vec::new(),
+            index_adopted: false,
+        })
+    }
+
+    /// The tree of `commit`.
+    fn commit_tree_id(&self, commit: &str) -> Result<String, GitError> {
+        let rev = format!("{commit}^{{tree}}");
+        let args = &["rev-parse", "--verify", "-q", &rev];
+        let stdout = self.run(&Invocation::new(args))?;
+        parse::object_id(&stdout).ok_or_else(|| unexpected(args, &stdout))
     }
 
     /// The tree [`Git::checkpoint`] would record, without creating a commit or a ref: for
@@ -408,10 +449,17 @@ impl Git {
         // the stat data and object ids of unchanged files and only hashes what changed.
         let tmp = TempIndex::create(&self.index_path, scratch_dir)?;
         let env = [("GIT_INDEX_FILE", tmp.path().as_os_str())];
+        // An index that becomes the real one keeps git's checksum: other tools read it.
+        let adopt = options.adopt_index && skipped_large.is_empty();
+        let hash = if adopt {
+            "index.skipHash=false"
+        } else {
+            SKIP_INDEX_HASH
+        };
         self.run(&Invocation {
             args: &args,
             config: &[
-                SKIP_INDEX_HASH,
+                hash,
                 // A snapshot must not abort over an irreversible CRLF conversion that
                 // `core.safecrlf=true` would refuse; it stores what `git add` would.
                 "core.safecrlf=false",
@@ -425,14 +473,16 @@ impl Git {
         let args = &["write-tree"];
         let stdout = self.run(&Invocation {
             args,
-            config: &[SKIP_INDEX_HASH],
+            config: &[hash],
             env: &env,
         })?;
         let tree = parse::object_id(&stdout).ok_or_else(|| unexpected(args, &stdout))?;
+        let index_adopted = adopt && tmp.replace(&self.index_path).is_ok();
         // The temporary index is removed when `tmp` drops, before the caller's next step.
         Ok(Snapshot {
             tree,
             skipped_large,
+            index_adopted,
         })
     }
 

@@ -217,6 +217,7 @@ mod tests {
             tree: "t".repeat(40),
             refname: refs::named_checkpoint_ref("r", "rollback-20261121-101500"),
             skipped_large: Vec::new(),
+            index_adopted: false,
         };
         let mut outcome = RollbackOutcome {
             target: checkpoint("0001"),

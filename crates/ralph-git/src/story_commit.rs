@@ -55,6 +55,34 @@ impl Git {
         let args = &["write-tree"];
         let stdout = self.run_in(&root, &Invocation::new(args))?;
         let tree = parse::object_id(&stdout).ok_or_else(|| unexpected(args, &stdout))?;
+        self.commit_on_head(&root, &tree, message, trailers)
+    }
+
+    /// [`Git::commit_all`] for a worktree whose index already holds `tree`, the snapshot of
+    /// everything in it (a checkpoint that adopted its index,
+    /// [`crate::CheckpointOptions::adopt_index`]): nothing is staged or hashed again.
+    pub fn commit_staged(
+        &self,
+        worktree: &Path,
+        tree: &str,
+        message: &str,
+        trailers: &[(&str, &str)],
+    ) -> Result<Option<String>, GitError> {
+        crate::check_revision(tree)?;
+        let root = self.linked_worktree(worktree)?;
+        self.commit_on_head(&root, tree, message, trailers)
+    }
+
+    /// `tree` committed on HEAD of the worktree at `root` (HEAD moved only if it did not
+    /// move meanwhile); `None` when HEAD already has that tree.
+    fn commit_on_head(
+        &self,
+        root: &Path,
+        tree: &str,
+        message: &str,
+        trailers: &[(&str, &str)],
+    ) -> Result<Option<String>, GitError> {
+        let root = root.to_path_buf();
         let args = &["rev-parse", "HEAD", "HEAD^{tree}"];
         let stdout = self.run_in(&root, &Invocation::new(args))?;
         let text = String::from_utf8_lossy(&stdout);
@@ -66,7 +94,7 @@ impl Git {
             return Ok(None);
         }
         let full = with_trailers(message, trailers);
-        let commit = self.commit_tree_in(&root, &tree, &[head], &full)?;
+        let commit = self.commit_tree_in(&root, tree, &[head], &full)?;
         let args = [
             "update-ref",
             "-m",

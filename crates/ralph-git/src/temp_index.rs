@@ -65,6 +65,28 @@ impl TempIndex {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Puts this index in place of `real_index`, atomically (a copy next to it, renamed over
+    /// it): readers see the old index or the new one, never half of either.
+    pub fn replace(&self, real_index: &Path) -> Result<(), GitError> {
+        let mut next = real_index.as_os_str().to_owned();
+        next.push(".ralph-next");
+        let next = PathBuf::from(next);
+        // The copy keeps the written index's mtime: git's racy-clean check compares entries
+        // with it, and a later one would trust entries it should look at again.
+        let copied = fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .and_then(|mtime| {
+                fs::copy(&self.path, &next)?;
+                File::options().write(true).open(&next)?.set_modified(mtime)
+            })
+            .and_then(|()| fs::rename(&next, real_index));
+        if let Err(e) = copied {
+            let _ = fs::remove_file(&next);
+            return Err(e.into());
+        }
+        Ok(())
+    }
 }
 
 impl Drop for TempIndex {

@@ -123,6 +123,57 @@ impl Git {
         self.checkout_in(&root, opts)
     }
 
+    /// A parked worktree taken for another story in one step: `parked` (clean, checked once)
+    /// is moved to `to` and switched to branch `branch` at `start` as [`Git::worktree_reuse`]
+    /// does. One `git status` instead of one per step: in a 10,000-file repository each costs
+    /// tens of milliseconds. The checkout after the move cannot lose anything: git refuses to
+    /// overwrite changes, and the worktree was clean under the repository lock held throughout.
+    pub fn worktree_reuse_parked(
+        &self,
+        parked: &Path,
+        to: &Path,
+        branch: &str,
+        start: &str,
+    ) -> Result<(), GitError> {
+        check_revision(branch)?;
+        check_revision(start)?;
+        let _lock = self.repo_lock()?;
+        let from = self.clean_linked_worktree(parked)?;
+        let wanted = self.commit_of(start)?;
+        let opts: &[&str] = match self.rev_parse(&format!("refs/heads/{branch}"))? {
+            Some(at) if at != wanted => {
+                return Err(GitError::BranchExists {
+                    branch: branch.to_owned(),
+                    at,
+                    wanted,
+                })
+            }
+            Some(_) => &[branch],
+            None => &["--no-track", "-b", branch, &wanted],
+        };
+        let (from_s, to_s) = (path_str(&from)?, path_str(to)?);
+        self.run(&Invocation::new(&["worktree", "move", "--", from_s, to_s]))?;
+        self.checkout_in(to, opts)
+    }
+
+    /// Parks the clean linked worktree at `path` under `to` for a later story: its HEAD
+    /// detached at the commit it is on (so its branch is checked out nowhere) without touching
+    /// its files or index, then moved. Refuses a dirty worktree ([`GitError::WorktreeDirty`]).
+    pub fn worktree_park(&self, path: &Path, to: &Path) -> Result<(), GitError> {
+        let _lock = self.repo_lock()?;
+        let root = self.clean_linked_worktree(path)?;
+        let args = &["rev-parse", "--verify", "-q", "HEAD^{commit}"];
+        let stdout = self.run_in(&root, &Invocation::new(args))?;
+        let head = crate::parse::object_id(&stdout).ok_or_else(|| crate::unexpected(args, &stdout))?;
+        self.run_in(
+            &root,
+            &Invocation::new(&["update-ref", "--no-deref", "-m", "ralph: park", "HEAD", &head]),
+        )?;
+        let (from_s, to_s) = (path_str(&root)?, path_str(to)?);
+        self.run(&Invocation::new(&["worktree", "move", "--", from_s, to_s]))?;
+        Ok(())
+    }
+
     /// Points the clean linked worktree at `path` at `commit` on a detached HEAD (the next
     /// candidate in a reused verification worktree); only the files that differ are written.
     pub fn worktree_checkout_detached(&self, path: &Path, commit: &str) -> Result<(), GitError> {

@@ -208,7 +208,7 @@ async fn execute(place: &CheckPlace<'_>, check: &Check) -> Result<CheckResult, S
         .join(format!("{}.log", check.name.replace('/', "-")));
     let mut log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let args = vec!["-c".to_string(), check.run.clone()];
-    let tag = sandbox_tag(&place.tree, &check.name);
+    let tag = sandbox_tag(place.tree, &check.name);
     let sandbox = ralph_core::sandbox::for_call(
         &place.settings.sandbox,
         CallPlace {

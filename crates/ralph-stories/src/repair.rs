@@ -175,6 +175,7 @@ async fn run_resolver(
             story: Some(format!("{story}.resolve-{seq}")),
             artifacts: Some(artifacts),
             plan_run: Some(ctx.plan_run_id.clone()),
+            clean_at: None,
         },
         git,
     };

@@ -117,7 +117,7 @@ pub async fn run_story(
             story: id.clone(),
             message: "not in the plan".into(),
         })?;
-    let (base, fresh) = {
+    let Prepared { base, fresh, head } = {
         let (repo, input) = (repo.clone(), input.clone());
         tokio::task::spawn_blocking(move || prepare_worktree(&repo, &input))
             .await
@@ -152,6 +152,8 @@ pub async fn run_story(
             story: Some(id.clone()),
             artifacts: Some(input.artifacts.clone()),
             plan_run: Some(input.plan_run_id.clone()),
+            // Pre-story gates may have written in it (an install): then it is read.
+            clean_at: (fresh && input.pre_story.is_empty()).then_some(head),
         },
         git,
     };
@@ -184,7 +186,7 @@ pub async fn run_story(
 fn prepare_worktree(
     repo: &Git,
     input: &WorkerInput,
-) -> Result<(String, bool), ralph_git::GitError> {
+) -> Result<Prepared, ralph_git::GitError> {
     let _lock = repo.repo_lock()?;
     let registered = repo
         .worktrees()?
@@ -199,18 +201,48 @@ fn prepare_worktree(
         }
         if repo.branch_exists(&input.branch)? {
             repo.worktree_attach(&input.worktree, &input.branch)?;
-        } else if let Some(parked) = take_parked(repo, &input.worktree)? {
-            repo.worktree_move(&parked, &input.worktree)?;
-            repo.worktree_reuse(&input.worktree, &input.branch, &input.start)?;
         } else {
-            repo.worktree_add(&input.worktree, &input.branch, &input.start)?;
+            // A parked worktree that turns out dirty stays where it is (rule 6); the story
+            // gets a new one.
+            let reused = match take_parked(repo, &input.worktree)? {
+                Some(parked) => match repo.worktree_reuse_parked(
+                    &parked,
+                    &input.worktree,
+                    &input.branch,
+                    &input.start,
+                ) {
+                    Ok(()) => true,
+                    Err(ralph_git::GitError::WorktreeDirty { .. }) => false,
+                    Err(e) => return Err(e),
+                },
+                None => false,
+            };
+            if !reused {
+                repo.worktree_add(&input.worktree, &input.branch, &input.start)?;
+            }
         }
     }
     let head = repo
         .rev_parse(&names::heads(&input.branch))?
         .unwrap_or_else(|| input.start.clone());
-    let base = repo.merge_base(&head, &input.start)?.unwrap_or(head);
-    Ok((base, !registered))
+    let base = repo
+        .merge_base(&head, &input.start)?
+        .unwrap_or_else(|| head.clone());
+    Ok(Prepared {
+        base,
+        fresh: !registered,
+        head,
+    })
+}
+
+/// The worktree [`prepare_worktree`] left.
+struct Prepared {
+    /// Where the story's work forks from the integration tip it started on.
+    base: String,
+    /// Made just now (a new, reused or re-attached worktree): the clean checkout of `head`.
+    fresh: bool,
+    /// The story branch's tip.
+    head: String,
 }
 
 /// A parked worktree (a merged story's, clean) to take, if there is one.
@@ -226,7 +258,8 @@ fn take_parked(repo: &Git, worktree: &Path) -> Result<Option<PathBuf>, ralph_git
             && w.path
                 .file_name()
                 .is_some_and(|n| names::is_parked(&n.to_string_lossy()));
-        if parked && w.branch.is_none() && repo.is_clean(&w.path)? {
+        // Its cleanness is checked once, by the reuse itself.
+        if parked && w.branch.is_none() {
             return Ok(Some(w.path));
         }
     }

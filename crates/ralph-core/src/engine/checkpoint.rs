@@ -36,9 +36,21 @@ impl Engine {
         }
         let options = ralph_git::CheckpointOptions {
             max_untracked_bytes: Some(self.settings.max_untracked_bytes),
+            // A story's worktree: ralph owns its index and commits this tree next.
+            adopt_index: self.scope.plan_run.is_some(),
         };
-        match git.checkpoint_with(&refname, &msg, &self.state_dir, &options) {
+        let clean = self
+            .scope
+            .clean_at
+            .as_deref()
+            .filter(|_| n == 0 && self.run.last_checkpoint.is_none());
+        let taken = match clean {
+            Some(commit) => git.checkpoint_clean(&refname, &msg, commit),
+            None => git.checkpoint_with(&refname, &msg, &self.state_dir, &options),
+        };
+        match taken {
             Ok(cp) => {
+                self.guards.index_tree = cp.index_adopted.then(|| cp.tree.clone());
                 self.handles.own_refs.record(&cp.refname, &cp.commit);
                 self.run.last_checkpoint = Some(cp.tree.clone());
                 self.guards.uncaptured = cp.skipped_large.clone();
@@ -64,15 +76,24 @@ impl Engine {
     /// `Ralph-Story` trailer. The agent's own commits stay as they are (ralph only adds one on
     /// top); nothing changed, no commit. A failure is a warning: the work is still on disk and
     /// the next iteration's commit takes it.
-    pub(super) fn story_commit(&mut self, n: u32) -> Option<RunEvent> {
+    pub(super) fn story_commit(&mut self, n: u32, reverted: bool) -> Option<RunEvent> {
+        // What the index holds is known only right after the checkpoint that adopted it, and
+        // only if no guard put files back since.
+        let staged = self
+            .guards
+            .index_tree
+            .take()
+            .filter(|t| !reverted && self.run.last_checkpoint.as_ref() == Some(t));
         self.scope.plan_run.as_ref()?;
         let story = self.scope.story.clone()?;
         let git = self.git.clone()?;
         let msg = format!("ralph: {story} iteration {n}\n\nRun {}.", self.run.id);
         let trailers = [("Ralph-Story", story.as_str())];
-        let committed = git
-            .repo_lock()
-            .and_then(|_lock| git.commit_all(&self.scope.work_root, &msg, &trailers));
+        let root = &self.scope.work_root;
+        let committed = git.repo_lock().and_then(|_lock| match &staged {
+            Some(tree) => git.commit_staged(root, tree, &msg, &trailers),
+            None => git.commit_all(root, &msg, &trailers),
+        });
         match committed {
             Ok(Some(commit)) => Some(self.event(EventBody::StoryCommitted {
                 iteration: n,

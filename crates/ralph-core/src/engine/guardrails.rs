@@ -25,6 +25,10 @@ pub(super) struct GuardState {
     pub last_refs: Option<ralph_git::RefSnapshot>,
     /// The loose refs' directories, watched so a snapshot reads only what changed.
     pub refs_watch: super::refs_watch::RefsWatch,
+    /// The real index holds this tree: the checkpoint just taken adopted its index (a story's
+    /// worktree), so the story's commit need not stage the files again. Only until that
+    /// commit.
+    pub index_tree: Option<String>,
 }
 
 impl GuardState {
@@ -37,6 +41,7 @@ impl GuardState {
             uncaptured: Vec::new(),
             last_refs: None,
             refs_watch: Default::default(),
+            index_tree: None,
         }
     }
 }
@@ -158,7 +163,7 @@ impl Engine {
             self.run.last_checkpoint = before.tree.clone();
         }
         // After the guardrails: what they reverted is not committed.
-        if let Some(ev) = self.story_commit(n) {
+        if let Some(ev) = self.story_commit(n, after.reverted) {
             after.events.push(ev);
         }
         after

@@ -179,6 +179,9 @@ pub struct RunScope {
     /// ralph commits the worktree after every iteration on the story branch, with a
     /// `Ralph-Story: <id>` trailer (STORIES.md rule 2).
     pub plan_run: Option<String>,
+    /// The work tree is the clean checkout of this commit (a story's worktree just made):
+    /// the run's first checkpoint is that commit's tree, without reading every file.
+    pub clean_at: Option<String>,
 }
 
 impl RunScope {
@@ -189,6 +192,7 @@ impl RunScope {
             story: None,
             artifacts: None,
             plan_run: None,
+            clean_at: None,
         }
     }
 }

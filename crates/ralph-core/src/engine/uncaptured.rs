@@ -45,6 +45,7 @@ impl Engine {
         let git = self.checkpoints()?;
         let options = ralph_git::CheckpointOptions {
             max_untracked_bytes: Some(self.settings.max_untracked_bytes),
+            adopt_index: false,
         };
         let snapshot = git.snapshot_with(&self.state_dir, &options).ok()?;
         self.guards.uncaptured = snapshot.skipped_large;

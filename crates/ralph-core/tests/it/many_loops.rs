@@ -157,6 +157,7 @@ impl Repo {
                 story: Some(format!("S{i}")),
                 artifacts: None,
                 plan_run: None,
+                clean_at: None,
             },
             git: Git::discover(wt).unwrap(),
         }

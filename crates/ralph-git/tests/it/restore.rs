@@ -411,6 +411,7 @@ fn untracked_files_over_the_limit_are_skipped_and_reported() {
     // Configurable: a lower limit, or none.
     let low = CheckpointOptions {
         max_untracked_bytes: Some(1000),
+        adopt_index: false,
     };
     let cp_low = git
         .checkpoint_with("refs/ralph/checkpoints/r/low", "low", &repo.scratch(), &low)
@@ -421,6 +422,7 @@ fn untracked_files_over_the_limit_are_skipped_and_reported() {
     );
     let all = CheckpointOptions {
         max_untracked_bytes: None,
+        adopt_index: false,
     };
     let snap = git.snapshot_with(&repo.scratch(), &all).unwrap();
     assert!(snap.skipped_large.is_empty());

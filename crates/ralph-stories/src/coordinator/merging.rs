@@ -261,14 +261,8 @@ impl Run {
         let Ok(_lock) = self.repo.repo_lock() else {
             return;
         };
-        let Some(head) = self.stories[i].head_commit.as_deref() else {
-            return;
-        };
-        // Detached first, so the merged branch is checked out nowhere.
-        if self.repo.worktree_checkout_detached(&path, head).is_ok() {
-            let _ = self
-                .repo
-                .worktree_move(&path, &names::parked_worktree(&self.state_dir, id));
-        }
+        let _ = self
+            .repo
+            .worktree_park(&path, &names::parked_worktree(&self.state_dir, id));
     }
 }
