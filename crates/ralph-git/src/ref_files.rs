@@ -198,6 +198,8 @@ pub(crate) fn read_loose(
         };
         out.files.insert(full, (stamp, value));
     }
+    // Sorted, so a snapshot reads the same whatever order the directory listed them in.
+    subdirs.sort_unstable();
     out.dirs.insert(prefix.to_owned(), subdirs);
     Ok(())
 }

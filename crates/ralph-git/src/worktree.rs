@@ -164,10 +164,18 @@ impl Git {
         let root = self.clean_linked_worktree(path)?;
         let args = &["rev-parse", "--verify", "-q", "HEAD^{commit}"];
         let stdout = self.run_in(&root, &Invocation::new(args))?;
-        let head = crate::parse::object_id(&stdout).ok_or_else(|| crate::unexpected(args, &stdout))?;
+        let head =
+            crate::parse::object_id(&stdout).ok_or_else(|| crate::unexpected(args, &stdout))?;
         self.run_in(
             &root,
-            &Invocation::new(&["update-ref", "--no-deref", "-m", "ralph: park", "HEAD", &head]),
+            &Invocation::new(&[
+                "update-ref",
+                "--no-deref",
+                "-m",
+                "ralph: park",
+                "HEAD",
+                &head,
+            ]),
         )?;
         let (from_s, to_s) = (path_str(&root)?, path_str(to)?);
         self.run(&Invocation::new(&["worktree", "move", "--", from_s, to_s]))?;

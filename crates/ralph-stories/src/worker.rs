@@ -183,10 +183,7 @@ pub async fn run_story(
 /// (a resumed story goes on where it was), attached to the story branch when only the branch
 /// exists (a retry continues its own commits), else created from `start`. Returns the commit
 /// the story's work is based on, and whether the worktree is new.
-fn prepare_worktree(
-    repo: &Git,
-    input: &WorkerInput,
-) -> Result<Prepared, ralph_git::GitError> {
+fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<Prepared, ralph_git::GitError> {
     let _lock = repo.repo_lock()?;
     let registered = repo
         .worktrees()?

@@ -284,11 +284,17 @@ fn gate_runs_per_story(stories: usize) -> f64 {
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
+    // `-- --bench makespan` (or overhead, rss, gates): only those parts.
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let part = |name: &str| parts.is_empty() || parts.iter().any(|p| p == name);
     println!(
         "ralph stories benchmark ({} mode)",
         if quick { "quick" } else { "full" }
     );
-    if !quick {
+    if !quick && part("makespan") {
         let (wall, bound, ratio) = makespan(4);
         println!(
             "  makespan, 16 stories, --parallel 4: {wall:.2} s against a lower bound of \
@@ -296,20 +302,26 @@ fn main() {
         );
     }
     let (files, n) = if quick { (1_000, 3) } else { (10_000, 9) };
-    let (median, worst) = per_story_overhead(files, n);
-    println!(
-        "  ralph's own cost per story in a {files}-file repository: median {median:.0} ms, \
+    if part("overhead") {
+        let (median, worst) = per_story_overhead(files, n);
+        println!(
+            "  ralph's own cost per story in a {files}-file repository: median {median:.0} ms, \
          worst {worst:.0} ms over {n} stories (goal <= 250 ms)"
-    );
+        );
+    }
     let (stories, sleep) = if quick { (3, 0.3) } else { (8, 1.5) };
-    let kib = peak_rss(stories, sleep);
-    println!(
-        "  peak RSS with {stories} stories running: {:.1} MB (goal <= 25 MB)",
-        kib as f64 / 1024.0
-    );
+    if part("rss") {
+        let kib = peak_rss(stories, sleep);
+        println!(
+            "  peak RSS with {stories} stories running: {:.1} MB (goal <= 25 MB)",
+            kib as f64 / 1024.0
+        );
+    }
     let n = if quick { 4 } else { 12 };
-    let g = gate_runs_per_story(n);
-    println!(
-        "  pre-merge gate runs per merged story ({n} stories, batching on): {g:.2} (goal < 1)"
-    );
+    if part("gates") {
+        let g = gate_runs_per_story(n);
+        println!(
+            "  pre-merge gate runs per merged story ({n} stories, batching on): {g:.2} (goal < 1)"
+        );
+    }
 }

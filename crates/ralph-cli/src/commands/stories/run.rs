@@ -167,11 +167,13 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
             config: args.config.clone(),
         }),
     };
-    // Two threads: the loops' own git steps (checkpoints, commits) block the thread they run
-    // on; the other keeps the rest of the plan moving. Heavier git work runs on the blocking
-    // pool.
+    // One thread per story at once, and one for the rest of the plan: a loop's own git steps
+    // (checkpoints, commits) block the thread they run on while git works, and with fewer
+    // threads one loop's checkpoint held up another's agent start or the merge queue (the
+    // makespan benchmark measured it). Threads waiting on git use no CPU; heavier git work
+    // runs on the blocking pool.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(opts.parallel + 1)
         .enable_all()
         .build()
         .map_err(|e| {
