@@ -186,6 +186,13 @@ pub async fn run_plan(
         stop: None,
         tx,
     };
+    // Stories merged before a resume send no event again: what a live view starts from.
+    let merged: Vec<&StoryRecord> = run
+        .stories
+        .iter()
+        .filter(|s| s.state == StoryState::Merged)
+        .collect();
+    let merged_cost: Option<f64> = merged.iter().map(|s| s.cost_usd).sum();
     run.tell(PlanEvent {
         kind: PLAN_STARTED,
         ts: run.now(),
@@ -193,7 +200,8 @@ pub async fn run_plan(
             "plan": run.input.plan.name, "run_id": run.plan_run.id,
             "integration_branch": run.plan_run.integration_branch,
             "base_commit": run.plan_run.base_commit, "stories": n, "resumed": resumed,
-            "parallel": run.opts.parallel,
+            "parallel": run.opts.parallel, "merged": merged.len(),
+            "merged_cost_usd": merged_cost,
         }),
     });
     run.persist_blocked().await?;

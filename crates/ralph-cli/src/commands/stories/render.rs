@@ -33,6 +33,10 @@ pub struct Live {
     cost: HashMap<String, f64>,
     /// Stories some of whose cost is not known: the sum is then a lower bound, and says so.
     unknown: std::collections::HashSet<String>,
+    /// Stories merged before this run resumed the plan run (they send no event again), and
+    /// what they cost (`None`: unknown).
+    merged_before: usize,
+    cost_before: Option<f64>,
     finished: bool,
 }
 
@@ -42,6 +46,11 @@ impl Live {
         let p = &event.payload;
         if event.kind == ralph_stories::events::PLAN_STARTED {
             self.total = p["stories"].as_u64().unwrap_or(0) as usize;
+            self.merged_before = p["merged"].as_u64().unwrap_or(0) as usize;
+            self.cost_before = p["merged_cost_usd"].as_f64();
+            if self.merged_before > 0 && self.cost_before.is_none() {
+                self.unknown.insert(String::new());
+            }
         } else if event.kind == ralph_stories::events::PLAN_FINISHED {
             self.finished = true;
         } else if let Some((id, state)) = event.story_state() {
@@ -84,7 +93,7 @@ impl Live {
             |f: &dyn Fn(StoryState) -> bool| self.states.values().filter(|s| f(**s)).count();
         let running = count(&|s| matches!(s, StoryState::Running | StoryState::Verifying));
         let queued = count(&|s| matches!(s, StoryState::Queued | StoryState::Merging));
-        let merged = count(&|s| s == StoryState::Merged);
+        let merged = self.merged_before + count(&|s| s == StoryState::Merged);
         let stuck = count(&|s| {
             matches!(
                 s,
@@ -102,9 +111,10 @@ impl Live {
         if stuck > 0 {
             parts.push(format!("failed or blocked {stuck}"));
         }
-        let known: f64 = self.cost.values().sum();
+        let known: f64 = self.cost.values().sum::<f64>() + self.cost_before.unwrap_or(0.0);
+        let any = !self.cost.is_empty() || self.cost_before.is_some();
         match (known > 0.0, self.unknown.is_empty()) {
-            (_, true) if !self.cost.is_empty() => parts.push(format!("${known:.2}")),
+            (_, true) if any => parts.push(format!("${known:.2}")),
             (true, false) => parts.push(format!("${known:.2} + unknown")),
             _ => {}
         }
@@ -315,5 +325,20 @@ mod tests {
             payload: serde_json::json!({}),
         });
         assert_eq!(live.line(), None, "gone once the plan ends");
+    }
+
+    #[test]
+    fn a_resumed_plan_run_counts_what_merged_before() {
+        let mut live = Live::default();
+        live.plan_event(&PlanEvent {
+            kind: ralph_stories::events::PLAN_STARTED,
+            ts: String::new(),
+            payload: serde_json::json!({"stories": 3, "merged": 2, "merged_cost_usd": 0.5}),
+        });
+        live.plan_event(&state("C", "running", Some(0.0)));
+        assert_eq!(
+            live.line().unwrap(),
+            "running 1 · queued 0 · merged 2/3 · $0.50"
+        );
     }
 }
