@@ -482,6 +482,16 @@ impl Run {
                 // Not the story's failure: it goes on when the plan is given more budget.
                 (StoryState::Running, None)
             }
+            StopReason::MaxIterations => (
+                StoryState::Failed,
+                // The loop's hint names `ralph run`'s flag; a story's limit is set elsewhere.
+                Some(o.message.replace(
+                    "raise --max-iterations or refine the prompt",
+                    "raise max_iterations (the story's or [defaults] in the plan, or \
+                     loop.max_iterations in ralph.toml) and `ralph stories retry` it, or refine \
+                     the story",
+                )),
+            ),
             _ => (StoryState::Failed, Some(o.message.clone())),
         }
     }

@@ -87,6 +87,13 @@ fn status_shows_the_dag_and_retry_runs_a_failed_story_and_its_blocked_dependents
     assert_eq!(a["attempts"], 1);
     let b = story_json(&v, "B");
     assert_eq!(b["state"], "failed");
+    // The hint names where a story's limit is set, not `ralph run`'s flag.
+    let reason = b["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("raise max_iterations (the story's"),
+        "{reason}"
+    );
+    assert!(!reason.contains("--max-iterations"), "{reason}");
     assert_eq!(b["iterations"], 2);
     assert!((b["cost_usd"].as_f64().unwrap() - 0.04).abs() < 1e-9, "{b}");
     let c = story_json(&v, "C");
