@@ -88,7 +88,11 @@ impl Engine {
         handles.register_artifacts(&artifacts);
         let project_key = accounting::project_key(&settings.root);
         let seed = handles.deps.seed.max(1);
+        // Only a story's worktree, which ralph owns: the single loop never puts the user's
+        // own project back on its own.
+        let interrupted = run.current_iteration.filter(|_| scope.plan_run.is_some());
         let mut engine = Engine {
+            interrupted,
             elapsed_before: run.elapsed_s,
             current: 0,
             acct: accounting::Accounting::new(history, project_key),
@@ -171,7 +175,64 @@ impl Engine {
                 self.guards.pre_tree = self.run.last_checkpoint.clone();
             }
         }
+        if let Some(k) = self.interrupted.take() {
+            self.set_aside_interrupted(k);
+        }
         Ok(())
+    }
+
+    /// A story's loop resumed after ralph died in the middle of iteration `k`: what that
+    /// iteration had changed so far is kept as checkpoint `interrupted-<k>` and the worktree
+    /// goes back to the checkpoint before it, so the iteration runs again from the state it
+    /// first ran from (an agent that appends to a file would otherwise do its work twice, and
+    /// the story would land it twice). Nothing is lost: the ref keeps it, and `ralph rollback`
+    /// can bring it back.
+    fn set_aside_interrupted(&mut self, k: u32) {
+        // With a checkpoint every iteration the last one is the state iteration `k` started
+        // from; with fewer it may be older, and going back to it would undo committed work.
+        if self.settings.checkpoint_every != 1 {
+            return;
+        }
+        let (Some(pre), Some(git)) = (
+            self.run.last_checkpoint.clone(),
+            self.checkpoints().cloned(),
+        ) else {
+            return;
+        };
+        let name = format!("interrupted-{k:04}");
+        let refname = ralph_git::refs::named_checkpoint_ref(&self.run.id, &name);
+        let msg = format!(
+            "ralph checkpoint: run {} iteration {k} as a crash left it",
+            self.run.id
+        );
+        let options = ralph_git::CheckpointOptions {
+            max_untracked_bytes: Some(self.settings.max_untracked_bytes),
+            adopt_index: false,
+        };
+        let saved = match git.checkpoint_with(&refname, &msg, &self.state_dir, &options) {
+            Ok(cp) => cp,
+            Err(e) => {
+                self.warn(format!(
+                    "iteration {k} was interrupted by a crash and its changes could not be set                      aside ({e}); it runs again on top of them"
+                ));
+                return;
+            }
+        };
+        self.handles.own_refs.record(&saved.refname, &saved.commit);
+        if saved.tree == pre {
+            return;
+        }
+        match git.restore_from(&saved.tree, &pre, &self.state_dir, None) {
+            Ok(_) => {
+                self.guards.pre_tree = Some(pre);
+                self.warn(format!(
+                    "iteration {k} was interrupted by a crash: what it had changed is kept as                      {refname}, and the worktree is back as it was before it, to run it again"
+                ));
+            }
+            Err(e) => self.warn(format!(
+                "iteration {k} was interrupted by a crash and the worktree could not be put                  back ({e}); its changes are kept as {refname} and it runs again on top of them"
+            )),
+        }
     }
 
     pub(super) async fn finish(mut self, stop: Stop) -> Result<RunSummary, EngineError> {

@@ -211,6 +211,9 @@ pub struct Loop {
 pub struct Engine {
     settings: Settings,
     scope: RunScope,
+    /// A story's loop resumed after a crash in the middle of this iteration (its changes are
+    /// set aside before it runs again: `lifecycle.rs`).
+    interrupted: Option<u32>,
     agents: Vec<Agent>,
     /// Index into `agents` of the agent in use.
     current: usize,

@@ -177,3 +177,62 @@ fn kill_dash_nine_at_thirty_moments_then_resume_merges_every_story_exactly_once(
         "only {kills} kills happened before the plan finished"
     );
 }
+
+/// Found by the outside-in check of the stories issue: ralph killed while a story's agent was
+/// half-way through an iteration, then resumed, ran that iteration again on top of what the
+/// first attempt had written; an agent that appends landed its line twice. The resumed loop
+/// now keeps the interrupted state under a checkpoint ref and starts the iteration again from
+/// the state it first started from.
+#[test]
+fn a_story_interrupted_mid_iteration_runs_it_again_from_where_it_started() {
+    let p = Project::git();
+    p.write(".gitignore", "/.ralph/\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "ignore"]);
+    let (appended, go) = (p.aux.join("appended"), p.aux.join("go"));
+    let script = Script::new().default_steps(vec![
+        Step::shell(format!(
+            "mkdir -p src; echo \"$RALPH_STORY_ID-line\" >> src/$RALPH_STORY_ID.txt; \
+             touch {a}; until [ -e {g} ]; do sleep 0.02; done",
+            a = appended.display(),
+            g = go.display()
+        )),
+        Step::print("LOOP_COMPLETE"),
+    ]);
+    p.configure(&script, "text", "max_iterations = 3", "");
+    p.write(
+        "stories.toml",
+        "version = 1\nname = \"f\"\n\n[[story]]\nid = \"A\"\ntitle = \"A\"\n\
+         description = \"Append to src/A.txt.\"\n",
+    );
+    let mut child = p.spawn(&["stories", "run"]);
+    wait_until("the agent to append", Duration::from_secs(30), || {
+        appended.exists()
+    });
+    ralph_testkit::proc::kill(child.id() as i32, libc::SIGKILL).unwrap();
+    let _ = child.wait();
+    std::fs::write(&go, "").unwrap();
+
+    let out = p.run(&["stories", "run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("iteration 1 was interrupted by a crash"),
+        "{}",
+        out.stderr
+    );
+    let landed = p.git_cmd(&["show", "ralph/f:src/A.txt"]);
+    assert_eq!(landed, "A-line\n", "the iteration's work landed once");
+    // The interrupted state is kept, not thrown away.
+    let kept = p.git_cmd(&[
+        "for-each-ref",
+        "--format=%(refname)",
+        "refs/ralph/checkpoints/",
+    ]);
+    let interrupted = kept
+        .lines()
+        .find(|r| r.ends_with("/interrupted-0001"))
+        .unwrap_or_else(|| panic!("no interrupted checkpoint in {kept}"));
+    let saved = p.git_cmd(&["show", &format!("{interrupted}:src/A.txt")]);
+    assert_eq!(saved, "A-line\n");
+}

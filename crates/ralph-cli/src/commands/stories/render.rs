@@ -158,6 +158,15 @@ impl EventSink for PlanRenderer {
             let _ = writeln!(out, "{}", event.to_json());
             let _ = out.flush();
         }
+        // A loop's warnings are said, with the story they are about: a story's loop has no
+        // terminal of its own.
+        if let (Some(id), EventBody::Warning { message }) = (&event.story_id, &event.body) {
+            if let Some(live) = &mut self.live {
+                live.loop_event(event);
+            }
+            self.say(Some(format!("[{id}] warning: {message}")));
+            return;
+        }
         if self.live.as_mut().is_some_and(|l| l.loop_event(event)) {
             self.say(None);
         }
