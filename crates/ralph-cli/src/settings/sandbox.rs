@@ -175,6 +175,22 @@ fn lexical(p: &Path) -> PathBuf {
     out
 }
 
+/// The writable paths of one side. The implicit default (no `mode` set) also lets the agent
+/// write the system's temp directories, as Codex's workspace-write does: tools and scripts
+/// that write `/tmp` by name are common, and a default that breaks them would be switched off.
+/// Asking for `mode = "workspace"` (or `strict`) keeps them out.
+fn writable(config: &Config) -> Vec<PathBuf> {
+    let mut out = config.writable.clone();
+    if config.mode.is_none() {
+        for tmp in [std::env::temp_dir(), PathBuf::from("/tmp")] {
+            if tmp.is_dir() && !out.contains(&tmp) {
+                out.push(tmp);
+            }
+        }
+    }
+    out
+}
+
 /// What the engine enforces: both configs checked against the kernel. `required = true` and a
 /// kernel that cannot enforce it is exit 8 with the reason and the fix, before anything runs.
 pub fn enforce(sb: &SandboxSettings) -> Result<ralph_core::sandbox::SandboxSettings, CliError> {
@@ -185,7 +201,7 @@ pub fn enforce(sb: &SandboxSettings) -> Result<ralph_core::sandbox::SandboxSetti
     let side = |config: &Config, who: &str| match ralph_sandbox::resolve(config, &support) {
         ralph_sandbox::Resolution::Enforced(enforced) => Ok(ralph_core::sandbox::SandboxSide {
             enforced,
-            writable: config.writable.clone(),
+            writable: writable(config),
             allow_hosts: config.allow_hosts.clone(),
         }),
         ralph_sandbox::Resolution::Refused { reason, fix } => Err(CliError::new(

@@ -113,7 +113,8 @@ fn a_linked_worktree_as_the_root_is_writable_and_its_main_checkout_is_not() {
         wt.join("ralph.toml"),
         format!(
             "[agent]\nbackend = \"custom\"\ncommand = [{:?}, {:?}]\noutput = \"text\"\n\n\
-             [loop]\nmax_iterations = 1\n\n[git]\ncheckpoint_every = 0\n\n[sandbox]\nrequired = true\n",
+             [loop]\nmax_iterations = 1\n\n[git]\ncheckpoint_every = 0\n\n\
+             [sandbox]\nmode = \"workspace\"\nrequired = true\n",
             fake_agent_path().display().to_string(),
             sp.display().to_string()
         ),
@@ -189,7 +190,8 @@ fn gates_run_sandboxed_and_their_refusals_are_named() {
         &p,
         vec![Step::print("LOOP_COMPLETE")],
         &format!(
-            "[[gates]]\nname = \"escape\"\nrun = \"echo x > {} ; echo ok > gate-ran.txt\"\n",
+            "[sandbox]\nmode = \"workspace\"\n\n\
+             [[gates]]\nname = \"escape\"\nrun = \"echo x > {} ; echo ok > gate-ran.txt\"\n",
             outside.display()
         ),
     );
@@ -205,5 +207,41 @@ fn gates_run_sandboxed_and_their_refusals_are_named() {
         denied.iter().any(|e| e["call"] == "gate:escape"
             && e["what"].as_str().unwrap_or("").contains("gate-wrote-here")),
         "{denied:?}"
+    );
+}
+
+/// The implicit default (no `mode`) is the workspace sandbox plus the system's temp directory,
+/// as Codex's workspace-write: scripts that write `/tmp` by name keep working. Asked for by
+/// name, `mode = "workspace"` keeps `/tmp` out (the escape corpus checks that).
+#[test]
+fn the_default_sandbox_lets_the_agent_write_tmp_and_nothing_else_outside() {
+    let p = Project::new();
+    let tag = std::process::id();
+    let in_tmp = std::path::PathBuf::from(format!("/tmp/ralph-default-tmp-{tag}"));
+    // Not under /tmp (the tests' HOME is): outside the project and the temp dirs.
+    let elsewhere = std::path::PathBuf::from(format!("/var/tmp/ralph-default-{tag}"));
+    let _ = std::fs::remove_file(&in_tmp);
+    config(
+        &p,
+        vec![
+            Step::shell(format!("echo x > {}", in_tmp.display())),
+            Step::shell(format!("echo x > {} || true", elsewhere.display())),
+            Step::print("LOOP_COMPLETE"),
+        ],
+        "",
+    );
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        in_tmp.exists(),
+        "the agent could not write /tmp: {}",
+        out.stderr
+    );
+    let _ = std::fs::remove_file(&in_tmp);
+    let escaped = elsewhere.exists();
+    let _ = std::fs::remove_file(&elsewhere);
+    assert!(
+        !escaped,
+        "the agent wrote /var/tmp under the default sandbox"
     );
 }
