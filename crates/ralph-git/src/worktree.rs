@@ -108,19 +108,26 @@ impl Git {
         check_revision(start)?;
         let _lock = self.repo_lock()?;
         let root = self.clean_linked_worktree(path)?;
+        let opts = self.story_branch_checkout(branch, start)?;
+        self.checkout_in(&root, &opts.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The `git checkout` arguments that put a worktree on `branch` at `start`: the branch as
+    /// it is when it already points there, created there when missing, and
+    /// [`GitError::BranchExists`] when it points elsewhere (an existing branch is never moved).
+    fn story_branch_checkout(&self, branch: &str, start: &str) -> Result<Vec<String>, GitError> {
         let wanted = self.commit_of(start)?;
-        let opts: &[&str] = match self.rev_parse(&format!("refs/heads/{branch}"))? {
-            Some(at) if at != wanted => {
-                return Err(GitError::BranchExists {
-                    branch: branch.to_owned(),
-                    at,
-                    wanted,
-                })
-            }
-            Some(_) => &[branch],
-            None => &["--no-track", "-b", branch, &wanted],
-        };
-        self.checkout_in(&root, opts)
+        match self.rev_parse(&format!("refs/heads/{branch}"))? {
+            Some(at) if at != wanted => Err(GitError::BranchExists {
+                branch: branch.to_owned(),
+                at,
+                wanted,
+            }),
+            Some(_) => Ok(vec![branch.to_owned()]),
+            None => Ok(["--no-track", "-b", branch, &wanted]
+                .map(str::to_owned)
+                .to_vec()),
+        }
     }
 
     /// A parked worktree taken for another story in one step: `parked` (clean, checked once)
@@ -139,21 +146,11 @@ impl Git {
         check_revision(start)?;
         let _lock = self.repo_lock()?;
         let from = self.clean_linked_worktree(parked)?;
-        let wanted = self.commit_of(start)?;
-        let opts: &[&str] = match self.rev_parse(&format!("refs/heads/{branch}"))? {
-            Some(at) if at != wanted => {
-                return Err(GitError::BranchExists {
-                    branch: branch.to_owned(),
-                    at,
-                    wanted,
-                })
-            }
-            Some(_) => &[branch],
-            None => &["--no-track", "-b", branch, &wanted],
-        };
+        // Refused before anything moves.
+        let opts = self.story_branch_checkout(branch, start)?;
         let (from_s, to_s) = (path_str(&from)?, path_str(to)?);
         self.run(&Invocation::new(&["worktree", "move", "--", from_s, to_s]))?;
-        self.checkout_in(to, opts)
+        self.checkout_in(to, &opts.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Parks the clean linked worktree at `path` under `to` for a later story: its HEAD
@@ -227,16 +224,6 @@ impl Git {
                 env: &[],
             },
         )?;
-        Ok(())
-    }
-
-    /// Moves the linked worktree at `from` to `to` (`git worktree move`: a rename and its
-    /// entry updated), refusing a dirty one: a parked worktree taken for the next story.
-    pub fn worktree_move(&self, from: &Path, to: &Path) -> Result<(), GitError> {
-        let _lock = self.repo_lock()?;
-        let root = self.clean_linked_worktree(from)?;
-        let (root, to) = (path_str(&root)?, path_str(to)?);
-        self.run(&Invocation::new(&["worktree", "move", "--", root, to]))?;
         Ok(())
     }
 
