@@ -102,63 +102,74 @@ impl Git {
     /// from what is checked out. In a large repository this is the difference between writing
     /// every file twice per story (remove, add) and writing the few that changed. The branch
     /// checked out before stays as it is; a worktree with uncommitted or untracked work is
-    /// refused ([`GitError::WorktreeDirty`]).
-    pub fn worktree_reuse(&self, path: &Path, branch: &str, start: &str) -> Result<(), GitError> {
-        check_revision(branch)?;
-        check_revision(start)?;
-        let _lock = self.repo_lock()?;
-        let root = self.clean_linked_worktree(path)?;
-        let opts = self.story_branch_checkout(branch, start)?;
-        self.checkout_in(&root, &opts.iter().map(String::as_str).collect::<Vec<_>>())
-    }
-
-    /// The `git checkout` arguments that put a worktree on `branch` at `start`: the branch as
-    /// it is when it already points there, created there when missing, and
-    /// [`GitError::BranchExists`] when it points elsewhere (an existing branch is never moved).
-    fn story_branch_checkout(&self, branch: &str, start: &str) -> Result<Vec<String>, GitError> {
-        let wanted = self.commit_of(start)?;
-        match self.rev_parse(&format!("refs/heads/{branch}"))? {
-            Some(at) if at != wanted => Err(GitError::BranchExists {
-                branch: branch.to_owned(),
-                at,
-                wanted,
-            }),
-            Some(_) => Ok(vec![branch.to_owned()]),
-            None => Ok(["--no-track", "-b", branch, &wanted]
-                .map(str::to_owned)
-                .to_vec()),
-        }
-    }
-
-    /// A parked worktree taken for another story in one step: `parked` (clean, checked once)
-    /// is moved to `to` and switched to branch `branch` at `start` as [`Git::worktree_reuse`]
-    /// does. One `git status` instead of one per step: in a 10,000-file repository each costs
-    /// tens of milliseconds. The checkout after the move cannot lose anything: git refuses to
-    /// overwrite changes, and the worktree was clean under the repository lock held throughout.
-    pub fn worktree_reuse_parked(
+    /// refused ([`GitError::WorktreeDirty`]) before anything changes. Returns the commit
+    /// checked out.
+    ///
+    /// Takes no repository lock: it is for a worktree only its caller uses (a story's, claimed
+    /// by [`Git::worktree_move`] to the story's name), and what it changes outside that
+    /// worktree is one new branch, which git locks itself. Its `git status` and checkout cost
+    /// tens of milliseconds each in a 10,000-file repository; under the lock they held up every
+    /// other story's merge.
+    pub fn worktree_reuse(
         &self,
-        parked: &Path,
-        to: &Path,
+        path: &Path,
         branch: &str,
         start: &str,
-    ) -> Result<(), GitError> {
+    ) -> Result<String, GitError> {
         check_revision(branch)?;
         check_revision(start)?;
-        let _lock = self.repo_lock()?;
-        let from = self.clean_linked_worktree(parked)?;
-        // Refused before anything moves.
-        let opts = self.story_branch_checkout(branch, start)?;
-        let (from_s, to_s) = (path_str(&from)?, path_str(to)?);
-        self.run(&Invocation::new(&["worktree", "move", "--", from_s, to_s]))?;
-        self.checkout_in(to, &opts.iter().map(String::as_str).collect::<Vec<_>>())
+        let (opts, commit) = self.story_branch_checkout(branch, start)?;
+        let root = self.clean_linked_worktree(path)?;
+        self.checkout_in(&root, &opts.iter().map(String::as_str).collect::<Vec<_>>())?;
+        Ok(commit)
     }
 
-    /// Parks the clean linked worktree at `path` under `to` for a later story: its HEAD
-    /// detached at the commit it is on (so its branch is checked out nowhere) without touching
-    /// its files or index, then moved. Refuses a dirty worktree ([`GitError::WorktreeDirty`]).
+    /// The `git checkout` arguments that put a worktree on `branch` at `start`, and that
+    /// commit: the branch as it is when it already points there, created there when missing,
+    /// and [`GitError::BranchExists`] when it points elsewhere (an existing branch is never
+    /// moved).
+    fn story_branch_checkout(
+        &self,
+        branch: &str,
+        start: &str,
+    ) -> Result<(Vec<String>, String), GitError> {
+        let wanted = self.commit_of(start)?;
+        let opts = match self.rev_parse(&format!("refs/heads/{branch}"))? {
+            Some(at) if at != wanted => {
+                return Err(GitError::BranchExists {
+                    branch: branch.to_owned(),
+                    at,
+                    wanted,
+                })
+            }
+            Some(_) => vec![branch.to_owned()],
+            None => ["--no-track", "-b", branch, &wanted]
+                .map(str::to_owned)
+                .to_vec(),
+        };
+        Ok((opts, wanted))
+    }
+
+    /// Moves the linked worktree at `from` to `to` (`git worktree move`), under the
+    /// repository lock: no file in it changes, so nothing is checked. A parked worktree is
+    /// claimed this way (to the story's name, where no other story looks for one) before
+    /// [`Git::worktree_reuse`] switches it.
+    pub fn worktree_move(&self, from: &Path, to: &Path) -> Result<(), GitError> {
+        let _lock = self.repo_lock()?;
+        let from = self.linked_worktree(from)?;
+        let (from_s, to_s) = (path_str(&from)?, path_str(to)?);
+        self.run(&Invocation::new(&["worktree", "move", "--", from_s, to_s]))?;
+        Ok(())
+    }
+
+    /// Parks the linked worktree at `path` under `to` for a later story: its HEAD detached at
+    /// the commit it is on (so its branch is checked out nowhere) without touching its files
+    /// or index, then moved. Whether it is clean is not asked here but by the
+    /// [`Git::worktree_reuse`] that takes it (one `git status` per story, not two): parking
+    /// changes no file, so a dirty one loses nothing and is never switched.
     pub fn worktree_park(&self, path: &Path, to: &Path) -> Result<(), GitError> {
         let _lock = self.repo_lock()?;
-        let root = self.clean_linked_worktree(path)?;
+        let root = self.linked_worktree(path)?;
         let args = &["rev-parse", "--verify", "-q", "HEAD^{commit}"];
         let stdout = self.run_in(&root, &Invocation::new(args))?;
         let head =

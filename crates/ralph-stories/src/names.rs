@@ -39,7 +39,12 @@ pub fn verify_worktree(state_dir: &Path) -> PathBuf {
 /// out the next story's start rewrites only the files that differ, where a new worktree
 /// writes every file of the repository. A dot: no story id has one.
 pub fn parked_worktree(state_dir: &Path, story: &str) -> PathBuf {
-    worktrees_dir(state_dir).join(format!(".free-{story}"))
+    worktrees_dir(state_dir).join(parked_name(story))
+}
+
+/// The directory name of [`parked_worktree`].
+pub fn parked_name(story: &str) -> String {
+    format!(".free-{story}")
 }
 
 /// Whether `name` (a directory of `.ralph/worktrees/`) is a parked worktree.

@@ -38,12 +38,27 @@ pub struct QueueCtx {
     pub sink: crate::events::SharedSink,
 }
 
-/// A story already on the integration branch: whose criteria a repair must keep green.
+/// A story already on the integration branch: whose criteria a repair must keep green. What
+/// it changed is asked of git only when a repair needs it ([`MergedStory::paths`]): most
+/// merges need no repair, and a diff per merged story per merge made the queue's cost grow
+/// with the plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MergedStory {
     pub id: String,
-    /// What the story changed (its base to its tip).
-    pub paths: Vec<String>,
+    /// The story's tip (a commit, or its branch's ref).
+    pub head: String,
+    /// A commit its work forked from or after: the diff runs from their merge base.
+    pub fork: String,
+}
+
+impl MergedStory {
+    /// What the story changed: its fork point to its tip.
+    pub(crate) fn paths(&self, repo: &Git) -> Result<Vec<String>, ralph_git::GitError> {
+        let base = repo
+            .merge_base(&self.head, &self.fork)?
+            .unwrap_or_else(|| self.fork.clone());
+        Ok(repo.diff_stat(&base, &self.head)?.paths)
+    }
 }
 
 /// How an entry's check ended.
@@ -184,7 +199,7 @@ async fn try_whole(
 
 /// Stories just landed join `merged` (what a later repair in the group must keep green).
 fn note_landed(
-    ctx: &Arc<QueueCtx>,
+    ctx: &QueueCtx,
     verdict: &Result<(Verdict, Vec<CheckResult>), String>,
     ids: &[String],
     merged: &mut Vec<MergedStory>,
@@ -193,19 +208,11 @@ fn note_landed(
         return;
     };
     for id in ids {
-        let Ok(head) = story_head(ctx, Some(id)) else {
-            continue;
-        };
-        let base = ctx.repo.merge_base(&head, built_on).ok().flatten();
-        if let Some(paths) = base
-            .and_then(|b| ctx.repo.diff_stat(&b, &head).ok())
-            .map(|d| d.paths)
-        {
-            merged.push(MergedStory {
-                id: id.clone(),
-                paths,
-            });
-        }
+        merged.push(MergedStory {
+            id: id.clone(),
+            head: names::heads(&names::story_branch(&ctx.plan.name, id)),
+            fork: built_on.clone(),
+        });
     }
 }
 
@@ -392,10 +399,13 @@ fn build_candidate(
         let Some(head) = repo.rev_parse(&names::heads(&branch)).map_err(s)? else {
             continue;
         };
-        if repo.is_ancestor(&head, &cur).map_err(s)? {
+        // One merge base answers both questions: already in (it is the story's tip), or a
+        // fast-forward (it is the tip so far).
+        let base = repo.merge_base(&head, &cur).map_err(s)?;
+        if base.as_deref() == Some(head.as_str()) {
             continue;
         }
-        if repo.is_ancestor(&cur, &head).map_err(s)? {
+        if base.as_deref() == Some(cur.as_str()) {
             cur = head;
             continue;
         }

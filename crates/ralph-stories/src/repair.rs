@@ -78,7 +78,7 @@ pub(crate) async fn repair(
             )
         }
     };
-    let siblings = owners(merged, &files, story);
+    let siblings = owners(repo, merged, &files, story);
     let mut checks = checks_for(ctx, &[story.to_string()], &siblings);
     checks.push(Check {
         name: "no-conflict-markers".into(),
@@ -129,12 +129,18 @@ pub(crate) async fn repair(
     })
 }
 
-/// Merged stories (other than `story`) whose changes touch any of `files`.
-fn owners(merged: &[MergedStory], files: &[String], story: &str) -> Vec<String> {
+/// Merged stories (other than `story`) whose changes touch any of `files`. A story whose
+/// changes git cannot list counts as touching them: its criteria run once more rather than
+/// being skipped.
+fn owners(repo: &Git, merged: &[MergedStory], files: &[String], story: &str) -> Vec<String> {
     let files: BTreeSet<&String> = files.iter().collect();
     merged
         .iter()
-        .filter(|m| m.id != story && m.paths.iter().any(|p| files.contains(p)))
+        .filter(|m| m.id != story)
+        .filter(|m| {
+            m.paths(repo)
+                .map_or(true, |paths| paths.iter().any(|p| files.contains(p)))
+        })
         .map(|m| m.id.clone())
         .collect()
 }

@@ -181,55 +181,94 @@ pub async fn run_story(
 
 /// The story's worktree, as it should be before the loop starts: kept as it is when it exists
 /// (a resumed story goes on where it was), attached to the story branch when only the branch
-/// exists (a retry continues its own commits), else created from `start`. Returns the commit
-/// the story's work is based on, and whether the worktree is new.
+/// exists (a retry continues its own commits), else a parked one taken or a new one created
+/// from `start`. Returns the commit the story's work is based on, and whether the worktree is
+/// new.
+///
+/// The repository lock is held while the worktree list is read and changed; a parked worktree
+/// is claimed under it by moving it to the story's name, and switched to the story's branch
+/// after it (see [`Git::worktree_reuse`]).
 fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<Prepared, ralph_git::GitError> {
-    let _lock = repo.repo_lock()?;
-    let registered = repo
-        .worktrees()?
-        .iter()
-        .any(|w| crate::checks::same_dir(&w.path, &input.worktree));
-    if !registered {
-        if input.worktree.exists() {
-            // A directory git does not know (a crash inside `git worktree add`, a user's
-            // copy): not ralph's to delete, and in the way. Moved aside, kept.
-            repo.worktree_prune()?;
-            set_aside(&input.worktree);
-        }
-        if repo.branch_exists(&input.branch)? {
-            repo.worktree_attach(&input.worktree, &input.branch)?;
-        } else {
-            // A parked worktree that turns out dirty stays where it is (rule 6); the story
-            // gets a new one.
-            let reused = match take_parked(repo, &input.worktree)? {
-                Some(parked) => match repo.worktree_reuse_parked(
-                    &parked,
-                    &input.worktree,
-                    &input.branch,
-                    &input.start,
-                ) {
-                    Ok(()) => true,
-                    Err(ralph_git::GitError::WorktreeDirty { .. }) => false,
-                    Err(e) => return Err(e),
-                },
-                None => false,
-            };
-            if !reused {
-                repo.worktree_add(&input.worktree, &input.branch, &input.start)?;
+    let claimed = claim_worktree(repo, input)?;
+    let fresh = !matches!(claimed, Claim::Kept);
+    let head = match claimed {
+        Claim::Kept => None,
+        Claim::Made => None,
+        Claim::Parked(parked) => {
+            match repo.worktree_reuse(&input.worktree, &input.branch, &input.start) {
+                Ok(head) => Some(head),
+                // Dirty (rule 6): put back as it was, and the story gets a new worktree.
+                Err(ralph_git::GitError::WorktreeDirty { .. }) => {
+                    let _lock = repo.repo_lock()?;
+                    repo.worktree_move(&input.worktree, &parked)?;
+                    repo.worktree_add(&input.worktree, &input.branch, &input.start)?;
+                    None
+                }
+                Err(e) => return Err(e),
             }
         }
+    };
+    let head = match head {
+        Some(head) => head,
+        None => repo
+            .rev_parse(&names::heads(&input.branch))?
+            .unwrap_or_else(|| input.start.clone()),
+    };
+    let base = if head == input.start {
+        head.clone()
+    } else {
+        repo.merge_base(&head, &input.start)?
+            .unwrap_or_else(|| head.clone())
+    };
+    Ok(Prepared { base, fresh, head })
+}
+
+/// What [`claim_worktree`] did.
+enum Claim {
+    /// The story's worktree was there, on its branch: kept as it is.
+    Kept,
+    /// Attached to the existing story branch, or added.
+    Made,
+    /// A parked worktree (from the path given) is now at the story's path, not yet switched.
+    Parked(PathBuf),
+}
+
+/// The repository-wide part of [`prepare_worktree`], under the lock.
+fn claim_worktree(repo: &Git, input: &WorkerInput) -> Result<Claim, ralph_git::GitError> {
+    let _lock = repo.repo_lock()?;
+    let list = repo.worktrees()?;
+    if let Some(entry) = list
+        .iter()
+        .find(|w| crate::checks::same_dir(&w.path, &input.worktree))
+    {
+        if entry.branch.is_some() || repo.branch_exists(&input.branch)? {
+            return Ok(Claim::Kept);
+        }
+        // Detached with no story branch yet: a parked worktree claimed but never switched
+        // (ralph stopped in between). Switched now; were it dirty, it goes to a parked name of
+        // its own.
+        return Ok(Claim::Parked(
+            input
+                .worktree
+                .with_file_name(names::parked_name(&input.story_id)),
+        ));
     }
-    let head = repo
-        .rev_parse(&names::heads(&input.branch))?
-        .unwrap_or_else(|| input.start.clone());
-    let base = repo
-        .merge_base(&head, &input.start)?
-        .unwrap_or_else(|| head.clone());
-    Ok(Prepared {
-        base,
-        fresh: !registered,
-        head,
-    })
+    if input.worktree.exists() {
+        // A directory git does not know (a crash inside `git worktree add`, a user's copy):
+        // not ralph's to delete, and in the way. Moved aside, kept.
+        repo.worktree_prune()?;
+        set_aside(&input.worktree);
+    }
+    if repo.branch_exists(&input.branch)? {
+        repo.worktree_attach(&input.worktree, &input.branch)?;
+        return Ok(Claim::Made);
+    }
+    if let Some(parked) = parked_in(&list, &input.worktree) {
+        repo.worktree_move(&parked, &input.worktree)?;
+        return Ok(Claim::Parked(parked));
+    }
+    repo.worktree_add(&input.worktree, &input.branch, &input.start)?;
+    Ok(Claim::Made)
 }
 
 /// The worktree [`prepare_worktree`] left.
@@ -242,25 +281,21 @@ struct Prepared {
     head: String,
 }
 
-/// A parked worktree (a merged story's, clean) to take, if there is one.
-fn take_parked(repo: &Git, worktree: &Path) -> Result<Option<PathBuf>, ralph_git::GitError> {
-    let Some(dir) = worktree.parent() else {
-        return Ok(None);
-    };
-    for w in repo.worktrees()? {
-        let parked = w
-            .path
-            .parent()
-            .is_some_and(|p| crate::checks::same_dir(p, dir))
-            && w.path
-                .file_name()
-                .is_some_and(|n| names::is_parked(&n.to_string_lossy()));
-        // Its cleanness is checked once, by the reuse itself.
-        if parked && w.branch.is_none() {
-            return Ok(Some(w.path));
-        }
-    }
-    Ok(None)
+/// A parked worktree (a merged story's) in `list` to take for the story at `worktree`, if
+/// there is one. Its cleanness is checked once, by the reuse itself.
+fn parked_in(list: &[ralph_git::WorktreeInfo], worktree: &Path) -> Option<PathBuf> {
+    let dir = worktree.parent()?;
+    list.iter()
+        .find(|w| {
+            w.branch.is_none()
+                && w.path
+                    .parent()
+                    .is_some_and(|p| crate::checks::same_dir(p, dir))
+                && w.path
+                    .file_name()
+                    .is_some_and(|n| names::is_parked(&n.to_string_lossy()))
+        })
+        .map(|w| w.path.clone())
 }
 
 /// Move `dir` to `.ralph/worktrees/.lost/<name>-<n>` (the first free `n`).

@@ -178,10 +178,27 @@ fn makespan(parallel: usize) -> (f64, f64, f64) {
         std::fs::write(p.aux.join(format!("dur-{}", s.id)), format!("{d:.3}")).unwrap();
     }
     std::fs::write(p.root.join("stories.toml"), plan_toml(&plan)).unwrap();
+    // RALPH_BENCH_TRACE=<dir>: the run's --json events and the agents' own start and end
+    // times are kept there, to see where a link of the critical chain spends its time.
+    let trace = std::env::var_os("RALPH_BENCH_TRACE").map(PathBuf::from);
+    let mut args = vec!["stories", "run", "--parallel"];
+    let n = parallel.to_string();
+    args.push(&n);
+    if trace.is_some() {
+        args.push("--json");
+    }
     let start = Instant::now();
-    let (code, _) = run(&p, &["stories", "run", "--parallel", &parallel.to_string()]);
+    let (code, events) = run(&p, &args);
     let wall = start.elapsed().as_secs_f64();
     assert_eq!(code, 0, "the plan did not merge");
+    if let Some(dir) = &trace {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("events.jsonl"), &events).unwrap();
+        for e in std::fs::read_dir(&p.aux).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
     // The lower bound from what the agents really took (sleep plus process start).
     let actual: Vec<f64> = plan
         .stories

@@ -26,6 +26,9 @@ pub(super) struct History {
     max_cost: f64,
     max_tokens: u64,
     cost_unknown: u32,
+    /// The run's last committed iteration, when its outcome was `completed`: the work was
+    /// done, and only the run's own ending was not written (ralph died in between).
+    pub completed_at: Option<u32>,
 }
 
 impl History {
@@ -34,8 +37,15 @@ impl History {
             max_cost: 0.0,
             max_tokens: 0,
             cost_unknown: store.unknown_cost_iterations(run_id)?,
+            completed_at: None,
         };
-        for it in store.iterations(run_id)? {
+        let iterations = store.iterations(run_id)?;
+        h.completed_at = iterations
+            .iter()
+            .max_by_key(|it| it.n)
+            .filter(|it| it.outcome == "completed")
+            .map(|it| it.n);
+        for it in iterations {
             // A figure recorded before ralph judged them must not become the estimate.
             let cost = it.cost_usd.filter(|c| plausible_cost(*c));
             h.max_cost = h.max_cost.max(cost.unwrap_or(0.0));

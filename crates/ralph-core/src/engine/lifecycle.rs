@@ -91,8 +91,10 @@ impl Engine {
         // Only a story's worktree, which ralph owns: the single loop never puts the user's
         // own project back on its own.
         let interrupted = run.current_iteration.filter(|_| scope.plan_run.is_some());
+        let completed_before = history.completed_at.filter(|_| run.sessions > 1);
         let mut engine = Engine {
             interrupted,
+            completed_before,
             elapsed_before: run.elapsed_s,
             current: 0,
             acct: accounting::Accounting::new(history, project_key),
@@ -213,7 +215,8 @@ impl Engine {
             Ok(cp) => cp,
             Err(e) => {
                 self.warn(format!(
-                    "iteration {k} was interrupted by a crash and its changes could not be set                      aside ({e}); it runs again on top of them"
+                    "iteration {k} was interrupted by a crash and its changes could not be set \
+                    aside ({e}); it runs again on top of them"
                 ));
                 return;
             }
@@ -226,11 +229,13 @@ impl Engine {
             Ok(_) => {
                 self.guards.pre_tree = Some(pre);
                 self.warn(format!(
-                    "iteration {k} was interrupted by a crash: what it had changed is kept as                      {refname}, and the worktree is back as it was before it, to run it again"
+                    "iteration {k} was interrupted by a crash: what it had changed is kept as \
+                    {refname}, and the worktree is back as it was before it, to run it again"
                 ));
             }
             Err(e) => self.warn(format!(
-                "iteration {k} was interrupted by a crash and the worktree could not be put                  back ({e}); its changes are kept as {refname} and it runs again on top of them"
+                "iteration {k} was interrupted by a crash and the worktree could not be put \
+                    back ({e}); its changes are kept as {refname} and it runs again on top of them"
             )),
         }
     }

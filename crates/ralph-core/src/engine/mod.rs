@@ -214,6 +214,9 @@ pub struct Engine {
     /// A story's loop resumed after a crash in the middle of this iteration (its changes are
     /// set aside before it runs again: `lifecycle.rs`).
     interrupted: Option<u32>,
+    /// A resumed run whose last committed iteration completed it: ralph died before writing
+    /// the run's end, and the run ends now as completed instead of running again.
+    completed_before: Option<u32>,
     agents: Vec<Agent>,
     /// Index into `agents` of the agent in use.
     current: usize,
@@ -258,6 +261,16 @@ impl Engine {
 
     async fn drive(&mut self) -> Result<Stop, EngineError> {
         self.start().await?;
+        if let Some(n) = self.completed_before.take() {
+            return Ok(Stop::new(
+                StopReason::Completed,
+                format!(
+                    "completed: iteration {n} had finished the work before ralph stopped (the \
+                     agent signalled {} and the completion gates passed)",
+                    self.settings.completion_marker
+                ),
+            ));
+        }
         loop {
             if let Some(stop) = self.before_iteration().await? {
                 return Ok(stop);

@@ -46,17 +46,17 @@ impl Run {
         }
     }
 
-    /// The stories merged so far with the paths each changed (for the resolver's checks).
+    /// The stories merged so far (for the resolver's checks; what each changed is read only
+    /// when a repair needs it).
     pub(super) fn merged_stories(&self) -> Vec<crate::queue::MergedStory> {
         self.stories
             .iter()
             .filter(|s| s.state == StoryState::Merged)
             .filter_map(|s| {
-                let (base, head) = (s.base_commit.as_ref()?, s.head_commit.as_ref()?);
-                let paths = self.repo.diff_stat(base, head).ok()?.paths;
                 Some(crate::queue::MergedStory {
                     id: s.story_id.clone(),
-                    paths,
+                    head: s.head_commit.clone()?,
+                    fork: s.base_commit.clone()?,
                 })
             })
             .collect()
@@ -244,7 +244,7 @@ impl Run {
         }
         for i in ended {
             if landed.is_some() {
-                self.free_worktree(i);
+                self.free_worktree(i).await;
                 self.finished(i, Outcome::Merged).await?;
             } else {
                 self.finished(i, Outcome::Failed).await?;
@@ -253,16 +253,17 @@ impl Run {
         Ok(())
     }
 
-    /// A merged story's worktree, clean (ralph committed it), is parked for the next story
-    /// (see [`names::parked_worktree`]); anything left in it keeps it where it is (rule 6).
-    fn free_worktree(&self, i: usize) {
+    /// A merged story's worktree (clean: ralph committed it) is parked for the next story
+    /// (see [`names::parked_worktree`]), off the runtime's threads; anything left in it keeps
+    /// it from being switched (rule 6), and a worktree that cannot be parked stays where it is.
+    async fn free_worktree(&self, i: usize) {
         let id = &self.stories[i].story_id;
         let path = names::story_worktree(&self.state_dir, id);
-        let Ok(_lock) = self.repo.repo_lock() else {
-            return;
-        };
-        let _ = self
-            .repo
-            .worktree_park(&path, &names::parked_worktree(&self.state_dir, id));
+        let to = names::parked_worktree(&self.state_dir, id);
+        let repo = self.repo.clone();
+        let _ = crate::checks::blocking(move || {
+            repo.worktree_park(&path, &to).map_err(|e| e.to_string())
+        })
+        .await;
     }
 }

@@ -242,3 +242,36 @@ fn fresh_starts_a_new_run_and_finished_runs_are_not_resumed() {
     assert_eq!(p.run(&["run", "--fresh"]).code, 9);
     assert_ne!(p.latest_run_id(), stopped);
 }
+
+/// The crash-recovery test of the stories mode once saw a story run to its iteration limit:
+/// each time ralph was killed after an iteration that completed the story but before the run's
+/// end was written, the resumed run ran the agent again. A completed iteration is the end.
+#[test]
+fn a_run_killed_between_its_completing_iteration_and_its_end_resumes_as_completed() {
+    let p = Project::git();
+    let script = Script::new()
+        .log(p.aux_path("calls.log"))
+        .default_steps(vec![Step::print("done\nLOOP_COMPLETE")]);
+    p.configure_text(&script, "max_iterations = 5");
+    assert_eq!(p.run(&["run"]).code, 0);
+    let run = p.latest_run_id();
+    // The database as ralph leaves it when killed after the iteration's write and before the
+    // run's: the iteration committed, the run still running.
+    p.db()
+        .execute(
+            "UPDATE runs SET state = 'running', stop_reason = NULL, exit_code = NULL",
+            [],
+        )
+        .unwrap();
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("iteration 1 had finished the work"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(p.latest_run_id(), run, "the same run, resumed");
+    let calls = std::fs::read_to_string(p.aux_path("calls.log")).unwrap();
+    assert_eq!(calls.lines().count(), 1, "the agent ran again: {calls}");
+    assert_eq!(p.status_json()["state"], "completed");
+}
