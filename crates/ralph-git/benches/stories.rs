@@ -138,7 +138,7 @@ fn pooled_worktrees(repo: &Git, base: &Path) -> Rows {
         let tip = repo.rev_parse(INTEGRATION).unwrap().unwrap();
         reuse.push(time(|| {
             repo.worktree_reuse(slot, &format!("story/{n}"), &tip)
-                .unwrap()
+                .unwrap();
         }));
         land_story(repo, slot, n, &mut samples);
     }
