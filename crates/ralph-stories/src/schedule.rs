@@ -245,6 +245,50 @@ impl Scheduler {
         chosen
     }
 
+    /// As [`Scheduler::next`], but a slot is held for a story that is about to be ready:
+    /// every dependency not merged yet waits in a merge that will be over in moments
+    /// (`merging_quickly`: it left its slot and its merge runs no check), and it outranks the
+    /// story the slot would go to. Without the hold, a story on the critical path that becomes
+    /// ready a few tens of milliseconds after a lower one took the slot waits a whole story's
+    /// time. Returns the stories to start and how many slots are held.
+    pub fn next_holding(
+        &self,
+        free_slots: usize,
+        merging_quickly: impl Fn(usize) -> bool,
+    ) -> (Vec<usize>, usize) {
+        let mut chosen = self.next(free_slots);
+        let awaited = self.by_priority.iter().copied().filter(|&i| {
+            self.wanted[i]
+                && self.state[i] == State::Pending
+                && self.unmerged[i] > 0
+                && self.dag.deps(i).iter().all(|&d| {
+                    self.state[d] == State::Done
+                        || (self.state[d] == State::Running && merging_quickly(d))
+                })
+        });
+        let mut held = 0;
+        for a in awaited.take(free_slots) {
+            // A free slot nothing was chosen for is held at no cost.
+            if chosen.len() + held < free_slots {
+                held += 1;
+                continue;
+            }
+            let worst = chosen
+                .iter()
+                .enumerate()
+                .min_by(|x, y| self.critical[*x.1].total_cmp(&self.critical[*y.1]))
+                .map(|(pos, &c)| (pos, c));
+            match worst {
+                Some((pos, c)) if self.critical[c] < self.critical[a] => {
+                    chosen.remove(pos);
+                    held += 1;
+                }
+                _ => break,
+            }
+        }
+        (chosen, held)
+    }
+
     fn overlap(&self, a: usize, b: usize) -> bool {
         *self
             .overlaps

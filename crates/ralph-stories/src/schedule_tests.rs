@@ -259,3 +259,49 @@ fn check_final_states(s: &Scheduler, dag: &Dag, seed: u64) {
         }
     }
 }
+
+#[test]
+fn a_slot_is_held_for_a_better_story_whose_dependencies_are_in_a_quick_merge() {
+    // f → g → h (the long chain); o: one story, ready now.
+    let (plan, dag) = setup(&[
+        ("f", &[], &[]),
+        ("g", &["f"], &[]),
+        ("h", &["g"], &[]),
+        ("o", &[], &[]),
+    ]);
+    let mut s = Scheduler::new(&plan, &dag, None).unwrap();
+    s.start(0).unwrap();
+    // f left its slot and waits in the merge queue.
+    let quick = |i: usize| i == 0;
+    let slow = |_: usize| false;
+    assert_eq!(ids(&s, &s.next(1)), ["o"]);
+    // g (2 left) outranks o (1): the one slot waits for g.
+    let (chosen, held) = s.next_holding(1, quick);
+    assert_eq!((ids(&s, &chosen), held), (vec![], 1));
+    // Two slots: o takes the second.
+    let (chosen, held) = s.next_holding(2, quick);
+    assert_eq!((ids(&s, &chosen), held), (vec!["o".to_string()], 1));
+    // A merge with checks to run may take minutes: nothing waits for it.
+    let (chosen, held) = s.next_holding(1, slow);
+    assert_eq!((ids(&s, &chosen), held), (vec!["o".to_string()], 0));
+    // Once f merged, g is simply the best ready story.
+    s.finish(0, Outcome::Merged).unwrap();
+    let (chosen, held) = s.next_holding(1, quick);
+    assert_eq!((ids(&s, &chosen), held), (vec!["g".to_string()], 0));
+}
+
+#[test]
+fn no_slot_is_held_for_a_story_that_does_not_outrank_the_ready_one() {
+    // f → g (short); o → p → q: o is the longer path.
+    let (plan, dag) = setup(&[
+        ("f", &[], &[]),
+        ("g", &["f"], &[]),
+        ("o", &[], &[]),
+        ("p", &["o"], &[]),
+        ("q", &["p"], &[]),
+    ]);
+    let mut s = Scheduler::new(&plan, &dag, None).unwrap();
+    s.start(0).unwrap();
+    let (chosen, held) = s.next_holding(1, |i| i == 0);
+    assert_eq!((ids(&s, &chosen), held), (vec!["o".to_string()], 0));
+}

@@ -286,11 +286,37 @@ impl Run {
         if free == 0 {
             return Ok(());
         }
-        for i in self.sched.next(free) {
+        let quick = self.quick_merges();
+        let (chosen, _held) = self.sched.next_holding(free, |d| quick[d]);
+        for i in chosen {
             self.sched.start(i).map_err(|e| e.to_string())?;
             self.start_story(i).await?;
         }
         Ok(())
+    }
+
+    /// Per story: it has left its slot and waits in a merge that runs no check (no
+    /// `pre-merge` gate, no `auto` criterion of its own), so it will be merged in moments —
+    /// what [`crate::Scheduler::next_holding`] may hold a slot for. A merge with checks can take
+    /// minutes: no slot waits for it.
+    fn quick_merges(&self) -> Vec<bool> {
+        let mut quick = vec![false; self.stories.len()];
+        if !self.queue_ctx.pre_merge.is_empty() {
+            return quick;
+        }
+        for entry in self.queue.iter().chain(&self.merging) {
+            for id in &entry.story_ids {
+                let checked = self
+                    .input
+                    .plan
+                    .story(id)
+                    .is_some_and(|s| s.auto_criteria().next().is_some());
+                if let Some(i) = self.dag.index(id) {
+                    quick[i] = !checked && !self.running[i];
+                }
+            }
+        }
+        quick
     }
 
     async fn start_story(&mut self, i: usize) -> Result<(), String> {
