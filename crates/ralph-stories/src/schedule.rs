@@ -23,6 +23,11 @@
 //!   `sim.rs` on the 16-story sample plan: 4 % of makespan on average on 4 slots (0.6 %
 //!   without `affected_paths`), mostly from a story with a broad pattern (`*.md` may overlap
 //!   every directory) waiting while anything else can start, even on the critical path.
+//! - **Holding a slot** ([`Scheduler::next_holding`]): a free slot is left empty for a story
+//!   that outranks the one it would go to and waits only on merges the caller knows will be
+//!   over in moments. Measured on the 16-story sample plan through the real binary: a
+//!   critical-path story ready 90 ms after a lower one took the last slot otherwise started
+//!   200 ms late, and the makespan ratio went from 1.17 to 1.13.
 //! - **`--only`** ([`Scheduler::restrict`]): the named stories and every ancestor of theirs
 //!   that is not merged yet run; nothing else starts (a story needs its dependencies merged,
 //!   so refusing them would leave the named ones unable to ever start). A failed ancestor is

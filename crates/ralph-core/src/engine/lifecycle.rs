@@ -269,6 +269,16 @@ impl Engine {
         // Shown even if it cannot be recorded: the summary line is printed on every exit.
         let saved = self.save_run(std::slice::from_ref(&ev), true).await;
         self.emit(&[ev]);
+        // Closing an inotify descriptor waits for the kernel to retire every watch on it (an
+        // SRCU grace period: 10-20 ms with a worktree's directories watched). Nothing waits for
+        // that: the watches are dropped off the loop's path.
+        let watches = (
+            std::mem::take(&mut self.state_watch),
+            std::mem::take(&mut self.guards.refs_watch),
+        );
+        let _ = std::thread::Builder::new()
+            .name("ralph-unwatch".into())
+            .spawn(move || drop(watches));
         saved?;
         Ok(RunSummary {
             run: self.run,
