@@ -29,6 +29,10 @@ pub(super) struct GuardState {
     /// worktree), so the story's commit need not stage the files again. Only until that
     /// commit.
     pub index_tree: Option<String>,
+    /// Protected paths the agent tried to change in this iteration and the sandbox refused
+    /// (from its own error messages): nothing changed, but the attempt stops the run as a
+    /// change would.
+    pub refused_protected: Vec<String>,
 }
 
 impl GuardState {
@@ -42,6 +46,7 @@ impl GuardState {
             last_refs: None,
             refs_watch: Default::default(),
             index_tree: None,
+            refused_protected: Vec::new(),
         }
     }
 }
@@ -217,6 +222,25 @@ impl Engine {
             ));
         } else if let Some(d) = after.diff.clone() {
             self.guard_changes(n, &d, pre, post, after);
+        }
+        let refused = std::mem::take(&mut self.guards.refused_protected);
+        if after.stop.is_none() && !refused.is_empty() {
+            self.audit_record(
+                ralph_store::audit::kinds::GUARD_TRIPPED,
+                serde_json::json!({
+                    "iteration": n, "guard": "protected_paths", "paths": refused,
+                    "refused_by": "sandbox",
+                }),
+            );
+            after.stop = Some(Stop::new(
+                StopReason::Safety,
+                format!(
+                    "stopped by a safety guard: the agent tried to change protected path{} {} \
+                     (safety.protected_paths); the sandbox refused it, so nothing changed",
+                    if refused.len() == 1 { "" } else { "s" },
+                    refused.join(", ")
+                ),
+            ));
         }
     }
 

@@ -41,6 +41,21 @@ impl Engine {
         let network = denied
             .iter()
             .map(|d| ("network", d.host.clone(), Some(d.port), d.reason.clone()));
+        if call == "agent" {
+            // The agent's own attempts on protected paths: a safety stop after the iteration
+            // (guardrails.rs), as a change that got through would be. Not `.git`: strict mode
+            // makes it read-only on purpose (an agent's `git commit` fails there, and says so),
+            // and ralph's own `.git` checks judge what happened to it.
+            for d in &reported {
+                let root = &self.scope.work_root;
+                let hit = !d.what.is_empty()
+                    && !in_git_dir(&d.what, root)
+                    && self.guards.guard.paths.check_path(&d.what, root).is_some();
+                if hit && !self.guards.refused_protected.contains(&d.what) {
+                    self.guards.refused_protected.push(d.what.clone());
+                }
+            }
+        }
         let files = reported
             .into_iter()
             .map(|d| ("file", d.what, None, d.error.to_string()));
@@ -66,6 +81,14 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// `path` (as the agent named it: relative to `root`, or absolute) is in `root`'s `.git`.
+fn in_git_dir(path: &str, root: &std::path::Path) -> bool {
+    let p = std::path::Path::new(path);
+    let rel = p.strip_prefix(root).unwrap_or(p);
+    let rel = rel.strip_prefix("./").unwrap_or(rel);
+    rel.starts_with(".git")
 }
 
 /// The stop for a sandbox that could not be set up: exit 8, with what to do.

@@ -541,8 +541,12 @@ fn agent_stderr(p: &Project) -> String {
 fn sixty_ways_out_of_the_workspace_sandbox_all_fail_and_are_all_recorded() {
     let mut w = setup();
     let (port, connections) = counting_server();
-    let attempts = corpus(&w, port);
+    let mut attempts = corpus(&w, port);
     assert!(attempts.len() >= 60, "{} attempts", attempts.len());
+    // An attempt on a protected path (ralph's state, ralph.toml) that the sandbox refused
+    // stops the run after its iteration, as a change that got through would: those go last,
+    // so every other attempt runs first.
+    attempts.sort_by_key(|a| a.shell.contains(".ralph") || a.shell.contains("ralph.toml"));
     // Three iterations of about twenty attempts; each command finds ralph's pid itself (the
     // agent's parent).
     let mut script = Script::new();
@@ -608,8 +612,17 @@ fn sixty_ways_out_of_the_workspace_sandbox_all_fail_and_are_all_recorded() {
         escapes.join("\n"),
         out.stderr
     );
-    // Nothing got as far as ralph's after-the-fact checks: a normal end at the limit.
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    // Nothing got as far as ralph's after-the-fact checks; the refused attempts on protected
+    // paths in the last iteration are a safety stop.
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("stopped by a safety guard: the agent tried to change protected paths")
+            && out.stderr.contains("the sandbox refused it"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(w.p.iterations().len(), 3, "{}", out.stderr);
     assert!(
         out.stderr.contains("sandbox: workspace, network allowlist"),
         "{}",

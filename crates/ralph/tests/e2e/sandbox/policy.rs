@@ -245,3 +245,32 @@ fn the_default_sandbox_lets_the_agent_write_tmp_and_nothing_else_outside() {
         "the agent wrote /var/tmp under the default sandbox"
     );
 }
+
+/// The outside-in `safety-git` check found this: with the sandbox on, an agent deleting
+/// `ralph.toml` was refused by the kernel and the loop simply went on to its iteration limit
+/// (exit 3); the attempt on a protected path is a safety stop, as the change would have been.
+#[test]
+fn an_attempt_on_a_protected_path_that_the_sandbox_refused_is_a_safety_stop() {
+    let p = Project::git();
+    config(
+        &p,
+        vec![
+            Step::shell("rm -f -- ralph.toml || true"),
+            Step::print("LOOP_COMPLETE"),
+        ],
+        "",
+    );
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "config"]);
+    let before = p.read("ralph.toml");
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("tried to change protected path ralph.toml")
+            && out.stderr.contains("the sandbox refused it"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(p.read("ralph.toml"), before);
+}
