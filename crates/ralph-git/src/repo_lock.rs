@@ -92,8 +92,9 @@ impl Git {
     /// Takes the repository lock, waiting as long as another thread or process holds it.
     /// Re-entrant on the calling thread (see the module documentation): [`Git::worktree_add`],
     /// [`Git::worktree_remove`], [`Git::worktree_prune`], [`Git::update_ref_cas`] and
-    /// [`Git::create_branch`] take it themselves. Read-only functions and the ones that work
-    /// inside one story's worktree ([`Git::commit_all`], [`Git::merge_into`]) do not.
+    /// [`Git::create_branch`], [`Git::worktree_move`] and [`Git::worktree_park`] take it
+    /// themselves. Read-only functions and the ones that work inside one story's worktree
+    /// ([`Git::commit_all`], [`Git::merge_into`], [`Git::worktree_reuse`]) do not.
     pub fn repo_lock(&self) -> Result<RepoLockGuard, GitError> {
         let key = self.common_dir.clone();
         let me = std::thread::current().id();

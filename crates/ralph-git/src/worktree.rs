@@ -1,6 +1,7 @@
 //! Linked worktrees for stories mode: one per running story (on its branch) and one per
-//! merge-queue verification (detached). Adding, removing and pruning take the repository lock
-//! ([`Git::repo_lock`]): they change `<common>/worktrees/`, which every worktree shares.
+//! merge-queue verification (detached). Adding, moving, parking, removing and pruning take the
+//! repository lock ([`Git::repo_lock`]): they change `<common>/worktrees/`, which every
+//! worktree shares; switching a worktree its caller owns does not.
 //!
 //! Functions that run git inside a worktree first check that the path is the top of a linked
 //! worktree of this repository (its `.git` file names `<common>/worktrees/<name>`): a story

@@ -192,8 +192,7 @@ fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<Prepared, ralph_g
     let claimed = claim_worktree(repo, input)?;
     let fresh = !matches!(claimed, Claim::Kept);
     let head = match claimed {
-        Claim::Kept => None,
-        Claim::Made => None,
+        Claim::Kept | Claim::Made => None,
         Claim::Parked(parked) => {
             match repo.worktree_reuse(&input.worktree, &input.branch, &input.start) {
                 Ok(head) => Some(head),
