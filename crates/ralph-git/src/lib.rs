@@ -44,7 +44,7 @@ pub use meta::{RepoMeta, HOOK_NAMES};
 pub use refsnap::{check_ref_pattern, RefFix, RefRestore, RefRules, RefSnapshot};
 pub use repo_lock::{RepoLockGuard, REPO_LOCK_FILE};
 pub use restore::RestoreReport;
-pub use revs::CasOutcome;
+pub use revs::{CasOutcome, Expect};
 pub use rollback::{RollbackError, RollbackOptions, RollbackOutcome, RunCheckpoint};
 pub use worktree::WorktreeInfo;
 

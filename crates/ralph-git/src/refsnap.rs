@@ -58,6 +58,14 @@ impl RefSnapshot {
     pub fn is_empty(&self) -> bool {
         self.refs.is_empty()
     }
+
+    /// The branch HEAD was on (`refs/heads/…`), `None` when detached, broken or absent.
+    pub fn head_branch(&self) -> Option<&str> {
+        match &self.head {
+            Head::Branch(b) => Some(b),
+            _ => None,
+        }
+    }
 }
 
 impl RefSnapshot {

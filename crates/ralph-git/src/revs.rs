@@ -15,6 +15,17 @@ pub enum CasOutcome {
     Stale { actual: Option<String> },
 }
 
+/// What a ref must point at for [`Git::update_refs_cas`] to move it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect<'a> {
+    /// It must not exist yet.
+    Absent,
+    /// It must point at this commit.
+    At(&'a str),
+    /// Whatever it points at (a scratch ref written again with the same value).
+    Any,
+}
+
 /// Longest [`Git::diff_stat_summary`]: it goes into a prompt.
 const SUMMARY_MAX_FILES: usize = 40;
 const SUMMARY_MAX_BYTES: usize = 4000;
@@ -57,6 +68,59 @@ impl Git {
         Err(command::failed(&args, &out))
     }
 
+    /// [`Git::update_ref_cas`] for several refs in one transaction (`update-ref --stdin`):
+    /// every ref moves, or none does. The merge queue writes a candidate's ref and moves the
+    /// integration branch to it this way when the candidate has nothing to be checked: one
+    /// git run instead of two, and no candidate ref left behind by a tip that moved.
+    /// [`CasOutcome::Stale`] names the first ref that did not have its expected value.
+    pub fn update_refs_cas(
+        &self,
+        updates: &[(&str, &str, Expect<'_>)],
+    ) -> Result<CasOutcome, GitError> {
+        let zero = self.zero_oid();
+        let mut input = Vec::new();
+        for (refname, new, old) in updates {
+            check_full_ref(refname)?;
+            check_revision(new)?;
+            let old = match old {
+                Expect::At(old) => {
+                    check_revision(old)?;
+                    *old
+                }
+                Expect::Absent => zero.as_str(),
+                // An empty old value: git does not check it.
+                Expect::Any => "",
+            };
+            for part in [refname, new, old] {
+                if part.contains(['\0', '\n']) {
+                    return Err(GitError::InvalidRevision((*part).to_owned()));
+                }
+            }
+            input.extend_from_slice(format!("update {refname}\0{new}\0{old}\0").as_bytes());
+        }
+        let _lock = self.repo_lock()?;
+        let args = ["update-ref", "-m", "ralph: land", "--stdin", "-z"];
+        let err = match self.run_with_input(&Invocation::new(&args), input) {
+            Ok(_) => return Ok(CasOutcome::Moved),
+            Err(e) => e,
+        };
+        // As in `update_ref_cas`: under the lock a failure is a mismatch exactly when a value
+        // differs from the expected one.
+        let names: Vec<&str> = updates.iter().map(|(r, _, _)| *r).collect();
+        let actual = self.resolve_all(&names)?;
+        for ((_, _, expected), actual) in updates.iter().zip(actual) {
+            let expected = match expected {
+                Expect::Any => continue,
+                Expect::Absent => None,
+                Expect::At(old) => Some(*old),
+            };
+            if !same_oid(actual.as_deref(), expected) {
+                return Ok(CasOutcome::Stale { actual });
+            }
+        }
+        Err(err)
+    }
+
     /// The object `rev` names (full id), `None` when it names nothing.
     pub fn rev_parse(&self, rev: &str) -> Result<Option<String>, GitError> {
         check_revision(rev)?;
@@ -77,6 +141,41 @@ impl Git {
     /// The commit `rev` names (peeling tags), or an error saying it names none.
     pub(crate) fn commit_of(&self, rev: &str) -> Result<String, GitError> {
         self.peeled(rev, "commit")
+    }
+
+    /// What each of `revs` names (full ids, in order; `None`: nothing), asked in one `git
+    /// cat-file --batch-check` instead of one `rev-parse` each: the merge queue reads the
+    /// integration tip and every story branch of a candidate at once.
+    pub fn resolve_all(&self, revs: &[&str]) -> Result<Vec<Option<String>>, GitError> {
+        let mut input = Vec::new();
+        for rev in revs {
+            check_revision(rev)?;
+            if rev.contains(['\n', '\r', '\0']) {
+                return Err(crate::GitError::InvalidRevision((*rev).to_owned()));
+            }
+            input.extend_from_slice(rev.as_bytes());
+            input.push(b'\n');
+        }
+        let args = ["cat-file", "--batch-check=%(objectname)"];
+        let stdout = self.run_with_input(&Invocation::new(&args), input)?;
+        let text = String::from_utf8_lossy(&stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() != revs.len() {
+            return Err(unexpected(&args, &stdout));
+        }
+        lines
+            .iter()
+            .zip(revs)
+            .map(|(line, rev)| {
+                if line.strip_suffix(" missing") == Some(rev) {
+                    Ok(None)
+                } else {
+                    parse::object_id(line.as_bytes())
+                        .map(Some)
+                        .ok_or_else(|| unexpected(&args, &stdout))
+                }
+            })
+            .collect()
     }
 
     /// The tree of `commit`.

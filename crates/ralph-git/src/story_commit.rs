@@ -9,8 +9,10 @@
 //! user's config, and the branch moves only if nobody moved it in between. The agent's own
 //! commits are the parent chain, never rewritten.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::command::Invocation;
 use crate::{parse, unexpected, Git, GitError, EXCLUDE_STATE_DIR, IDENT_EMAIL, IDENT_NAME};
@@ -151,7 +153,34 @@ impl Git {
     /// The environment that completes the identity git config gives (`author.*` and
     /// `committer.*` over `user.*`, as git reads them) with ralph's. `GIT_AUTHOR_*` from ralph's
     /// own environment never reach git (see `command::STRIPPED`), so config is the only source.
-    pub(crate) fn identity_env(&self, dir: &Path) -> Result<IdentityEnv, GitError> {
+    ///
+    /// Read once per repository per process while the repository's `config` file is
+    /// unchanged: every story commit and merge commit of a plan run asked it again, two `git
+    /// config` runs per story on the critical path. An identity set in the user's global
+    /// config while a plan runs applies from the next run.
+    pub(crate) fn identity_env(&self, dir: &Path) -> Result<Arc<IdentityEnv>, GitError> {
+        type Cache = HashMap<PathBuf, (Option<ConfigStamp>, Arc<IdentityEnv>)>;
+        static READ: OnceLock<Mutex<Cache>> = OnceLock::new();
+        let cache = READ.get_or_init(Mutex::default);
+        let stamp = ConfigStamp::of(&self.common_dir.join("config"));
+        let cached = cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&self.common_dir)
+            .filter(|(seen, _)| stamp.is_some() && *seen == stamp)
+            .map(|(_, env)| env.clone());
+        if let Some(env) = cached {
+            return Ok(env);
+        }
+        let env = Arc::new(self.read_identity(dir)?);
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.common_dir.clone(), (stamp, env.clone()));
+        Ok(env)
+    }
+
+    fn read_identity(&self, dir: &Path) -> Result<IdentityEnv, GitError> {
         let args = &[
             "config",
             "-z",
@@ -184,6 +213,26 @@ impl Git {
             }
         }
         Ok(env)
+    }
+}
+
+/// What says a config file was not written since: its inode, size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ConfigStamp {
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+impl ConfigStamp {
+    fn of(path: &Path) -> Option<ConfigStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(ConfigStamp {
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+        })
     }
 }
 

@@ -134,8 +134,13 @@ impl Git {
         branch: &str,
         start: &str,
     ) -> Result<(Vec<String>, String), GitError> {
-        let wanted = self.commit_of(start)?;
-        let opts = match self.rev_parse(&format!("refs/heads/{branch}"))? {
+        let spec = format!("{start}^{{commit}}");
+        let full = format!("refs/heads/{branch}");
+        let found = self.resolve_all(&[&spec, &full])?;
+        let (Some(Some(wanted)), Some(at)) = (found.first().cloned(), found.get(1).cloned()) else {
+            return Err(GitError::InvalidRevision(start.to_owned()));
+        };
+        let opts = match at {
             Some(at) if at != wanted => {
                 return Err(GitError::BranchExists {
                     branch: branch.to_owned(),
@@ -171,10 +176,8 @@ impl Git {
     pub fn worktree_park(&self, path: &Path, to: &Path) -> Result<(), GitError> {
         let _lock = self.repo_lock()?;
         let root = self.linked_worktree(path)?;
-        let args = &["rev-parse", "--verify", "-q", "HEAD^{commit}"];
-        let stdout = self.run_in(&root, &Invocation::new(args))?;
-        let head =
-            crate::parse::object_id(&stdout).ok_or_else(|| crate::unexpected(args, &stdout))?;
+        // The new value `HEAD` is what HEAD resolves to now: detached where it was, in one git
+        // run (an unborn branch resolves to nothing and fails, as it should).
         self.run_in(
             &root,
             &Invocation::new(&[
@@ -183,7 +186,7 @@ impl Git {
                 "-m",
                 "ralph: park",
                 "HEAD",
-                &head,
+                "HEAD",
             ]),
         )?;
         let (from_s, to_s) = (path_str(&root)?, path_str(to)?);
@@ -305,6 +308,25 @@ impl Git {
     /// repository (see the module documentation). The main worktree is refused: it is the
     /// user's.
     pub(crate) fn linked_worktree(&self, path: &Path) -> Result<PathBuf, GitError> {
+        self.linked_dirs(path).map(|(root, _)| root)
+    }
+
+    /// The handle for the linked worktree at `path` (checked as [`Git::linked_worktree`]),
+    /// what [`Git::discover`] would find there, from the worktree's `.git` file and this
+    /// handle instead of a `git rev-parse`: a story's loop opens one per story.
+    pub fn open_linked(&self, path: &Path) -> Result<Git, GitError> {
+        let (root, git_dir) = self.linked_dirs(path)?;
+        Ok(Git {
+            root,
+            index_path: git_dir.join("index"),
+            git_dir,
+            common_dir: self.common_dir.clone(),
+            empty_tree: self.empty_tree,
+        })
+    }
+
+    /// The worktree's top and its git directory, both canonical.
+    fn linked_dirs(&self, path: &Path) -> Result<(PathBuf, PathBuf), GitError> {
         let not_ours = || GitError::NotOurWorktree(path.to_owned());
         let root = std::fs::canonicalize(path).map_err(|_| not_ours())?;
         let text = std::fs::read_to_string(root.join(".git")).map_err(|_| not_ours())?;
@@ -316,7 +338,7 @@ impl Git {
         let worktrees =
             std::fs::canonicalize(self.common_dir.join("worktrees")).map_err(|_| not_ours())?;
         if gitdir.parent() == Some(worktrees.as_path()) {
-            Ok(root)
+            Ok((root, gitdir))
         } else {
             Err(not_ours())
         }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ralph_core::{Cancel, Handles, Settings};
-use ralph_git::{CasOutcome, Git, MergeTreeOutcome};
+use ralph_git::{CasOutcome, Expect, Git, MergeTreeOutcome};
 
 use crate::checks::{run_checks, Check, CheckPlace, CheckResult};
 use crate::names;
@@ -93,6 +93,9 @@ pub struct Candidate {
     pub commit: String,
     pub built_on: String,
     pub refname: String,
+    /// `refname` points at `commit` already; else it is written with the landing, in the same
+    /// transaction (a candidate with nothing to check).
+    pub ref_written: bool,
 }
 
 /// Why a first candidate could not land as built.
@@ -167,22 +170,15 @@ async fn try_whole(
     build: u32,
     ids: &[String],
 ) -> Result<Option<(Verdict, Vec<CheckResult>)>, String> {
-    let Ok(candidate) = build_blocking(ctx, seq, build, ids).await? else {
+    let checks = checks_for(ctx, ids, &[]);
+    let Ok(candidate) = build_blocking(ctx, seq, build, ids, !checks.is_empty()).await? else {
         return Ok(None);
     };
-    let checks = checks_for(ctx, ids, &[]);
     let results = check_commit(ctx, &candidate.commit, &checks, ids).await?;
     if results.iter().any(|r| !r.passed) {
         return Ok(None);
     }
-    let moved = ctx
-        .repo
-        .update_ref_cas(
-            &ctx.integration_ref,
-            &candidate.commit,
-            Some(&candidate.built_on),
-        )
-        .map_err(|e| e.to_string())?;
+    let moved = move_integration(ctx, &candidate)?;
     Ok(match moved {
         CasOutcome::Moved => Some((
             Verdict::Landed {
@@ -195,6 +191,35 @@ async fn try_whole(
         // The tip moved under the group: split and rebuild (each half on the new tip).
         CasOutcome::Stale { .. } => None,
     })
+}
+
+/// The compare-and-swap of the integration branch to `candidate`, recorded as ralph's own
+/// write when it moved: the running stories' ref guards then take the new tip as ralph's
+/// instead of asking git, each, whether it fast-forwarded.
+fn move_integration(ctx: &QueueCtx, candidate: &Candidate) -> Result<CasOutcome, String> {
+    let moved = if candidate.ref_written {
+        ctx.repo.update_ref_cas(
+            &ctx.integration_ref,
+            &candidate.commit,
+            Some(&candidate.built_on),
+        )
+    } else {
+        ctx.repo.update_refs_cas(&[
+            (&candidate.refname, &candidate.commit, Expect::Any),
+            (
+                &ctx.integration_ref,
+                &candidate.commit,
+                Expect::At(&candidate.built_on),
+            ),
+        ])
+    }
+    .map_err(|e| e.to_string())?;
+    if moved == CasOutcome::Moved {
+        ctx.handles
+            .own_refs
+            .record(&ctx.integration_ref, &candidate.commit);
+    }
+    Ok(moved)
 }
 
 /// Stories just landed join `merged` (what a later repair in the group must keep green).
@@ -226,10 +251,10 @@ pub async fn merge_entry(
     merged: &[MergedStory],
 ) -> Result<(Verdict, Vec<CheckResult>), String> {
     for build in 1..=5u32 {
-        let built = build_blocking(ctx, seq, build, stories).await?;
+        let checks = checks_for(ctx, stories, &[]);
+        let built = build_blocking(ctx, seq, build, stories, !checks.is_empty()).await?;
         let (candidate, results, repaired) = match built {
             Ok(candidate) => {
-                let checks = checks_for(ctx, stories, &[]);
                 let results = check_commit(ctx, &candidate.commit, &checks, stories).await?;
                 match results.iter().find(|r| !r.passed) {
                     None => (candidate, results, false),
@@ -253,15 +278,7 @@ pub async fn merge_entry(
                 Err(verdict) => return Ok((verdict, Vec::new())),
             },
         };
-        let moved = ctx
-            .repo
-            .update_ref_cas(
-                &ctx.integration_ref,
-                &candidate.commit,
-                Some(&candidate.built_on),
-            )
-            .map_err(|e| e.to_string())?;
-        match moved {
+        match move_integration(ctx, &candidate)? {
             CasOutcome::Moved => {
                 let verdict = Verdict::Landed {
                     commit: candidate.commit,
@@ -374,29 +391,43 @@ async fn build_blocking(
     seq: u32,
     build: u32,
     stories: &[String],
+    write_ref: bool,
 ) -> Result<Result<Candidate, Trouble>, String> {
     let (ctx, stories) = (ctx.clone(), stories.to_vec());
-    crate::checks::blocking(move || build_candidate(&ctx, seq, build, &stories)).await
+    crate::checks::blocking(move || build_candidate(&ctx, seq, build, &stories, write_ref)).await
 }
 
-/// `Ok(Err(verdict))`: a conflict.
+/// `Ok(Err(verdict))`: a conflict. `write_ref`: the candidate's ref is written now (it is
+/// checked before it lands), else with the landing.
 fn build_candidate(
     ctx: &Arc<QueueCtx>,
     seq: u32,
     build: u32,
     stories: &[String],
+    write_ref: bool,
 ) -> Result<Result<Candidate, Trouble>, String> {
     let repo = &ctx.repo;
     let s = |e: ralph_git::GitError| e.to_string();
     let _lock = repo.repo_lock().map_err(s)?;
-    let tip = repo
-        .rev_parse(&ctx.integration_ref)
+    // The tip and every story's branch in one git run.
+    let refs: Vec<String> = std::iter::once(ctx.integration_ref.clone())
+        .chain(
+            stories
+                .iter()
+                .map(|id| names::heads(&names::story_branch(&ctx.plan.name, id))),
+        )
+        .collect();
+    let mut found = repo
+        .resolve_all(&refs.iter().map(String::as_str).collect::<Vec<_>>())
         .map_err(s)?
+        .into_iter();
+    let tip = found
+        .next()
+        .flatten()
         .ok_or_else(|| format!("the integration branch {} is gone", ctx.integration_branch))?;
     let mut cur = tip.clone();
-    for id in stories {
-        let branch = names::story_branch(&ctx.plan.name, id);
-        let Some(head) = repo.rev_parse(&names::heads(&branch)).map_err(s)? else {
+    for (id, head) in stories.iter().zip(found) {
+        let Some(head) = head else {
             continue;
         };
         // One merge base answers both questions: already in (it is the story's tip), or a
@@ -431,11 +462,14 @@ fn build_candidate(
     let refname = names::candidate_ref(&ctx.plan_run_id, seq, build);
     // A candidate ref is written once; the same name again (a resumed check) points where it
     // did or is left alone.
-    let _ = repo.update_ref_cas(&refname, &cur, None).map_err(s)?;
+    if write_ref {
+        let _ = repo.update_ref_cas(&refname, &cur, None).map_err(s)?;
+    }
     Ok(Ok(Candidate {
         commit: cur,
         built_on: tip,
         refname,
+        ref_written: write_ref,
     }))
 }
 

@@ -122,6 +122,7 @@ pub(crate) async fn repair(
         commit,
         built_on: ours,
         refname,
+        ref_written: true,
     };
     Ok(Repair {
         candidate: Some((candidate, checks)),

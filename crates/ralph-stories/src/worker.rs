@@ -143,7 +143,10 @@ pub async fn run_story(
     if fresh && !input.pre_story.is_empty() {
         pre_story(repo, &input, &settings, &handles, &cancel, &base).await?;
     }
-    let git = Git::discover(&input.worktree).map_err(git_err("open its worktree"))?;
+    let git = Some(
+        repo.open_linked(&input.worktree)
+            .map_err(git_err("open its worktree"))?,
+    );
     let lp = Loop {
         settings,
         agents,

@@ -95,10 +95,17 @@ impl Engine {
             None => git.commit_all(root, &msg, &trailers),
         });
         match committed {
-            Ok(Some(commit)) => Some(self.event(EventBody::StoryCommitted {
-                iteration: n,
-                commit,
-            })),
+            Ok(Some(commit)) => {
+                // The branch moved is ralph's own write: another loop's ref guard takes it as
+                // such instead of asking git whether it fast-forwarded.
+                if let Some(branch) = self.guards.last_refs.as_ref().and_then(|r| r.head_branch()) {
+                    self.handles.own_refs.record(branch, &commit);
+                }
+                Some(self.event(EventBody::StoryCommitted {
+                    iteration: n,
+                    commit,
+                }))
+            }
             Ok(None) => None,
             Err(e) => {
                 self.warn(format!("ralph could not commit story {story}'s work: {e}"));

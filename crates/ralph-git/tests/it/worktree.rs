@@ -259,3 +259,20 @@ fn a_clean_worktree_is_reused_for_the_next_story() {
     assert_eq!(entry.head, git.rev_parse("main").unwrap());
     assert!(git.is_clean(&path).unwrap());
 }
+
+#[test]
+fn a_linked_worktree_opens_as_discover_finds_it() {
+    let repo = Repo::with_commit(&[("a.txt", "a\n")]);
+    let git = repo.discover();
+    let path = wt_path(&repo, "S1");
+    git.worktree_add(&path, "story/1", "HEAD").unwrap();
+    let opened = git.open_linked(&path).unwrap();
+    let found = Git::discover(&path).unwrap().unwrap();
+    assert_eq!(opened.root, found.root);
+    assert_eq!(opened.git_dir, found.git_dir);
+    assert_eq!(opened.index_path, found.index_path);
+    assert_eq!(opened.common_dir, found.common_dir);
+    assert_eq!(opened.empty_tree, found.empty_tree);
+    // The user's own worktree is not a linked one.
+    assert!(git.open_linked(&git.root).is_err());
+}
