@@ -27,8 +27,8 @@ pub use budget::{PlanBudget, PlanCaps};
 pub use cancel::Cancel;
 pub use clock::{Clock, Deps, ManualClock, RunIds, SequentialIds, SystemClock, TimeIds};
 pub use engine::{
-    agent_command, fmt_duration, Agent, CallKind, CallSpec, Engine, EngineError, Loop, RunScope,
-    RunSummary, Stop, STATE_GITIGNORE,
+    agent_command, fmt_duration, Agent, CallKind, CallSpec, CleanCheckout, Engine, EngineError,
+    Loop, RunScope, RunSummary, Stop, STATE_GITIGNORE,
 };
 pub use events::{CollectSink, EventBody, EventSink, NullSink, RunEvent, StopReason, Tokens};
 pub use process::Control;

@@ -102,15 +102,23 @@ impl Git {
 
     /// A checkpoint of a work tree known to be the clean checkout of `commit` (a story's
     /// worktree just made): its tree is the commit's, so no file is read or hashed.
+    /// `tree`: the commit's tree when the caller knows it (one `rev-parse` fewer).
     pub fn checkpoint_clean(
         &self,
         refname: &str,
         message: &str,
         commit: &str,
+        tree: Option<&str>,
     ) -> Result<Checkpoint, GitError> {
         check_ralph_ref(refname)?;
         check_revision(commit)?;
-        let tree = self.commit_tree_id(commit)?;
+        let tree = match tree {
+            Some(tree) => {
+                check_revision(tree)?;
+                tree.to_owned()
+            }
+            None => self.commit_tree_id(commit)?,
+        };
         let ghost = self.ghost_commit_tree(&tree, message)?;
         self.run(&Invocation::new(&["update-ref", refname, &ghost]))?;
         Ok(Checkpoint {

@@ -264,9 +264,14 @@ impl Git {
     pub fn create_branch(&self, name: &str, at: &str) -> Result<(), GitError> {
         check_revision(name)?;
         let _lock = self.repo_lock()?;
-        let wanted = self.commit_of(at)?;
         let full = format!("refs/heads/{name}");
-        if let Some(existing) = self.rev_parse(&full)? {
+        let spec = format!("{at}^{{commit}}");
+        let found = self.resolve_all(&[&spec, &full])?;
+        let (Some(Some(wanted)), Some(existing)) = (found.first().cloned(), found.get(1).cloned())
+        else {
+            return Err(GitError::InvalidRevision(at.to_owned()));
+        };
+        if let Some(existing) = existing {
             return if existing == wanted {
                 Ok(())
             } else {

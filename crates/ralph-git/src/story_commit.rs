@@ -17,6 +17,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::command::Invocation;
 use crate::{parse, unexpected, Git, GitError, EXCLUDE_STATE_DIR, IDENT_EMAIL, IDENT_NAME};
 
+/// A worktree's HEAD commit and its tree, as [`Git::head_state`] read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadState {
+    pub commit: String,
+    pub tree: String,
+}
+
 /// Who a commit is by: set only for the parts git config leaves empty.
 #[derive(Debug, Default)]
 pub(crate) struct IdentityEnv {
@@ -75,6 +82,42 @@ impl Git {
         self.commit_on_head(&root, tree, message, trailers)
     }
 
+    /// [`Git::commit_staged`] on the HEAD `head` read before (by [`Git::head_state`]): the
+    /// read can run while the checkpoint is taken. HEAD still moves only if it is still
+    /// `head` (the compare-and-swap of the commit), so a stale read fails, never loses work.
+    pub fn commit_staged_on(
+        &self,
+        worktree: &Path,
+        head: &HeadState,
+        tree: &str,
+        message: &str,
+        trailers: &[(&str, &str)],
+    ) -> Result<Option<String>, GitError> {
+        crate::check_revision(tree)?;
+        let root = self.linked_worktree(worktree)?;
+        self.commit_on(&root, head, tree, message, trailers)
+    }
+
+    /// HEAD of the linked worktree at `worktree` and its tree.
+    pub fn head_state(&self, worktree: &Path) -> Result<HeadState, GitError> {
+        let root = self.linked_worktree(worktree)?;
+        self.head_state_in(&root)
+    }
+
+    fn head_state_in(&self, root: &Path) -> Result<HeadState, GitError> {
+        let args = &["rev-parse", "HEAD", "HEAD^{tree}"];
+        let stdout = self.run_in(root, &Invocation::new(args))?;
+        let text = String::from_utf8_lossy(&stdout);
+        let mut ids = text.lines();
+        let (Some(commit), Some(tree)) = (ids.next(), ids.next()) else {
+            return Err(unexpected(args, &stdout));
+        };
+        Ok(HeadState {
+            commit: commit.to_owned(),
+            tree: tree.to_owned(),
+        })
+    }
+
     /// `tree` committed on HEAD of the worktree at `root` (HEAD moved only if it did not
     /// move meanwhile); `None` when HEAD already has that tree.
     fn commit_on_head(
@@ -84,14 +127,20 @@ impl Git {
         message: &str,
         trailers: &[(&str, &str)],
     ) -> Result<Option<String>, GitError> {
+        let head = self.head_state_in(root)?;
+        self.commit_on(root, &head, tree, message, trailers)
+    }
+
+    fn commit_on(
+        &self,
+        root: &Path,
+        head: &HeadState,
+        tree: &str,
+        message: &str,
+        trailers: &[(&str, &str)],
+    ) -> Result<Option<String>, GitError> {
         let root = root.to_path_buf();
-        let args = &["rev-parse", "HEAD", "HEAD^{tree}"];
-        let stdout = self.run_in(&root, &Invocation::new(args))?;
-        let text = String::from_utf8_lossy(&stdout);
-        let mut ids = text.lines();
-        let (Some(head), Some(head_tree)) = (ids.next(), ids.next()) else {
-            return Err(unexpected(args, &stdout));
-        };
+        let (head, head_tree) = (head.commit.as_str(), head.tree.as_str());
         if head_tree == tree {
             return Ok(None);
         }

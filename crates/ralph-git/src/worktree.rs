@@ -29,6 +29,14 @@ pub struct WorktreeInfo {
     pub bare: bool,
 }
 
+/// What [`Git::worktree_reuse`] checked out: the commit and its tree (the story's first
+/// checkpoint records that tree without reading a file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkout {
+    pub commit: String,
+    pub tree: String,
+}
+
 /// The oldest git with `git worktree list -z` (2.36). Stories mode needs 2.38 anyway
 /// ([`crate::STORIES_MIN_GIT_VERSION`]), but listing is also used by `ralph stories clean`.
 const LIST_Z: (u32, u32) = (2, 36);
@@ -116,13 +124,13 @@ impl Git {
         path: &Path,
         branch: &str,
         start: &str,
-    ) -> Result<String, GitError> {
+    ) -> Result<Checkout, GitError> {
         check_revision(branch)?;
         check_revision(start)?;
-        let (opts, commit) = self.story_branch_checkout(branch, start)?;
+        let (opts, checkout) = self.story_branch_checkout(branch, start)?;
         let root = self.clean_linked_worktree(path)?;
         self.checkout_in(&root, &opts.iter().map(String::as_str).collect::<Vec<_>>())?;
-        Ok(commit)
+        Ok(checkout)
     }
 
     /// The `git checkout` arguments that put a worktree on `branch` at `start`, and that
@@ -133,11 +141,14 @@ impl Git {
         &self,
         branch: &str,
         start: &str,
-    ) -> Result<(Vec<String>, String), GitError> {
+    ) -> Result<(Vec<String>, Checkout), GitError> {
         let spec = format!("{start}^{{commit}}");
         let full = format!("refs/heads/{branch}");
-        let found = self.resolve_all(&[&spec, &full])?;
-        let (Some(Some(wanted)), Some(at)) = (found.first().cloned(), found.get(1).cloned()) else {
+        let tree = format!("{start}^{{tree}}");
+        let found = self.resolve_all(&[&spec, &full, &tree])?;
+        let [Some(wanted), at, Some(tree)] = <[Option<String>; 3]>::try_from(found)
+            .map_err(|_| GitError::InvalidRevision(start.to_owned()))?
+        else {
             return Err(GitError::InvalidRevision(start.to_owned()));
         };
         let opts = match at {
@@ -153,7 +164,13 @@ impl Git {
                 .map(str::to_owned)
                 .to_vec(),
         };
-        Ok((opts, wanted))
+        Ok((
+            opts,
+            Checkout {
+                commit: wanted,
+                tree,
+            },
+        ))
     }
 
     /// Moves the linked worktree at `from` to `to` (`git worktree move`), under the

@@ -148,7 +148,16 @@ async fn start(
         message,
         hint: hint.to_string(),
     };
-    let head = repo.rev_parse("HEAD").map_err(s)?.ok_or_else(|| {
+    let branch = names::integration_branch(&input.plan.name, opts.into.as_deref());
+    // HEAD and the integration branch in one git run.
+    let found = repo
+        .resolve_all(&["HEAD", &names::heads(&branch)])
+        .map_err(s)?;
+    let (head, existing) = match found.as_slice() {
+        [head, existing] => (head.clone(), existing.clone()),
+        _ => (None, None),
+    };
+    let head = head.ok_or_else(|| {
         refused(
             "the repository has no commit yet: the integration branch starts from HEAD".into(),
             "commit once (`git commit`), then run the plan",
@@ -161,7 +170,6 @@ async fn start(
                 .strip_prefix("ref: refs/heads/")
                 .map(str::to_string)
         });
-    let branch = names::integration_branch(&input.plan.name, opts.into.as_deref());
     if user_branch.as_deref() == Some(branch.as_str()) {
         return Err(refused(
             format!("the integration branch {branch} is the branch you are on"),
@@ -170,7 +178,8 @@ async fn start(
     }
     {
         let _lock = repo.repo_lock().map_err(s)?;
-        match repo.rev_parse(&names::heads(&branch)).map_err(s)? {
+        // Read before the lock: only ralph moves it, and the moves below are checked.
+        match existing {
             None => repo.create_branch(&branch, &head).map_err(s)?,
             Some(tip) if tip == head => {}
             Some(tip) if repo.is_ancestor(&tip, &head).map_err(s)? => {

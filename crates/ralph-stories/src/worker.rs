@@ -13,7 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ralph_core::{Agent, Cancel, Engine, EventSink, Handles, Loop, RunScope, Settings, StopReason};
+use ralph_core::{
+    Agent, Cancel, CleanCheckout, Engine, EventSink, Handles, Loop, RunScope, Settings, StopReason,
+};
 use ralph_git::Git;
 
 use crate::names;
@@ -117,7 +119,20 @@ pub async fn run_story(
             story: id.clone(),
             message: "not in the plan".into(),
         })?;
-    let Prepared { base, fresh, head } = {
+    // What the dependencies changed is asked of git while the worktree is prepared (a story
+    // starts at `start` unless it resumes its own branch): the two are on every story's path
+    // to its agent, and they do not depend on each other.
+    let wants_stat = !story.depends_on.is_empty() && input.start != input.plan_base;
+    let early_stat = wants_stat.then(|| {
+        let (repo, from, to) = (repo.clone(), input.plan_base.clone(), input.start.clone());
+        tokio::task::spawn_blocking(move || repo.diff_stat_summary(&from, &to).ok())
+    });
+    let Prepared {
+        base,
+        fresh,
+        head,
+        tree,
+    } = {
         let (repo, input) = (repo.clone(), input.clone());
         tokio::task::spawn_blocking(move || prepare_worktree(&repo, &input))
             .await
@@ -130,7 +145,10 @@ pub async fn run_story(
     let deps_changed = if story.depends_on.is_empty() || base == input.plan_base {
         None
     } else {
-        repo.diff_stat_summary(&input.plan_base, &base).ok()
+        match early_stat {
+            Some(task) if base == input.start => task.await.ok().flatten(),
+            _ => repo.diff_stat_summary(&input.plan_base, &base).ok(),
+        }
     };
     let prompt = crate::prompt::story_prompt(&input.plan, &story, deps_changed.as_deref());
     let (settings, agents) =
@@ -156,7 +174,8 @@ pub async fn run_story(
             artifacts: Some(input.artifacts.clone()),
             plan_run: Some(input.plan_run_id.clone()),
             // Pre-story gates may have written in it (an install): then it is read.
-            clean_at: (fresh && input.pre_story.is_empty()).then_some(head),
+            clean_at: (fresh && input.pre_story.is_empty())
+                .then_some(CleanCheckout { commit: head, tree }),
         },
         git,
     };
@@ -168,7 +187,10 @@ pub async fn run_story(
         story: id.clone(),
         source,
     })?;
-    let head = repo.rev_parse(&names::heads(&input.branch)).ok().flatten();
+    let head = match summary.story_head.clone() {
+        Some(head) => Some(head),
+        None => repo.rev_parse(&names::heads(&input.branch)).ok().flatten(),
+    };
     Ok(WorkerOutput {
         story_id: id,
         branch: input.branch,
@@ -194,11 +216,11 @@ pub async fn run_story(
 fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<Prepared, ralph_git::GitError> {
     let claimed = claim_worktree(repo, input)?;
     let fresh = !matches!(claimed, Claim::Kept);
-    let head = match claimed {
+    let reused = match claimed {
         Claim::Kept | Claim::Made => None,
         Claim::Parked(parked) => {
             match repo.worktree_reuse(&input.worktree, &input.branch, &input.start) {
-                Ok(head) => Some(head),
+                Ok(checkout) => Some(checkout),
                 // Dirty (rule 6): put back as it was, and the story gets a new worktree.
                 Err(ralph_git::GitError::WorktreeDirty { .. }) => {
                     let _lock = repo.repo_lock()?;
@@ -210,11 +232,13 @@ fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<Prepared, ralph_g
             }
         }
     };
-    let head = match head {
-        Some(head) => head,
-        None => repo
-            .rev_parse(&names::heads(&input.branch))?
-            .unwrap_or_else(|| input.start.clone()),
+    let (head, tree) = match reused {
+        Some(c) => (c.commit, Some(c.tree)),
+        None => (
+            repo.rev_parse(&names::heads(&input.branch))?
+                .unwrap_or_else(|| input.start.clone()),
+            None,
+        ),
     };
     let base = if head == input.start {
         head.clone()
@@ -222,7 +246,12 @@ fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<Prepared, ralph_g
         repo.merge_base(&head, &input.start)?
             .unwrap_or_else(|| head.clone())
     };
-    Ok(Prepared { base, fresh, head })
+    Ok(Prepared {
+        base,
+        fresh,
+        head,
+        tree,
+    })
 }
 
 /// What [`claim_worktree`] did.
@@ -238,12 +267,24 @@ enum Claim {
 /// The repository-wide part of [`prepare_worktree`], under the lock.
 fn claim_worktree(repo: &Git, input: &WorkerInput) -> Result<Claim, ralph_git::GitError> {
     let _lock = repo.repo_lock()?;
-    let list = repo.worktrees()?;
+    // Both are read-only and every story start waits on them: asked of git at once.
+    let (list, exists) = std::thread::scope(|scope| {
+        let exists = scope.spawn(|| repo.branch_exists(&input.branch));
+        let list = repo.worktrees();
+        let exists = exists.join().unwrap_or_else(|_| {
+            Err(ralph_git::GitError::Unexpected {
+                args: "rev-parse".into(),
+                output: "the thread asking it stopped".into(),
+            })
+        });
+        (list, exists)
+    });
+    let (list, exists) = (list?, exists?);
     if let Some(entry) = list
         .iter()
         .find(|w| crate::checks::same_dir(&w.path, &input.worktree))
     {
-        if entry.branch.is_some() || repo.branch_exists(&input.branch)? {
+        if entry.branch.is_some() || exists {
             return Ok(Claim::Kept);
         }
         // Detached with no story branch yet: a parked worktree claimed but never switched
@@ -261,7 +302,7 @@ fn claim_worktree(repo: &Git, input: &WorkerInput) -> Result<Claim, ralph_git::G
         repo.worktree_prune()?;
         set_aside(&input.worktree);
     }
-    if repo.branch_exists(&input.branch)? {
+    if exists {
         repo.worktree_attach(&input.worktree, &input.branch)?;
         return Ok(Claim::Made);
     }
@@ -281,6 +322,8 @@ struct Prepared {
     fresh: bool,
     /// The story branch's tip.
     head: String,
+    /// Its tree, when the preparation learnt it.
+    tree: Option<String>,
 }
 
 /// A parked worktree (a merged story's) in `list` to take for the story at `worktree`, if

@@ -13,6 +13,10 @@ pub(super) struct Audit {
     pub warned: bool,
 }
 
+/// HEAD being read by [`Engine::prefetch_head`].
+pub(super) type HeadRead =
+    std::thread::JoinHandle<Result<ralph_git::HeadState, ralph_git::GitError>>;
+
 impl Engine {
     /// Take a checkpoint for iteration `n`; returns its event. A failure is a warning, never a
     /// reason to stop the user's run.
@@ -42,10 +46,10 @@ impl Engine {
         let clean = self
             .scope
             .clean_at
-            .as_deref()
+            .as_ref()
             .filter(|_| n == 0 && self.run.last_checkpoint.is_none());
         let taken = match clean {
-            Some(commit) => git.checkpoint_clean(&refname, &msg, commit),
+            Some(c) => git.checkpoint_clean(&refname, &msg, &c.commit, c.tree.as_deref()),
             None => git.checkpoint_with(&refname, &msg, &self.state_dir, &options),
         };
         match taken {
@@ -76,7 +80,25 @@ impl Engine {
     /// `Ralph-Story` trailer. The agent's own commits stay as they are (ralph only adds one on
     /// top); nothing changed, no commit. A failure is a warning: the work is still on disk and
     /// the next iteration's commit takes it.
-    pub(super) fn story_commit(&mut self, n: u32, reverted: bool) -> Option<RunEvent> {
+    /// A story's loop: its worktree's HEAD, read on a thread of its own for
+    /// [`Engine::story_commit`].
+    pub(super) fn prefetch_head(&self) -> Option<HeadRead> {
+        self.scope.plan_run.as_ref()?;
+        let git = self.git.clone()?;
+        let root = self.scope.work_root.clone();
+        std::thread::Builder::new()
+            .name("ralph-head".into())
+            .spawn(move || git.head_state(&root))
+            .ok()
+    }
+
+    pub(super) fn story_commit(
+        &mut self,
+        n: u32,
+        reverted: bool,
+        head: Option<HeadRead>,
+    ) -> Option<RunEvent> {
+        let head = head.and_then(|h| h.join().ok()).and_then(Result::ok);
         // What the index holds is known only right after the checkpoint that adopted it, and
         // only if no guard put files back since.
         let staged = self
@@ -90,10 +112,12 @@ impl Engine {
         let msg = format!("ralph: {story} iteration {n}\n\nRun {}.", self.run.id);
         let trailers = [("Ralph-Story", story.as_str())];
         let root = &self.scope.work_root;
-        let committed = git.repo_lock().and_then(|_lock| match &staged {
-            Some(tree) => git.commit_staged(root, tree, &msg, &trailers),
-            None => git.commit_all(root, &msg, &trailers),
+        let committed = git.repo_lock().and_then(|_lock| match (&staged, &head) {
+            (Some(tree), Some(head)) => git.commit_staged_on(root, head, tree, &msg, &trailers),
+            (Some(tree), None) => git.commit_staged(root, tree, &msg, &trailers),
+            (None, _) => git.commit_all(root, &msg, &trailers),
         });
+        self.guards.story_head = committed.as_ref().ok().and_then(Clone::clone);
         match committed {
             Ok(Some(commit)) => {
                 // The branch moved is ralph's own write: another loop's ref guard takes it as

@@ -33,6 +33,11 @@ pub(super) struct GuardState {
     /// (from its own error messages): nothing changed, but the attempt stops the run as a
     /// change would.
     pub refused_protected: Vec<String>,
+    /// A story's loop: the commit ralph's last story commit put on the branch, while it is
+    /// the last thing that moved it (`None` after an iteration ralph did not commit: the
+    /// agent's own commits may have moved it). What the worker reports as the story's tip
+    /// without asking git again.
+    pub story_head: Option<String>,
 }
 
 impl GuardState {
@@ -47,6 +52,7 @@ impl GuardState {
             refs_watch: Default::default(),
             index_tree: None,
             refused_protected: Vec::new(),
+            story_head: None,
         }
     }
 }
@@ -99,6 +105,8 @@ impl Engine {
             self.guards.pre_tree = self.snapshot_now();
         }
         let own_refs = self.handles.own_refs.mark();
+        // The agent runs next and may commit: the tip is no longer known.
+        self.guards.story_head = None;
         Before {
             own_refs,
             tree: self.guards.pre_tree.clone(),
@@ -136,6 +144,10 @@ impl Engine {
             after.stop = integrity.stop;
             return after;
         }
+        // A story's commit comes after the checkpoint and the guardrails; the HEAD it commits
+        // on is read meanwhile (the agent is gone and the refs are back as they were: nothing
+        // moves HEAD until that commit).
+        let head = self.prefetch_head();
         let every = self.settings.checkpoint_every;
         let mut post: Option<String> = None;
         if self.checkpoints().is_some()
@@ -168,7 +180,7 @@ impl Engine {
             self.run.last_checkpoint = before.tree.clone();
         }
         // After the guardrails: what they reverted is not committed.
-        if let Some(ev) = self.story_commit(n, after.reverted) {
+        if let Some(ev) = self.story_commit(n, after.reverted, head) {
             after.events.push(ev);
         }
         after

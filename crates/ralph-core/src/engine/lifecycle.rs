@@ -266,25 +266,29 @@ impl Engine {
             cost_unknown_iterations: self.acct.cost_unknown,
             tokens: self.run.tokens,
         });
+        // Closing an inotify descriptor waits for the kernel to retire every watch on it (an
+        // SRCU grace period: 10-20 ms with a worktree's directories watched). Nothing waits for
+        // that: the watches are dropped off the loop's path, each on a thread of its own (the
+        // grace periods overlap), and before the run's last write, so that a process ending
+        // right after its last loop (whose exit waits for them) waits as little as it can.
+        let state_watch = std::mem::take(&mut self.state_watch);
+        let refs_watch = std::mem::take(&mut self.guards.refs_watch);
+        let _ = std::thread::Builder::new()
+            .name("ralph-unwatch".into())
+            .spawn(move || drop(state_watch));
+        let _ = std::thread::Builder::new()
+            .name("ralph-unwatch".into())
+            .spawn(move || drop(refs_watch));
         // Shown even if it cannot be recorded: the summary line is printed on every exit.
         let saved = self.save_run(std::slice::from_ref(&ev), true).await;
         self.emit(&[ev]);
-        // Closing an inotify descriptor waits for the kernel to retire every watch on it (an
-        // SRCU grace period: 10-20 ms with a worktree's directories watched). Nothing waits for
-        // that: the watches are dropped off the loop's path.
-        let watches = (
-            std::mem::take(&mut self.state_watch),
-            std::mem::take(&mut self.guards.refs_watch),
-        );
-        let _ = std::thread::Builder::new()
-            .name("ralph-unwatch".into())
-            .spawn(move || drop(watches));
         saved?;
         Ok(RunSummary {
             run: self.run,
             stop_reason: reason,
             exit_code: reason.exit_code(),
             message,
+            story_head: self.guards.story_head.take(),
         })
     }
 }

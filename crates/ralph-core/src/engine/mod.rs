@@ -157,6 +157,9 @@ pub struct RunSummary {
     pub stop_reason: StopReason,
     pub exit_code: i32,
     pub message: String,
+    /// A story's loop whose last iteration ralph committed: that commit, the story branch's
+    /// tip (`None`: ask git).
+    pub story_head: Option<String>,
 }
 
 /// One agent the run may use: the primary first, then `agent.fallback` in order.
@@ -181,7 +184,14 @@ pub struct RunScope {
     pub plan_run: Option<String>,
     /// The work tree is the clean checkout of this commit (a story's worktree just made):
     /// the run's first checkpoint is that commit's tree, without reading every file.
-    pub clean_at: Option<String>,
+    pub clean_at: Option<CleanCheckout>,
+}
+
+/// A commit checked out with nothing changed since, and its tree when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanCheckout {
+    pub commit: String,
+    pub tree: Option<String>,
 }
 
 impl RunScope {

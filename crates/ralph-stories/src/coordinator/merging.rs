@@ -200,6 +200,9 @@ impl Run {
                 (StoryState::Conflicted, Some(why), None)
             }
         };
+        if landed.is_some() {
+            self.tip = landed.clone();
+        }
         let mut changed = Vec::new();
         let mut events = Vec::new();
         for id in &entry.story_ids {

@@ -115,6 +115,10 @@ struct Run {
     /// Why the plan run stops before every story ended (exit code, message).
     stop: Option<(i32, String)>,
     tx: mpsc::UnboundedSender<Msg>,
+    /// The integration tip as this run last saw it (read once, then each landing's commit):
+    /// where the next story starts. Someone else moving the branch meanwhile costs a merge
+    /// instead of a fast-forward, never a wrong landing (the queue's compare-and-swap).
+    tip: Option<String>,
 }
 
 /// Run (or resume) the plan to its end.
@@ -185,6 +189,7 @@ pub async fn run_plan(
         queue_ctx,
         stop: None,
         tx,
+        tip: None,
     };
     // Stories merged before a resume send no event again: what a live view starts from.
     let merged: Vec<&StoryRecord> = run
@@ -328,12 +333,19 @@ impl Run {
                 return self.worker_done(i, Ok(done)).await;
             }
         }
-        let integration = names::heads(&self.plan_run.integration_branch);
-        let tip = self
-            .repo
-            .rev_parse(&integration)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("the integration branch {integration} is gone"))?;
+        let tip = match &self.tip {
+            Some(tip) => tip.clone(),
+            None => {
+                let integration = names::heads(&self.plan_run.integration_branch);
+                let tip = self
+                    .repo
+                    .rev_parse(&integration)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("the integration branch {integration} is gone"))?;
+                self.tip = Some(tip.clone());
+                tip
+            }
+        };
         let branch = names::story_branch(&plan.name, &id);
         let worktree = names::story_worktree(&self.state_dir, &id);
         let resumed = self.stories[i].state == StoryState::Running;
