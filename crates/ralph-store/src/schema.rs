@@ -203,16 +203,22 @@ pub fn migration_sql(i: usize) -> Option<&'static str> {
 
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version = check_version(conn)?;
-    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn
-            .unchecked_transaction()
-            .map_err(sql("begin a migration"))?;
+    if version as usize >= MIGRATIONS.len() {
+        return Ok(());
+    }
+    // Every pending migration in one transaction: a new database is made with one commit
+    // (one fsync of the journal) instead of one per migration, and a crash still leaves it
+    // at a version it fully has.
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(sql("begin a migration"))?;
+    for migration in MIGRATIONS.iter().skip(version as usize) {
         tx.execute_batch(migration)
             .map_err(sql("migrate the state database"))?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)
-            .map_err(sql("record the schema version"))?;
-        tx.commit().map_err(sql("commit a migration"))?;
     }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
+        .map_err(sql("record the schema version"))?;
+    tx.commit().map_err(sql("commit a migration"))?;
     Ok(())
 }
 
