@@ -104,6 +104,11 @@ pub enum GitError {
     #[error("failed to use {0:?} as a revision: it must not be empty or start with '-'")]
     InvalidRevision(String),
     #[error(
+        "failed to find commit {0:?} in the repository (deleted or never fetched?); `git log \
+         --all` lists what is there"
+    )]
+    UnknownCommit(String),
+    #[error(
         "failed to use {0:?} as a path to restore: it must be relative to the top of the \
          repository, without `.` or `..` components"
     )]

@@ -178,6 +178,24 @@ impl Git {
             .collect()
     }
 
+    /// The commit `rev` names (peeled) and what each of `more` names, in one git run
+    /// ([`Git::resolve_all`]); [`GitError::UnknownCommit`] when `rev` names none.
+    pub(crate) fn commit_and(
+        &self,
+        rev: &str,
+        more: &[&str],
+    ) -> Result<(String, Vec<Option<String>>), GitError> {
+        let spec = format!("{rev}^{{commit}}");
+        let mut revs = vec![spec.as_str()];
+        revs.extend_from_slice(more);
+        let mut found = self.resolve_all(&revs)?.into_iter();
+        let commit = found
+            .next()
+            .flatten()
+            .ok_or_else(|| GitError::UnknownCommit(rev.to_owned()))?;
+        Ok((commit, found.collect()))
+    }
+
     /// The tree of `commit`.
     pub fn tree_of(&self, commit: &str) -> Result<String, GitError> {
         self.peeled(commit, "tree")
@@ -265,13 +283,8 @@ impl Git {
         check_revision(name)?;
         let _lock = self.repo_lock()?;
         let full = format!("refs/heads/{name}");
-        let spec = format!("{at}^{{commit}}");
-        let found = self.resolve_all(&[&spec, &full])?;
-        let (Some(Some(wanted)), Some(existing)) = (found.first().cloned(), found.get(1).cloned())
-        else {
-            return Err(GitError::InvalidRevision(at.to_owned()));
-        };
-        if let Some(existing) = existing {
+        let (wanted, found) = self.commit_and(at, &[&full])?;
+        if let Some(Some(existing)) = found.into_iter().next() {
             return if existing == wanted {
                 Ok(())
             } else {

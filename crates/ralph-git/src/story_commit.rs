@@ -69,33 +69,24 @@ impl Git {
 
     /// [`Git::commit_all`] for a worktree whose index already holds `tree`, the snapshot of
     /// everything in it (a checkpoint that adopted its index,
-    /// [`crate::CheckpointOptions::adopt_index`]): nothing is staged or hashed again.
+    /// [`crate::CheckpointOptions::adopt_index`]): nothing is staged or hashed again. `head`:
+    /// the HEAD read before (by [`Git::head_state`], while the checkpoint was taken), else it
+    /// is read now. HEAD moves only if it is still that commit (the compare-and-swap of the
+    /// commit), so a stale read fails, never loses work.
     pub fn commit_staged(
         &self,
         worktree: &Path,
         tree: &str,
+        head: Option<&HeadState>,
         message: &str,
         trailers: &[(&str, &str)],
     ) -> Result<Option<String>, GitError> {
         crate::check_revision(tree)?;
         let root = self.linked_worktree(worktree)?;
-        self.commit_on_head(&root, tree, message, trailers)
-    }
-
-    /// [`Git::commit_staged`] on the HEAD `head` read before (by [`Git::head_state`]): the
-    /// read can run while the checkpoint is taken. HEAD still moves only if it is still
-    /// `head` (the compare-and-swap of the commit), so a stale read fails, never loses work.
-    pub fn commit_staged_on(
-        &self,
-        worktree: &Path,
-        head: &HeadState,
-        tree: &str,
-        message: &str,
-        trailers: &[(&str, &str)],
-    ) -> Result<Option<String>, GitError> {
-        crate::check_revision(tree)?;
-        let root = self.linked_worktree(worktree)?;
-        self.commit_on(&root, head, tree, message, trailers)
+        match head {
+            Some(head) => self.commit_on(&root, head, tree, message, trailers),
+            None => self.commit_on_head(&root, tree, message, trailers),
+        }
     }
 
     /// HEAD of the linked worktree at `worktree` and its tree.

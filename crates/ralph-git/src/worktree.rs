@@ -142,15 +142,13 @@ impl Git {
         branch: &str,
         start: &str,
     ) -> Result<(Vec<String>, Checkout), GitError> {
-        let spec = format!("{start}^{{commit}}");
         let full = format!("refs/heads/{branch}");
         let tree = format!("{start}^{{tree}}");
-        let found = self.resolve_all(&[&spec, &full, &tree])?;
-        let [Some(wanted), at, Some(tree)] = <[Option<String>; 3]>::try_from(found)
-            .map_err(|_| GitError::InvalidRevision(start.to_owned()))?
-        else {
-            return Err(GitError::InvalidRevision(start.to_owned()));
-        };
+        let (wanted, found) = self.commit_and(start, &[&full, &tree])?;
+        let mut found = found.into_iter();
+        let (at, tree) = (found.next().flatten(), found.next().flatten());
+        // A commit has a tree: missing, the object store is damaged.
+        let tree = tree.ok_or_else(|| GitError::UnknownCommit(start.to_owned()))?;
         let opts = match at {
             Some(at) if at != wanted => {
                 return Err(GitError::BranchExists {

@@ -112,10 +112,9 @@ impl Engine {
         let msg = format!("ralph: {story} iteration {n}\n\nRun {}.", self.run.id);
         let trailers = [("Ralph-Story", story.as_str())];
         let root = &self.scope.work_root;
-        let committed = git.repo_lock().and_then(|_lock| match (&staged, &head) {
-            (Some(tree), Some(head)) => git.commit_staged_on(root, head, tree, &msg, &trailers),
-            (Some(tree), None) => git.commit_staged(root, tree, &msg, &trailers),
-            (None, _) => git.commit_all(root, &msg, &trailers),
+        let committed = git.repo_lock().and_then(|_lock| match &staged {
+            Some(tree) => git.commit_staged(root, tree, head.as_ref(), &msg, &trailers),
+            None => git.commit_all(root, &msg, &trailers),
         });
         self.guards.story_head = committed.as_ref().ok().and_then(Clone::clone);
         match committed {

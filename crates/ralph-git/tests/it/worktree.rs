@@ -276,3 +276,24 @@ fn a_linked_worktree_opens_as_discover_finds_it() {
     // The user's own worktree is not a linked one.
     assert!(git.open_linked(&git.root).is_err());
 }
+
+#[test]
+fn a_start_commit_that_is_not_there_is_named_as_missing() {
+    let repo = Repo::with_commit(&[("a.txt", "a\n")]);
+    let git = repo.discover();
+    let path = wt_path(&repo, "S1");
+    git.worktree_add(&path, "story/1", "HEAD").unwrap();
+    git.commit_all(&path, "nothing", &[]).unwrap();
+    let gone = "1234567890123456789012345678901234567890";
+    let err = git.worktree_reuse(&path, "story/2", gone).unwrap_err();
+    assert!(
+        matches!(&err, GitError::UnknownCommit(r) if r == gone),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("git log --all"), "{err}");
+    let err = git.create_branch("story/3", gone).unwrap_err();
+    assert!(
+        matches!(&err, GitError::UnknownCommit(r) if r == gone),
+        "{err:?}"
+    );
+}
