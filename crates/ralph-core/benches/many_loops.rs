@@ -100,6 +100,7 @@ fn child(dir: &Path, loops: usize, n: u32) {
                         artifacts: None,
                         plan_run: None,
                         clean_at: None,
+                        git_aliases: None,
                     },
                     git: None,
                 };

@@ -183,6 +183,7 @@ async fn run_resolver(
             artifacts: Some(artifacts),
             plan_run: Some(ctx.plan_run_id.clone()),
             clean_at: None,
+            git_aliases: None,
         },
         git,
     };

@@ -132,6 +132,7 @@ pub async fn run_story(
         fresh,
         head,
         tree,
+        aliases,
     } = {
         let (repo, input) = (repo.clone(), input.clone());
         tokio::task::spawn_blocking(move || prepare_worktree(&repo, &input))
@@ -176,6 +177,8 @@ pub async fn run_story(
             // Pre-story gates may have written in it (an install): then it is read.
             clean_at: (fresh && input.pre_story.is_empty())
                 .then_some(CleanCheckout { commit: head, tree }),
+            // Pre-story gates run the user's commands, which may configure git: read again.
+            git_aliases: aliases.filter(|_| !fresh || input.pre_story.is_empty()),
         },
         git,
     };
@@ -216,6 +219,16 @@ pub async fn run_story(
 fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<Prepared, ralph_git::GitError> {
     let claimed = claim_worktree(repo, input)?;
     let fresh = !matches!(claimed, Claim::Kept);
+    // The aliases the engine's command guard needs, read where the engine would read them
+    // (the worktree: a `config.worktree` counts) while the worktree is switched: a checkout
+    // changes no configuration, and it is one git run less on the way to the agent.
+    let aliases = {
+        let (repo, dir) = (repo.clone(), input.worktree.clone());
+        std::thread::Builder::new()
+            .name("ralph-aliases".into())
+            .spawn(move || repo.open_linked(&dir).and_then(|g| g.aliases()).ok())
+            .ok()
+    };
     let reused = match claimed {
         Claim::Kept | Claim::Made => None,
         Claim::Parked(parked) => {
@@ -251,6 +264,7 @@ fn prepare_worktree(repo: &Git, input: &WorkerInput) -> Result<Prepared, ralph_g
         fresh,
         head,
         tree,
+        aliases: aliases.and_then(|t| t.join().ok()).flatten(),
     })
 }
 
@@ -324,6 +338,8 @@ struct Prepared {
     head: String,
     /// Its tree, when the preparation learnt it.
     tree: Option<String>,
+    /// The repository's git aliases, read from the worktree.
+    aliases: Option<Vec<(String, String)>>,
 }
 
 /// A parked worktree (a merged story's) in `list` to take for the story at `worktree`, if

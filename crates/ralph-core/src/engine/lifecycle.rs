@@ -36,7 +36,10 @@ impl Engine {
         )?;
         // `git nuke` is checked as the `reset --hard` the repository's alias expands to. No
         // aliases readable: git would not find them either.
-        let aliases = git.as_ref().and_then(|g| g.aliases().ok());
+        let aliases = match scope.git_aliases.clone() {
+            Some(read) => Some(read),
+            None => git.as_ref().and_then(|g| g.aliases().ok()),
+        };
         guard.commands = guard.commands.with_git_aliases(aliases.unwrap_or_default());
         let needs_ledger =
             settings.limits.daily_usd.is_some() || settings.limits.monthly_usd.is_some();

@@ -185,6 +185,10 @@ pub struct RunScope {
     /// The work tree is the clean checkout of this commit (a story's worktree just made):
     /// the run's first checkpoint is that commit's tree, without reading every file.
     pub clean_at: Option<CleanCheckout>,
+    /// The repository's git aliases as `Git::aliases` gives them, when the caller read them
+    /// already (a story's worker reads them while its worktree is checked out, off the path to
+    /// the agent); `None`: the engine reads them.
+    pub git_aliases: Option<Vec<(String, String)>>,
 }
 
 /// A commit checked out with nothing changed since, and its tree when known.
@@ -203,6 +207,7 @@ impl RunScope {
             artifacts: None,
             plan_run: None,
             clean_at: None,
+            git_aliases: None,
         }
     }
 }

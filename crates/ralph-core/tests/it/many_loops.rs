@@ -158,6 +158,7 @@ impl Repo {
                 artifacts: None,
                 plan_run: None,
                 clean_at: None,
+                git_aliases: None,
             },
             git: Git::discover(wt).unwrap(),
         }

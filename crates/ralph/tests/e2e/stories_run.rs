@@ -471,3 +471,49 @@ fn a_plan_run_that_cannot_start_as_asked_is_refused_with_a_hint_and_writes_nothi
         .unwrap();
     assert_eq!(runs, 0);
 }
+
+/// The command guard of a story's loop knows the repository's aliases like the single loop's
+/// (the worker reads them while the worktree is switched): B, on the worktree A left, runs
+/// `git nuke` and is stopped as the `reset --hard` it is.
+#[test]
+fn an_alias_in_the_repository_config_is_expanded_by_a_storys_guard() {
+    use ralph_testkit::script::ClaudeResult;
+    let p = repo();
+    p.git_cmd(&["config", "alias.nuke", "reset --hard"]);
+    let nuke = p.aux.join("nuke.json");
+    Script::new()
+        .default_steps(vec![
+            Step::claude_tool_use("Bash", serde_json::json!({ "command": "git nuke" })),
+            Step::hang(),
+        ])
+        .write_to(&nuke)
+        .unwrap();
+    let script = Script::new().default_steps(vec![
+        Step::shell("mkdir -p src; echo \"$RALPH_STORY_ID\" > src/$RALPH_STORY_ID.txt"),
+        Step::claude_result(ClaudeResult::success("done\nLOOP_COMPLETE")),
+    ]);
+    p.configure(
+        &script,
+        "claude-stream-json",
+        "max_iterations = 2\niteration_timeout = \"20s\"",
+        "",
+    );
+    let b = format!(
+        "{}[story.agent]\ncommand = [{:?}, {:?}]\n",
+        story("B", &["A"]),
+        ralph_testkit::fake_agent_path().display().to_string(),
+        nuke.display().to_string()
+    );
+    p.write(
+        "stories.toml",
+        &format!("version = 1\nname = \"f\"\n\n{}{b}", story("A", &[])),
+    );
+    let out = p.run(&["stories", "run"]);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("[A] merged"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[B] failed") && out.stderr.contains("git-reset-hard"),
+        "{}",
+        out.stderr
+    );
+}
