@@ -58,6 +58,11 @@ pub struct WorkerInput {
     pub artifacts: PathBuf,
     /// `when = "pre-story"` gates: run in a newly made worktree before the agent.
     pub pre_story: Vec<crate::checks::Check>,
+    /// A merged story's worktree, as ralph left it after committing there, that a new story
+    /// takes instead of a parked one: one `git worktree move` where parking and claiming
+    /// took three git runs between one story's merge and the next's agent. A hint only (a
+    /// worker on another machine ignores it): missing, ignored; not needed, parked here.
+    pub handoff: Option<PathBuf>,
 }
 
 /// How a story's loop ended.
@@ -274,7 +279,8 @@ enum Claim {
     Kept,
     /// Attached to the existing story branch, or added.
     Made,
-    /// A parked worktree (from the path given) is now at the story's path, not yet switched.
+    /// A parked or handed-off worktree is now at the story's path, not yet switched; the
+    /// path given is where it goes back to if it turns out dirty.
     Parked(PathBuf),
 }
 
@@ -294,21 +300,46 @@ fn claim_worktree(repo: &Git, input: &WorkerInput) -> Result<Claim, ralph_git::G
         (list, exists)
     });
     let (list, exists) = (list?, exists?);
+    let handoff = input
+        .handoff
+        .as_ref()
+        .filter(|h| list.iter().any(|w| crate::checks::same_dir(&w.path, h)));
+    let (claimed, taken) = claim_from(repo, input, &list, exists, handoff)?;
+    if let Some(h) = handoff.filter(|_| !taken) {
+        // Not taken (the story had a worktree or a branch of its own): parked, as the
+        // coordinator would have; where it cannot be, it stays (a later `stories clean`).
+        let _ = repo.worktree_park(h, &parked_path(h));
+    }
+    Ok(claimed)
+}
+
+/// Where a worktree that was at `dir` is parked.
+fn parked_path(dir: &Path) -> PathBuf {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    dir.with_file_name(names::parked_name(&name))
+}
+
+/// [`claim_worktree`]'s choice, from the worktree list and whether the story branch exists;
+/// `true` with it when the handed-off worktree was taken.
+fn claim_from(
+    repo: &Git,
+    input: &WorkerInput,
+    list: &[ralph_git::WorktreeInfo],
+    exists: bool,
+    handoff: Option<&PathBuf>,
+) -> Result<(Claim, bool), ralph_git::GitError> {
     if let Some(entry) = list
         .iter()
         .find(|w| crate::checks::same_dir(&w.path, &input.worktree))
     {
-        if entry.branch.is_some() || exists {
-            return Ok(Claim::Kept);
+        let ours = entry.branch.as_deref() == Some(names::heads(&input.branch).as_str());
+        if ours || exists {
+            return Ok((Claim::Kept, false));
         }
-        // Detached with no story branch yet: a parked worktree claimed but never switched
-        // (ralph stopped in between). Switched now; were it dirty, it goes to a parked name of
-        // its own.
-        return Ok(Claim::Parked(
-            input
-                .worktree
-                .with_file_name(names::parked_name(&input.story_id)),
-        ));
+        // Detached, or on another story's branch, with no story branch yet: a parked or
+        // handed-off worktree claimed but never switched (ralph stopped in between).
+        // Switched now (only if clean); were it dirty, it goes to a parked name of its own.
+        return Ok((Claim::Parked(parked_path(&input.worktree)), false));
     }
     if input.worktree.exists() {
         // A directory git does not know (a crash inside `git worktree add`, a user's copy):
@@ -318,14 +349,18 @@ fn claim_worktree(repo: &Git, input: &WorkerInput) -> Result<Claim, ralph_git::G
     }
     if exists {
         repo.worktree_attach(&input.worktree, &input.branch)?;
-        return Ok(Claim::Made);
+        return Ok((Claim::Made, false));
     }
-    if let Some(parked) = parked_in(&list, &input.worktree) {
+    if let Some(h) = handoff {
+        repo.worktree_move(h, &input.worktree)?;
+        return Ok((Claim::Parked(parked_path(h)), true));
+    }
+    if let Some(parked) = parked_in(list, &input.worktree) {
         repo.worktree_move(&parked, &input.worktree)?;
-        return Ok(Claim::Parked(parked));
+        return Ok((Claim::Parked(parked), false));
     }
     repo.worktree_add(&input.worktree, &input.branch, &input.start)?;
-    Ok(Claim::Made)
+    Ok((Claim::Made, false))
 }
 
 /// The worktree [`prepare_worktree`] left.

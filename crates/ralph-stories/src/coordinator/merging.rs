@@ -247,7 +247,8 @@ impl Run {
         }
         for i in ended {
             if landed.is_some() {
-                self.free_worktree(i).await;
+                let id = &self.stories[i].story_id;
+                self.spare.push(names::story_worktree(&self.state_dir, id));
                 self.finished(i, Outcome::Merged).await?;
             } else {
                 self.finished(i, Outcome::Failed).await?;
@@ -256,17 +257,25 @@ impl Run {
         Ok(())
     }
 
-    /// A merged story's worktree (clean: ralph committed it) is parked for the next story
-    /// (see [`names::parked_worktree`]), off the runtime's threads; anything left in it keeps
-    /// it from being switched (rule 6), and a worktree that cannot be parked stays where it is.
-    async fn free_worktree(&self, i: usize) {
-        let id = &self.stories[i].story_id;
-        let path = names::story_worktree(&self.state_dir, id);
-        let to = names::parked_worktree(&self.state_dir, id);
-        let repo = self.repo.clone();
-        let _ = crate::checks::blocking(move || {
-            repo.worktree_park(&path, &to).map_err(|e| e.to_string())
-        })
-        .await;
+    /// The merged stories' worktrees no story took (see `Run::spare`) are parked for later
+    /// stories (see [`names::parked_worktree`]), each on a blocking thread, not waited for
+    /// here; anything left in one keeps it from being switched (rule 6), and a worktree that
+    /// cannot be parked stays where it is.
+    pub(super) fn park_spares(&mut self) {
+        for path in self.spare.drain(..) {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let to = names::parked_worktree(&self.state_dir, &name);
+            let repo = self.repo.clone();
+            self.parking.push(tokio::task::spawn_blocking(move || {
+                let _ = repo.worktree_park(&path, &to);
+            }));
+        }
+    }
+
+    /// Every park under way, done.
+    pub(super) async fn parked(&mut self) {
+        for park in self.parking.drain(..) {
+            let _ = park.await;
+        }
     }
 }

@@ -119,6 +119,12 @@ struct Run {
     /// where the next story starts. Someone else moving the branch meanwhile costs a merge
     /// instead of a fast-forward, never a wrong landing (the queue's compare-and-swap).
     tip: Option<String>,
+    /// Merged stories' worktrees still at their own paths, clean as ralph committed them: a
+    /// story started next takes one as it is ([`WorkerInput::handoff`]); those no story takes
+    /// at once are parked off the coordinator's path (`parking`).
+    spare: Vec<PathBuf>,
+    /// Parks under way, awaited before a story starts without a spare one and before the end.
+    parking: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Run (or resume) the plan to its end.
@@ -190,6 +196,8 @@ pub async fn run_plan(
         stop: None,
         tx,
         tip: None,
+        spare: Vec::new(),
+        parking: Vec::new(),
     };
     // Stories merged before a resume send no event again: what a live view starts from.
     let merged: Vec<&StoryRecord> = run
@@ -210,7 +218,10 @@ pub async fn run_plan(
         }),
     });
     run.persist_blocked().await?;
-    run.drive(&mut rx).await?;
+    let driven = run.drive(&mut rx).await;
+    run.park_spares();
+    run.parked().await;
+    driven?;
     Ok(run.finish(resumed).await?)
 }
 
@@ -260,6 +271,7 @@ impl Run {
                 self.start_ready().await?;
                 self.start_merge().await?;
             }
+            self.park_spares();
             let busy = self.running.iter().any(|r| *r) || !self.merging.is_empty();
             if !busy {
                 return Ok(());
@@ -354,6 +366,14 @@ impl Run {
             next.attempts += 1;
             next.base_commit = Some(tip.clone());
         }
+        // A first attempt has no worktree of its own yet: it takes a merged story's.
+        let handoff = (next.attempts == 1 && !resumed)
+            .then(|| self.spare.pop())
+            .flatten();
+        if handoff.is_none() {
+            // A parked one is looked for: the parks under way are done first.
+            self.parked().await;
+        }
         next.branch = Some(branch.clone());
         next.worktree = Some(worktree.display().to_string());
         self.save_state(i, &next, StoryState::Running, None).await?;
@@ -369,6 +389,7 @@ impl Run {
             worktree,
             artifacts: names::attempt_artifacts(&self.state_dir, &self.plan_run.id, &id, attempt),
             pre_story: self.input.pre_story.clone(),
+            handoff,
         };
         let (repo, maker, handles) = (
             self.repo.clone(),
