@@ -24,6 +24,7 @@
 //! processes, no clock); the rest drives ralph-core's engine, ralph-git and ralph-store.
 
 pub mod checks;
+mod claim;
 pub mod coordinator;
 pub mod dag;
 pub mod events;
