@@ -1,7 +1,7 @@
 //! Checkpoints (ghost commits under `refs/ralph/checkpoints/<run>/<NNNN>`, see ralph-git) and
 //! the hash-chained audit log whose head each checkpoint carries.
 
-use super::Engine;
+use super::{Engine, EngineError};
 use crate::events::{EventBody, RunEvent};
 
 /// This run's use of the shared audit log (`Handles::audit`).
@@ -13,6 +13,12 @@ pub(super) struct Audit {
     pub warned: bool,
 }
 
+/// A checkpoint being written on a thread of its own (see [`Engine::checkpoint_clean_later`]).
+pub(super) struct Pending {
+    n: u32,
+    thread: std::thread::JoinHandle<Result<ralph_git::Checkpoint, ralph_git::GitError>>,
+}
+
 /// HEAD being read by [`Engine::prefetch_head`].
 pub(super) type HeadRead =
     std::thread::JoinHandle<Result<ralph_git::HeadState, ralph_git::GitError>>;
@@ -21,23 +27,8 @@ impl Engine {
     /// Take a checkpoint for iteration `n`; returns its event. A failure is a warning, never a
     /// reason to stop the user's run.
     pub(super) fn checkpoint(&mut self, n: u32) -> Option<RunEvent> {
-        self.checkpoints()?;
-        let audit = self.audit_log();
+        let (refname, msg) = self.checkpoint_name(n)?;
         let git = self.checkpoints()?;
-        let refname = ralph_git::refs::checkpoint_ref(&self.run.id, n);
-        // The audit chain's head goes into the commit: an anchor outside the log, so removing
-        // its last records is detectable (`ralph audit verify`).
-        let mut msg = format!("ralph checkpoint: run {} iteration {n}", self.run.id);
-        if let Some(story) = &self.scope.story {
-            msg.push_str(&format!(" (story {story})"));
-        }
-        if let Some(head) = audit
-            .as_ref()
-            .and_then(|a| a.lock().head().map(str::to_string))
-        {
-            msg.push_str("\n\n");
-            msg.push_str(&ralph_store::audit::anchor_line(&head));
-        }
         let options = ralph_git::CheckpointOptions {
             max_untracked_bytes: Some(self.settings.max_untracked_bytes),
             // A story's worktree: ralph owns its index and commits this tree next.
@@ -52,6 +43,37 @@ impl Engine {
             Some(c) => git.checkpoint_clean(&refname, &msg, &c.commit, c.tree.as_deref()),
             None => git.checkpoint_with(&refname, &msg, &self.state_dir, &options),
         };
+        self.checkpoint_taken(n, taken)
+    }
+
+    /// Iteration `n`'s ref and commit message. The audit chain's head goes into the commit:
+    /// an anchor outside the log, so removing its last records is detectable (`ralph audit
+    /// verify`).
+    fn checkpoint_name(&mut self, n: u32) -> Option<(String, String)> {
+        self.checkpoints()?;
+        let audit = self.audit_log();
+        let refname = ralph_git::refs::checkpoint_ref(&self.run.id, n);
+        let mut msg = format!("ralph checkpoint: run {} iteration {n}", self.run.id);
+        if let Some(story) = &self.scope.story {
+            msg.push_str(&format!(" (story {story})"));
+        }
+        if let Some(head) = audit
+            .as_ref()
+            .and_then(|a| a.lock().head().map(str::to_string))
+        {
+            msg.push_str("\n\n");
+            msg.push_str(&ralph_store::audit::anchor_line(&head));
+        }
+        Some((refname, msg))
+    }
+
+    /// What a checkpoint taken means for the run: its tree is the state the next iteration
+    /// starts from, its ref ralph's own write; its event.
+    fn checkpoint_taken(
+        &mut self,
+        n: u32,
+        taken: Result<ralph_git::Checkpoint, ralph_git::GitError>,
+    ) -> Option<RunEvent> {
         match taken {
             Ok(cp) => {
                 self.guards.index_tree = cp.index_adopted.then(|| cp.tree.clone());
@@ -74,6 +96,60 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// A story's clean checkout whose tree is known (a reused worktree just switched): that
+    /// tree is at once the state the first iteration starts from and the run's last
+    /// checkpoint (the crash-safe record: it is the story branch's own tree), and the ghost
+    /// commit and its ref are written on a thread while the agent starts, settled by
+    /// [`Engine::settle_checkpoint`] when its call returns. They were two git runs between one
+    /// story's start and its agent. `false`: not such a checkout, nothing done.
+    pub(super) fn checkpoint_clean_later(&mut self, n: u32) -> bool {
+        let Some((commit, tree)) = self
+            .scope
+            .clean_at
+            .as_ref()
+            .filter(|_| n == 0 && self.run.last_checkpoint.is_none())
+            .and_then(|c| Some((c.commit.clone(), c.tree.clone()?)))
+        else {
+            return false;
+        };
+        let Some((refname, msg)) = self.checkpoint_name(n) else {
+            return false;
+        };
+        let Some(git) = self.checkpoints().cloned() else {
+            return false;
+        };
+        let t = tree.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ralph-checkpoint".into())
+            .spawn(move || git.checkpoint_clean(&refname, &msg, &commit, Some(&t)));
+        let Ok(thread) = spawned else {
+            return false;
+        };
+        self.pending_checkpoint = Some(Pending { n, thread });
+        self.run.last_checkpoint = Some(tree.clone());
+        self.guards.pre_tree = Some(tree);
+        true
+    }
+
+    /// The checkpoint [`Engine::checkpoint_clean_later`] is writing, written: its event told
+    /// and saved, its ref recorded as ralph's own before any ref guard compares.
+    pub(super) async fn settle_checkpoint(&mut self) -> Result<(), EngineError> {
+        let Some(Pending { n, thread }) = self.pending_checkpoint.take() else {
+            return Ok(());
+        };
+        let taken = thread.join().unwrap_or_else(|_| {
+            Err(ralph_git::GitError::Unexpected {
+                args: "commit-tree".into(),
+                output: "the thread writing the checkpoint stopped".into(),
+            })
+        });
+        if let Some(ev) = self.checkpoint_taken(n, taken) {
+            self.save_run(std::slice::from_ref(&ev), false).await?;
+            self.emit(&[ev]);
+        }
+        Ok(())
     }
 
     /// A story's loop: commit what the worktree holds now on the story branch, with the

@@ -104,6 +104,7 @@ impl Engine {
             guards: guardrails::GuardState::new(guard),
             audit: checkpoint::Audit::default(),
             state_watch: state_guard::StateWatch::default(),
+            pending_checkpoint: None,
             git,
             handles,
             cancel,
@@ -172,7 +173,10 @@ impl Engine {
         self.warn_unenforced_caps();
         self.recover_unaccounted_spend().await?;
 
-        if self.checkpoints().is_some() && self.run.last_checkpoint.is_none() {
+        if self.checkpoints().is_some()
+            && self.run.last_checkpoint.is_none()
+            && !self.checkpoint_clean_later(self.run.iteration)
+        {
             if let Some(ev) = self.checkpoint(self.run.iteration) {
                 self.save_run(std::slice::from_ref(&ev), false).await?;
                 self.emit(&[ev]);
@@ -244,6 +248,9 @@ impl Engine {
     }
 
     pub(super) async fn finish(mut self, stop: Stop) -> Result<RunSummary, EngineError> {
+        // A run that ended before its agent's call returned (a limit, an error) still writes
+        // its first checkpoint's ref and event.
+        let settled = self.settle_checkpoint().await;
         self.release_ledger_reservations().await;
         let Stop { reason, message } = stop;
         let message = self.settings.redactor.redact(&message).into_owned();
@@ -286,6 +293,7 @@ impl Engine {
         let saved = self.save_run(std::slice::from_ref(&ev), true).await;
         self.emit(&[ev]);
         saved?;
+        settled?;
         Ok(RunSummary {
             run: self.run,
             stop_reason: reason,

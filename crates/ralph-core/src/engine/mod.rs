@@ -252,6 +252,9 @@ pub struct Engine {
     guards: guardrails::GuardState,
     audit: checkpoint::Audit,
     state_watch: state_guard::StateWatch,
+    /// A clean checkout's first checkpoint being written while the agent starts (see
+    /// `checkpoint.rs`), settled when the agent's call returns.
+    pending_checkpoint: Option<checkpoint::Pending>,
 }
 
 impl Engine {
@@ -307,7 +310,10 @@ impl Engine {
         let model = self.agents[self.current].model.clone();
         let run_id = self.run.id.clone();
         let spec = CallSpec::new(&run_id, n, CallKind::Iteration, &prompt.text, &prompt.dir);
-        let call = match self.call_agent(&spec, model).await? {
+        let called = self.call_agent(&spec, model).await;
+        // Before anything looks at the refs or the run's checkpoints again.
+        self.settle_checkpoint().await?;
+        let call = match called? {
             Ok(call) => call,
             Err(not_started) => return Ok(Some(self.abandon(not_started))),
         };
