@@ -89,6 +89,20 @@ impl Git {
     ) -> Result<Checkpoint, GitError> {
         check_ralph_ref(refname)?;
         let snapshot = self.snapshot_with(scratch_dir, options)?;
+        self.checkpoint_of(refname, message, snapshot)
+    }
+
+    /// The checkpoint of a snapshot [`Git::snapshot_with`] took: its commit (parent `HEAD`)
+    /// and `refname` pointing at it. [`Git::checkpoint_with`] in two steps, for a caller that
+    /// has other git work to do with the tree while the commit and ref are written.
+    pub fn checkpoint_of(
+        &self,
+        refname: &str,
+        message: &str,
+        snapshot: Snapshot,
+    ) -> Result<Checkpoint, GitError> {
+        check_ralph_ref(refname)?;
+        check_revision(&snapshot.tree)?;
         let commit = self.ghost_commit_tree(&snapshot.tree, message)?;
         self.run(&Invocation::new(&["update-ref", refname, &commit]))?;
         Ok(Checkpoint {

@@ -46,8 +46,8 @@ pub use repo_lock::{RepoLockGuard, REPO_LOCK_FILE};
 pub use restore::RestoreReport;
 pub use revs::{CasOutcome, Expect};
 pub use rollback::{RollbackError, RollbackOptions, RollbackOutcome, RunCheckpoint};
-pub use story_commit::HeadState;
-pub use worktree::{Checkout, WorktreeInfo};
+pub use story_commit::{HeadState, StoryCommit};
+pub use worktree::{BranchTarget, Checkout, WorktreeInfo};
 
 /// Oldest git ralph supports: 2.25 (January 2020, Ubuntu 20.04's git) has everything used
 /// here (`rev-parse --git-path`, linked worktrees with per-worktree indexes, `-z` numstat with

@@ -24,6 +24,15 @@ pub struct HeadState {
     pub tree: String,
 }
 
+/// A story commit made by [`Git::story_commit`], not yet on its branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoryCommit {
+    pub commit: String,
+    /// The HEAD it was made on, which HEAD must still be for it to land.
+    pub parent: String,
+    pub tree: String,
+}
+
 /// Who a commit is by: set only for the parts git config leaves empty.
 #[derive(Debug, Default)]
 pub(crate) struct IdentityEnv {
@@ -130,23 +139,73 @@ impl Git {
         message: &str,
         trailers: &[(&str, &str)],
     ) -> Result<Option<String>, GitError> {
-        let root = root.to_path_buf();
-        let (head, head_tree) = (head.commit.as_str(), head.tree.as_str());
-        if head_tree == tree {
+        match self.story_commit_in(root, head, tree, message, trailers)? {
+            Some(commit) => self.land_in(root, &commit).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The commit [`Git::commit_staged`] would make of `tree` on `head` in the linked worktree
+    /// `worktree`, made but not yet on the branch (no ref moves: until
+    /// [`Git::land_story_commit`], it is an object nothing points at). `None` when `head`
+    /// already has that tree. For a caller that decides whether to commit while the commit is
+    /// written.
+    pub fn story_commit(
+        &self,
+        worktree: &Path,
+        head: &HeadState,
+        tree: &str,
+        message: &str,
+        trailers: &[(&str, &str)],
+    ) -> Result<Option<StoryCommit>, GitError> {
+        crate::check_revision(tree)?;
+        let root = self.linked_worktree(worktree)?;
+        self.story_commit_in(&root, head, tree, message, trailers)
+    }
+
+    fn story_commit_in(
+        &self,
+        root: &Path,
+        head: &HeadState,
+        tree: &str,
+        message: &str,
+        trailers: &[(&str, &str)],
+    ) -> Result<Option<StoryCommit>, GitError> {
+        if head.tree == tree {
             return Ok(None);
         }
         let full = with_trailers(message, trailers);
-        let commit = self.commit_tree_in(&root, tree, &[head], &full)?;
+        let commit = self.commit_tree_in(root, tree, &[&head.commit], &full)?;
+        Ok(Some(StoryCommit {
+            commit,
+            parent: head.commit.clone(),
+            tree: tree.to_owned(),
+        }))
+    }
+
+    /// Moves the HEAD of the linked worktree `worktree` to `commit` (made by
+    /// [`Git::story_commit`]) only if it is still the commit's parent: the compare-and-swap
+    /// of [`Git::commit_staged`]. Returns the commit.
+    pub fn land_story_commit(
+        &self,
+        worktree: &Path,
+        commit: &StoryCommit,
+    ) -> Result<String, GitError> {
+        let root = self.linked_worktree(worktree)?;
+        self.land_in(&root, commit)
+    }
+
+    fn land_in(&self, root: &Path, commit: &StoryCommit) -> Result<String, GitError> {
         let args = [
             "update-ref",
             "-m",
             "ralph: commit_all",
             "HEAD",
-            commit.as_str(),
-            head,
+            commit.commit.as_str(),
+            commit.parent.as_str(),
         ];
-        self.run_in(&root, &Invocation::new(&args))?;
-        Ok(Some(commit))
+        self.run_in(root, &Invocation::new(&args))?;
+        Ok(commit.commit.clone())
     }
 
     /// A commit of `tree` with `parents` (in order: the first is "ours") and `message`, by the

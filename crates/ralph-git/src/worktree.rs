@@ -37,6 +37,49 @@ pub struct Checkout {
     pub tree: String,
 }
 
+/// What [`Git::story_branch_target`] read: where a story branch points (`None`: it does not
+/// exist yet) and the commit it is to be checked out at, with its tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchTarget {
+    branch: String,
+    pub at: Option<String>,
+    pub start: Checkout,
+}
+
+impl BranchTarget {
+    /// The `git checkout` arguments that put a worktree on the branch at the start commit:
+    /// the branch as it is when it already points there, created there when missing, and
+    /// [`GitError::BranchExists`] when it points elsewhere (an existing branch is never
+    /// moved).
+    fn checkout_args(&self) -> Result<Vec<String>, GitError> {
+        let wanted = &self.start.commit;
+        match &self.at {
+            Some(at) if at != wanted => Err(GitError::BranchExists {
+                branch: self.branch.clone(),
+                at: at.clone(),
+                wanted: wanted.clone(),
+            }),
+            Some(_) => Ok(vec![self.branch.clone()]),
+            None => Ok(["--no-track", "-b", &self.branch, wanted]
+                .map(str::to_owned)
+                .to_vec()),
+        }
+    }
+}
+
+/// A scoped thread's result; a thread that panicked is git's unexpected failure.
+fn joined<T>(
+    handle: std::thread::ScopedJoinHandle<'_, Result<T, GitError>>,
+    args: &str,
+) -> Result<T, GitError> {
+    handle.join().unwrap_or_else(|_| {
+        Err(GitError::Unexpected {
+            args: args.into(),
+            output: "the thread asking it stopped".into(),
+        })
+    })
+}
+
 /// The oldest git with `git worktree list -z` (2.36). Stories mode needs 2.38 anyway
 /// ([`crate::STORIES_MIN_GIT_VERSION`]), but listing is also used by `ralph stories clean`.
 const LIST_Z: (u32, u32) = (2, 36);
@@ -125,50 +168,54 @@ impl Git {
         branch: &str,
         start: &str,
     ) -> Result<Checkout, GitError> {
-        check_revision(branch)?;
-        check_revision(start)?;
-        let (opts, checkout) = self.story_branch_checkout(branch, start)?;
-        let root = self.clean_linked_worktree(path)?;
-        self.checkout_in(&root, &opts.iter().map(String::as_str).collect::<Vec<_>>())?;
-        Ok(checkout)
+        // The branch and the start are resolved while the worktree's status is asked: both
+        // are read-only, and a story's agent waits on them.
+        let (target, root) = std::thread::scope(|scope| {
+            let target = scope.spawn(|| self.story_branch_target(branch, start));
+            let root = self.clean_linked_worktree(path);
+            (joined(target, "cat-file"), root)
+        });
+        let (target, root) = (target?, root?);
+        self.switch_in(&root, &target)
     }
 
-    /// The `git checkout` arguments that put a worktree on `branch` at `start`, and that
-    /// commit: the branch as it is when it already points there, created there when missing,
-    /// and [`GitError::BranchExists`] when it points elsewhere (an existing branch is never
-    /// moved).
-    fn story_branch_checkout(
+    /// [`Git::worktree_reuse`] of a worktree its caller has just seen clean
+    /// ([`Git::is_clean`]) and that nothing has written to since (a merged story's, handed
+    /// straight to the next story): the `git status` is not asked twice. `target` is what
+    /// [`Git::story_branch_target`] read for the story's branch and start.
+    pub fn worktree_switch_clean(
         &self,
-        branch: &str,
-        start: &str,
-    ) -> Result<(Vec<String>, Checkout), GitError> {
+        path: &Path,
+        target: &BranchTarget,
+    ) -> Result<Checkout, GitError> {
+        let root = self.linked_worktree(path)?;
+        self.switch_in(&root, target)
+    }
+
+    fn switch_in(&self, root: &Path, target: &BranchTarget) -> Result<Checkout, GitError> {
+        let opts = target.checkout_args()?;
+        self.checkout_in(root, &opts.iter().map(String::as_str).collect::<Vec<_>>())?;
+        Ok(target.start.clone())
+    }
+
+    /// Where story branch `branch` stands, and the commit `start` names with its tree: one
+    /// `git cat-file`, read before a worktree is switched to the branch (and, for a story
+    /// start, in place of asking whether the branch exists).
+    pub fn story_branch_target(&self, branch: &str, start: &str) -> Result<BranchTarget, GitError> {
+        check_revision(branch)?;
+        check_revision(start)?;
         let full = format!("refs/heads/{branch}");
         let tree = format!("{start}^{{tree}}");
-        let (wanted, found) = self.commit_and(start, &[&full, &tree])?;
+        let (commit, found) = self.commit_and(start, &[&full, &tree])?;
         let mut found = found.into_iter();
         let (at, tree) = (found.next().flatten(), found.next().flatten());
         // A commit has a tree: missing, the object store is damaged.
         let tree = tree.ok_or_else(|| GitError::UnknownCommit(start.to_owned()))?;
-        let opts = match at {
-            Some(at) if at != wanted => {
-                return Err(GitError::BranchExists {
-                    branch: branch.to_owned(),
-                    at,
-                    wanted,
-                })
-            }
-            Some(_) => vec![branch.to_owned()],
-            None => ["--no-track", "-b", branch, &wanted]
-                .map(str::to_owned)
-                .to_vec(),
-        };
-        Ok((
-            opts,
-            Checkout {
-                commit: wanted,
-                tree,
-            },
-        ))
+        Ok(BranchTarget {
+            branch: branch.to_owned(),
+            at,
+            start: Checkout { commit, tree },
+        })
     }
 
     /// Moves the linked worktree at `from` to `to` (`git worktree move`), under the
@@ -189,8 +236,9 @@ impl Git {
     /// [`Git::worktree_reuse`] that takes it (one `git status` per story, not two): parking
     /// changes no file, so a dirty one loses nothing and is never switched.
     pub fn worktree_park(&self, path: &Path, to: &Path) -> Result<(), GitError> {
-        let _lock = self.repo_lock()?;
         let root = self.linked_worktree(path)?;
+        // Detaching writes only the worktree's own HEAD: the lock is for the move, and every
+        // story start and commit waits on it.
         // The new value `HEAD` is what HEAD resolves to now: detached where it was, in one git
         // run (an unborn branch resolves to nothing and fails, as it should).
         self.run_in(
@@ -205,6 +253,7 @@ impl Git {
             ]),
         )?;
         let (from_s, to_s) = (path_str(&root)?, path_str(to)?);
+        let _lock = self.repo_lock()?;
         self.run(&Invocation::new(&["worktree", "move", "--", from_s, to_s]))?;
         Ok(())
     }

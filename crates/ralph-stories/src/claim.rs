@@ -36,6 +36,7 @@ pub(crate) fn prepare_worktree(
     };
     let reused = match claimed {
         Claim::Kept | Claim::Made => None,
+        Claim::Handed(target) => Some(repo.worktree_switch_clean(&input.worktree, &target)?),
         Claim::Parked(parked) => {
             match repo.worktree_reuse(&input.worktree, &input.branch, &input.start) {
                 Ok(checkout) => Some(checkout),
@@ -79,38 +80,54 @@ enum Claim {
     Kept,
     /// Attached to the existing story branch, or added.
     Made,
-    /// A parked or handed-off worktree is now at the story's path, not yet switched; the
-    /// path given is where it goes back to if it turns out dirty.
+    /// A parked worktree is now at the story's path, not yet switched; the path given is
+    /// where it goes back to if it turns out dirty.
     Parked(PathBuf),
+    /// The handed-off worktree, seen clean at its own path, is now at the story's: switched
+    /// to the branch and start read with it.
+    Handed(ralph_git::BranchTarget),
 }
 
 /// The repository-wide part of [`prepare_worktree`], under the lock.
 fn claim_worktree(repo: &Git, input: &WorkerInput) -> Result<Claim, ralph_git::GitError> {
     let _lock = repo.repo_lock()?;
-    // Both are read-only and every story start waits on them: asked of git at once.
-    let (list, exists) = std::thread::scope(|scope| {
-        let exists = scope.spawn(|| repo.branch_exists(&input.branch));
+    // All read-only, and every story start waits on them: asked of git at once. A handed-off
+    // worktree's status is asked where it is, before it is taken: a dirty one is not.
+    let (list, target, clean) = std::thread::scope(|scope| {
+        let target = scope.spawn(|| repo.story_branch_target(&input.branch, &input.start));
+        let clean = input
+            .handoff
+            .as_ref()
+            .map(|h| scope.spawn(move || repo.is_clean(h)));
         let list = repo.worktrees();
-        let exists = exists.join().unwrap_or_else(|_| {
-            Err(ralph_git::GitError::Unexpected {
-                args: "rev-parse".into(),
-                output: "the thread asking it stopped".into(),
-            })
+        let clean = clean.map(|c| {
+            c.join()
+                .unwrap_or_else(|_| Err(stopped("status")))
+                .unwrap_or(false)
         });
-        (list, exists)
+        let target = target.join().unwrap_or_else(|_| Err(stopped("cat-file")));
+        (list, target, clean)
     });
-    let (list, exists) = (list?, exists?);
-    let handoff = input
-        .handoff
-        .as_ref()
-        .filter(|h| list.iter().any(|w| crate::checks::same_dir(&w.path, h)));
-    let (claimed, taken) = claim_from(repo, input, &list, exists, handoff)?;
-    if let Some(h) = handoff.filter(|_| !taken) {
-        // Not taken (the story had a worktree or a branch of its own): parked, as the
-        // coordinator would have; where it cannot be, it stays (a later `stories clean`).
+    let (list, target) = (list?, target?);
+    let handoff = input.handoff.as_ref().filter(|h| {
+        clean == Some(true) && list.iter().any(|w| crate::checks::same_dir(&w.path, h))
+    });
+    let (claimed, taken) = claim_from(repo, input, &list, target, handoff)?;
+    if let Some(h) = input.handoff.as_ref().filter(|_| !taken) {
+        // Not taken (the story had a worktree or a branch of its own, or it was dirty):
+        // parked, as the coordinator would have, its files untouched; where it cannot be, it
+        // stays (a later `stories clean`).
         let _ = repo.worktree_park(h, &parked_path(h));
     }
     Ok(claimed)
+}
+
+/// A thread asking git that panicked: git's unexpected failure.
+fn stopped(args: &str) -> ralph_git::GitError {
+    ralph_git::GitError::Unexpected {
+        args: args.into(),
+        output: "the thread asking it stopped".into(),
+    }
 }
 
 /// Where a worktree that was at `dir` is parked.
@@ -125,9 +142,10 @@ fn claim_from(
     repo: &Git,
     input: &WorkerInput,
     list: &[ralph_git::WorktreeInfo],
-    exists: bool,
+    target: ralph_git::BranchTarget,
     handoff: Option<&PathBuf>,
 ) -> Result<(Claim, bool), ralph_git::GitError> {
+    let exists = target.at.is_some();
     if let Some(entry) = list
         .iter()
         .find(|w| crate::checks::same_dir(&w.path, &input.worktree))
@@ -153,7 +171,7 @@ fn claim_from(
     }
     if let Some(h) = handoff {
         repo.worktree_move(h, &input.worktree)?;
-        return Ok((Claim::Parked(parked_path(h)), true));
+        return Ok((Claim::Handed(target), true));
     }
     if let Some(parked) = parked_in(list, &input.worktree) {
         repo.worktree_move(&parked, &input.worktree)?;

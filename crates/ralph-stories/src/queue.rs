@@ -408,7 +408,10 @@ fn build_candidate(
 ) -> Result<Result<Candidate, Trouble>, String> {
     let repo = &ctx.repo;
     let s = |e: ralph_git::GitError| e.to_string();
-    let _lock = repo.repo_lock().map_err(s)?;
+    // No repository lock: building a candidate reads refs and writes only objects, and what
+    // it built lands by compare-and-swap on the tip it was built on (`move_integration`, its
+    // ref writes under the lock). Held here, it made the critical story's merge wait for a
+    // sibling's worktree park or claim.
     // The tip and every story's branch in one git run.
     let refs: Vec<String> = std::iter::once(ctx.integration_ref.clone())
         .chain(

@@ -13,11 +13,29 @@ pub(super) struct Audit {
     pub warned: bool,
 }
 
-/// A checkpoint being written on a thread of its own (see [`Engine::checkpoint_clean_later`]).
+type Written = Result<ralph_git::Checkpoint, ralph_git::GitError>;
+
+/// Iteration `n`'s checkpoint, being written on a thread of its own (see
+/// [`Engine::checkpoint_clean_later`], [`Engine::checkpoint_begin`]); written already when no
+/// thread could be had.
 pub(super) struct Pending {
     n: u32,
-    thread: std::thread::JoinHandle<Result<ralph_git::Checkpoint, ralph_git::GitError>>,
+    write: Result<std::thread::JoinHandle<Written>, Written>,
 }
+
+/// A checkpoint written on a thread, its ref recorded as ralph's own the moment it is written:
+/// another loop's ref guard comparing refs meanwhile must not take it for its agent's (and
+/// put it back) while this loop's agent still runs.
+fn own_ref(own: &crate::shared::OwnRefs, written: Written) -> Written {
+    if let Ok(cp) = &written {
+        own.record(&cp.refname, &cp.commit);
+    }
+    written
+}
+
+/// A story commit being made by [`Engine::prefetch_story_commit`].
+pub(super) type CommitMade =
+    std::thread::JoinHandle<Result<Option<ralph_git::StoryCommit>, ralph_git::GitError>>;
 
 /// HEAD being read by [`Engine::prefetch_head`].
 pub(super) type HeadRead =
@@ -67,19 +85,38 @@ impl Engine {
         Some((refname, msg))
     }
 
-    /// What a checkpoint taken means for the run: its tree is the state the next iteration
-    /// starts from, its ref ralph's own write; its event.
+    /// What a checkpoint's tree means for the run: the state the next iteration starts from,
+    /// and what the index holds when it was adopted.
+    fn checkpoint_tree(&mut self, tree: &str, index_adopted: bool, skipped_large: &[String]) {
+        self.guards.index_tree = index_adopted.then(|| tree.to_owned());
+        self.run.last_checkpoint = Some(tree.to_owned());
+        self.guards.uncaptured = skipped_large.to_vec();
+    }
+
+    /// A checkpoint taken: its tree the run's state ([`Engine::checkpoint_tree`]), its ref
+    /// ralph's own write; its event.
     fn checkpoint_taken(
+        &mut self,
+        n: u32,
+        taken: Result<ralph_git::Checkpoint, ralph_git::GitError>,
+    ) -> Option<RunEvent> {
+        if let Ok(cp) = &taken {
+            self.checkpoint_tree(&cp.tree, cp.index_adopted, &cp.skipped_large);
+        }
+        self.checkpoint_written(n, taken)
+    }
+
+    /// A checkpoint's commit and ref written: recorded as ralph's own, audited; its event.
+    /// The run's state is the caller's ([`Engine::checkpoint_taken`]; a checkpoint written on
+    /// a thread took it when the thread began).
+    fn checkpoint_written(
         &mut self,
         n: u32,
         taken: Result<ralph_git::Checkpoint, ralph_git::GitError>,
     ) -> Option<RunEvent> {
         match taken {
             Ok(cp) => {
-                self.guards.index_tree = cp.index_adopted.then(|| cp.tree.clone());
                 self.handles.own_refs.record(&cp.refname, &cp.commit);
-                self.run.last_checkpoint = Some(cp.tree.clone());
-                self.guards.uncaptured = cp.skipped_large.clone();
                 let data = serde_json::json!({
                     "iteration": n, "ref": cp.refname, "commit": cp.commit,
                     "skipped_large": cp.skipped_large,
@@ -120,42 +157,93 @@ impl Engine {
         let Some(git) = self.checkpoints().cloned() else {
             return false;
         };
-        let t = tree.clone();
+        let (t, own) = (tree.clone(), self.handles.own_refs.clone());
         let spawned = std::thread::Builder::new()
             .name("ralph-checkpoint".into())
-            .spawn(move || git.checkpoint_clean(&refname, &msg, &commit, Some(&t)));
+            .spawn(move || {
+                own_ref(
+                    &own,
+                    git.checkpoint_clean(&refname, &msg, &commit, Some(&t)),
+                )
+            });
         let Ok(thread) = spawned else {
             return false;
         };
-        self.pending_checkpoint = Some(Pending { n, thread });
-        self.run.last_checkpoint = Some(tree.clone());
+        self.pending_checkpoint = Some(Pending {
+            n,
+            write: Ok(thread),
+        });
+        self.checkpoint_tree(&tree, false, &[]);
         self.guards.pre_tree = Some(tree);
         true
     }
 
-    /// The checkpoint [`Engine::checkpoint_clean_later`] is writing, written: its event told
-    /// and saved, its ref recorded as ralph's own before any ref guard compares.
-    pub(super) async fn settle_checkpoint(&mut self) -> Result<(), EngineError> {
-        let Some(Pending { n, thread }) = self.pending_checkpoint.take() else {
-            return Ok(());
+    /// Iteration `n`'s checkpoint, its tree taken now and its commit and ref written on a
+    /// thread while the caller diffs that tree, the guardrails look at it and a story commits
+    /// it (settled by [`Engine::settled_checkpoint`]): two git runs off the path between an
+    /// agent's end and the story's merge. Returns the
+    /// snapshot; `None` (a warning said) when it could not be taken.
+    pub(super) fn checkpoint_begin(&mut self, n: u32) -> Option<ralph_git::Snapshot> {
+        let (refname, msg) = self.checkpoint_name(n)?;
+        let git = self.checkpoints()?.clone();
+        let options = ralph_git::CheckpointOptions {
+            max_untracked_bytes: Some(self.settings.max_untracked_bytes),
+            // A story's worktree: ralph owns its index and commits this tree next.
+            adopt_index: self.scope.plan_run.is_some(),
         };
-        let taken = thread.join().unwrap_or_else(|_| {
-            Err(ralph_git::GitError::Unexpected {
-                args: "commit-tree".into(),
-                output: "the thread writing the checkpoint stopped".into(),
-            })
-        });
-        if let Some(ev) = self.checkpoint_taken(n, taken) {
+        let snapshot = match git.snapshot_with(&self.state_dir, &options) {
+            Ok(s) => s,
+            Err(e) => {
+                self.warn(format!("checkpoint failed: {e}"));
+                return None;
+            }
+        };
+        // The run's state now: the guardrails and the story commit that follow the diff go
+        // by it while the ref is written; a guard's revert changes it after.
+        self.checkpoint_tree(
+            &snapshot.tree,
+            snapshot.index_adopted,
+            &snapshot.skipped_large,
+        );
+        let taken = snapshot.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ralph-checkpoint".into())
+            .spawn({
+                let (git, own) = (git.clone(), self.handles.own_refs.clone());
+                let (refname, msg) = (refname.clone(), msg.clone());
+                move || own_ref(&own, git.checkpoint_of(&refname, &msg, taken))
+            });
+        let write = spawned.map_err(|_| git.checkpoint_of(&refname, &msg, snapshot.clone()));
+        self.pending_checkpoint = Some(Pending { n, write });
+        Some(snapshot)
+    }
+
+    /// The checkpoint being written on a thread ([`Engine::checkpoint_clean_later`],
+    /// [`Engine::checkpoint_begin`]), written: audited, its event (its tree became the run's
+    /// state when the thread began; its ref is recorded as ralph's own by the thread).
+    pub(super) fn settled_checkpoint(&mut self) -> Option<RunEvent> {
+        let Pending { n, write } = self.pending_checkpoint.take()?;
+        let taken = match write {
+            Ok(thread) => thread.join().unwrap_or_else(|_| {
+                Err(ralph_git::GitError::Unexpected {
+                    args: "commit-tree".into(),
+                    output: "the thread writing the checkpoint stopped".into(),
+                })
+            }),
+            Err(written) => written,
+        };
+        self.checkpoint_written(n, taken)
+    }
+
+    /// [`Engine::settled_checkpoint`], its event told and saved.
+    pub(super) async fn settle_checkpoint(&mut self) -> Result<(), EngineError> {
+        if let Some(ev) = self.settled_checkpoint() {
             self.save_run(std::slice::from_ref(&ev), false).await?;
             self.emit(&[ev]);
         }
         Ok(())
     }
 
-    /// A story's loop: commit what the worktree holds now on the story branch, with the
-    /// `Ralph-Story` trailer. The agent's own commits stay as they are (ralph only adds one on
-    /// top); nothing changed, no commit. A failure is a warning: the work is still on disk and
-    /// the next iteration's commit takes it.
     /// A story's loop: its worktree's HEAD, read on a thread of its own for
     /// [`Engine::story_commit`].
     pub(super) fn prefetch_head(&self) -> Option<HeadRead> {
@@ -168,13 +256,53 @@ impl Engine {
             .ok()
     }
 
+    /// A story's loop: iteration `n`'s commit of a checkpoint's tree that its index holds
+    /// (`snapshot`), made on `head` on a thread while the tree is diffed and the guardrails
+    /// look at it. It lands in [`Engine::story_commit`] only if they leave that tree as it
+    /// is; otherwise it is an object nothing points at.
+    pub(super) fn prefetch_story_commit(
+        &self,
+        n: u32,
+        head: Option<&ralph_git::HeadState>,
+        snapshot: &ralph_git::Snapshot,
+    ) -> Option<CommitMade> {
+        let head = head.filter(|_| snapshot.index_adopted)?.clone();
+        let (msg, story) = self.story_message(n)?;
+        let git = self.git.clone()?;
+        let root = self.scope.work_root.clone();
+        let tree = snapshot.tree.clone();
+        std::thread::Builder::new()
+            .name("ralph-commit".into())
+            .spawn(move || {
+                let trailers = [("Ralph-Story", story.as_str())];
+                git.story_commit(&root, &head, &tree, &msg, &trailers)
+            })
+            .ok()
+    }
+
+    /// A story's iteration `n`: its commit message, and the story.
+    fn story_message(&self, n: u32) -> Option<(String, String)> {
+        self.scope.plan_run.as_ref()?;
+        let story = self.scope.story.clone()?;
+        Some((
+            format!("ralph: {story} iteration {n}\n\nRun {}.", self.run.id),
+            story,
+        ))
+    }
+
+    /// A story's loop: commit what the worktree holds now on the story branch, with the
+    /// `Ralph-Story` trailer. The agent's own commits stay as they are (ralph only adds one on
+    /// top); nothing changed, no commit. `made`: the commit
+    /// [`Engine::prefetch_story_commit`] made, taken when it is of the tree to commit. A
+    /// failure is a warning: the work is still on disk and the next iteration's commit takes
+    /// it.
     pub(super) fn story_commit(
         &mut self,
         n: u32,
         reverted: bool,
-        head: Option<HeadRead>,
+        head: Option<ralph_git::HeadState>,
+        made: Option<CommitMade>,
     ) -> Option<RunEvent> {
-        let head = head.and_then(|h| h.join().ok()).and_then(Result::ok);
         // What the index holds is known only right after the checkpoint that adopted it, and
         // only if no guard put files back since.
         let staged = self
@@ -182,15 +310,23 @@ impl Engine {
             .index_tree
             .take()
             .filter(|t| !reverted && self.run.last_checkpoint.as_ref() == Some(t));
-        self.scope.plan_run.as_ref()?;
-        let story = self.scope.story.clone()?;
+        let made = made
+            .and_then(|m| m.join().ok())
+            .and_then(Result::ok)
+            .filter(|c| match (c, &staged, &head) {
+                (Some(c), Some(tree), Some(head)) => c.tree == *tree && c.parent == head.commit,
+                (None, Some(tree), Some(head)) => head.tree == *tree,
+                _ => false,
+            });
+        let (msg, story) = self.story_message(n)?;
         let git = self.git.clone()?;
-        let msg = format!("ralph: {story} iteration {n}\n\nRun {}.", self.run.id);
         let trailers = [("Ralph-Story", story.as_str())];
         let root = &self.scope.work_root;
-        let committed = git.repo_lock().and_then(|_lock| match &staged {
-            Some(tree) => git.commit_staged(root, tree, head.as_ref(), &msg, &trailers),
-            None => git.commit_all(root, &msg, &trailers),
+        let committed = git.repo_lock().and_then(|_lock| match (&staged, made) {
+            (Some(_), Some(Some(c))) => git.land_story_commit(root, &c).map(Some),
+            (Some(_), Some(None)) => Ok(None),
+            (Some(tree), None) => git.commit_staged(root, tree, head.as_ref(), &msg, &trailers),
+            (None, _) => git.commit_all(root, &msg, &trailers),
         });
         self.guards.story_head = committed.as_ref().ok().and_then(Clone::clone);
         match committed {

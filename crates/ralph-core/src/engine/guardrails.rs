@@ -150,22 +150,28 @@ impl Engine {
         let head = self.prefetch_head();
         let every = self.settings.checkpoint_every;
         let mut post: Option<String> = None;
+        let mut snapshot = None;
         if self.checkpoints().is_some()
             && (n.is_multiple_of(every) || candidate || outcome.trip.is_some())
         {
-            if let Some(ev) = self.checkpoint(n) {
-                if let EventBody::CheckpointCreated { r#ref, .. } = &ev.body {
-                    after.checkpoint_ref = Some(r#ref.clone());
-                }
-                after.events.push(ev);
-                post = self.run.last_checkpoint.clone();
-            }
+            snapshot = self.checkpoint_begin(n);
+            post = snapshot.as_ref().map(|s| s.tree.clone());
         }
+        let head = head.and_then(|h| h.join().ok()).and_then(Result::ok);
+        // The story's commit of that tree, made while it is diffed (the checkpoint's commit
+        // and ref are written meanwhile too).
+        let made = snapshot
+            .as_ref()
+            .and_then(|s| self.prefetch_story_commit(n, head.as_ref(), s));
         if self.checkpoints().is_some() && before.tree.is_some() && post.is_none() {
             post = self.snapshot_now();
         }
         if let (Some(git), Some(pre), Some(post)) = (self.checkpoints(), &before.tree, &post) {
             after.diff = git.diff_stat(pre, post).ok();
+        }
+        // A tripped guard reverts what the checkpoint recorded: its record comes first.
+        if outcome.trip.is_some() {
+            self.push_checkpoint(&mut after);
         }
         after.unrestorable = self.lost_uncaptured(&before.uncaptured);
         self.guard_iteration(n, outcome, before, post.as_deref(), &mut after);
@@ -180,10 +186,22 @@ impl Engine {
             self.run.last_checkpoint = before.tree.clone();
         }
         // After the guardrails: what they reverted is not committed.
-        if let Some(ev) = self.story_commit(n, after.reverted, head) {
+        let committed = self.story_commit(n, after.reverted, head, made);
+        // The checkpoint's ref was written while the guardrails ran and the story commit
+        // landed.
+        self.push_checkpoint(&mut after);
+        after.events.extend(committed);
+        after
+    }
+
+    /// The checkpoint [`Engine::checkpoint_begin`] began, settled: its event and ref.
+    fn push_checkpoint(&mut self, after: &mut After) {
+        if let Some(ev) = self.settled_checkpoint() {
+            if let EventBody::CheckpointCreated { r#ref, .. } = &ev.body {
+                after.checkpoint_ref = Some(r#ref.clone());
+            }
             after.events.push(ev);
         }
-        after
     }
 
     /// Put the tree (or `paths` of it) back as it was before the iteration.
