@@ -138,11 +138,6 @@ impl Git {
         }
     }
 
-    /// The commit `rev` names (peeling tags), or an error saying it names none.
-    pub(crate) fn commit_of(&self, rev: &str) -> Result<String, GitError> {
-        self.peeled(rev, "commit")
-    }
-
     /// What each of `revs` names (full ids, in order; `None`: nothing), asked in one `git
     /// cat-file --batch-check` instead of one `rev-parse` each: the merge queue reads the
     /// integration tip and every story branch of a candidate at once.

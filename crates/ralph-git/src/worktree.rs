@@ -91,20 +91,33 @@ impl Git {
     /// must not stop a restart); at another commit this fails with
     /// [`GitError::BranchExists`]: an existing branch holds work and is never moved.
     pub fn worktree_add(&self, path: &Path, branch: &str, start: &str) -> Result<(), GitError> {
-        check_revision(branch)?;
-        check_revision(start)?;
         let _lock = self.repo_lock()?;
-        let wanted = self.commit_of(start)?;
-        let full = format!("refs/heads/{branch}");
-        match self.rev_parse(&full)? {
-            Some(at) if at != wanted => Err(GitError::BranchExists {
-                branch: branch.to_owned(),
-                at,
-                wanted,
-            }),
-            Some(_) => self.worktree_attach(path, branch),
-            None => self.worktree_add_args(path, &["--no-track", "-b", branch], &wanted),
+        let target = self.story_branch_target(branch, start)?;
+        self.worktree_add_at(path, &target).map(|_| ())
+    }
+
+    /// [`Git::worktree_add`] for the branch and start [`Git::story_branch_target`] read (under
+    /// the repository lock the caller holds since): no ref is read again. Returns the commit
+    /// checked out, with its tree.
+    pub fn worktree_add_at(
+        &self,
+        path: &Path,
+        target: &BranchTarget,
+    ) -> Result<Checkout, GitError> {
+        let _lock = self.repo_lock()?;
+        let wanted = &target.start.commit;
+        match &target.at {
+            Some(at) if at != wanted => {
+                return Err(GitError::BranchExists {
+                    branch: target.branch.clone(),
+                    at: at.clone(),
+                    wanted: wanted.clone(),
+                })
+            }
+            Some(_) => self.worktree_attach(path, &target.branch)?,
+            None => self.worktree_add_args(path, &["--no-track", "-b", &target.branch], wanted)?,
         }
+        Ok(target.start.clone())
     }
 
     /// A worktree at `path` for the existing branch `branch`, as it is (resuming a story).

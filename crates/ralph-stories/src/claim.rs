@@ -22,7 +22,7 @@ pub(crate) fn prepare_worktree(
     repo: &Git,
     input: &WorkerInput,
 ) -> Result<Prepared, ralph_git::GitError> {
-    let claimed = claim_worktree(repo, input)?;
+    let (claimed, branch_at) = claim_worktree(repo, input)?;
     let fresh = !matches!(claimed, Claim::Kept);
     // The aliases the engine's command guard needs, read where the engine would read them
     // (the worktree: a `config.worktree` counts) while the worktree is switched: a checkout
@@ -36,6 +36,7 @@ pub(crate) fn prepare_worktree(
     };
     let reused = match claimed {
         Claim::Kept | Claim::Made => None,
+        Claim::Added(checkout) => Some(checkout),
         Claim::Handed(target) => Some(repo.worktree_switch_clean(&input.worktree, &target)?),
         Claim::Parked(parked) => {
             match repo.worktree_reuse(&input.worktree, &input.branch, &input.start) {
@@ -53,11 +54,9 @@ pub(crate) fn prepare_worktree(
     };
     let (head, tree) = match reused {
         Some(c) => (c.commit, Some(c.tree)),
-        None => (
-            repo.rev_parse(&names::heads(&input.branch))?
-                .unwrap_or_else(|| input.start.clone()),
-            None,
-        ),
+        // The branch's tip as the claim read it, under the lock: a story's own branch moves
+        // only by its own loop, which has not started.
+        None => (branch_at.unwrap_or_else(|| input.start.clone()), None),
     };
     let base = if head == input.start {
         head.clone()
@@ -78,8 +77,10 @@ pub(crate) fn prepare_worktree(
 enum Claim {
     /// The story's worktree was there, on its branch: kept as it is.
     Kept,
-    /// Attached to the existing story branch, or added.
+    /// Attached to the existing story branch.
     Made,
+    /// Added on a new story branch: the clean checkout of the start.
+    Added(ralph_git::Checkout),
     /// A parked worktree is now at the story's path, not yet switched; the path given is
     /// where it goes back to if it turns out dirty.
     Parked(PathBuf),
@@ -89,7 +90,12 @@ enum Claim {
 }
 
 /// The repository-wide part of [`prepare_worktree`], under the lock.
-fn claim_worktree(repo: &Git, input: &WorkerInput) -> Result<Claim, ralph_git::GitError> {
+/// Returns where the story branch pointed when the claim began (`None`: not there), which a
+/// parked worktree's dirty fallback leaves as it was.
+fn claim_worktree(
+    repo: &Git,
+    input: &WorkerInput,
+) -> Result<(Claim, Option<String>), ralph_git::GitError> {
     let _lock = repo.repo_lock()?;
     // All read-only, and every story start waits on them: asked of git at once. A handed-off
     // worktree's status is asked where it is, before it is taken: a dirty one is not.
@@ -112,6 +118,7 @@ fn claim_worktree(repo: &Git, input: &WorkerInput) -> Result<Claim, ralph_git::G
     let handoff = input.handoff.as_ref().filter(|h| {
         clean == Some(true) && list.iter().any(|w| crate::checks::same_dir(&w.path, h))
     });
+    let branch_at = target.at.clone();
     let (claimed, taken) = claim_from(repo, input, &list, target, handoff)?;
     if let Some(h) = input.handoff.as_ref().filter(|_| !taken) {
         // Not taken (the story had a worktree or a branch of its own, or it was dirty):
@@ -119,7 +126,7 @@ fn claim_worktree(repo: &Git, input: &WorkerInput) -> Result<Claim, ralph_git::G
         // stays (a later `stories clean`).
         let _ = repo.worktree_park(h, &parked_path(h));
     }
-    Ok(claimed)
+    Ok((claimed, branch_at))
 }
 
 /// A thread asking git that panicked: git's unexpected failure.
@@ -177,8 +184,8 @@ fn claim_from(
         repo.worktree_move(&parked, &input.worktree)?;
         return Ok((Claim::Parked(parked), false));
     }
-    repo.worktree_add(&input.worktree, &input.branch, &input.start)?;
-    Ok((Claim::Made, false))
+    let added = repo.worktree_add_at(&input.worktree, &target)?;
+    Ok((Claim::Added(added), false))
 }
 
 /// The worktree [`prepare_worktree`] left.

@@ -188,12 +188,25 @@ fn makespan(parallel: usize) -> (f64, f64, f64) {
         args.push("--json");
     }
     let start = Instant::now();
+    let spawned = std::time::SystemTime::now();
     let (code, events) = run(&p, &args);
     let wall = start.elapsed().as_secs_f64();
     assert_eq!(code, 0, "the plan did not merge");
     if let Some(dir) = &trace {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("events.jsonl"), &events).unwrap();
+        // When ralph was spawned and when it had exited, as the agents' stamps are written.
+        let epoch = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        };
+        let exited = epoch(spawned) + wall;
+        std::fs::write(
+            dir.join("ralph.times"),
+            format!("{} {exited}", epoch(spawned)),
+        )
+        .unwrap();
         for e in std::fs::read_dir(&p.aux).unwrap() {
             let e = e.unwrap();
             std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();

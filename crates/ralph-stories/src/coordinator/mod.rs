@@ -176,6 +176,9 @@ pub async fn run_plan(
         sink: sink.clone(),
     });
     let n = stories.len();
+    // A new plan run's integration branch was just put at its base; a resumed one's tip is
+    // read when the first story starts.
+    let tip = (!resumed).then(|| plan_run.base_commit.clone());
     let mut run = Run {
         input,
         opts,
@@ -195,7 +198,7 @@ pub async fn run_plan(
         queue_ctx,
         stop: None,
         tx,
-        tip: None,
+        tip,
         spare: Vec::new(),
         parking: Vec::new(),
     };
