@@ -299,7 +299,7 @@ impl Engine {
     pub(super) fn story_commit(
         &mut self,
         n: u32,
-        reverted: bool,
+        reverted: bool, // files were put back since the checkpoint,
         head: Option<ralph_git::HeadState>,
         made: Option<CommitMade>,
     ) -> Option<RunEvent> {

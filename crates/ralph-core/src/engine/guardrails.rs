@@ -79,6 +79,9 @@ pub(super) struct After {
     pub checkpoint_ref: Option<String>,
     /// The iteration's changes were undone.
     pub reverted: bool,
+    /// Some of them were (protected paths put back): the work tree is no longer the
+    /// checkpoint's tree.
+    pub restored_paths: bool,
     pub stop: Option<Stop>,
     /// For the next prompt (a revert's reason).
     pub feedback: Option<String>,
@@ -186,7 +189,8 @@ impl Engine {
             self.run.last_checkpoint = before.tree.clone();
         }
         // After the guardrails: what they reverted is not committed.
-        let committed = self.story_commit(n, after.reverted, head, made);
+        // A story commit of the checkpoint's tree only if the work tree still is that tree.
+        let committed = self.story_commit(n, after.reverted || after.restored_paths, head, made);
         // The checkpoint's ref was written while the guardrails ran and the story commit
         // landed.
         self.push_checkpoint(&mut after);
@@ -292,6 +296,8 @@ impl Engine {
         let max = self.settings.safety.max_files_changed;
         if !protected.is_empty() {
             let restored = self.restore(pre, post, Some(&protected));
+            // Even a failed restore may have written some of them back.
+            after.restored_paths = true;
             self.audit_record(
                 ralph_store::audit::kinds::GUARD_TRIPPED,
                 serde_json::json!({

@@ -517,3 +517,30 @@ fn an_alias_in_the_repository_config_is_expanded_by_a_storys_guard() {
         out.stderr
     );
 }
+
+/// A protected path a story's agent changed is put back, and the story branch never holds
+/// it. Regression: the story commit took the checkpoint's tree (the index had adopted it)
+/// although the guardrail had put the path back since, so the protected change landed on
+/// the story branch.
+#[test]
+fn a_protected_path_a_storys_agent_changed_is_reverted_and_never_on_its_branch() {
+    // Without the sandbox, which would refuse the write in the first place.
+    let p = repo().without_sandbox();
+    let script = Script::new().default_steps(vec![
+        Step::shell("mkdir -p src; echo A > src/A.txt; echo '# agent' > ralph.toml"),
+        Step::print("done. LOOP_COMPLETE"),
+    ]);
+    p.configure(&script, "text", "max_iterations = 2", "");
+    p.write(
+        "stories.toml",
+        &format!("version = 1\nname = \"f\"\n\n{}", story("A", &[])),
+    );
+    let out = p.run(&["stories", "run"]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("[A] merged"), "{}", out.stderr);
+    assert!(out.stderr.contains("ralph.toml"), "{}", out.stderr);
+    let files = p.git_cmd(&["ls-tree", "-r", "--name-only", "ralph/f--A"]);
+    assert!(!files.lines().any(|f| f == "ralph.toml"), "{files}");
+    let worktree = p.root.join(".ralph/worktrees/A/ralph.toml");
+    assert!(!worktree.exists(), "the protected file was not put back");
+}
