@@ -24,6 +24,9 @@ pub enum Expect<'a> {
     At(&'a str),
     /// Whatever it points at (a scratch ref written again with the same value).
     Any,
+    /// Not written: it must point at the update's commit for the others to be (git's
+    /// `verify`). What a candidate was built from stays what it was until it lands.
+    Stays,
 }
 
 /// Longest [`Git::diff_stat_summary`]: it goes into a prompt.
@@ -82,6 +85,13 @@ impl Git {
         for (refname, new, old) in updates {
             check_full_ref(refname)?;
             check_revision(new)?;
+            if *old == Expect::Stays {
+                if refname.contains(['\0', '\n']) || new.contains(['\0', '\n']) {
+                    return Err(GitError::InvalidRevision((*refname).to_owned()));
+                }
+                input.extend_from_slice(format!("verify {refname}\0{new}\0").as_bytes());
+                continue;
+            }
             let old = match old {
                 Expect::At(old) => {
                     check_revision(old)?;
@@ -89,7 +99,7 @@ impl Git {
                 }
                 Expect::Absent => zero.as_str(),
                 // An empty old value: git does not check it.
-                Expect::Any => "",
+                Expect::Any | Expect::Stays => "",
             };
             for part in [refname, new, old] {
                 if part.contains(['\0', '\n']) {
@@ -108,11 +118,12 @@ impl Git {
         // differs from the expected one.
         let names: Vec<&str> = updates.iter().map(|(r, _, _)| *r).collect();
         let actual = self.resolve_all(&names)?;
-        for ((_, _, expected), actual) in updates.iter().zip(actual) {
+        for ((_, new, expected), actual) in updates.iter().zip(actual) {
             let expected = match expected {
                 Expect::Any => continue,
                 Expect::Absent => None,
                 Expect::At(old) => Some(*old),
+                Expect::Stays => Some(*new),
             };
             if !same_oid(actual.as_deref(), expected) {
                 return Ok(CasOutcome::Stale { actual });

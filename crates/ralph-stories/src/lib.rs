@@ -32,6 +32,7 @@ pub mod names;
 mod open;
 pub mod overlap;
 pub mod plan;
+mod prebuild;
 pub mod prompt;
 pub mod queue;
 mod repair;

@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ralph_core::{Cancel, Handles, Settings};
-use ralph_git::{CasOutcome, Expect, Git, MergeTreeOutcome};
+use ralph_git::{CasOutcome, Expect, Git};
 
 use crate::checks::{run_checks, Check, CheckPlace, CheckResult};
 use crate::names;
 use crate::plan::Plan;
+use crate::prebuild::{merge_step, Prebuilt, Step};
 
 /// What the queue needs to merge (owned: the queue runs as its own task).
 pub struct QueueCtx {
@@ -36,6 +37,18 @@ pub struct QueueCtx {
     /// Who makes the resolver's loop (`None`: no repair, a red candidate is `conflicted`).
     pub maker: Option<Arc<dyn crate::worker::LoopMaker>>,
     pub sink: crate::events::SharedSink,
+    /// A waiting story's merge made ahead of its turn (see [`crate::prebuild`]).
+    pub prebuilt: Prebuilt,
+}
+
+/// What the coordinator knows that a candidate is built from: the tip it landed last and each
+/// story's head as its worker reported it. A group's first build with nothing to check takes
+/// them instead of asking git (its landing's transaction verifies both); any other build
+/// reads them from git.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    pub tip: Option<String>,
+    pub heads: std::collections::HashMap<String, String>,
 }
 
 /// A story already on the integration branch: whose criteria a repair must keep green. What
@@ -96,6 +109,8 @@ pub struct Candidate {
     /// `refname` points at `commit` already; else it is written with the landing, in the same
     /// transaction (a candidate with nothing to check).
     pub ref_written: bool,
+    /// Each story branch merged and the commit it was at: verified in that transaction.
+    pub merged_heads: Vec<(String, String)>,
 }
 
 /// Why a first candidate could not land as built.
@@ -128,20 +143,23 @@ pub async fn merge_batch(
     ctx: &Arc<QueueCtx>,
     group: Vec<(u32, Vec<String>)>,
     mut merged: Vec<MergedStory>,
+    known: Known,
 ) -> Verdicts {
+    // Only the first build: after it, the tip may have moved.
+    let mut known = Some(known);
     let mut out = Vec::new();
     let mut todo = std::collections::VecDeque::from([group]);
     let mut build = 200;
     while let Some(group) = todo.pop_front() {
         if let [(seq, ids)] = group.as_slice() {
-            let verdict = merge_entry(ctx, *seq, ids, &merged).await;
+            let verdict = merge_entry(ctx, *seq, ids, &merged, known.take()).await;
             note_landed(ctx, &verdict, ids, &mut merged);
             out.push((*seq, verdict));
             continue;
         }
         build += 1;
         let ids: Vec<String> = group.iter().flat_map(|(_, ids)| ids.clone()).collect();
-        match try_whole(ctx, group[0].0, build, &ids).await {
+        match try_whole(ctx, group[0].0, build, &ids, known.take()).await {
             Ok(Some((verdict, results))) => {
                 note_landed(ctx, &Ok((verdict.clone(), Vec::new())), &ids, &mut merged);
                 for (seq, _) in &group {
@@ -169,9 +187,11 @@ async fn try_whole(
     seq: u32,
     build: u32,
     ids: &[String],
+    known: Option<Known>,
 ) -> Result<Option<(Verdict, Vec<CheckResult>)>, String> {
     let checks = checks_for(ctx, ids, &[]);
-    let Ok(candidate) = build_blocking(ctx, seq, build, ids, !checks.is_empty()).await? else {
+    let built = build_blocking(ctx, seq, build, ids, !checks.is_empty(), known).await?;
+    let Ok(candidate) = built else {
         return Ok(None);
     };
     let results = check_commit(ctx, &candidate.commit, &checks, ids).await?;
@@ -204,14 +224,22 @@ fn move_integration(ctx: &QueueCtx, candidate: &Candidate) -> Result<CasOutcome,
             Some(&candidate.built_on),
         )
     } else {
-        ctx.repo.update_refs_cas(&[
-            (&candidate.refname, &candidate.commit, Expect::Any),
+        let mut updates = vec![
             (
-                &ctx.integration_ref,
-                &candidate.commit,
+                candidate.refname.as_str(),
+                candidate.commit.as_str(),
+                Expect::Any,
+            ),
+            (
+                ctx.integration_ref.as_str(),
+                candidate.commit.as_str(),
                 Expect::At(&candidate.built_on),
             ),
-        ])
+        ];
+        for (branch, head) in &candidate.merged_heads {
+            updates.push((branch.as_str(), head.as_str(), Expect::Stays));
+        }
+        ctx.repo.update_refs_cas(&updates)
     }
     .map_err(|e| e.to_string())?;
     if moved == CasOutcome::Moved {
@@ -249,10 +277,12 @@ pub async fn merge_entry(
     seq: u32,
     stories: &[String],
     merged: &[MergedStory],
+    mut known: Option<Known>,
 ) -> Result<(Verdict, Vec<CheckResult>), String> {
     for build in 1..=5u32 {
         let checks = checks_for(ctx, stories, &[]);
-        let built = build_blocking(ctx, seq, build, stories, !checks.is_empty()).await?;
+        let write_ref = !checks.is_empty();
+        let built = build_blocking(ctx, seq, build, stories, write_ref, known.take()).await?;
         let (candidate, results, repaired) = match built {
             Ok(candidate) => {
                 let results = check_commit(ctx, &candidate.commit, &checks, stories).await?;
@@ -392,9 +422,11 @@ async fn build_blocking(
     build: u32,
     stories: &[String],
     write_ref: bool,
+    known: Option<Known>,
 ) -> Result<Result<Candidate, Trouble>, String> {
     let (ctx, stories) = (ctx.clone(), stories.to_vec());
-    crate::checks::blocking(move || build_candidate(&ctx, seq, build, &stories, write_ref)).await
+    crate::checks::blocking(move || build_candidate(&ctx, seq, build, &stories, write_ref, known))
+        .await
 }
 
 /// `Ok(Err(verdict))`: a conflict. `write_ref`: the candidate's ref is written now (it is
@@ -405,6 +437,7 @@ fn build_candidate(
     build: u32,
     stories: &[String],
     write_ref: bool,
+    known: Option<Known>,
 ) -> Result<Result<Candidate, Trouble>, String> {
     let repo = &ctx.repo;
     let s = |e: ralph_git::GitError| e.to_string();
@@ -412,55 +445,34 @@ fn build_candidate(
     // it built lands by compare-and-swap on the tip it was built on (`move_integration`, its
     // ref writes under the lock). Held here, it made the critical story's merge wait for a
     // sibling's worktree park or claim.
-    // The tip and every story's branch in one git run.
-    let refs: Vec<String> = std::iter::once(ctx.integration_ref.clone())
-        .chain(
-            stories
-                .iter()
-                .map(|id| names::heads(&names::story_branch(&ctx.plan.name, id))),
-        )
+    let branches: Vec<String> = stories
+        .iter()
+        .map(|id| names::heads(&names::story_branch(&ctx.plan.name, id)))
         .collect();
-    let mut found = repo
-        .resolve_all(&refs.iter().map(String::as_str).collect::<Vec<_>>())
-        .map_err(s)?
-        .into_iter();
-    let tip = found
-        .next()
-        .flatten()
-        .ok_or_else(|| format!("the integration branch {} is gone", ctx.integration_branch))?;
+    let (tip, heads) = match known
+        .filter(|_| !write_ref)
+        .and_then(|k| known_refs(k, stories))
+    {
+        Some(known) => known,
+        None => read_refs(ctx, &branches)?,
+    };
     let mut cur = tip.clone();
-    for (id, head) in stories.iter().zip(found) {
+    let mut merged_heads = Vec::new();
+    for ((id, branch), head) in stories.iter().zip(branches).zip(heads) {
         let Some(head) = head else {
             continue;
         };
-        // One merge base answers both questions: already in (it is the story's tip), or a
-        // fast-forward (it is the tip so far). The merged tree is asked for at the same time
-        // (both only read): on the critical path of every chain of stories, the merge costs
-        // one git run's wait instead of two; when it is not needed its objects are garbage.
-        let (base, merged) = std::thread::scope(|scope| {
-            let merged = scope.spawn(|| repo.merge_tree(&cur, &head));
-            let base = repo.merge_base(&head, &cur);
-            (base, merged.join())
-        });
-        let base = base.map_err(s)?;
-        if base.as_deref() == Some(head.as_str()) {
-            continue;
-        }
-        if base.as_deref() == Some(cur.as_str()) {
-            cur = head;
-            continue;
-        }
-        let merged = merged.map_err(|_| "the merge of the candidate stopped".to_string())?;
-        match merged.map_err(s)? {
-            MergeTreeOutcome::Clean { tree } => {
-                let title = ctx.plan.story(id).map(|s| s.title.as_str()).unwrap_or("");
-                let msg = format!(
-                    "ralph: merge {id} into {}\n\n{title}\n\nRalph-Story: {id}\n",
-                    ctx.integration_branch
-                );
-                cur = repo.commit_tree(&tree, &[&cur, &head], &msg).map_err(s)?;
-            }
-            MergeTreeOutcome::Conflict { files, tree } => {
+        let ahead = (cur == tip)
+            .then(|| ctx.prebuilt.take(id, &cur, &head))
+            .flatten();
+        let step = match ahead {
+            Some(step) => step,
+            None => merge_step(repo, &ctx.plan, &ctx.integration_branch, id, &cur, &head)?,
+        };
+        match step {
+            Step::Contained => {}
+            Step::Advanced(next) => cur = next,
+            Step::Conflict { files, tree } => {
                 return Ok(Err(Trouble::Conflict {
                     files,
                     tree,
@@ -469,6 +481,7 @@ fn build_candidate(
                 }))
             }
         }
+        merged_heads.push((branch, head));
     }
     let refname = names::candidate_ref(&ctx.plan_run_id, seq, build);
     // A candidate ref is written once; the same name again (a resumed check) points where it
@@ -481,7 +494,34 @@ fn build_candidate(
         built_on: tip,
         refname,
         ref_written: write_ref,
+        merged_heads,
     }))
+}
+
+/// The tip and every story's head as the coordinator knows them, when it knows them all.
+fn known_refs(known: Known, stories: &[String]) -> Option<(String, Vec<Option<String>>)> {
+    let heads = stories
+        .iter()
+        .map(|id| known.heads.get(id).cloned().map(Some))
+        .collect::<Option<Vec<_>>>()?;
+    Some((known.tip?, heads))
+}
+
+/// The tip and every story branch, in one git run (a story branch that is gone: `None`).
+fn read_refs(ctx: &QueueCtx, branches: &[String]) -> Result<(String, Vec<Option<String>>), String> {
+    let refs: Vec<&str> = std::iter::once(ctx.integration_ref.as_str())
+        .chain(branches.iter().map(String::as_str))
+        .collect();
+    let mut found = ctx
+        .repo
+        .resolve_all(&refs)
+        .map_err(|e| e.to_string())?
+        .into_iter();
+    let tip = found
+        .next()
+        .flatten()
+        .ok_or_else(|| format!("the integration branch {} is gone", ctx.integration_branch))?;
+    Ok((tip, found.collect()))
 }
 
 /// The pre-merge gates, then every story's `auto` criteria (the entry's, then `also`'s).

@@ -123,6 +123,7 @@ pub(crate) async fn repair(
         built_on: ours,
         refname,
         ref_written: true,
+        merged_heads: Vec::new(),
     };
     Ok(Repair {
         candidate: Some((candidate, checks)),

@@ -1,6 +1,6 @@
 //! The integration branch's compare-and-swap, branches, and history questions.
 
-use ralph_git::{CasOutcome, GitError};
+use ralph_git::{CasOutcome, Expect, GitError};
 
 use crate::support::Repo;
 
@@ -61,6 +61,41 @@ fn cas_moves_only_from_the_expected_value() {
     let log = repo.git(&["reflog", "show", "--format=%H %gs", name]);
     assert_eq!(log.lines().count(), 2, "{log}");
     assert!(log.contains("ralph: refs/heads/ralph/plan"), "{log}");
+}
+
+/// A landing that moves the integration branch only while the story branch it merged still
+/// points where it did: a branch moved meanwhile stops the whole transaction and is named.
+#[test]
+fn a_transaction_lands_only_while_a_verified_ref_stays() {
+    let repo = Repo::with_commit(&[("a.txt", "a\n")]);
+    let git = repo.discover();
+    let one = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let two = commit(&repo, "b.txt");
+    let three = commit(&repo, "c.txt");
+    let (tip, story) = ("refs/heads/ralph/plan", "refs/heads/ralph/plan--S");
+    repo.git(&["update-ref", tip, &one]);
+    repo.git(&["update-ref", story, &two]);
+    let land = |story_at: &str| {
+        git.update_refs_cas(&[
+            (tip, &three, Expect::At(&one)),
+            (story, story_at, Expect::Stays),
+        ])
+        .unwrap()
+    };
+    // The story branch is not where the candidate was built from: nothing moves.
+    assert_eq!(
+        land(&one),
+        CasOutcome::Stale {
+            actual: Some(two.clone())
+        }
+    );
+    assert_eq!(git.rev_parse(tip).unwrap(), Some(one.clone()));
+    // Where it was: the tip moves, the verified ref is not written (no reflog entry).
+    assert_eq!(land(&two), CasOutcome::Moved);
+    assert_eq!(git.rev_parse(tip).unwrap(), Some(three.clone()));
+    assert_eq!(git.rev_parse(story).unwrap(), Some(two.clone()));
+    let log = repo.git(&["reflog", "show", "--format=%gs", story]);
+    assert!(!log.contains("ralph: land"), "{log}");
 }
 
 #[test]

@@ -12,8 +12,9 @@ use super::{Msg, Run};
 /// times.
 pub(super) const MAX_BATCH: usize = 4;
 use crate::checks::CheckResult;
+use crate::events::LoopSink;
 use crate::names;
-use crate::queue::{merge_batch, Verdict};
+use crate::queue::{merge_batch, Known, Verdict};
 use crate::schedule::Outcome;
 use crate::transitions::{record, transition};
 
@@ -77,9 +78,20 @@ impl Run {
         let ids: Vec<(u32, Vec<String>)> =
             group.iter().map(|e| (e.seq, e.story_ids.clone())).collect();
         let merged = self.merged_stories();
+        let known = Known {
+            tip: self.tip.clone(),
+            heads: ids
+                .iter()
+                .flat_map(|(_, ids)| ids)
+                .filter_map(|id| {
+                    let head = self.stories[self.dag.index(id)?].head_commit.clone()?;
+                    Some((id.clone(), head))
+                })
+                .collect(),
+        };
         self.merging = group;
         tokio::spawn(async move {
-            let verdicts = merge_batch(&ctx, ids, merged).await;
+            let verdicts = merge_batch(&ctx, ids, merged, known).await;
             let _ = tx.send(Msg::Merged(verdicts));
         });
         Ok(())
@@ -119,6 +131,33 @@ impl Run {
             self.tell(ev);
         }
         Ok(())
+    }
+
+    /// Story `i` committed `commit` on its branch: when its merge would be the next one (the
+    /// queue idle and nothing to check, which is when a link of a chain waits on it), that
+    /// merge is made now, while its loop finishes and it is queued (see [`crate::prebuild`]).
+    pub(super) fn merge_ahead(&mut self, i: usize, commit: &str) {
+        let idle = self.queue.is_empty() && self.merging.is_empty();
+        let (Some(tip), Some(story)) = (self.tip.as_deref(), self.stories.get(i)) else {
+            return;
+        };
+        let unchecked = self.queue_ctx.pre_merge.is_empty()
+            && self
+                .input
+                .plan
+                .story(&story.story_id)
+                .is_some_and(|s| s.auto_criteria().next().is_none());
+        if idle && unchecked {
+            let ctx = &self.queue_ctx;
+            ctx.prebuilt.speculate(
+                &ctx.repo,
+                &ctx.plan,
+                &ctx.integration_branch,
+                &story.story_id,
+                tip,
+                commit,
+            );
+        }
     }
 
     /// Every verdict of a checked group, in queue order.
@@ -277,5 +316,26 @@ impl Run {
         for park in self.parking.drain(..) {
             let _ = park.await;
         }
+    }
+}
+
+/// A story's loop's view of the shared sink that also tells the coordinator of each commit on
+/// the story branch ([`Run::merge_ahead`]).
+pub(super) struct CommitSink {
+    pub(super) inner: LoopSink,
+    pub(super) story: usize,
+    pub(super) tx: tokio::sync::mpsc::UnboundedSender<Msg>,
+}
+
+impl ralph_core::EventSink for CommitSink {
+    fn event(&mut self, event: &ralph_core::RunEvent) {
+        self.inner.event(event);
+        if let ralph_core::EventBody::StoryCommitted { commit, .. } = &event.body {
+            let _ = self.tx.send(Msg::Committed(self.story, commit.clone()));
+        }
+    }
+
+    fn waiting(&mut self, remaining: std::time::Duration, reason: &str) {
+        self.inner.waiting(remaining, reason);
     }
 }

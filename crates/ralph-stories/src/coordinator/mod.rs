@@ -90,6 +90,8 @@ impl From<String> for PlanError {
 enum Msg {
     Worker(usize, Box<Result<WorkerOutput, WorkerError>>),
     Merged(crate::queue::Verdicts),
+    /// Story `usize`'s loop committed on its branch (the commit): its merge may be made ahead.
+    Committed(usize, String),
 }
 
 struct Run {
@@ -174,6 +176,7 @@ pub async fn run_plan(
         cancel: cancel.clone(),
         maker: Some(input.maker.clone()),
         sink: sink.clone(),
+        prebuilt: Default::default(),
     });
     let n = stories.len();
     // A new plan run's integration branch was just put at its base; a resumed one's tip is
@@ -282,6 +285,7 @@ impl Run {
             match rx.recv().await {
                 Some(Msg::Worker(i, out)) => self.worker_done(i, *out).await?,
                 Some(Msg::Merged(verdicts)) => self.group_done(verdicts).await?,
+                Some(Msg::Committed(i, commit)) => self.merge_ahead(i, &commit),
                 None => return Ok(()),
             }
         }
@@ -401,7 +405,11 @@ impl Run {
         );
         let (cancel, sink, tx) = (self.cancel.child(), self.sink.clone(), self.tx.clone());
         tokio::spawn(async move {
-            let sink = Box::new(LoopSink(sink));
+            let sink = Box::new(merging::CommitSink {
+                inner: LoopSink(sink),
+                story: i,
+                tx: tx.clone(),
+            });
             let out = run_story(input, &repo, maker.as_ref(), handles, cancel, sink).await;
             let _ = tx.send(Msg::Worker(i, Box::new(out)));
         });
