@@ -14,6 +14,7 @@
 //! | the plan run's loop: workers' endings, the queue, stop conditions | `coordinator.rs` |
 //! | one story's attempt: the loop engine in its worktree (the worker contract) | `worker.rs` |
 //! | the story prompt | `prompt.rs` |
+//! | architecture templates: layers, their order, default edges between their stories | `template.rs` |
 //! | the merge queue's step: candidate, checks, compare-and-swap | `queue.rs` |
 //! | the one repair of a conflicted or red candidate by a resolver agent | `repair.rs` |
 //! | checks outside a loop (pre-merge gates, criteria) and their cache by tree | `checks.rs` |
@@ -39,6 +40,7 @@ mod repair;
 pub mod sample;
 pub mod schedule;
 pub mod sim;
+pub mod template;
 pub mod transitions;
 pub mod worker;
 
@@ -49,4 +51,5 @@ pub use overlap::{may_overlap, PathSet};
 pub use plan::{Check, Criterion, Layer, Plan, Story};
 pub use schedule::{Outcome, ScheduleError, Scheduler, State};
 pub use sim::{simulate, simulate_with, SimResult};
+pub use template::{Template, TemplateLayer};
 pub use worker::{LoopMaker, WorkerInput, WorkerOutput};

@@ -52,42 +52,27 @@ impl Story {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layer {
-    Data,
-    Service,
-    Api,
-    Ui,
-    Infra,
-    Docs,
-    Other,
-}
+/// A story's layer: one of the plan's architecture template's layers (`ralph templates`), or,
+/// without one, of [`Layer::DEFAULTS`]. The parser checks which; execution only shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Layer(String);
 
 impl Layer {
-    pub const ALL: [Layer; 7] = [
-        Layer::Data,
-        Layer::Service,
-        Layer::Api,
-        Layer::Ui,
-        Layer::Infra,
-        Layer::Docs,
-        Layer::Other,
-    ];
+    /// The layers of a plan that names no architecture.
+    pub const DEFAULTS: [&'static str; 7] =
+        ["data", "service", "api", "ui", "infra", "docs", "other"];
 
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Layer::Data => "data",
-            Layer::Service => "service",
-            Layer::Api => "api",
-            Layer::Ui => "ui",
-            Layer::Infra => "infra",
-            Layer::Docs => "docs",
-            Layer::Other => "other",
-        }
+    pub fn new(name: impl Into<String>) -> Layer {
+        Layer(name.into())
     }
 
-    pub fn parse(s: &str) -> Option<Layer> {
-        Layer::ALL.into_iter().find(|l| l.as_str() == s)
+    /// `other`: a story that names no layer.
+    pub fn other() -> Layer {
+        Layer("other".into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

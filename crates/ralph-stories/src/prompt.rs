@@ -59,7 +59,7 @@ mod tests {
         let story = Story {
             id: "S-2".into(),
             title: "API".into(),
-            layer: Layer::Api,
+            layer: Layer::new("api"),
             depends_on: vec!["S-1".into()],
             affected_paths: vec![],
             description: "Serve it.\n".into(),

@@ -46,7 +46,7 @@ pub fn story(id: &str, depends_on: &[&str], affected_paths: &[&str]) -> Story {
     Story {
         id: id.to_string(),
         title: id.to_string(),
-        layer: Layer::Other,
+        layer: Layer::other(),
         depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
         affected_paths: affected_paths.iter().map(|p| p.to_string()).collect(),
         description: String::new(),

@@ -43,7 +43,6 @@ const fn key(name: &'static str, kind: Kind, required: bool, doc: &'static str) 
     }
 }
 
-pub(crate) const LAYERS: &[&str] = &["data", "service", "api", "ui", "infra", "docs", "other"];
 pub(crate) const CHECKS: &[&str] = &["auto", "manual"];
 
 pub(crate) const TOP: &[Key] = &[
@@ -89,7 +88,13 @@ pub(crate) const TOP: &[Key] = &[
 pub(crate) const STORY: &[Key] = &[
     key("id", Kind::Id, true, "[A-Za-z0-9_-]+, unique in the plan"),
     key("title", Kind::Text, true, "one line"),
-    key("layer", Kind::Choice(LAYERS), false, "default \"other\""),
+    key(
+        "layer",
+        Kind::Id,
+        false,
+        "one of the architecture template's layers, or other (the default); without \
+         architecture: data, service, api, ui, infra, docs or other",
+    ),
     key(
         "depends_on",
         Kind::Strings,

@@ -9,10 +9,14 @@
 //! | the walk: top level, `[defaults]`, `[[story]]` and its tables | `walk.rs` |
 //! | `[[story.criteria]]`, ids, plan names as git branch names | `checks.rs` |
 //! | the dependency graph's errors, located | `graph.rs` |
+//! | each story's layer against the plan's architecture template | `layers.rs` |
+//! | architecture templates: built-in and the project's, parsed | `template.rs` |
 
 mod checks;
 mod graph;
 pub(crate) mod keys;
+mod layers;
+pub mod template;
 mod walk;
 
 #[cfg(test)]

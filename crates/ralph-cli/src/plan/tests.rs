@@ -75,14 +75,14 @@ fn a_full_plan_parses_into_the_model() {
     assert_eq!(f.integration_branch(), "ralph/feat/one");
     assert_eq!(f.plan.architecture.as_deref(), Some("layered-4"));
     let a = &f.plan.stories[0];
-    assert_eq!((a.id.as_str(), a.layer), ("A_1", Layer::Data));
+    assert_eq!((a.id.as_str(), a.layer.clone()), ("A_1", Layer::new("data")));
     assert_eq!(a.affected_paths, vec!["src/**".to_string()]);
     assert_eq!(a.criteria[0].check, Check::Auto { run: "true".into() });
     assert_eq!(a.criteria[1].check, Check::Manual);
     let b = &f.plan.stories[1];
     assert_eq!(
-        (b.layer, b.depends_on.clone()),
-        (Layer::Other, vec!["A_1".into()])
+        (b.layer.clone(), b.depends_on.clone()),
+        (Layer::other(), vec!["A_1".into()])
     );
     assert!(b.criteria.is_empty());
     assert_eq!(f.defaults.max_iterations, Some(20));

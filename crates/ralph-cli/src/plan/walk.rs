@@ -16,7 +16,7 @@ use ralph_stories::{Layer, Plan, Story};
 use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use super::keys::{self, defaults_keys, names, LIMIT_KEYS};
-use super::{checks, graph, PlanFile, StoryOverrides};
+use super::{checks, graph, layers, PlanFile, StoryOverrides};
 use crate::config::text::{found, found_value, suggest};
 use crate::config::validate::{entries, Entry, Result, Walker, AGENT_KEYS};
 use crate::config::ConfigError;
@@ -27,6 +27,8 @@ pub(super) struct StorySpans {
     pub id: Option<Range<usize>>,
     /// Each `depends_on` item's span, in order.
     pub deps: Vec<Option<Range<usize>>>,
+    /// The `layer` value's span, when the story names one.
+    pub layer: Option<Range<usize>>,
 }
 
 pub(super) fn parse(src: &str, file: &Path) -> Result<PlanFile> {
@@ -45,6 +47,7 @@ pub(super) fn parse(src: &str, file: &Path) -> Result<PlanFile> {
     let mut defaults = StoryOverrides::default();
     let mut overrides = BTreeMap::new();
     let mut spans = Vec::new();
+    let mut arch_span = None;
     for (key, item) in root.iter() {
         let e = Entry {
             section: None,
@@ -58,7 +61,10 @@ pub(super) fn parse(src: &str, file: &Path) -> Result<PlanFile> {
             "name" => name = Some(checks::plan_name(&w, &e)?),
             "prd" => plan.prd = Some(checks::existing_path(&w, &e)?),
             "design" => plan.design = Some(checks::existing_path(&w, &e)?),
-            "architecture" => plan.architecture = Some(text(&w, &e, "layered-4")?),
+            "architecture" => {
+                plan.architecture = Some(text(&w, &e, "layered-4")?);
+                arch_span = e.span();
+            }
             "defaults" => defaults = overrides_table(&mut w, &e, Some("[defaults]"))?,
             "story" => {
                 for (i, (table, span)) in tables(&w, &e, "story")?.into_iter().enumerate() {
@@ -76,6 +82,7 @@ pub(super) fn parse(src: &str, file: &Path) -> Result<PlanFile> {
     plan.name = name.unwrap_or_default();
     required(file, version.is_some(), &plan)?;
     graph::check(&w, &plan, &spans)?;
+    layers::check(&w, &plan, &spans, arch_span)?;
     Ok(PlanFile {
         plan,
         path: file.to_path_buf(),
@@ -265,7 +272,7 @@ fn story(
     let mut s = Story {
         id: String::new(),
         title: String::new(),
-        layer: Layer::Other,
+        layer: Layer::other(),
         depends_on: Vec::new(),
         affected_paths: Vec::new(),
         description: String::new(),
@@ -283,8 +290,11 @@ fn story(
             }
             "title" => title = Some(text(w, e, "Provenance table and migration")?),
             "description" => description = Some(text(w, e, "What to build.")?),
+            // Which layers are allowed depends on `architecture`, which may come later in
+            // the file: checked after the walk (`layers.rs`).
             "layer" => {
-                s.layer = Layer::parse(w.choice(e, keys::LAYERS, "other")?).unwrap_or(Layer::Other)
+                s.layer = Layer::new(checks::id(w, e, "data")?);
+                spans.layer = e.span();
             }
             "depends_on" => {
                 s.depends_on = w.strings(e, &["STORY-001"])?;

@@ -2,7 +2,6 @@
 //! it (its `[defaults]` and own overrides applied, then resolved like `ralph run` does).
 //! Nothing runs and nothing is written.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use ralph_stories::{Dag, Plan};
@@ -85,19 +84,15 @@ fn check_story_config(
     }
 }
 
-/// `layers: 2 data, 1 api`, in the order of [`ralph_stories::Layer::ALL`].
+/// `layers: 2 data, 1 api`, in the order the layers first appear in the plan.
 fn layers(plan: &Plan) -> String {
-    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut counts: Vec<(&str, usize)> = Vec::new();
     for s in &plan.stories {
-        let i = ralph_stories::Layer::ALL
-            .iter()
-            .position(|l| *l == s.layer)
-            .unwrap_or(0);
-        *counts.entry(i).or_default() += 1;
+        match counts.iter_mut().find(|(l, _)| *l == s.layer.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s.layer.as_str(), 1)),
+        }
     }
-    let parts: Vec<String> = counts
-        .into_iter()
-        .map(|(i, n)| format!("{n} {}", ralph_stories::Layer::ALL[i].as_str()))
-        .collect();
+    let parts: Vec<String> = counts.iter().map(|(l, n)| format!("{n} {l}")).collect();
     format!("layers: {}", parts.join(", "))
 }
