@@ -49,6 +49,12 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Work through a plan of stories (stories.toml)
     Stories(StoriesArgs),
+    /// An agent writes the design and the plan of stories from a PRD; ralph validates both
+    Plan(Box<crate::commands::plan::PlanArgs>),
+    /// The planner's prompts, as editable skill files: list, show, export, run one
+    Skills(crate::commands::skills::SkillsArgs),
+    /// Architecture templates for `ralph plan`: layers, their order, default edges
+    Templates(crate::commands::templates::TemplatesArgs),
 }
 
 #[derive(Debug, Args)]

@@ -79,6 +79,8 @@ pub struct ConfigFile {
     pub retry: RetryConf,
     /// `[context]`
     pub context: ContextConf,
+    /// `[plan]`
+    pub plan: PlanConf,
     /// `[safety]`
     pub safety: SafetyConf,
     /// `[sandbox]` and `[sandbox.gates]`
@@ -175,6 +177,18 @@ pub struct ContextConf {
     pub notes_max_tokens: Option<u64>,
     /// `None` (or "" in the file): the agent's own model.
     pub summary_model: Option<String>,
+}
+
+/// `[plan]`: `ralph plan`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanConf {
+    /// Attempts per phase (1–20; default 3): a phase's output that does not validate is
+    /// sent back with the error this many times at most.
+    pub max_attempts: Option<u32>,
+    /// The template when `--architecture` is not given (default `layered-4`).
+    pub architecture: Option<String>,
+    /// Where the design document goes (default `docs/design`): `<dir>/<plan>.md`.
+    pub design_dir: Option<std::path::PathBuf>,
 }
 
 /// `[git]`

@@ -28,6 +28,7 @@ pub mod plan;
 mod render;
 pub mod schema;
 mod settings;
+mod skills;
 mod style;
 
 use clap::{CommandFactory, FromArgMatches};
@@ -83,6 +84,9 @@ pub fn main() -> i32 {
             cli::Command::Completions(a) => completions::cmd_completions(a),
             cli::Command::Schema(a) => commands::schema::cmd_schema(a),
             cli::Command::Stories(a) => stories::cmd_stories(a),
+            cli::Command::Plan(a) => commands::plan::cmd_plan(*a),
+            cli::Command::Skills(a) => commands::skills::cmd_skills(a),
+            cli::Command::Templates(a) => commands::templates::cmd_templates(a),
         }
     });
     match result {

@@ -8,13 +8,16 @@ pub mod cost;
 pub mod doctor;
 pub mod init;
 pub mod logs;
+pub mod plan;
 pub mod prompt;
 pub mod rollback;
 pub mod run;
 pub mod schema;
+pub mod skills;
 pub mod status;
 pub mod stop;
 pub mod stories;
+pub mod templates;
 
 use std::path::Path;
 

@@ -275,7 +275,7 @@ fn dry_run(
 }
 
 /// Exit 8, naming the agent and how to install it, when its program is missing.
-fn check_installed(backend: &dyn Backend) -> Result<(), CliError> {
+pub(crate) fn check_installed(backend: &dyn Backend) -> Result<(), CliError> {
     if paths::find_program(backend.program()).is_some() {
         return Ok(());
     }

@@ -209,6 +209,15 @@ backend = {backend}
 # Model for that summary; "" means the agent's own.
 # summary_model = ""
 
+[plan]
+# `ralph plan PRD.md`: attempts per phase (design, stories) when what the agent wrote does not
+# validate; the error goes back to the agent each time.
+# max_attempts = 3
+# The architecture template when --architecture is not given (`ralph templates list`).
+# architecture = "layered-4"
+# Where the design document goes: <design_dir>/<plan-name>.md.
+# design_dir = "docs/design"
+
 # Gates: shell commands that must pass. Repeat the block for each gate.
 # [[gates]]
 # Names the log file gate-<name>.log (letters, digits, _ . and - only).
@@ -249,8 +258,8 @@ mod tests {
     use std::path::Path;
 
     use super::super::validate::{
-        AGENT_KEYS, BUDGET_KEYS, CONTEXT_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, PRICE_KEYS,
-        RETRY_KEYS, SAFETY_KEYS, SANDBOX_GATE_KEYS,
+        AGENT_KEYS, BUDGET_KEYS, CONTEXT_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, PLAN_KEYS,
+        PRICE_KEYS, RETRY_KEYS, SAFETY_KEYS, SANDBOX_GATE_KEYS,
     };
     use super::super::{backend_names, parse};
     use super::*;
@@ -340,13 +349,14 @@ mod tests {
     #[test]
     fn template_documents_every_supported_key() {
         let t = uncomment(&init_template("claude"));
-        let sections: [(&str, &[&str]); 11] = [
+        let sections: [(&str, &[&str]); 12] = [
             ("[agent]", AGENT_KEYS),
             ("[loop]", LOOP_KEYS),
             ("[budget]", BUDGET_KEYS),
             ("[git]", GIT_KEYS),
             ("[retry]", RETRY_KEYS),
             ("[context]", CONTEXT_KEYS),
+            ("[plan]", PLAN_KEYS),
             ("[safety]", SAFETY_KEYS),
             ("[sandbox]", SANDBOX_GATE_KEYS),
             ("[sandbox.gates]", SANDBOX_GATE_KEYS),

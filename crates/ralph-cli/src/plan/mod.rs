@@ -140,6 +140,11 @@ const PLAN_FILE: crate::config::TomlFile = crate::config::TomlFile {
     missing_hint: "write stories.toml (see `ralph schema stories`), or pass another with -f PATH",
 };
 
+/// Whether `name` can be a plan's name (its integration branch is `ralph/<name>`).
+pub fn valid_plan_name(name: &str) -> bool {
+    !name.trim().is_empty() && checks::branch_name_problem(name).is_none()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -75,7 +75,10 @@ fn a_full_plan_parses_into_the_model() {
     assert_eq!(f.integration_branch(), "ralph/feat/one");
     assert_eq!(f.plan.architecture.as_deref(), Some("layered-4"));
     let a = &f.plan.stories[0];
-    assert_eq!((a.id.as_str(), a.layer.clone()), ("A_1", Layer::new("data")));
+    assert_eq!(
+        (a.id.as_str(), a.layer.clone()),
+        ("A_1", Layer::new("data"))
+    );
     assert_eq!(a.affected_paths, vec!["src/**".to_string()]);
     assert_eq!(a.criteria[0].check, Check::Auto { run: "true".into() });
     assert_eq!(a.criteria[1].check, Check::Manual);

@@ -44,6 +44,8 @@ pub(super) fn key(section: &str, key: &str) -> Option<Value> {
         }
         ("safety", "max_files_changed" | "no_progress_iterations" | "max_output_mb") => whole(1),
         ("context", "notes_max_tokens") => whole(100),
+        ("plan", "max_attempts") => json!({"type": "integer", "minimum": 1, "maximum": 20}),
+        ("plan", "architecture" | "design_dir") => nonempty(),
         ("retry", "strategy") => choice(RETRY_STRATEGIES),
         ("gates", "name" | "run") => nonempty(),
         ("gates", "when") => choice(GATE_WHENS),

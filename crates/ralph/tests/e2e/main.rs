@@ -17,6 +17,7 @@ mod exit_codes;
 mod git_integrity;
 mod hostile;
 mod notes;
+mod plan_cmd;
 mod policies;
 mod process_control;
 mod prompt_cmd;

@@ -8,7 +8,7 @@ use toml_edit::TableLike;
 use super::{entries, Entry, IntRule, Result, Walker};
 use crate::config::duration::format_duration;
 use crate::config::text::{found, quote, toml_string};
-use crate::config::{ContextConf, LoopConf, RetryConf};
+use crate::config::{ContextConf, LoopConf, PlanConf, RetryConf};
 
 impl Walker<'_> {
     pub(crate) fn loop_(&mut self, table: &dyn TableLike) -> Result<LoopConf> {
@@ -122,6 +122,44 @@ impl Walker<'_> {
                     conf.summary_model = (!m.trim().is_empty()).then(|| m.to_string());
                 }
                 _ => return Err(self.unknown_key(e, "context")),
+            }
+        }
+        Ok(conf)
+    }
+
+    /// `[plan]`: `ralph plan`'s attempts per phase, default template and design directory.
+    pub(crate) fn plan(&mut self, table: &dyn TableLike) -> Result<PlanConf> {
+        let mut conf = PlanConf::default();
+        for e in &entries("plan", table) {
+            self.record(e);
+            match e.name {
+                "max_attempts" => {
+                    let n = self.whole(
+                        e,
+                        IntRule {
+                            min: 1,
+                            max: 20,
+                            example: 3,
+                            below_min_hint: "every phase needs at least one attempt",
+                        },
+                    )?;
+                    conf.max_attempts = Some(u32::try_from(n).unwrap_or(3));
+                }
+                "architecture" => {
+                    conf.architecture = Some(self.nonempty_string(
+                        e,
+                        "layered-4",
+                        "name a template (ralph templates list)",
+                    )?)
+                }
+                "design_dir" => {
+                    conf.design_dir = Some(PathBuf::from(self.nonempty_string(
+                        e,
+                        "docs/design",
+                        "a directory relative to the project root",
+                    )?))
+                }
+                _ => return Err(self.unknown_key(e, "plan")),
             }
         }
         Ok(conf)

@@ -37,6 +37,7 @@ pub use sandbox::check_allow_host;
 
 pub(crate) const SECTIONS: &[&str] = &[
     "agent", "loop", "budget", "git", "retry", "context", "safety", "sandbox", "gates", "pricing",
+    "plan",
 ];
 pub(crate) const AGENT_KEYS: &[&str] = &[
     "backend",
@@ -97,6 +98,7 @@ pub(crate) const SANDBOX_GATE_KEYS: &[&str] =
 pub(crate) const RETRY_KEYS: &[&str] = &["strategy", "base_delay", "max_delay"];
 pub(crate) const GATE_KEYS: &[&str] = &["name", "run", "when", "timeout"];
 pub(crate) const CONTEXT_KEYS: &[&str] = &["notes_max_tokens", "summary_model"];
+pub(crate) const PLAN_KEYS: &[&str] = &["max_attempts", "architecture", "design_dir"];
 pub(crate) const PRICE_KEYS: &[&str] = &[
     "input",
     "output",
@@ -133,6 +135,7 @@ pub(crate) fn section_keys(section: &str) -> &'static [&'static str] {
         "gates" => GATE_KEYS,
         "pricing" => PRICE_KEYS,
         "context" => CONTEXT_KEYS,
+        "plan" => PLAN_KEYS,
         "safety" => SAFETY_KEYS,
         "sandbox" => SANDBOX_KEYS,
         "sandbox.gates" => SANDBOX_GATE_KEYS,
@@ -177,6 +180,7 @@ pub(crate) fn parse(src: &str, file: &Path) -> Result<ConfigFile> {
             "gates" => conf.gates = w.gates(&e)?,
             "pricing" => conf.pricing = w.pricing(w.section(&e)?)?,
             "context" => conf.context = w.context(w.section(&e)?)?,
+            "plan" => conf.plan = w.plan(w.section(&e)?)?,
             "safety" => conf.safety = w.safety(w.section(&e)?)?,
             "sandbox" => conf.sandbox = w.sandbox(w.section(&e)?)?,
             _ => return Err(w.unknown_top_level(&e)),
