@@ -81,6 +81,8 @@ pub struct ConfigFile {
     pub context: ContextConf,
     /// `[plan]`
     pub plan: PlanConf,
+    /// `[layers.<name>]`, by layer name.
+    pub layers: BTreeMap<String, LayerConf>,
     /// `[safety]`
     pub safety: SafetyConf,
     /// `[sandbox]` and `[sandbox.gates]`
@@ -177,6 +179,17 @@ pub struct ContextConf {
     pub notes_max_tokens: Option<u64>,
     /// `None` (or "" in the file): the agent's own model.
     pub summary_model: Option<String>,
+}
+
+/// `[layers.<name>]`: what every story of the layer runs with, under its own `[story.agent]`.
+#[derive(Debug, Clone, Default)]
+pub struct LayerConf {
+    /// A Markdown file (relative to the project root) added to the story's prompt.
+    pub instructions: Option<std::path::PathBuf>,
+    pub backend: Option<String>,
+    pub model: Option<String>,
+    /// Run when the story claims completion, with its criteria.
+    pub gates: Vec<ralph_core::settings::Gate>,
 }
 
 /// `[plan]`: `ralph plan`.

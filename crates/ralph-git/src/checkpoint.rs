@@ -89,21 +89,27 @@ impl Git {
     ) -> Result<Checkpoint, GitError> {
         check_ralph_ref(refname)?;
         let snapshot = self.snapshot_with(scratch_dir, options)?;
-        self.checkpoint_of(refname, message, snapshot)
+        self.checkpoint_of(refname, message, snapshot, None)
     }
 
-    /// The checkpoint of a snapshot [`Git::snapshot_with`] took: its commit (parent `HEAD`)
-    /// and `refname` pointing at it. [`Git::checkpoint_with`] in two steps, for a caller that
-    /// has other git work to do with the tree while the commit and ref are written.
+    /// The checkpoint of a snapshot [`Git::snapshot_with`] took: its commit and `refname`
+    /// pointing at it. [`Git::checkpoint_with`] in two steps, for a caller that has other git
+    /// work to do with the tree while the commit and ref are written. `parent`: the commit the
+    /// checkpoint goes on, when the caller read HEAD and may move it meanwhile (a story's
+    /// commit); `None`: `HEAD` as git finds it.
     pub fn checkpoint_of(
         &self,
         refname: &str,
         message: &str,
         snapshot: Snapshot,
+        parent: Option<&str>,
     ) -> Result<Checkpoint, GitError> {
         check_ralph_ref(refname)?;
         check_revision(&snapshot.tree)?;
-        let commit = self.ghost_commit_tree(&snapshot.tree, message)?;
+        if let Some(p) = parent {
+            check_revision(p)?;
+        }
+        let commit = self.ghost_commit_tree_on(&snapshot.tree, message, parent)?;
         self.run(&Invocation::new(&["update-ref", refname, &commit]))?;
         Ok(Checkpoint {
             commit,
@@ -260,6 +266,16 @@ impl Git {
     /// checkpoint and cannot go stale if the agent committed since the last one. Only an
     /// unborn HEAD makes this fail, and only then do we look at HEAD and retry.
     fn ghost_commit_tree(&self, tree: &str, message: &str) -> Result<String, GitError> {
+        self.ghost_commit_tree_on(tree, message, None)
+    }
+
+    /// [`Git::ghost_commit_tree`] on `parent` when given.
+    fn ghost_commit_tree_on(
+        &self,
+        tree: &str,
+        message: &str,
+        parent: Option<&str>,
+    ) -> Result<String, GitError> {
         let date = OsString::from(format!(
             "@{} +0000",
             SystemTime::now()
@@ -283,7 +299,7 @@ impl Git {
             "commit-tree",
             "--no-gpg-sign",
             "-p",
-            "HEAD",
+            parent.unwrap_or("HEAD"),
             "-m",
             message,
             tree,
@@ -296,7 +312,7 @@ impl Git {
         let stdout = match first {
             Ok(stdout) => stdout,
             Err(err @ GitError::Failed { .. }) => {
-                if self.head()?.is_some() {
+                if parent.is_some() || self.head()?.is_some() {
                     return Err(err);
                 }
                 self.run(&Invocation {

@@ -218,6 +218,17 @@ backend = {backend}
 # Where the design document goes: <design_dir>/<plan-name>.md.
 # design_dir = "docs/design"
 
+# What every story of one layer runs with (`ralph stories run`); a story's own
+# [story.agent] still wins. Repeat the block for each layer.
+# [layers.data]
+# A Markdown file added to the prompt of each story of the layer.
+# instructions = "docs/agents/data.md"
+# The backend and model for its stories.
+# backend = "claude"
+# model = "claude-sonnet-4-5"
+# Gates of its own, run when one of its stories claims completion (like [[gates]]).
+# gates = [{{ name = "migrations", run = "make migrate-check" }}]
+
 # Gates: shell commands that must pass. Repeat the block for each gate.
 # [[gates]]
 # Names the log file gate-<name>.log (letters, digits, _ . and - only).
@@ -258,8 +269,8 @@ mod tests {
     use std::path::Path;
 
     use super::super::validate::{
-        AGENT_KEYS, BUDGET_KEYS, CONTEXT_KEYS, GATE_KEYS, GIT_KEYS, LOOP_KEYS, PLAN_KEYS,
-        PRICE_KEYS, RETRY_KEYS, SAFETY_KEYS, SANDBOX_GATE_KEYS,
+        AGENT_KEYS, BUDGET_KEYS, CONTEXT_KEYS, GATE_KEYS, GIT_KEYS, LAYER_KEYS, LOOP_KEYS,
+        PLAN_KEYS, PRICE_KEYS, RETRY_KEYS, SAFETY_KEYS, SANDBOX_GATE_KEYS,
     };
     use super::super::{backend_names, parse};
     use super::*;
@@ -349,7 +360,7 @@ mod tests {
     #[test]
     fn template_documents_every_supported_key() {
         let t = uncomment(&init_template("claude"));
-        let sections: [(&str, &[&str]); 12] = [
+        let sections: [(&str, &[&str]); 13] = [
             ("[agent]", AGENT_KEYS),
             ("[loop]", LOOP_KEYS),
             ("[budget]", BUDGET_KEYS),
@@ -357,6 +368,7 @@ mod tests {
             ("[retry]", RETRY_KEYS),
             ("[context]", CONTEXT_KEYS),
             ("[plan]", PLAN_KEYS),
+            ("[layers.data]", LAYER_KEYS),
             ("[safety]", SAFETY_KEYS),
             ("[sandbox]", SANDBOX_GATE_KEYS),
             ("[sandbox.gates]", SANDBOX_GATE_KEYS),

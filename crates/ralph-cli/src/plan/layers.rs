@@ -25,34 +25,18 @@ pub(super) fn check(
 ) -> Result<()> {
     // Relative to the directory ralph runs in, like `prd` and `design`.
     let root = Path::new(".");
-    let (allowed, whose): (Vec<String>, String) = match &plan.architecture {
+    let (allowed, template_name) = match &plan.architecture {
         Some(name) => match template::find(root, name)? {
             Some((t, _)) => {
                 let mut l: Vec<String> = t.layer_names().iter().map(|s| s.to_string()).collect();
                 l.push("other".into());
-                (l, format!("architecture {}", quote(name)))
+                (l, Some(name.as_str()))
             }
-            None => {
-                let names = template::names(root);
-                let hint = match suggest(name, &names.iter().map(String::as_str).collect::<Vec<_>>()) {
-                    Some(s) => format!("did you mean {}? templates: {}", quote(s), names.join(", ")),
-                    None => format!(
-                        "templates: {} (`ralph templates list`; a project's own go in {}/<name>.toml)",
-                        names.join(", "),
-                        template::PROJECT_DIR
-                    ),
-                };
-                return Err(w.error(
-                    arch_span,
-                    Some("architecture".into()),
-                    format!("there is no architecture template {}", quote(name)),
-                    hint,
-                ));
-            }
+            None => return Err(unknown_template(w, name, arch_span)),
         },
         None => (
             Layer::DEFAULTS.iter().map(|s| s.to_string()).collect(),
-            "a plan without `architecture`".into(),
+            None,
         ),
     };
     for (i, s) in plan.stories.iter().enumerate() {
@@ -60,24 +44,65 @@ pub(super) fn check(
             continue;
         }
         let list: Vec<&str> = allowed.iter().map(String::as_str).collect();
-        let hint = match suggest(s.layer.as_str(), &list) {
-            Some(x) => format!(
-                "did you mean {}? layers of {whose}: {}",
-                quote(x),
-                list.join(", ")
+        let near = suggest(s.layer.as_str(), &list)
+            .map(|x| format!("did you mean {}? ", quote(x)))
+            .unwrap_or_default();
+        let (message, hint) = match template_name {
+            Some(t) => (
+                format!(
+                    "story {} has layer {}, which architecture {} does not have",
+                    quote(&s.id),
+                    quote(s.layer.as_str()),
+                    quote(t)
+                ),
+                format!(
+                    "{near}layers of architecture {}: {}",
+                    quote(t),
+                    list.join(", ")
+                ),
             ),
-            None => format!("layers of {whose}: {}", list.join(", ")),
+            None => (
+                format!(
+                    "story {} has layer {}, which is not a layer of a plan without `architecture`",
+                    quote(&s.id),
+                    quote(s.layer.as_str())
+                ),
+                format!(
+                    "{near}layers: {}; or set architecture = \"…\" to use a template's \
+                     (ralph templates list)",
+                    list.join(", ")
+                ),
+            ),
         };
         return Err(w.error(
             spans.get(i).and_then(|sp| sp.layer.clone()),
             Some(format!("story[{i}].layer")),
-            format!(
-                "story {} has layer {}, which {whose} does not have",
-                quote(&s.id),
-                quote(s.layer.as_str())
-            ),
+            message,
             hint,
         ));
     }
     Ok(())
+}
+
+fn unknown_template(
+    w: &Walker,
+    name: &str,
+    at: Option<Range<usize>>,
+) -> crate::config::ConfigError {
+    let names = template::names(Path::new("."));
+    let list: Vec<&str> = names.iter().map(String::as_str).collect();
+    let hint = match suggest(name, &list) {
+        Some(s) => format!("did you mean {}? templates: {}", quote(s), names.join(", ")),
+        None => format!(
+            "templates: {} (`ralph templates list`; a project's own go in {}/<name>.toml)",
+            names.join(", "),
+            template::PROJECT_DIR
+        ),
+    };
+    w.error(
+        at,
+        Some("architecture".into()),
+        format!("there is no architecture template {}", quote(name)),
+        hint,
+    )
 }

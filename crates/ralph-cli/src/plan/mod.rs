@@ -89,15 +89,45 @@ impl StoryOverrides {
 }
 
 impl PlanFile {
-    /// The config one story runs with: `base` (ralph.toml) < `[defaults]` < the story's own
-    /// `[story.agent]` and `[story.budget]`. An unknown id gets `base` with the defaults.
+    /// The config one story runs with: `base` (ralph.toml) < `[defaults]` < ralph.toml's
+    /// `[layers.<its layer>]` backend and model < the story's own `[story.agent]` and
+    /// `[story.budget]`. An unknown id gets `base` with the defaults.
     pub fn config_for(&self, base: &ConfigFile, story: &str) -> ConfigFile {
         let mut cfg = base.clone();
         self.defaults.apply(&mut cfg);
+        if let Some(l) = self.layer_conf(base, story) {
+            // Another backend than the one configured: what belonged to that one (its model,
+            // a custom command and its output format, extra arguments) does not carry over.
+            if let Some(b) = l
+                .backend
+                .as_ref()
+                .filter(|b| cfg.agent.backend.as_ref() != Some(b))
+            {
+                cfg.agent.backend = Some(b.clone());
+                cfg.agent.model = None;
+                cfg.agent.command = None;
+                cfg.agent.output = None;
+                cfg.agent.prompt_via = None;
+                cfg.agent.args = None;
+            }
+            if let Some(m) = &l.model {
+                cfg.agent.model = Some(m.clone());
+            }
+        }
         if let Some(o) = self.overrides.get(story) {
             o.apply(&mut cfg);
         }
         cfg
+    }
+
+    /// ralph.toml's `[layers.<name>]` for story `story`'s layer, if it has one.
+    pub fn layer_conf<'c>(
+        &self,
+        base: &'c ConfigFile,
+        story: &str,
+    ) -> Option<&'c crate::config::LayerConf> {
+        let s = self.plan.story(story)?;
+        base.layers.get(s.layer.as_str())
     }
 
     /// `ralph/<name>`: where verified stories land.

@@ -46,6 +46,11 @@ pub(super) fn key(section: &str, key: &str) -> Option<Value> {
         ("context", "notes_max_tokens") => whole(100),
         ("plan", "max_attempts") => json!({"type": "integer", "minimum": 1, "maximum": 20}),
         ("plan", "architecture" | "design_dir") => nonempty(),
+        ("layers", "instructions" | "model") => nonempty(),
+        ("layers", "backend") => choice(crate::config::backend_names()),
+        ("layers", "gates") => {
+            json!({"type": "array", "items": section_with("gates", &["name", "run"])})
+        }
         ("retry", "strategy") => choice(RETRY_STRATEGIES),
         ("gates", "name" | "run") => nonempty(),
         ("gates", "when") => choice(GATE_WHENS),
@@ -75,6 +80,11 @@ pub fn config_schema() -> Value {
     for s in SECTIONS {
         let v = match *s {
             "gates" => json!({"type": "array", "items": section_with("gates", &["name", "run"])}),
+            "layers" => json!({
+                "type": "object",
+                "description": "what every story of a layer runs with, by layer name",
+                "additionalProperties": section_with("layers", &[]),
+            }),
             "pricing" => json!({
                 "type": "object",
                 "description": "USD per million tokens, by model name",

@@ -183,7 +183,47 @@ impl Engine {
     /// it (settled by [`Engine::settled_checkpoint`]): two git runs off the path between an
     /// agent's end and the story's merge. Returns the
     /// snapshot; `None` (a warning said) when it could not be taken.
-    pub(super) fn checkpoint_begin(&mut self, n: u32) -> Option<ralph_git::Snapshot> {
+    ///
+    /// `head`: a story's HEAD being read ([`Engine::prefetch_head`]), waited for once the
+    /// snapshot is taken and returned: the checkpoint goes on that commit, not on whatever HEAD
+    /// is when its thread runs, which the story's commit moves meanwhile (a checkpoint on the
+    /// story commit would make an unmerged story look kept by a ralph ref to `stories clean`).
+    pub(super) fn checkpoint_begin(
+        &mut self,
+        n: u32,
+        head: Option<HeadRead>,
+    ) -> (Option<ralph_git::Snapshot>, Option<ralph_git::HeadState>) {
+        let snapshot = self.checkpoint_snapshot(n);
+        let head = head.and_then(|h| h.join().ok()).and_then(Result::ok);
+        let Some((snapshot, refname, msg, git)) = snapshot else {
+            return (None, head);
+        };
+        let parent = head.as_ref().map(|h| h.commit.clone());
+        let taken = snapshot.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ralph-checkpoint".into())
+            .spawn({
+                let (git, own) = (git.clone(), self.handles.own_refs.clone());
+                let (refname, msg, parent) = (refname.clone(), msg.clone(), parent.clone());
+                move || {
+                    own_ref(
+                        &own,
+                        git.checkpoint_of(&refname, &msg, taken, parent.as_deref()),
+                    )
+                }
+            });
+        let write = spawned
+            .map_err(|_| git.checkpoint_of(&refname, &msg, snapshot.clone(), parent.as_deref()));
+        self.pending_checkpoint = Some(Pending { n, write });
+        (Some(snapshot), head)
+    }
+
+    /// [`Engine::checkpoint_begin`]'s snapshot, made the run's state, with the checkpoint's
+    /// name and repository.
+    fn checkpoint_snapshot(
+        &mut self,
+        n: u32,
+    ) -> Option<(ralph_git::Snapshot, String, String, ralph_git::Git)> {
         let (refname, msg) = self.checkpoint_name(n)?;
         let git = self.checkpoints()?.clone();
         let options = ralph_git::CheckpointOptions {
@@ -205,17 +245,7 @@ impl Engine {
             snapshot.index_adopted,
             &snapshot.skipped_large,
         );
-        let taken = snapshot.clone();
-        let spawned = std::thread::Builder::new()
-            .name("ralph-checkpoint".into())
-            .spawn({
-                let (git, own) = (git.clone(), self.handles.own_refs.clone());
-                let (refname, msg) = (refname.clone(), msg.clone());
-                move || own_ref(&own, git.checkpoint_of(&refname, &msg, taken))
-            });
-        let write = spawned.map_err(|_| git.checkpoint_of(&refname, &msg, snapshot.clone()));
-        self.pending_checkpoint = Some(Pending { n, write });
-        Some(snapshot)
+        Some((snapshot, refname, msg, git))
     }
 
     /// The checkpoint being written on a thread ([`Engine::checkpoint_clean_later`],

@@ -154,13 +154,16 @@ impl Engine {
         let every = self.settings.checkpoint_every;
         let mut post: Option<String> = None;
         let mut snapshot = None;
-        if self.checkpoints().is_some()
+        let head = if self.checkpoints().is_some()
             && (n.is_multiple_of(every) || candidate || outcome.trip.is_some())
         {
-            snapshot = self.checkpoint_begin(n);
+            let (taken, head) = self.checkpoint_begin(n, head);
+            snapshot = taken;
             post = snapshot.as_ref().map(|s| s.tree.clone());
-        }
-        let head = head.and_then(|h| h.join().ok()).and_then(Result::ok);
+            head
+        } else {
+            head.and_then(|h| h.join().ok()).and_then(Result::ok)
+        };
         // The story's commit of that tree, made while it is diffed (the checkpoint's commit
         // and ref are written meanwhile too).
         let made = snapshot

@@ -456,3 +456,33 @@ fn racily_clean_entries_are_rehashed() {
     let cp = git.checkpoint(REF, "racy", &repo.scratch()).unwrap();
     assert_eq!(repo.tree_files(&cp.tree)["f.txt"], b"bbbb\n");
 }
+
+/// Regression (see the e2e `a_storys_checkpoint_is_on_the_commit_before_its_story_commit_never_on_it`):
+/// a checkpoint written on a thread while a story's commit moves HEAD goes on the commit the
+/// caller names, not on HEAD as it is by then.
+#[test]
+fn a_checkpoint_of_a_snapshot_goes_on_the_parent_given_even_after_head_moved() {
+    let repo = Repo::with_commit(&[("a.txt", "1\n")]);
+    let git = repo.discover();
+    let before = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    repo.write("a.txt", "2\n");
+    let snap = git
+        .snapshot_with(&repo.scratch(), &ralph_git::CheckpointOptions::default())
+        .unwrap();
+    // The story's commit lands meanwhile.
+    repo.git(&["commit", "-qam", "ralph: S iteration 1"]);
+    let cp = git
+        .checkpoint_of(
+            "refs/ralph/checkpoints/r/0001",
+            "cp",
+            snap.clone(),
+            Some(&before),
+        )
+        .unwrap();
+    assert_eq!(repo.parents(&cp.commit), [before.clone()]);
+    // Without one, HEAD as git finds it (the single loop, where nothing else moves HEAD).
+    let cp = git
+        .checkpoint_of("refs/ralph/checkpoints/r/0002", "cp", snap, None)
+        .unwrap();
+    assert_ne!(repo.parents(&cp.commit), [before]);
+}

@@ -348,3 +348,39 @@ fn a_skill_runs_as_one_accounted_call_and_its_output_is_checked() {
         .unwrap();
     assert_eq!(scopes, 1);
 }
+
+#[test]
+fn layer_sections_of_ralph_toml_get_located_errors() {
+    let p = Project::new();
+    let cases = [
+        (
+            "[layers.data]\nmodle = \"x\"\n",
+            "ralph.toml:5:1: `layers.data.modle`: unknown key `modle` in [layers.data]",
+        ),
+        (
+            "[layers.data]\ninstructions = \"nope.md\"\n",
+            "ralph.toml:5:16: `layers.data.instructions`: \"nope.md\" is not a file",
+        ),
+        (
+            "[layers.data]\ngates = [{ name = \"x\", run = \"true\", when = \"pre-merge\" }]\n",
+            "a layer's gates run when its story claims completion",
+        ),
+        (
+            "[layers.\"a b\"]\nmodel = \"m\"\n",
+            "\"a b\" cannot be a layer name",
+        ),
+    ];
+    for (section, expected) in cases {
+        p.write(
+            "ralph.toml",
+            &format!("[agent]\nbackend = \"custom\"\ncommand = [\"true\"]\n{section}"),
+        );
+        let out = p.run(&["doctor"]);
+        assert!(
+            out.stderr.contains(expected) || out.stdout.contains(expected),
+            "{section}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+}

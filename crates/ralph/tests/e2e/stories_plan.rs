@@ -376,7 +376,8 @@ fn schema_stories_is_json_naming_the_top_level_keys() {
     );
     let story = &v["properties"]["story"]["items"]["properties"];
     assert!(story["criteria"]["items"]["properties"]["run"].is_object());
-    assert_eq!(story["layer"]["enum"][0], "data");
+    // Which layers depends on the plan's architecture template: the schema gives their form.
+    assert!(story["layer"]["pattern"].is_string(), "{}", story["layer"]);
     let out = p.run(&["schema", "config"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();

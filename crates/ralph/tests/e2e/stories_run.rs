@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use ralph_testkit::script::ClaudeResult;
 use ralph_testkit::{Script, Step};
 
 use crate::harness::*;
@@ -197,6 +198,40 @@ fn a_story_that_fails_blocks_its_dependents_and_the_others_merge() {
     let b = p.git_cmd(&["log", "--format=%B", "-1", "ralph/f--B"]);
     assert!(b.contains("Ralph-Story: B"), "{b}");
     assert!(p.exists(".ralph/worktrees/B/src/B.txt"));
+}
+
+/// Regression: a story iteration's checkpoint was committed on whatever HEAD was when its
+/// thread ran, so now and then on the story commit made at the same time; an unmerged story's
+/// worktree then looked kept by a ralph ref, and `stories clean` removed it. Every checkpoint
+/// of a story's iteration goes on the commit before that iteration's story commit.
+#[test]
+fn a_storys_checkpoint_is_on_the_commit_before_its_story_commit_never_on_it() {
+    let p = repo();
+    p.configure(&story_agent(&p, 0), "text", "max_iterations = 2", "");
+    let ids = ["A", "B", "C", "D", "E", "F"];
+    let mut plan = "version = 1\nname = \"f\"\n\n".to_string();
+    for id in ids {
+        plan.push_str(&story(id, &[]));
+    }
+    p.write("stories.toml", &plan);
+    let out = p.run(&["stories", "run", "--parallel", "3"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let refs = p.git_cmd(&[
+        "for-each-ref",
+        "--format=%(refname)",
+        "refs/ralph/checkpoints/",
+    ]);
+    let mut checked = 0;
+    for r in refs.lines().filter(|r| !r.ends_with("/0000")) {
+        let parent = p.git_cmd(&["rev-parse", &format!("{r}^")]);
+        let subject = p.git_cmd(&["log", "-1", "--format=%s", parent.trim()]);
+        assert!(
+            !subject.starts_with("ralph: "),
+            "{r} is on a story commit ({subject})"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, ids.len(), "{refs}");
 }
 
 /// A repository with `.ralph/` ignored, committed.
@@ -543,4 +578,81 @@ fn a_protected_path_a_storys_agent_changed_is_reverted_and_never_on_its_branch()
     assert!(!files.lines().any(|f| f == "ralph.toml"), "{files}");
     let worktree = p.root.join(".ralph/worktrees/A/ralph.toml");
     assert!(!worktree.exists(), "the protected file was not put back");
+}
+
+/// `[layers.<name>]` in ralph.toml: every story of the layer runs on its backend and model,
+/// gets its instructions in the prompt and must pass its gates; the other layers' stories get
+/// none of it.
+#[test]
+fn a_layers_backend_model_instructions_and_gates_apply_to_its_stories_only() {
+    let p = repo();
+    let custom = Script::new()
+        .record(p.aux.join("rec-custom"))
+        .default_steps(vec![
+            Step::shell("mkdir -p src; echo \"$RALPH_STORY_ID\" > src/$RALPH_STORY_ID.txt"),
+            Step::print("LOOP_COMPLETE"),
+        ]);
+    let claude = Script::new()
+        .record(p.aux.join("rec-claude"))
+        .default_steps(vec![
+            Step::shell("mkdir -p src; echo \"$RALPH_STORY_ID\" > src/$RALPH_STORY_ID.txt"),
+            Step::claude_result(ClaudeResult::success("done\nLOOP_COMPLETE").cost_usd(0.01)),
+        ]);
+    let path = fake_claude(&p, &claude);
+    p.write(
+        "docs/agents/service.md",
+        "Services return errors as values.\n",
+    );
+    let gate_ran = p.aux.join("svc-gate-ran");
+    p.configure(
+        &custom,
+        "text",
+        "max_iterations = 2",
+        &format!(
+            "[layers.service]\nbackend = \"claude\"\nmodel = \"claude-haiku-4-5\"\n\
+             instructions = \"docs/agents/service.md\"\n\
+             gates = [{{ name = \"svc\", run = \"touch {}\" }}]\n",
+            gate_ran.display()
+        ),
+    );
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "layers"]);
+    let plan = format!(
+        "version = 1\nname = \"f\"\n\n{}{}",
+        story("A", &[]).replace("layer = \"service\"", "layer = \"data\""),
+        story("B", &["A"])
+    );
+    p.write("stories.toml", &plan);
+    let out = Out::from(
+        p.ralph()
+            .args(["stories", "run"])
+            .env("PATH", &path)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let data = ralph_testkit::Recording::read_all(&p.aux.join("rec-custom")).unwrap();
+    let service = ralph_testkit::Recording::read_all(&p.aux.join("rec-claude")).unwrap();
+    assert_eq!((data.len(), service.len()), (1, 1));
+    assert!(
+        !data[0].stdin.contains("Instructions for"),
+        "{}",
+        data[0].stdin
+    );
+    assert!(
+        service[0]
+            .argv
+            .windows(2)
+            .any(|w| w[0] == "--model" && w[1] == "claude-haiku-4-5"),
+        "{:?}",
+        service[0].argv
+    );
+    assert!(
+        service[0]
+            .stdin
+            .contains("Instructions for the service layer:\nServices return errors as values."),
+        "{}",
+        service[0].stdin
+    );
+    assert!(gate_ran.exists(), "the layer's gate did not run");
 }

@@ -84,8 +84,25 @@ fn check_story_config(
     }
 }
 
-/// `layers: 2 data, 1 api`, in the order the layers first appear in the plan.
+/// `layers: 2 data, 1 api`, in build order: the plan's template's, else
+/// [`ralph_stories::Layer::DEFAULTS`]'s; `other` last.
 fn layers(plan: &Plan) -> String {
+    let order: Vec<String> = plan
+        .architecture
+        .as_ref()
+        .and_then(|a| {
+            crate::plan::template::find(Path::new("."), a)
+                .ok()
+                .flatten()
+        })
+        .map(|(t, _)| t.order().iter().map(|s| s.to_string()).collect())
+        .unwrap_or_else(|| {
+            ralph_stories::Layer::DEFAULTS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        });
+    let rank = |l: &str| order.iter().position(|o| o == l).unwrap_or(order.len());
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for s in &plan.stories {
         match counts.iter_mut().find(|(l, _)| *l == s.layer.as_str()) {
@@ -93,6 +110,7 @@ fn layers(plan: &Plan) -> String {
             None => counts.push((s.layer.as_str(), 1)),
         }
     }
+    counts.sort_by_key(|(l, _)| (*l == "other", rank(l)));
     let parts: Vec<String> = counts.iter().map(|(l, n)| format!("{n} {l}")).collect();
     format!("layers: {}", parts.join(", "))
 }

@@ -74,7 +74,33 @@ impl LoopMaker for CliLoops {
         };
         let resolved = resolve(&cfg, &args, &self.root).map_err(|e| e.to_string())?;
         let mut settings = resolved.settings;
+        let layer = self.plan.layer_conf(&self.base, &story.id);
+        let mut prompt = prompt;
+        if let Some(file) = layer.and_then(|l| l.instructions.as_ref()) {
+            // Read at each story's start: an edit applies to the stories that start after it.
+            let text = std::fs::read_to_string(self.root.join(file)).map_err(|e| {
+                format!(
+                    "cannot read the instructions of layer {} ({}): {e}",
+                    story.layer.as_str(),
+                    file.display()
+                )
+            })?;
+            prompt.push_str(&format!(
+                "
+Instructions for the {} layer:
+{}
+",
+                story.layer.as_str(),
+                text.trim_end()
+            ));
+        }
         settings.prompt = PromptSource::Text(prompt);
+        for g in layer.map(|l| l.gates.as_slice()).unwrap_or(&[]) {
+            settings.gates.push(ralph_core::settings::Gate {
+                when: ralph_core::settings::GateWhen::Complete,
+                ..g.clone()
+            });
+        }
         for (c, run) in story.auto_criteria() {
             settings.gates.push(ralph_core::settings::Gate {
                 name: c.id.clone(),

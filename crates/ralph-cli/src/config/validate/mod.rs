@@ -28,6 +28,7 @@ use super::{ConfigError, ConfigFile};
 mod agent;
 mod budget;
 mod gates;
+mod layers;
 mod loop_;
 mod safety;
 mod sandbox;
@@ -37,7 +38,7 @@ pub use sandbox::check_allow_host;
 
 pub(crate) const SECTIONS: &[&str] = &[
     "agent", "loop", "budget", "git", "retry", "context", "safety", "sandbox", "gates", "pricing",
-    "plan",
+    "plan", "layers",
 ];
 pub(crate) const AGENT_KEYS: &[&str] = &[
     "backend",
@@ -99,6 +100,8 @@ pub(crate) const RETRY_KEYS: &[&str] = &["strategy", "base_delay", "max_delay"];
 pub(crate) const GATE_KEYS: &[&str] = &["name", "run", "when", "timeout"];
 pub(crate) const CONTEXT_KEYS: &[&str] = &["notes_max_tokens", "summary_model"];
 pub(crate) const PLAN_KEYS: &[&str] = &["max_attempts", "architecture", "design_dir"];
+/// `[layers.<name>]`.
+pub(crate) const LAYER_KEYS: &[&str] = &["instructions", "backend", "model", "gates"];
 pub(crate) const PRICE_KEYS: &[&str] = &[
     "input",
     "output",
@@ -136,6 +139,7 @@ pub(crate) fn section_keys(section: &str) -> &'static [&'static str] {
         "pricing" => PRICE_KEYS,
         "context" => CONTEXT_KEYS,
         "plan" => PLAN_KEYS,
+        "layers" => LAYER_KEYS,
         "safety" => SAFETY_KEYS,
         "sandbox" => SANDBOX_KEYS,
         "sandbox.gates" => SANDBOX_GATE_KEYS,
@@ -181,6 +185,7 @@ pub(crate) fn parse(src: &str, file: &Path) -> Result<ConfigFile> {
             "pricing" => conf.pricing = w.pricing(w.section(&e)?)?,
             "context" => conf.context = w.context(w.section(&e)?)?,
             "plan" => conf.plan = w.plan(w.section(&e)?)?,
+            "layers" => conf.layers = w.layers(w.section(&e)?)?,
             "safety" => conf.safety = w.safety(w.section(&e)?)?,
             "sandbox" => conf.sandbox = w.sandbox(w.section(&e)?)?,
             _ => return Err(w.unknown_top_level(&e)),
