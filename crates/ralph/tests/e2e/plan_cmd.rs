@@ -92,8 +92,18 @@ fn a_refused_plan_goes_back_with_its_error_and_the_accepted_plan_runs_to_the_end
     p.git_cmd(&["add", "-A"]);
     p.git_cmd(&["commit", "-qm", "config"]);
 
-    let out = p.run(&["plan", "docs/prd.md", "--name", "feature"]);
+    let out = p.run(&["plan", "docs/prd.md", "--name", "feature", "--claude-agents"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // Claude Code subagents for the template's layers and an orchestrator.
+    for layer in ["data", "service", "api", "ui"] {
+        let text = p.read(&format!(".claude/agents/ralph-{layer}.md"));
+        assert!(
+            text.starts_with(&format!("---\nname: ralph-{layer}\ndescription: ")),
+            "{text}"
+        );
+    }
+    let orchestrator = p.read(".claude/agents/ralph-orchestrator.md");
+    assert!(orchestrator.contains("`ralph-service` subagent"), "{orchestrator}");
     let seen = prompts(&p);
     assert_eq!(seen.len(), 4, "one design call and three plan attempts");
     assert!(seen[0].contains("docs/design/feature.md") && seen[0].contains("## Risks"));

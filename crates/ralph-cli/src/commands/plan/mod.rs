@@ -11,8 +11,10 @@
 //! | the phases, their attempts, the summary | `mod.rs` |
 //! | one agent call through the loop engine | `call.rs` |
 //! | the checks of the plan and the default edges written into it | `verify.rs` |
+//! | Claude Code subagent files for the layers (`--claude-agents`) | `claude_agents.rs` |
 
 pub(crate) mod call;
+mod claude_agents;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -44,9 +46,12 @@ pub struct PlanArgs {
     /// Where the design document goes; default: <plan.design_dir>/<name>.md
     #[arg(long, value_name = "PATH")]
     pub design: Option<PathBuf>,
-    /// Write the design and the plan again even if they exist
+    /// Write the design and the plan again even if they exist (and subagent files)
     #[arg(long)]
     pub force: bool,
+    /// Also write Claude Code subagents: .claude/agents/ralph-<layer>.md and an orchestrator
+    #[arg(long)]
+    pub claude_agents: bool,
     /// Config file (default: ./ralph.toml if present)
     #[arg(short, long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -156,6 +161,9 @@ pub fn cmd_plan(args: PlanArgs) -> Result<i32, CliError> {
         Err(code) => return Ok(code),
     };
     p.summary(&plan, &edges);
+    if args.claude_agents {
+        p.write_claude_agents()?;
+    }
     Ok(exit_codes::SUCCESS)
 }
 
@@ -287,6 +295,39 @@ impl Planning<'_> {
             self.max_attempts
         );
         Ok(Err(exit_codes::MAX_ITERATIONS))
+    }
+
+    /// `--claude-agents`: the subagent files; one that exists and differs is kept unless
+    /// `--force`.
+    fn write_claude_agents(&self) -> Result<(), CliError> {
+        let files = claude_agents::files(
+            self.cwd,
+            self.cfg,
+            &self.template,
+            &self.name,
+            &self.args.output,
+        );
+        let fail = |p: &Path, e: std::io::Error| {
+            CliError::new(
+                exit_codes::INTERNAL_ERROR,
+                format!("cannot write {}: {e}", p.display()),
+                None,
+            )
+        };
+        for (rel, text) in files {
+            let path = self.cwd.join(&rel);
+            let same = std::fs::read_to_string(&path).is_ok_and(|t| t == text);
+            if path.exists() && !same && !self.args.force {
+                eprintln!("ralph: {} exists and differs; kept (--force replaces it)", rel.display());
+                continue;
+            }
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
+            }
+            std::fs::write(&path, text).map_err(|e| fail(&path, e))?;
+            outln!("wrote {}", rel.display());
+        }
+        Ok(())
     }
 
     /// The DAG, the critical path and what planning cost.
