@@ -83,6 +83,8 @@ pub struct ConfigFile {
     pub plan: PlanConf,
     /// `[layers.<name>]`, by layer name.
     pub layers: BTreeMap<String, LayerConf>,
+    /// `[routing]`
+    pub routing: RoutingConf,
     /// `[safety]`
     pub safety: SafetyConf,
     /// `[sandbox]` and `[sandbox.gates]`
@@ -192,6 +194,38 @@ pub struct LayerConf {
     pub gates: Vec<ralph_core::settings::Gate>,
 }
 
+/// `[routing]`: model tiers by layer, complexity and kind of call; escalation on a plateau.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoutingConf {
+    /// Same failures in a row before a story's loop moves up a tier (default 2).
+    pub plateau_iterations: Option<u32>,
+    /// The tier of calls no rule matches; `None`: the configured agent.
+    pub default_tier: Option<String>,
+    /// In escalation order.
+    pub tiers: Vec<TierConf>,
+    /// The first that matches a call gives its tier.
+    pub rules: Vec<RuleConf>,
+}
+
+/// `[[routing.tier]]`
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TierConf {
+    pub name: String,
+    /// `backend` or `backend:model`: the first in use, the rest its fallbacks.
+    pub models: Vec<String>,
+}
+
+/// `[[routing.rule]]`: every key set must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleConf {
+    pub layer: Option<String>,
+    /// `low`, `medium`, `high`.
+    pub complexity: Option<String>,
+    /// `implementation`, `repair`, `planning`.
+    pub kind: Option<String>,
+    pub tier: String,
+}
+
 /// `[plan]`: `ralph plan`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PlanConf {
@@ -265,6 +299,28 @@ impl ConfigFile {
     /// the file, as 1-based (line, column). `None` if the key is not in the file.
     pub fn location(&self, key: &str) -> Option<(usize, usize)> {
         self.locations.get(key).copied()
+    }
+
+    /// Every `[layers.<name>].instructions` file is there, relative to `root` (the project
+    /// root): checked before a plan runs, located at the key.
+    #[expect(
+        clippy::result_large_err,
+        reason = "ConfigError's fields are the documented contract; it is returned once"
+    )]
+    pub fn check_layer_files(&self, root: &std::path::Path) -> Result<(), ConfigError> {
+        for (name, l) in &self.layers {
+            if let Some(f) = l.instructions.as_ref().filter(|f| !root.join(f).is_file()) {
+                return Err(self.error_at(
+                    &format!("layers.{name}.instructions"),
+                    format!(
+                        "\"{}\" is not a file (relative to the project root)",
+                        f.display()
+                    ),
+                    Some("write the instructions file first, or remove the key".into()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// An error about a key of this file, in the same format as parse errors, for checks the

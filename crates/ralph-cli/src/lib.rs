@@ -26,6 +26,7 @@ mod lock;
 mod paths;
 pub mod plan;
 mod render;
+mod routing;
 pub mod schema;
 mod settings;
 mod skills;

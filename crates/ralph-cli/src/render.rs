@@ -253,6 +253,13 @@ pub fn human_line(event: &RunEvent, colour: bool) -> Option<String> {
                 .unwrap_or_default();
             format!("ralph: {from} hit {reason}: switching to the fallback agent {to}{model}")
         }
+        EventBody::Escalated {
+            from,
+            to,
+            tier,
+            reason,
+            ..
+        } => format!("ralph: escalated from {from} to tier {tier} ({to}): {reason}"),
         EventBody::Warning { message } => format!(
             "ralph: warning: {}",
             crate::escapes::neutralise_str(message)

@@ -103,6 +103,7 @@ fn child(dir: &Path, loops: usize, n: u32) {
                         git_aliases: None,
                     },
                     git: None,
+                    escalation: None,
                 };
                 let engine =
                     Engine::new(lp, handles.clone(), cancel.child(), Box::new(NullSink)).unwrap();

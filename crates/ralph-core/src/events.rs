@@ -200,6 +200,16 @@ pub enum EventBody {
         model: Option<String>,
         reason: String,
     },
+    /// A story's loop moved up a model tier (`[routing]`): the same failure repeated.
+    #[serde(rename = "story.escalated")]
+    Escalated {
+        iteration: u32,
+        /// `backend:model` before and after.
+        from: String,
+        to: String,
+        tier: String,
+        reason: String,
+    },
     #[serde(rename = "warning")]
     Warning { message: String },
     #[serde(rename = "run.finished")]
@@ -228,6 +238,7 @@ impl EventBody {
             EventBody::StoryCommitted { .. } => "story.committed",
             EventBody::RetryScheduled { .. } => "retry.scheduled",
             EventBody::AgentSwitched { .. } => "agent.switched",
+            EventBody::Escalated { .. } => "story.escalated",
             EventBody::Warning { .. } => "warning",
             EventBody::BudgetAlert { .. } => "budget.alert",
             EventBody::NotesSummarised { .. } => "notes.summarised",
@@ -245,6 +256,7 @@ impl EventBody {
             | EventBody::StoryCommitted { iteration, .. }
             | EventBody::RetryScheduled { iteration, .. }
             | EventBody::AgentSwitched { iteration, .. }
+            | EventBody::Escalated { iteration, .. }
             | EventBody::NotesSummarised { iteration, .. }
             | EventBody::SandboxDenied { iteration, .. } => Some(*iteration),
             _ => None,

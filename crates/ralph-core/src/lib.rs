@@ -28,7 +28,7 @@ pub use cancel::Cancel;
 pub use clock::{Clock, Deps, ManualClock, RunIds, SequentialIds, SystemClock, TimeIds};
 pub use engine::{
     agent_command, fmt_duration, Agent, CallKind, CallSpec, CleanCheckout, Engine, EngineError,
-    Loop, RunScope, RunSummary, Stop, STATE_GITIGNORE,
+    Escalation, Loop, RunScope, RunSummary, Stop, Tier, STATE_GITIGNORE,
 };
 pub use events::{CollectSink, EventBody, EventSink, NullSink, RunEvent, StopReason, Tokens};
 pub use process::Control;

@@ -26,6 +26,10 @@ pub struct StoryReportRow {
     pub attempts: u32,
     /// Why the story is in its state (a failure's stop reason, what blocks it), if stored.
     pub reason: Option<String>,
+    /// The model its last iteration ran on, as the agent reported it.
+    pub model: Option<String>,
+    /// The tier its loop last moved up to (`[routing]`'s escalation), if it did.
+    pub escalated_to: Option<String>,
 }
 
 /// Calls (iterations and side calls) of the plan run's loop runs, per run scope, as
@@ -52,7 +56,14 @@ impl Store {
             "WITH sc AS ({}) SELECT s.story_id, s.state, s.layer, s.depends_on, \
              COALESCE(sc.iters, 0), \
              CASE WHEN sc.calls IS NULL THEN 0.0 WHEN sc.known = sc.calls THEN sc.cost END, \
-             s.branch, s.attempts, s.reason FROM stories s LEFT JOIN sc ON sc.scope = s.story_id \
+             s.branch, s.attempts, s.reason, \
+             (SELECT i.model FROM iterations i JOIN runs r ON r.id = i.run_id \
+              WHERE r.plan_run_id = ?1 AND r.scope = s.story_id \
+              ORDER BY i.finished_at DESC, i.n DESC LIMIT 1), \
+             (SELECT json_extract(e.payload, '$.tier') FROM events e JOIN runs r ON r.id = e.run_id \
+              WHERE r.plan_run_id = ?1 AND r.scope = s.story_id AND e.kind = 'story.escalated' \
+              ORDER BY e.id DESC LIMIT 1) \
+             FROM stories s LEFT JOIN sc ON sc.scope = s.story_id \
              WHERE s.plan_run_id = ?1 ORDER BY s.rowid",
             per_scope_sql()
         );
@@ -74,6 +85,8 @@ impl Store {
                     branch: r.get(6)?,
                     attempts: r.get(7)?,
                     reason: r.get(8)?,
+                    model: r.get(9)?,
+                    escalated_to: r.get(10)?,
                 })
             })
             .map_err(sql("report the stories"))?;

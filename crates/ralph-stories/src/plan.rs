@@ -40,9 +40,25 @@ pub struct Story {
     pub affected_paths: Vec<String>,
     pub description: String,
     pub criteria: Vec<Criterion>,
+    /// `low`, `medium` or `high` as the planner estimated it (`[routing]` rules match it);
+    /// `None`: estimated from the criteria and affected paths ([`Story::complexity`]).
+    pub complexity: Option<String>,
 }
 
 impl Story {
+    /// The plan's `complexity`, else an estimate from the story's size: criteria plus
+    /// affected paths, up to 2 `low`, up to 5 `medium`, more `high`.
+    pub fn complexity(&self) -> &str {
+        if let Some(c) = &self.complexity {
+            return c;
+        }
+        match self.criteria.len() + self.affected_paths.len() {
+            0..=2 => "low",
+            3..=5 => "medium",
+            _ => "high",
+        }
+    }
+
     /// The criteria a machine checks, in the plan's order.
     pub fn auto_criteria(&self) -> impl Iterator<Item = (&Criterion, &str)> {
         self.criteria.iter().filter_map(|c| match &c.check {

@@ -63,6 +63,7 @@ mod tests {
             depends_on: vec!["S-1".into()],
             affected_paths: vec![],
             description: "Serve it.\n".into(),
+            complexity: None,
             criteria: vec![
                 Criterion {
                     id: "AC-1".into(),

@@ -187,6 +187,7 @@ async fn run_resolver(
             git_aliases: None,
         },
         git,
+        escalation: None,
     };
     let sink = Box::new(LoopSink(ctx.sink.clone()));
     let engine = Engine::new(lp, ctx.handles.clone(), ctx.cancel.child(), sink)

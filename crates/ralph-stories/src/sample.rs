@@ -51,6 +51,7 @@ pub fn story(id: &str, depends_on: &[&str], affected_paths: &[&str]) -> Story {
         affected_paths: affected_paths.iter().map(|p| p.to_string()).collect(),
         description: String::new(),
         criteria: Vec::new(),
+        complexity: None,
     }
 }
 

@@ -24,14 +24,14 @@ use crate::plan::{Plan, Story};
 
 /// What ralph-cli provides: one story's loop settings and agents, prompt included.
 pub trait LoopMaker: Send + Sync {
-    /// Settings (with `prompt` set to `prompt`, gates for the story added) and the agents of
-    /// `story`'s loop in `work_root`.
+    /// Settings (with `prompt` set to `prompt`, gates for the story added), the agents of
+    /// `story`'s loop in `work_root`, and the model tiers it may move up to.
     fn story_loop(
         &self,
         story: &Story,
         prompt: String,
         work_root: &Path,
-    ) -> Result<(Settings, Vec<Agent>), String>;
+    ) -> Result<(Settings, Vec<Agent>, Option<ralph_core::Escalation>), String>;
 
     /// Settings (with `prompt` set) and agents of the merge queue's resolver in `work_root`:
     /// the plan's defaults, no story's overrides.
@@ -158,13 +158,12 @@ pub async fn run_story(
         }
     };
     let prompt = crate::prompt::story_prompt(&input.plan, &story, deps_changed.as_deref());
-    let (settings, agents) =
-        maker
-            .story_loop(&story, prompt, &input.worktree)
-            .map_err(|message| WorkerError::Setup {
-                story: id.clone(),
-                message,
-            })?;
+    let (settings, agents, escalation) = maker
+        .story_loop(&story, prompt, &input.worktree)
+        .map_err(|message| WorkerError::Setup {
+            story: id.clone(),
+            message,
+        })?;
     if fresh && !input.pre_story.is_empty() {
         pre_story(repo, &input, &settings, &handles, &cancel, &base).await?;
     }
@@ -187,6 +186,7 @@ pub async fn run_story(
             git_aliases: aliases.filter(|_| !fresh || input.pre_story.is_empty()),
         },
         git,
+        escalation,
     };
     let engine = Engine::new(lp, handles, cancel, sink).map_err(|source| WorkerError::Engine {
         story: id.clone(),

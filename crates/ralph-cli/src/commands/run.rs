@@ -138,6 +138,7 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
             settings,
             agents,
             git,
+            escalation: None,
         };
         let engine = Engine::new(lp, handles, cancel, Box::new(renderer))
             .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;

@@ -229,6 +229,18 @@ backend = {backend}
 # Gates of its own, run when one of its stories claims completion (like [[gates]]).
 # gates = [{{ name = "migrations", run = "make migrate-check" }}]
 
+# Model routing for `ralph stories run` and `ralph plan`: each call runs on a tier chosen by
+# the first rule that matches its story's layer, complexity (low, medium, high: the plan's
+# `complexity`, else estimated from its criteria and affected paths) and kind
+# (implementation, repair, planning). A story's loop moves up to the next tier when the same
+# criteria or gates fail for plateau_iterations iterations in a row.
+# [routing]
+# plateau_iterations = 2
+# The tier of calls no rule matches ("" or absent: the configured [agent]).
+# default_tier = "standard"
+# tier = [{{ name = "cheap", models = ["claude:claude-haiku-4-5"] }}, {{ name = "standard", models = ["claude:claude-sonnet-4-5"] }}]
+# rule = [{{ complexity = "low", tier = "cheap" }}]
+
 # Gates: shell commands that must pass. Repeat the block for each gate.
 # [[gates]]
 # Names the log file gate-<name>.log (letters, digits, _ . and - only).
@@ -270,7 +282,7 @@ mod tests {
 
     use super::super::validate::{
         AGENT_KEYS, BUDGET_KEYS, CONTEXT_KEYS, GATE_KEYS, GIT_KEYS, LAYER_KEYS, LOOP_KEYS,
-        PLAN_KEYS, PRICE_KEYS, RETRY_KEYS, SAFETY_KEYS, SANDBOX_GATE_KEYS,
+        PLAN_KEYS, PRICE_KEYS, RETRY_KEYS, ROUTING_KEYS, SAFETY_KEYS, SANDBOX_GATE_KEYS,
     };
     use super::super::{backend_names, parse};
     use super::*;
@@ -360,7 +372,7 @@ mod tests {
     #[test]
     fn template_documents_every_supported_key() {
         let t = uncomment(&init_template("claude"));
-        let sections: [(&str, &[&str]); 13] = [
+        let sections: [(&str, &[&str]); 14] = [
             ("[agent]", AGENT_KEYS),
             ("[loop]", LOOP_KEYS),
             ("[budget]", BUDGET_KEYS),
@@ -369,6 +381,7 @@ mod tests {
             ("[context]", CONTEXT_KEYS),
             ("[plan]", PLAN_KEYS),
             ("[layers.data]", LAYER_KEYS),
+            ("[routing]", ROUTING_KEYS),
             ("[safety]", SAFETY_KEYS),
             ("[sandbox]", SANDBOX_GATE_KEYS),
             ("[sandbox.gates]", SANDBOX_GATE_KEYS),

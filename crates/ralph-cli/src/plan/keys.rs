@@ -44,6 +44,7 @@ const fn key(name: &'static str, kind: Kind, required: bool, doc: &'static str) 
 }
 
 pub(crate) const CHECKS: &[&str] = &["auto", "manual"];
+pub(crate) const COMPLEXITIES: &[&str] = &["low", "medium", "high"];
 
 pub(crate) const TOP: &[Key] = &[
     key(
@@ -112,6 +113,12 @@ pub(crate) const STORY: &[Key] = &[
         Kind::Text,
         true,
         "what to build, in the words a developer needs",
+    ),
+    key(
+        "complexity",
+        Kind::Choice(COMPLEXITIES),
+        false,
+        "low, medium or high, for [routing] rules; default: estimated from the criteria and affected paths",
     ),
     key("criteria", Kind::Tables, false, "acceptance criteria"),
     key(

@@ -43,6 +43,7 @@ max_tokens = 1000
 id = "A_1"
 title = "t"
 layer = "data"
+complexity = "high"
 depends_on = []
 affected_paths = ["src/**"]
 description = "d"

@@ -277,6 +277,7 @@ fn story(
         affected_paths: Vec::new(),
         description: String::new(),
         criteria: Vec::new(),
+        complexity: None,
     };
     let (mut id, mut title, mut description) = (None, None, None);
     let mut o = StoryOverrides::default();
@@ -301,6 +302,9 @@ fn story(
                 spans.deps = item_spans(e, s.depends_on.len());
             }
             "affected_paths" => s.affected_paths = w.strings(e, &["src/db/**"])?,
+            "complexity" => {
+                s.complexity = Some(w.choice(e, keys::COMPLEXITIES, "medium")?.to_string())
+            }
             "criteria" => s.criteria = checks::criteria(w, e)?,
             "agent" | "budget" => {
                 let more = overrides_table(w, e, None)?;

@@ -47,6 +47,21 @@ pub(super) fn key(section: &str, key: &str) -> Option<Value> {
         ("plan", "max_attempts") => json!({"type": "integer", "minimum": 1, "maximum": 20}),
         ("plan", "architecture" | "design_dir") => nonempty(),
         ("layers", "instructions" | "model") => nonempty(),
+        ("routing", "plateau_iterations") => whole(1),
+        ("routing", "default_tier") => nonempty(),
+        ("routing", "tier") => json!({"type": "array", "items": {
+            "type": "object", "additionalProperties": false, "required": ["name", "models"],
+            "properties": {"name": nonempty(), "models": json!({"type": "array", "minItems": 1, "items": {"type": "string"}})}
+        }}),
+        ("routing", "rule") => json!({"type": "array", "items": {
+            "type": "object", "additionalProperties": false, "required": ["tier"],
+            "properties": {
+                "layer": nonempty(),
+                "complexity": choice(crate::config::validate::COMPLEXITIES),
+                "kind": choice(crate::config::validate::CALL_KINDS),
+                "tier": nonempty(),
+            }
+        }}),
         ("layers", "backend") => choice(crate::config::backend_names()),
         ("layers", "gates") => {
             json!({"type": "array", "items": section_with("gates", &["name", "run"])})

@@ -80,6 +80,8 @@ pub(super) struct Accounting {
     pub plan_hold: Option<Hold>,
     /// An iteration without the usage its agent should report was announced (once a run).
     pub missing_usage_warned: bool,
+    /// The models an agent ran on although another was asked for, each said once.
+    pub models_told: Vec<String>,
 }
 
 impl Accounting {
@@ -96,6 +98,7 @@ impl Accounting {
             ledger_warned: false,
             plan_hold: None,
             missing_usage_warned: false,
+            models_told: Vec::new(),
         }
     }
 }

@@ -103,6 +103,10 @@ pub fn agent_command(
     if let Some(story) = story {
         env.push(("RALPH_STORY_ID".to_string(), story.to_string()));
     }
+    // The model ralph asked for (a custom agent has no flag for it; `[routing]` picks it).
+    if let Some(m) = model {
+        env.push(("RALPH_MODEL".to_string(), m.to_string()));
+    }
     spec.env.extend(env);
     spec
 }
@@ -404,6 +408,8 @@ impl Engine {
         self.price(&mut agent, model).await?;
         self.reject_implausible(&mut agent).await?;
         self.warn_missing_usage(call.iteration, &agent).await?;
+        self.tell_model_used(call.iteration, agent.model.as_deref())
+            .await?;
         Ok(Ok(Call {
             finished,
             agent,

@@ -26,6 +26,7 @@ impl Engine {
             agents,
             scope,
             git,
+            escalation,
         } = lp;
         if agents.is_empty() {
             return Err(EngineError::NoAgent);
@@ -100,6 +101,8 @@ impl Engine {
             completed_before,
             elapsed_before: run.elapsed_s,
             current: 0,
+            escalation,
+            plateau: super::escalation::Plateau::default(),
             acct: accounting::Accounting::new(history, project_key),
             guards: guardrails::GuardState::new(guard),
             audit: checkpoint::Audit::default(),

@@ -29,6 +29,7 @@ mod agent_call;
 mod checkpoint;
 mod decision;
 pub mod enforceable;
+mod escalation;
 mod gates;
 mod git_integrity;
 mod guardrails;
@@ -220,7 +221,11 @@ pub struct Loop {
     /// The repository of `scope.work_root` (`None`: not one). Checkpoints are taken when
     /// `settings.checkpoint_every > 0`; `.git`'s config and hooks are watched either way.
     pub git: Option<Git>,
+    /// The model tiers to move up through when the same failure repeats (`[routing]`).
+    pub escalation: Option<Escalation>,
 }
+
+pub use escalation::{Escalation, Tier};
 
 /// One run of the loop. Built by [`Engine::new`], consumed by [`Engine::run`].
 pub struct Engine {
@@ -235,6 +240,9 @@ pub struct Engine {
     agents: Vec<Agent>,
     /// Index into `agents` of the agent in use.
     current: usize,
+    /// The tiers left to move up to, and the failure being repeated.
+    escalation: Option<Escalation>,
+    plateau: escalation::Plateau,
     git: Option<Git>,
     handles: Handles,
     cancel: Cancel,
@@ -359,6 +367,9 @@ impl Engine {
         self.run.feedback =
             decision::compose_feedback(after.feedback.clone(), failure, progress.recovery);
         self.record_note(n, &facts, &outcome, &gates.outcomes);
+        if !facts.completed {
+            self.escalate_if_plateaued(n, &gates.outcomes).await?;
+        }
 
         let mut events = gates.events.clone();
         events.extend(after.events.iter().cloned());

@@ -161,6 +161,7 @@ impl Repo {
                 git_aliases: None,
             },
             git: Git::discover(wt).unwrap(),
+            escalation: None,
         }
     }
 }

@@ -129,7 +129,7 @@ fn story_costs_sum_every_attempt_and_are_unknown_when_any_call_is() {
         json,
         serde_json::json!({"id": "S2", "state": "pending", "layer": "data",
             "depends_on": ["S1"], "iterations": 3, "cost_usd": null, "branch": null,
-            "attempts": 0, "reason": null})
+            "attempts": 0, "reason": null, "model": null, "escalated_to": null})
     );
 }
 

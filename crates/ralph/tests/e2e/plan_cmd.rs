@@ -92,7 +92,13 @@ fn a_refused_plan_goes_back_with_its_error_and_the_accepted_plan_runs_to_the_end
     p.git_cmd(&["add", "-A"]);
     p.git_cmd(&["commit", "-qm", "config"]);
 
-    let out = p.run(&["plan", "docs/prd.md", "--name", "feature", "--claude-agents"]);
+    let out = p.run(&[
+        "plan",
+        "docs/prd.md",
+        "--name",
+        "feature",
+        "--claude-agents",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     // Claude Code subagents for the template's layers and an orchestrator.
     for layer in ["data", "service", "api", "ui"] {
@@ -103,7 +109,10 @@ fn a_refused_plan_goes_back_with_its_error_and_the_accepted_plan_runs_to_the_end
         );
     }
     let orchestrator = p.read(".claude/agents/ralph-orchestrator.md");
-    assert!(orchestrator.contains("`ralph-service` subagent"), "{orchestrator}");
+    assert!(
+        orchestrator.contains("`ralph-service` subagent"),
+        "{orchestrator}"
+    );
     let seen = prompts(&p);
     assert_eq!(seen.len(), 4, "one design call and three plan attempts");
     assert!(seen[0].contains("docs/design/feature.md") && seen[0].contains("## Risks"));
@@ -385,7 +394,12 @@ fn layer_sections_of_ralph_toml_get_located_errors() {
             "ralph.toml",
             &format!("[agent]\nbackend = \"custom\"\ncommand = [\"true\"]\n{section}"),
         );
-        let out = p.run(&["doctor"]);
+        p.write(
+            "stories.toml",
+            "version = 1\nname = \"x\"\n[[story]]\nid = \"A\"\ntitle = \"a\"\ndescription = \"d\"\n",
+        );
+        let out = p.run(&["stories", "check"]);
+        assert_eq!(out.code, 2, "{section}");
         assert!(
             out.stderr.contains(expected) || out.stdout.contains(expected),
             "{section}: {}{}",

@@ -47,6 +47,18 @@ impl Called {
 }
 
 pub(crate) fn call_once(cwd: &Path, c: Call) -> Result<Called, CliError> {
+    // `[routing]` may give planning calls a tier; `-b`/`-m` win over it.
+    let mut cfg = c.cfg.clone();
+    let planning = crate::routing::Call {
+        layer: None,
+        complexity: None,
+        kind: "planning",
+    };
+    if c.backend.is_none() && c.model.is_none() {
+        if let Some(i) = crate::routing::tier_for(&cfg.routing, &planning) {
+            crate::routing::apply_tier(&mut cfg, i);
+        }
+    }
     let args = RunArgs {
         prompt: Some(c.prompt),
         max_iterations: Some(1),
@@ -60,7 +72,7 @@ pub(crate) fn call_once(cwd: &Path, c: Call) -> Result<Called, CliError> {
         mut settings,
         agents,
         ..
-    } = resolve(c.cfg, &args, cwd)?;
+    } = resolve(&cfg, &args, cwd)?;
     // The project's gates check the project's work, not a planning call's document.
     settings.gates.clear();
     for agent in &agents {
@@ -100,6 +112,7 @@ pub(crate) fn call_once(cwd: &Path, c: Call) -> Result<Called, CliError> {
             settings,
             agents,
             git,
+            escalation: None,
         };
         let engine = Engine::new(lp, handles, cancel, Box::new(renderer))
             .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;

@@ -22,7 +22,9 @@ pub(crate) fn files(
 ) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     for name in template.order() {
-        let Some(l) = template.layer(name) else { continue };
+        let Some(l) = template.layer(name) else {
+            continue;
+        };
         let conf = cfg.layers.get(name);
         let mut text = format!(
             "---\nname: ralph-{name}\ndescription: Implements stories of the {name} layer ({}) \

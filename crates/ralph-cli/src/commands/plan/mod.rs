@@ -318,7 +318,10 @@ impl Planning<'_> {
             let path = self.cwd.join(&rel);
             let same = std::fs::read_to_string(&path).is_ok_and(|t| t == text);
             if path.exists() && !same && !self.args.force {
-                eprintln!("ralph: {} exists and differs; kept (--force replaces it)", rel.display());
+                eprintln!(
+                    "ralph: {} exists and differs; kept (--force replaces it)",
+                    rel.display()
+                );
                 continue;
             }
             if let Some(dir) = path.parent() {

@@ -18,6 +18,8 @@ pub fn cmd_check(args: StoriesCheckArgs) -> Result<i32, CliError> {
     let plan = load_plan(&args.file)
         .map_err(|e| CliError::preformatted(exit_codes::USAGE, e.to_string()))?;
     let base = settings::load_config(args.config.as_deref(), &cwd)?;
+    base.check_layer_files(&cwd)
+        .map_err(|e| CliError::preformatted(exit_codes::USAGE, e.to_string()))?;
     for story in &plan.plan.stories {
         check_story_config(&plan, &base, &story.id, &cwd)?;
     }

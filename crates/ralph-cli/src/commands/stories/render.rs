@@ -167,6 +167,22 @@ impl EventSink for PlanRenderer {
             self.say(Some(format!("[{id}] warning: {message}")));
             return;
         }
+        if let (
+            Some(id),
+            EventBody::Escalated {
+                from,
+                to,
+                tier,
+                reason,
+                ..
+            },
+        ) = (&event.story_id, &event.body)
+        {
+            self.say(Some(format!(
+                "[{id}] escalated from {from} to tier {tier} ({to}): {reason}"
+            )));
+            return;
+        }
         if self.live.as_mut().is_some_and(|l| l.loop_event(event)) {
             self.say(None);
         }

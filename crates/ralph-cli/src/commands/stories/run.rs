@@ -66,13 +66,17 @@ impl LoopMaker for CliLoops {
         story: &Story,
         prompt: String,
         _work_root: &Path,
-    ) -> Result<(Settings, Vec<Agent>), String> {
-        let cfg = self.plan.config_for(&self.base, &story.id);
+    ) -> Result<(Settings, Vec<Agent>, Option<ralph_core::Escalation>), String> {
+        let (cfg, tier) = routed_config(&self.plan, &self.base, story);
         let args = RunArgs {
             config: self.config.clone(),
             ..RunArgs::default()
         };
         let resolved = resolve(&cfg, &args, &self.root).map_err(|e| e.to_string())?;
+        let escalation = match tier {
+            Some(from) => Some(self.escalation(&cfg, from, &args)?),
+            None => None,
+        };
         let mut settings = resolved.settings;
         let layer = self.plan.layer_conf(&self.base, &story.id);
         let mut prompt = prompt;
@@ -109,7 +113,7 @@ Instructions for the {} layer:
                 timeout: ralph_core::settings::DEFAULT_GATE_TIMEOUT,
             });
         }
-        Ok((settings, resolved.agents))
+        Ok((settings, resolved.agents, escalation))
     }
 
     fn resolver_loop(
@@ -117,8 +121,16 @@ Instructions for the {} layer:
         prompt: String,
         _work_root: &Path,
     ) -> Result<(Settings, Vec<Agent>), String> {
-        // The plan's defaults only: "" is no story's id.
-        let cfg = self.plan.config_for(&self.base, "");
+        // The plan's defaults only: "" is no story's id. `[routing]` may give repairs a tier.
+        let mut cfg = self.plan.config_for(&self.base, "");
+        let repair = crate::routing::Call {
+            layer: None,
+            complexity: None,
+            kind: "repair",
+        };
+        if let Some(i) = crate::routing::tier_for(&self.base.routing, &repair) {
+            crate::routing::apply_tier(&mut cfg, i);
+        }
         let args = RunArgs {
             config: self.config.clone(),
             ..RunArgs::default()
@@ -133,11 +145,67 @@ Instructions for the {} layer:
     }
 }
 
+impl CliLoops {
+    /// The tiers above `from`, each resolved like the story's own, to move up through.
+    fn escalation(
+        &self,
+        cfg: &ConfigFile,
+        from: usize,
+        args: &RunArgs,
+    ) -> Result<ralph_core::Escalation, String> {
+        let routing = &self.base.routing;
+        let mut tiers = Vec::new();
+        for i in from + 1..routing.tiers.len() {
+            let mut c = cfg.clone();
+            crate::routing::apply_tier(&mut c, i);
+            let resolved = resolve(&c, args, &self.root).map_err(|e| e.to_string())?;
+            tiers.push(ralph_core::Tier {
+                name: routing.tiers[i].name.clone(),
+                agents: resolved.agents,
+            });
+        }
+        Ok(ralph_core::Escalation {
+            plateau_iterations: routing
+                .plateau_iterations
+                .unwrap_or(crate::routing::DEFAULT_PLATEAU),
+            tiers,
+        })
+    }
+}
+
+/// The config story `story` runs with: its plan's, and the tier `[routing]` picks for it
+/// (with the tier's index), unless the story or its layer names its own backend or model.
+fn routed_config(plan: &PlanFile, base: &ConfigFile, story: &Story) -> (ConfigFile, Option<usize>) {
+    let mut cfg = plan.config_for(base, &story.id);
+    let own = plan
+        .overrides
+        .get(&story.id)
+        .is_some_and(|o| o.agent.backend.is_some() || o.agent.model.is_some())
+        || plan
+            .layer_conf(base, &story.id)
+            .is_some_and(|l| l.backend.is_some() || l.model.is_some());
+    if own {
+        return (cfg, None);
+    }
+    let call = crate::routing::Call {
+        layer: Some(story.layer.as_str()),
+        complexity: Some(story.complexity()),
+        kind: "implementation",
+    };
+    let tier = crate::routing::tier_for(&base.routing, &call);
+    if let Some(i) = tier {
+        crate::routing::apply_tier(&mut cfg, i);
+    }
+    (cfg, tier)
+}
+
 pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
     let cwd = paths::cwd()?;
     let plan = crate::plan::load_plan(&args.file)
         .map_err(|e| CliError::preformatted(exit_codes::USAGE, e.to_string()))?;
     let cfg = load_config(args.config.as_deref(), &cwd)?;
+    cfg.check_layer_files(&cwd)
+        .map_err(|e| CliError::preformatted(exit_codes::USAGE, e.to_string()))?;
     let run_args = RunArgs {
         config: args.config.clone(),
         ..RunArgs::default()
@@ -146,7 +214,7 @@ pub fn cmd_stories_run(args: StoriesRunArgs) -> Result<i32, CliError> {
     // resolved now too, so a bad override is a usage error before anything starts.
     let resolved = resolve(&cfg, &run_args, &cwd)?;
     for story in &plan.plan.stories {
-        resolve(&plan.config_for(&cfg, &story.id), &run_args, &cwd)?;
+        resolve(&routed_config(&plan, &cfg, story).0, &run_args, &cwd)?;
     }
     let Some(repo) = ralph_git::Git::discover(&cwd).ok().flatten() else {
         return Err(CliError::usage(

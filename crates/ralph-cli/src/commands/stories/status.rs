@@ -144,6 +144,16 @@ fn print_text(run: &PlanRunRecord, state: &str, cost: Option<f64>, stories: &[St
         {
             outln!("{:<16} {r}", "");
         }
+        if let Some(t) = &s.escalated_to {
+            outln!(
+                "{:<16} escalated to tier {t}{}",
+                "",
+                s.model
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            );
+        }
     }
     let next = next_step(run, state, stories);
     if let Some(next) = next {

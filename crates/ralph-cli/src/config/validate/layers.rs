@@ -50,19 +50,9 @@ impl Walker<'_> {
                             "docs/agents/data.md",
                             "name a Markdown file, relative to the project root",
                         )?;
-                        let file = PathBuf::from(&s);
-                        // Relative to the project root (where ralph runs), like stories.toml's paths.
-                        if !file.is_file() {
-                            return Err(self.bad(
-                                k,
-                                format!(
-                                    "{} is not a file (relative to the project root)",
-                                    quote(&s)
-                                ),
-                                "write the instructions file first, or remove the key",
-                            ));
-                        }
-                        conf.instructions = Some(file);
+                        // Whether it is there is checked when the stories mode reads the
+                        // config for a plan (`ConfigFile::check_layer_files`).
+                        conf.instructions = Some(PathBuf::from(s));
                     }
                     "backend" => conf.backend = Some(self.backend(k)?.to_string()),
                     "model" => {

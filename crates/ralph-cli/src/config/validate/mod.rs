@@ -30,6 +30,7 @@ mod budget;
 mod gates;
 mod layers;
 mod loop_;
+mod routing;
 mod safety;
 mod sandbox;
 mod values;
@@ -38,7 +39,7 @@ pub use sandbox::check_allow_host;
 
 pub(crate) const SECTIONS: &[&str] = &[
     "agent", "loop", "budget", "git", "retry", "context", "safety", "sandbox", "gates", "pricing",
-    "plan", "layers",
+    "plan", "layers", "routing",
 ];
 pub(crate) const AGENT_KEYS: &[&str] = &[
     "backend",
@@ -101,6 +102,9 @@ pub(crate) const GATE_KEYS: &[&str] = &["name", "run", "when", "timeout"];
 pub(crate) const CONTEXT_KEYS: &[&str] = &["notes_max_tokens", "summary_model"];
 pub(crate) const PLAN_KEYS: &[&str] = &["max_attempts", "architecture", "design_dir"];
 /// `[layers.<name>]`.
+pub(crate) use routing::{CALL_KINDS, COMPLEXITIES};
+/// `[routing]`.
+pub(crate) const ROUTING_KEYS: &[&str] = &["plateau_iterations", "default_tier", "tier", "rule"];
 pub(crate) const LAYER_KEYS: &[&str] = &["instructions", "backend", "model", "gates"];
 pub(crate) const PRICE_KEYS: &[&str] = &[
     "input",
@@ -140,6 +144,7 @@ pub(crate) fn section_keys(section: &str) -> &'static [&'static str] {
         "context" => CONTEXT_KEYS,
         "plan" => PLAN_KEYS,
         "layers" => LAYER_KEYS,
+        "routing" => ROUTING_KEYS,
         "safety" => SAFETY_KEYS,
         "sandbox" => SANDBOX_KEYS,
         "sandbox.gates" => SANDBOX_GATE_KEYS,
@@ -186,6 +191,7 @@ pub(crate) fn parse(src: &str, file: &Path) -> Result<ConfigFile> {
             "context" => conf.context = w.context(w.section(&e)?)?,
             "plan" => conf.plan = w.plan(w.section(&e)?)?,
             "layers" => conf.layers = w.layers(w.section(&e)?)?,
+            "routing" => conf.routing = w.routing(w.section(&e)?)?,
             "safety" => conf.safety = w.safety(w.section(&e)?)?,
             "sandbox" => conf.sandbox = w.sandbox(w.section(&e)?)?,
             _ => return Err(w.unknown_top_level(&e)),
