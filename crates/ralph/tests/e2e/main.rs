@@ -33,6 +33,7 @@ mod state;
 mod state_tamper;
 mod stories_cmds;
 mod stories_crash;
+mod stories_layers;
 mod stories_limits;
 mod stories_plan;
 mod stories_run;
