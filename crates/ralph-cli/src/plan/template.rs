@@ -355,7 +355,8 @@ mod tests {
     /// and edges give.
     #[test]
     fn each_builtin_template_has_the_order_and_edges_it_claims() {
-        let claims: &[(&str, &[&str], &[(&str, &str)])] = &[
+        type Claim<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+        let claims: &[Claim] = &[
             (
                 "layered-4",
                 &["data", "service", "api", "ui"],

@@ -479,7 +479,7 @@ fn a_checkpoint_of_a_snapshot_goes_on_the_parent_given_even_after_head_moved() {
             Some(&before),
         )
         .unwrap();
-    assert_eq!(repo.parents(&cp.commit), [before.clone()]);
+    assert_eq!(repo.parents(&cp.commit), std::slice::from_ref(&before));
     // Without one, HEAD as git finds it (the single loop, where nothing else moves HEAD).
     let cp = git
         .checkpoint_of("refs/ralph/checkpoints/r/0002", "cp", snap, None)
