@@ -123,6 +123,25 @@ pub struct AgentConf {
     pub permissions: Option<PermissionMode>,
 }
 
+impl AgentConf {
+    /// Run on `backend` with `model`. Another backend than the one configured does not inherit
+    /// what belonged to that one: its model, a custom command and its output format, how the
+    /// prompt is passed, extra arguments (`[layers.<name>]` and `[routing]` tiers switch so).
+    pub fn switch_backend(&mut self, backend: &str, model: Option<String>) {
+        if self.backend.as_deref() != Some(backend) {
+            self.backend = Some(backend.to_string());
+            self.model = None;
+            self.command = None;
+            self.output = None;
+            self.prompt_via = None;
+            self.args = None;
+        }
+        if model.is_some() {
+            self.model = model;
+        }
+    }
+}
+
 /// `[loop]`
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoopConf {

@@ -32,9 +32,8 @@ pub fn tier_for(r: &RoutingConf, call: &Call) -> Option<usize> {
     r.tiers.iter().position(|t| t.name == name)
 }
 
-/// `cfg` with tier `i`'s models as its agent (the first) and fallbacks (the rest). What
-/// belonged to another backend (its model, a custom command, output format, arguments) does
-/// not carry over.
+/// `cfg` with tier `i`'s models as its agent (the first) and fallbacks (the rest), switched
+/// as [`crate::config::AgentConf::switch_backend`] says.
 pub fn apply_tier(cfg: &mut ConfigFile, i: usize) {
     let Some(tier) = cfg.routing.tiers.get(i).cloned() else {
         return;
@@ -43,16 +42,11 @@ pub fn apply_tier(cfg: &mut ConfigFile, i: usize) {
         return;
     };
     let (backend, model) = match first.split_once(':') {
-        Some((b, m)) => (b.to_string(), Some(m.to_string())),
-        None => (first.clone(), None),
+        Some((b, m)) => (b, Some(m.to_string())),
+        None => (first.as_str(), None),
     };
-    if cfg.agent.backend.as_deref() != Some(backend.as_str()) {
-        cfg.agent.command = None;
-        cfg.agent.output = None;
-        cfg.agent.prompt_via = None;
-        cfg.agent.args = None;
-    }
-    cfg.agent.backend = Some(backend);
+    cfg.agent.switch_backend(backend, None);
+    // The tier's model, or none: the backend's own (never the model asked of another tier).
     cfg.agent.model = model;
     cfg.agent.fallback = Some(rest.to_vec());
 }

@@ -107,8 +107,30 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
             }
         }
     };
+    // Before any warning: a database that cannot be opened is the one thing said (exit 1).
     let store = ralph_store::Store::open(&state_dir.join("ralph.db"))?;
+    for w in &warnings {
+        eprintln!("ralph: warning: {w}");
+    }
+    let lp = Loop {
+        scope: RunScope::project(&settings.root),
+        settings,
+        agents,
+        git,
+        escalation: None,
+    };
+    Ok(run_loop(lp, store, &state_dir, args.json)?.exit_code)
+}
 
+/// One loop to its end on a single-threaded runtime, signals forwarded to it, its events
+/// rendered (`json`: also on stdout), and whatever left its process groups swept after:
+/// `ralph run`, and each call of `ralph plan` and `ralph skills run`.
+pub(crate) fn run_loop(
+    lp: Loop,
+    store: ralph_store::Store,
+    state_dir: &Path,
+    json: bool,
+) -> Result<ralph_core::RunSummary, CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -123,30 +145,20 @@ pub fn cmd_run(args: RunArgs) -> Result<i32, CliError> {
         let cancel = Cancel::new();
         spawn_signal_forwarders(cancel.clone())?;
         let renderer = Renderer {
-            json: args.json,
+            json,
             human: true,
             tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             counting: false,
             colour: crate::style::get().stderr,
         };
-        for w in &warnings {
-            eprintln!("ralph: warning: {w}");
-        }
-        let handles = Handles::new(store, settings.ledger.clone(), &state_dir, Deps::system());
-        let lp = Loop {
-            scope: RunScope::project(&settings.root),
-            settings,
-            agents,
-            git,
-            escalation: None,
-        };
+        let ledger = lp.settings.ledger.clone();
+        let handles = Handles::new(store, ledger, state_dir, Deps::system());
         let engine = Engine::new(lp, handles, cancel, Box::new(renderer))
             .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
         let result = engine.run().await;
         // Nothing ralph started outlives it, not even what left its process group.
         ralph_core::orphans::sweep_all();
-        let summary = result.map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
-        Ok(summary.exit_code)
+        result.map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))
     })
 }
 

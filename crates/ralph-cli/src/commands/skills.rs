@@ -51,15 +51,8 @@ pub struct SkillRunArgs {
     /// An input of the skill, NAME=VALUE (repeat for each)
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
-    /// Config file (default: ./ralph.toml if present)
-    #[arg(short, long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// Agent backend, instead of agent.backend
-    #[arg(short, long, value_name = "NAME")]
-    pub backend: Option<String>,
-    /// Model passed to the agent
-    #[arg(short, long, value_name = "NAME")]
-    pub model: Option<String>,
+    #[command(flatten)]
+    pub call: super::plan::call::CallArgs,
     /// One JSON event per line on stdout
     #[arg(long)]
     pub json: bool,
@@ -103,31 +96,11 @@ pub fn cmd_skills(args: SkillsArgs) -> Result<i32, CliError> {
                 .iter()
                 .map(|n| skills::get(&cwd, n))
                 .collect::<Result<_, _>>()?;
-            std::fs::create_dir_all(cwd.join(&dir)).map_err(|e| {
-                CliError::new(
-                    exit_codes::INTERNAL_ERROR,
-                    format!("cannot create {}: {e}", dir.display()),
-                    None,
-                )
-            })?;
             for s in all {
                 let to = dir.join(format!("{}.md", s.name));
-                let same = std::fs::read_to_string(cwd.join(&to)).is_ok_and(|t| t == s.text);
-                if cwd.join(&to).exists() && !force && !same {
-                    eprintln!(
-                        "ralph: {} exists and differs; kept (--force replaces it)",
-                        to.display()
-                    );
-                    continue;
+                if super::plan::write_unless_edited(&cwd, &to, &s.text, force)? {
+                    outln!("{}", to.display());
                 }
-                std::fs::write(cwd.join(&to), &s.text).map_err(|e| {
-                    CliError::new(
-                        exit_codes::INTERNAL_ERROR,
-                        format!("cannot write {}: {e}", to.display()),
-                        None,
-                    )
-                })?;
-                outln!("{}", to.display());
             }
             Ok(exit_codes::SUCCESS)
         }
@@ -154,7 +127,7 @@ fn run(cwd: &std::path::Path, a: SkillRunArgs) -> Result<i32, CliError> {
         values.insert(k.to_string(), v.to_string());
     }
     let prompt = skill.render(&values)?;
-    let cfg = settings::load_config(a.config.as_deref(), cwd)?;
+    let cfg = settings::load_config(a.call.config.as_deref(), cwd)?;
     let state_dir = cwd.join(".ralph");
     paths::ensure_state_dir(&state_dir)?;
     let _lock = lock::acquire(&state_dir)?;
@@ -162,8 +135,8 @@ fn run(cwd: &std::path::Path, a: SkillRunArgs) -> Result<i32, CliError> {
         cwd,
         Call {
             cfg: &cfg,
-            backend: a.backend,
-            model: a.model,
+            backend: a.call.backend,
+            model: a.call.model,
             scope: format!("skill:{}", skill.name),
             prompt,
             json: a.json,

@@ -51,14 +51,8 @@ pub fn cmd_templates(args: TemplatesArgs) -> Result<i32, CliError> {
             let found = template::find(&cwd, &a.name)
                 .map_err(|e| CliError::preformatted(exit_codes::USAGE, e.to_string()))?;
             let Some((t, source)) = found else {
-                return Err(CliError::usage(
-                    format!("there is no architecture template {:?}", a.name),
-                    Some(format!(
-                        "templates: {} (a project's own go in {}/<name>.toml)",
-                        template::names(&cwd).join(", "),
-                        template::PROJECT_DIR
-                    )),
-                ));
+                let (message, hint) = template::unknown_template(&cwd, &a.name);
+                return Err(CliError::usage(message, Some(hint)));
             };
             if a.toml {
                 let text = match &source {

@@ -89,20 +89,6 @@ fn unknown_template(
     name: &str,
     at: Option<Range<usize>>,
 ) -> crate::config::ConfigError {
-    let names = template::names(Path::new("."));
-    let list: Vec<&str> = names.iter().map(String::as_str).collect();
-    let hint = match suggest(name, &list) {
-        Some(s) => format!("did you mean {}? templates: {}", quote(s), names.join(", ")),
-        None => format!(
-            "templates: {} (`ralph templates list`; a project's own go in {}/<name>.toml)",
-            names.join(", "),
-            template::PROJECT_DIR
-        ),
-    };
-    w.error(
-        at,
-        Some("architecture".into()),
-        format!("there is no architecture template {}", quote(name)),
-        hint,
-    )
+    let (message, hint) = template::unknown_template(Path::new("."), name);
+    w.error(at, Some("architecture".into()), message, hint)
 }

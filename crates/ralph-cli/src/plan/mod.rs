@@ -17,7 +17,7 @@ mod graph;
 pub(crate) mod keys;
 mod layers;
 pub mod template;
-mod walk;
+pub(crate) mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -96,22 +96,10 @@ impl PlanFile {
         let mut cfg = base.clone();
         self.defaults.apply(&mut cfg);
         if let Some(l) = self.layer_conf(base, story) {
-            // Another backend than the one configured: what belonged to that one (its model,
-            // a custom command and its output format, extra arguments) does not carry over.
-            if let Some(b) = l
-                .backend
-                .as_ref()
-                .filter(|b| cfg.agent.backend.as_ref() != Some(b))
-            {
-                cfg.agent.backend = Some(b.clone());
-                cfg.agent.model = None;
-                cfg.agent.command = None;
-                cfg.agent.output = None;
-                cfg.agent.prompt_via = None;
-                cfg.agent.args = None;
-            }
-            if let Some(m) = &l.model {
-                cfg.agent.model = Some(m.clone());
+            match &l.backend {
+                Some(b) => cfg.agent.switch_backend(b, l.model.clone()),
+                None if l.model.is_some() => cfg.agent.model.clone_from(&l.model),
+                None => {}
             }
         }
         if let Some(o) = self.overrides.get(story) {

@@ -118,6 +118,25 @@ pub fn names(root: &Path) -> Vec<String> {
     list(root).into_iter().map(|(n, _)| n).collect()
 }
 
+/// The message and hint for `name` naming no template: the nearest name, or every one and
+/// where a project's own go. One wording for `ralph templates show`, `ralph plan` and a plan's
+/// `architecture`.
+pub fn unknown_template(root: &Path, name: &str) -> (String, String) {
+    let names = names(root);
+    let list: Vec<&str> = names.iter().map(String::as_str).collect();
+    let hint = match crate::config::text::suggest(name, &list) {
+        Some(s) => format!("did you mean {}? templates: {}", quote(s), names.join(", ")),
+        None => format!(
+            "templates: {} (`ralph templates list`; a project's own go in {PROJECT_DIR}/<name>.toml)",
+            names.join(", ")
+        ),
+    };
+    (
+        format!("there is no architecture template {}", quote(name)),
+        hint,
+    )
+}
+
 /// Parse a template file. `expected`: the name its file is known by, which `name` must equal.
 pub fn parse(src: &str, file: &Path, expected: Option<&str>) -> Result<Template> {
     let doc = ImDocument::parse(src).map_err(|e| crate::config::syntax::error(src, file, &e))?;

@@ -128,10 +128,10 @@ fn required(file: &Path, has_version: bool, plan: &Plan) -> Result<()> {
 }
 
 /// A table with where it starts.
-pub(super) type Located<'i> = (&'i dyn TableLike, Option<Range<usize>>);
+pub(crate) type Located<'i> = (&'i dyn TableLike, Option<Range<usize>>);
 
 /// `[[name]]` blocks, or `name = [{ … }, { … }]`.
-pub(super) fn tables<'i>(w: &Walker, e: &Entry<'i>, what: &str) -> Result<Vec<Located<'i>>> {
+pub(crate) fn tables<'i>(w: &Walker, e: &Entry<'i>, what: &str) -> Result<Vec<Located<'i>>> {
     let label = e.path();
     let hint = format!(
         "write [[{}]] (double brackets) above each one",

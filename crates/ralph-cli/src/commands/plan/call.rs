@@ -4,16 +4,29 @@
 //! budgets and the ledger, and its run in `.ralph/ralph.db` under its own scope (`plan:…`,
 //! `skill:…`), which `ralph cost --by story` shows and `ralph run` never resumes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use ralph_core::{Cancel, Deps, Engine, Handles, Loop, RunScope};
+use ralph_core::{Loop, RunScope};
 use ralph_types::exit_codes;
 
 use crate::cli::RunArgs;
 use crate::config::ConfigFile;
 use crate::error::CliError;
-use crate::render::Renderer;
 use crate::settings::{resolve, Resolved};
+
+/// The flags of a command that makes such calls (`ralph plan`, `ralph skills run`).
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
+    /// Config file (default: ./ralph.toml if present)
+    #[arg(short, long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Agent backend, instead of agent.backend
+    #[arg(short, long, value_name = "NAME")]
+    pub backend: Option<String>,
+    /// Model passed to the agent
+    #[arg(short, long, value_name = "NAME")]
+    pub model: Option<String>,
+}
 
 /// What a call is: where it runs, under which scope, with what prompt.
 pub(crate) struct Call<'a> {
@@ -78,51 +91,24 @@ pub(crate) fn call_once(cwd: &Path, c: Call) -> Result<Called, CliError> {
     for agent in &agents {
         super::super::run::check_installed(agent.backend.as_ref())?;
     }
-    let state_dir = cwd.join(".ralph");
     let git = ralph_git::Git::discover(cwd).ok().flatten();
-    let store = ralph_store::Store::open(&state_dir.join("ralph.db"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                exit_codes::INTERNAL_ERROR,
-                format!("failed to start the async runtime: {e}"),
-                None,
-            )
-        })?;
-    let scope = RunScope {
+    let lp = Loop {
         // Its iteration directory under `.ralph/runs/<run-id>/`, like any run's (`ralph logs`).
-        story: Some(c.scope),
-        ..RunScope::project(&settings.root)
+        scope: RunScope {
+            story: Some(c.scope),
+            ..RunScope::project(&settings.root)
+        },
+        settings,
+        agents,
+        git,
+        escalation: None,
     };
-    runtime.block_on(async move {
-        let cancel = Cancel::new();
-        super::super::run::spawn_signal_forwarders(cancel.clone())?;
-        let renderer = Renderer {
-            json: c.json,
-            human: true,
-            tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            counting: false,
-            colour: crate::style::get().stderr,
-        };
-        let handles = Handles::new(store, settings.ledger.clone(), &state_dir, Deps::system());
-        let lp = Loop {
-            scope,
-            settings,
-            agents,
-            git,
-            escalation: None,
-        };
-        let engine = Engine::new(lp, handles, cancel, Box::new(renderer))
-            .map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
-        let result = engine.run().await;
-        ralph_core::orphans::sweep_all();
-        let summary = result.map_err(|e| CliError::new(e.exit_code(), e.to_string(), None))?;
-        Ok(Called {
-            exit_code: summary.exit_code,
-            cost_usd: summary.run.cost_usd,
-            tokens: summary.run.tokens.total(),
-        })
+    let state_dir = cwd.join(".ralph");
+    let store = ralph_store::Store::open(&state_dir.join("ralph.db"))?;
+    let summary = super::super::run::run_loop(lp, store, &state_dir, c.json)?;
+    Ok(Called {
+        exit_code: summary.exit_code,
+        cost_usd: summary.run.cost_usd,
+        tokens: summary.run.tokens.total(),
     })
 }

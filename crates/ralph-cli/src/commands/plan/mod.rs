@@ -52,15 +52,8 @@ pub struct PlanArgs {
     /// Also write Claude Code subagents: .claude/agents/ralph-<layer>.md and an orchestrator
     #[arg(long)]
     pub claude_agents: bool,
-    /// Config file (default: ./ralph.toml if present)
-    #[arg(short, long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// Agent backend, instead of agent.backend
-    #[arg(short, long, value_name = "NAME")]
-    pub backend: Option<String>,
-    /// Model passed to the agent
-    #[arg(short, long, value_name = "NAME")]
-    pub model: Option<String>,
+    #[command(flatten)]
+    pub call: call::CallArgs,
     /// One JSON event per line on stdout, then the plan's summary as one JSON object
     #[arg(long)]
     pub json: bool,
@@ -86,7 +79,7 @@ struct Planning<'a> {
 
 pub fn cmd_plan(args: PlanArgs) -> Result<i32, CliError> {
     let cwd = paths::cwd()?;
-    let cfg = settings::load_config(args.config.as_deref(), &cwd)?;
+    let cfg = settings::load_config(args.call.config.as_deref(), &cwd)?;
     relative_inside("the PRD", &args.prd)?;
     if !cwd.join(&args.prd).is_file() {
         return Err(CliError::usage(
@@ -113,13 +106,8 @@ pub fn cmd_plan(args: PlanArgs) -> Result<i32, CliError> {
     let found = template::find(&cwd, &arch)
         .map_err(|e| CliError::preformatted(exit_codes::USAGE, e.to_string()))?;
     let Some((template, _)) = found else {
-        return Err(CliError::usage(
-            format!("there is no architecture template {arch:?}"),
-            Some(format!(
-                "templates: {} (`ralph templates list`)",
-                template::names(&cwd).join(", ")
-            )),
-        ));
+        let (message, hint) = template::unknown_template(&cwd, &arch);
+        return Err(CliError::usage(message, Some(hint)));
     };
     let design = args.design.clone().unwrap_or_else(|| {
         cfg.plan
@@ -259,8 +247,8 @@ impl Planning<'_> {
                 self.cwd,
                 Call {
                     cfg: self.cfg,
-                    backend: self.args.backend.clone(),
-                    model: self.args.model.clone(),
+                    backend: self.args.call.backend.clone(),
+                    model: self.args.call.model.clone(),
                     scope: format!("plan:{}:{phase}", self.name),
                     prompt,
                     json: self.args.json,
@@ -307,28 +295,10 @@ impl Planning<'_> {
             &self.name,
             &self.args.output,
         );
-        let fail = |p: &Path, e: std::io::Error| {
-            CliError::new(
-                exit_codes::INTERNAL_ERROR,
-                format!("cannot write {}: {e}", p.display()),
-                None,
-            )
-        };
         for (rel, text) in files {
-            let path = self.cwd.join(&rel);
-            let same = std::fs::read_to_string(&path).is_ok_and(|t| t == text);
-            if path.exists() && !same && !self.args.force {
-                eprintln!(
-                    "ralph: {} exists and differs; kept (--force replaces it)",
-                    rel.display()
-                );
-                continue;
+            if write_unless_edited(self.cwd, &rel, &text, self.args.force)? {
+                outln!("wrote {}", rel.display());
             }
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
-            }
-            std::fs::write(&path, text).map_err(|e| fail(&path, e))?;
-            outln!("wrote {}", rel.display());
         }
         Ok(())
     }
@@ -415,6 +385,37 @@ impl Planning<'_> {
             self.args.output.display()
         );
     }
+}
+
+/// Write `text` to `root/rel` (its directory made), unless a file with other text is there
+/// and not `force`: a file the user edited is kept, and said so. `true`: written.
+pub(crate) fn write_unless_edited(
+    root: &Path,
+    rel: &Path,
+    text: &str,
+    force: bool,
+) -> Result<bool, CliError> {
+    let path = root.join(rel);
+    let fail = |p: &Path, e: std::io::Error| {
+        CliError::new(
+            exit_codes::INTERNAL_ERROR,
+            format!("cannot write {}: {e}", p.display()),
+            Some("check the directory's permissions and free space".into()),
+        )
+    };
+    let same = std::fs::read_to_string(&path).is_ok_and(|t| t == text);
+    if path.exists() && !same && !force {
+        eprintln!(
+            "ralph: {} exists and differs; kept (--force replaces it)",
+            rel.display()
+        );
+        return Ok(false);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
+    }
+    std::fs::write(&path, text).map_err(|e| fail(&path, e))?;
+    Ok(true)
 }
 
 /// What the agent is told of the attempt before.

@@ -5,14 +5,11 @@
 use toml_edit::TableLike;
 
 use super::{entries, Entry, IntRule, Result, Walker};
-use crate::config::text::{found, quote, suggest};
+use crate::config::text::{quote, suggest};
 use crate::config::{RoutingConf, RuleConf, TierConf};
 
 const TIER_KEYS: &[&str] = &["name", "models"];
 const RULE_KEYS: &[&str] = &["layer", "complexity", "kind", "tier"];
-/// A table and where it starts.
-type Located<'i> = (&'i dyn TableLike, Option<std::ops::Range<usize>>);
-
 pub(crate) const COMPLEXITIES: &[&str] = &["low", "medium", "high"];
 /// The calls routing applies to.
 pub(crate) const CALL_KINDS: &[&str] = &["implementation", "repair", "planning"];
@@ -44,7 +41,9 @@ impl Walker<'_> {
                     default_tier = Some((t.to_string(), e.span()));
                 }
                 "tier" => {
-                    for (i, (t, span)) in self.tables_of(e, "routing.tier")?.into_iter().enumerate()
+                    for (i, (t, span)) in crate::plan::walk::tables(self, e, "tier")?
+                        .into_iter()
+                        .enumerate()
                     {
                         let section = format!("routing.tier[{i}]");
                         let tier = self.tier(&section, t, span)?;
@@ -60,7 +59,9 @@ impl Walker<'_> {
                     }
                 }
                 "rule" => {
-                    for (i, (t, span)) in self.tables_of(e, "routing.rule")?.into_iter().enumerate()
+                    for (i, (t, span)) in crate::plan::walk::tables(self, e, "rule")?
+                        .into_iter()
+                        .enumerate()
                     {
                         let section = format!("routing.rule[{i}]");
                         let (rule, at) = self.rule(&section, t, span)?;
@@ -99,45 +100,6 @@ impl Walker<'_> {
             conf.default_tier = Some(t);
         }
         Ok(conf)
-    }
-
-    /// `[[name]]` tables of an entry, or `name = [{ … }, { … }]`.
-    fn tables_of<'i>(&self, e: &Entry<'i>, name: &str) -> Result<Vec<Located<'i>>> {
-        match e.item {
-            toml_edit::Item::ArrayOfTables(a) => {
-                Ok(a.iter().map(|t| (t as &dyn TableLike, t.span())).collect())
-            }
-            toml_edit::Item::Value(toml_edit::Value::Array(a)) => {
-                let mut out: Vec<Located> = Vec::new();
-                for (i, v) in a.iter().enumerate() {
-                    match v {
-                        toml_edit::Value::InlineTable(t) => {
-                            out.push((t as &dyn TableLike, t.span()))
-                        }
-                        other => {
-                            return Err(self.error(
-                                other.span(),
-                                Some(format!("{}[{i}]", e.path())),
-                                format!(
-                                    "expected a table, found {}",
-                                    crate::config::text::found_value(other)
-                                ),
-                                format!("write each as {{ … }}, or as a [[{name}]] block"),
-                            ))
-                        }
-                    }
-                }
-                Ok(out)
-            }
-            other => Err(self.bad(
-                e,
-                format!(
-                    "expected an array of tables [[{name}]], found {}",
-                    found(other)
-                ),
-                format!("write [[{name}]] (double brackets) above each one"),
-            )),
-        }
     }
 
     fn tier(
